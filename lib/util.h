@@ -1,0 +1,33 @@
+/* Small OS helpers shared by every module: full reads and writes, durable
+ * directory creation, sizes with units, CPU count. All return 0 (or a count)
+ * on success and -errno on failure, without recording a message: the caller
+ * knows what the path means to the user and says so. */
+#ifndef T9K_UTIL_H
+#define T9K_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* write()/pwrite() until all bytes are out; retries EINTR. */
+int write_full(int fd, const void *data, size_t len);
+/* read() until len bytes or EOF; returns bytes read (short only at EOF). */
+ssize_t read_full(int fd, void *data, size_t len);
+ssize_t pread_full(int fd, void *data, size_t len, off_t off);
+
+/* fsync() of the directory holding entries we created or renamed. */
+int fsync_dir(const char *dir);
+/* mkdir -p; directories it creates are fsynced into their parents.
+ * Returns 1 if it created anything, 0 if all existed, -errno on failure. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* Parses "4096", "256K", "1MiB", "2G" (binary units). -EINVAL on junk. */
+int parse_size(const char *s, uint64_t *out);
+/* Formats bytes as "1.5 MiB" into out (at least 16 bytes). */
+char *format_size(uint64_t bytes, char *out, size_t outsz);
+
+int cpu_count(void);
+/* Monotonic clock in seconds. */
+double now_sec(void);
+
+#endif

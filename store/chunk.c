@@ -1,0 +1,227 @@
+/* Chunk encode/decode/verify and put/get through a store.
+ *
+ * Compression policy: zstd at a low level when it pays. Incompressible data
+ * (media, already-compressed archives: most of a training set) is detected
+ * by compressing a 64 KiB sample first, so it costs ~6% of a full attempt;
+ * a chunk is kept compressed only if that saves at least 1/32 of its size.
+ */
+#include "store/chunk.h"
+
+#include "lib/err.h"
+#include "store/cdc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#define SAMPLE_SIZE (64u << 10)
+
+struct chunk_writer {
+	ZSTD_CCtx *cctx;
+	int zlevel;
+	uint8_t hdr[CHUNK_HDR_SIZE];
+	struct buf scratch;
+};
+
+struct chunk_writer *chunk_writer_new(int zlevel)
+{
+	struct chunk_writer *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->zlevel = zlevel;
+	if (zlevel > 0 && !(w->cctx = ZSTD_createCCtx())) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void chunk_writer_free(struct chunk_writer *w)
+{
+	if (!w)
+		return;
+	ZSTD_freeCCtx(w->cctx);
+	buf_release(&w->scratch);
+	free(w);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Compresses src into scratch; returns compressed size, or 0 if it did not
+ * fit in limit bytes (not worth it), or a negative code. */
+static long try_compress(struct chunk_writer *w, const void *src, size_t len, size_t limit)
+{
+	size_t bound = ZSTD_compressBound(len), n;
+	int rc;
+
+	w->scratch.len = 0;
+	rc = buf_grow(&w->scratch, bound);
+	if (rc < 0)
+		return t9k_err(rc, "out of memory compressing a chunk");
+	n = ZSTD_compressCCtx(w->cctx, w->scratch.data, limit < bound ? limit : bound, src, len,
+			      w->zlevel);
+	if (ZSTD_isError(n))
+		return ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall
+			? 0
+			: t9k_err(-EIO, "zstd: %s", ZSTD_getErrorName(n));
+	return (long)n;
+}
+
+int chunk_encode(struct chunk_writer *w, const void *data, size_t len,
+		 struct iovec iov[2], uint8_t *codec)
+{
+	long n = 0;
+
+	if (len > UINT32_MAX)
+		return t9k_err(-EINVAL, "chunk of %zu bytes is too large", len);
+	*codec = CHUNK_RAW;
+	if (w->cctx && len >= 1024) {
+		const uint8_t *sample = data;
+		size_t slen = len;
+
+		if (len > 2 * SAMPLE_SIZE) {
+			sample += len / 2 - SAMPLE_SIZE / 2;
+			slen = SAMPLE_SIZE;
+		}
+		n = slen < len ? try_compress(w, sample, slen, slen - slen / 32) : 1;
+		if (n < 0)
+			return (int)n;
+		if (n > 0)
+			n = try_compress(w, data, len, len - len / 32);
+		if (n < 0)
+			return (int)n;
+		if (n > 0)
+			*codec = CHUNK_ZSTD;
+	}
+	memcpy(w->hdr, "T9KC", 4);
+	w->hdr[4] = 1;
+	w->hdr[5] = *codec;
+	w->hdr[6] = w->hdr[7] = 0;
+	put_le32(w->hdr + 8, (uint32_t)len);
+	iov[0].iov_base = w->hdr;
+	iov[0].iov_len = CHUNK_HDR_SIZE;
+	iov[1].iov_base = *codec == CHUNK_ZSTD ? (void *)w->scratch.data : (void *)data;
+	iov[1].iov_len = *codec == CHUNK_ZSTD ? (size_t)n : len;
+	return 0;
+}
+
+void chunk_key(const struct oid *id, char key[CHUNK_KEY_MAX])
+{
+	memcpy(key, "chunks/", 7);
+	oid_to_hex(id, key + 7);
+}
+
+int chunk_key_parse(const char *key, struct oid *id)
+{
+	if (strncmp(key, "chunks/", 7))
+		return t9k_err(-EINVAL, "'%s' is not a chunk key", key);
+	return oid_from_hex(id, key + 7);
+}
+
+int chunk_put(struct chunk_writer *w, struct store *s, const void *data, size_t len,
+	      struct chunk_put_result *res)
+{
+	char key[CHUNK_KEY_MAX];
+	struct iovec iov[2];
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = oid_hash(&res->id, data, len);
+	if (rc < 0)
+		return rc;
+	chunk_key(&res->id, key);
+	rc = store_head(s, key, NULL);
+	if (rc == 0) {
+		res->existed = true;
+		return 0;
+	}
+	if (rc != -ENOENT)
+		return rc;
+	rc = chunk_encode(w, data, len, iov, &res->codec);
+	if (rc < 0)
+		return rc;
+	rc = store_put(s, key, iov, 2);
+	if (rc < 0)
+		return rc;
+	res->stored_bytes = (uint32_t)(iov[0].iov_len + iov[1].iov_len);
+	return 0;
+}
+
+int chunk_decode(const struct oid *id, const uint8_t *obj, size_t objlen, struct buf *out)
+{
+	char hex[OID_HEXSZ + 1];
+	size_t start = out->len, plen, n;
+	struct oid got;
+	int rc;
+
+	oid_to_hex(id, hex);
+	if (objlen < CHUNK_HDR_SIZE || memcmp(obj, "T9KC", 4))
+		return t9k_err(T9K_ECORRUPT, "chunk %s is corrupt: bad header", hex);
+	if (obj[4] != 1)
+		return t9k_err(T9K_ECORRUPT, "chunk %s: unsupported format version %u", hex, obj[4]);
+	plen = get_le32(obj + 8);
+	if (plen > CDC_MAX_LIMIT)
+		return t9k_err(T9K_ECORRUPT, "chunk %s is corrupt: length %zu too large", hex, plen);
+	rc = buf_grow(out, plen);
+	if (rc < 0)
+		return t9k_err(rc, "out of memory reading chunk %s", hex);
+	switch (obj[5]) {
+	case CHUNK_RAW:
+		if (objlen - CHUNK_HDR_SIZE != plen)
+			return t9k_err(T9K_ECORRUPT, "chunk %s is corrupt: %zu payload bytes, header says %zu",
+				       hex, objlen - CHUNK_HDR_SIZE, plen);
+		memcpy(out->data + start, obj + CHUNK_HDR_SIZE, plen);
+		break;
+	case CHUNK_ZSTD:
+		n = ZSTD_decompress(out->data + start, plen, obj + CHUNK_HDR_SIZE,
+				    objlen - CHUNK_HDR_SIZE);
+		if (ZSTD_isError(n) || n != plen) {
+			out->data[start] = 0;
+			return t9k_err(T9K_ECORRUPT, "chunk %s is corrupt: %s", hex,
+				       ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
+		}
+		break;
+	default:
+		return t9k_err(T9K_ECORRUPT, "chunk %s: unknown codec %u", hex, obj[5]);
+	}
+	rc = oid_hash(&got, out->data + start, plen);
+	if (rc == 0 && !oid_eq(&got, id))
+		rc = t9k_err(T9K_ECORRUPT, "chunk %s is corrupt: content does not match its id", hex);
+	if (rc < 0) {
+		out->data[start] = 0;
+		return rc;
+	}
+	out->len += plen;
+	out->data[out->len] = 0;
+	return 0;
+}
+
+int chunk_get(struct store *s, const struct oid *id, struct buf *out)
+{
+	char key[CHUNK_KEY_MAX];
+	struct buf obj = BUF_INIT;
+	int rc;
+
+	chunk_key(id, key);
+	rc = store_get(s, key, 0, STORE_WHOLE, &obj);
+	if (rc == -ENOENT)
+		rc = t9k_err(-ENOENT, "chunk %s not found in store %s", key + 7, store_url(s));
+	if (rc == 0)
+		rc = chunk_decode(id, obj.data, obj.len, out);
+	buf_release(&obj);
+	return rc;
+}

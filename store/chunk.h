@@ -1,0 +1,65 @@
+/* Chunks: content-addressed, compressed, self-verifying blobs in a store.
+ *
+ * A chunk's id is the SHA-256 of its plaintext; it is stored under key
+ * "chunks/<64 hex>" as one object in this format (little-endian):
+ *
+ *   offset  size  field
+ *   0       4     magic "T9KC"
+ *   4       1     format version, 1
+ *   5       1     codec: 0 = raw, 1 = zstd (one frame)
+ *   6       2     reserved, 0
+ *   8       4     plaintext length
+ *   12      ...   payload: plaintext (raw) or the zstd frame
+ *
+ * Reads check all of it and the hash of the plaintext: a chunk whose bytes
+ * do not match its id is T9K_ECORRUPT naming the chunk, never data.
+ */
+#ifndef T9K_CHUNK_H
+#define T9K_CHUNK_H
+
+#include "lib/buf.h"
+#include "lib/oid.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+
+#define CHUNK_HDR_SIZE 12
+#define CHUNK_KEY_MAX (sizeof("chunks/") + OID_HEXSZ)
+#define CHUNK_ZLEVEL_DEFAULT 1
+
+enum chunk_codec { CHUNK_RAW = 0, CHUNK_ZSTD = 1 };
+
+/* Per-thread state for writing chunks: a zstd context and scratch space.
+ * Not shared between threads. zlevel 0 disables compression. */
+struct chunk_writer;
+struct chunk_writer *chunk_writer_new(int zlevel);
+void chunk_writer_free(struct chunk_writer *w);
+
+struct chunk_put_result {
+	struct oid id;
+	bool existed;          /* store had it already: nothing written */
+	uint32_t stored_bytes; /* object size written (0 when existed) */
+	uint8_t codec;
+};
+
+/* Hashes data and, unless the store already has the chunk, encodes and
+ * stores it. Thread-safe across writers. */
+int chunk_put(struct chunk_writer *w, struct store *s, const void *data, size_t len,
+	      struct chunk_put_result *res);
+
+/* Encodes data (already hashed) into w's scratch; *obj points into it until
+ * the next call on w. Exposed for tests and the benchmark. */
+int chunk_encode(struct chunk_writer *w, const void *data, size_t len,
+		 struct iovec iov[2], uint8_t *codec);
+
+/* Appends the verified plaintext of chunk id to out. */
+int chunk_get(struct store *s, const struct oid *id, struct buf *out);
+/* Decodes and verifies one stored object; appends plaintext to out. On
+ * failure out is left as it was. */
+int chunk_decode(const struct oid *id, const uint8_t *obj, size_t objlen, struct buf *out);
+
+void chunk_key(const struct oid *id, char key[CHUNK_KEY_MAX]);
+/* Parses a key "chunks/<hex>"; -EINVAL for other keys. */
+int chunk_key_parse(const char *key, struct oid *id);
+
+#endif

@@ -1,0 +1,64 @@
+/* Object-store interface: a flat namespace of immutable-by-convention
+ * objects named by keys, behind one set of calls whatever the backend.
+ *
+ * Calling sequence:
+ *   struct store *s;
+ *   store_open("file:///var/lib/t9kfs/store", &s);   // or s3://... (later)
+ *   store_put(s, "chunks/ab12...", iov, n);
+ *   store_get(s, key, 0, STORE_WHOLE, &buf);
+ *   store_close(s);
+ *
+ * Keys are 1..STORE_KEY_MAX bytes of [A-Za-z0-9._-] in '/'-separated
+ * components; no component is empty or starts with '.'. A put replaces the
+ * whole object atomically: readers see the old bytes or the new, never a mix.
+ * All calls are thread-safe on one struct store. Every call returns 0 (or a
+ * count) or a negative code with a message naming the store and the key
+ * (lib/err.h); a missing key is -ENOENT.
+ */
+#ifndef T9K_STORE_H
+#define T9K_STORE_H
+
+#include "lib/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define STORE_KEY_MAX 512
+#define STORE_WHOLE UINT64_MAX
+
+struct store;
+
+/* Called once per key by store_list, in no particular order. A non-zero
+ * return stops the listing and becomes store_list's result. */
+typedef int (*store_list_fn)(const char *key, uint64_t size, void *arg);
+
+/* Opens a store by URL. The object store is not touched beyond checking
+ * that it can be used: a file:// directory that does not exist yet is
+ * created by the first put. *out is freed with store_close(). */
+int store_open(const char *url, struct store **out);
+void store_close(struct store *s);
+/* The URL the store was opened with (owned by the store). */
+const char *store_url(const struct store *s);
+
+/* Writes the concatenation of iov[0..iovcnt) as key. Durable on return. */
+int store_put(struct store *s, const char *key, const struct iovec *iov, int iovcnt);
+int store_put_buf(struct store *s, const char *key, const void *data, size_t len);
+
+/* Appends bytes [off, off+len) of key to out (len may be STORE_WHOLE).
+ * A range past the end is cut at the end; an offset past the end is -EINVAL. */
+int store_get(struct store *s, const char *key, uint64_t off, uint64_t len, struct buf *out);
+
+/* Returns 0 and the size when key exists, -ENOENT when it does not. */
+int store_head(struct store *s, const char *key, uint64_t *size);
+
+/* Calls fn for every key that starts with prefix. */
+int store_list(struct store *s, const char *prefix, store_list_fn fn, void *arg);
+
+/* Deletes key; deleting a missing key is -ENOENT. */
+int store_delete(struct store *s, const char *key);
+
+/* Validates a key (see above); returns 0 or -EINVAL with a message. */
+int store_key_check(const char *key);
+
+#endif

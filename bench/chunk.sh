@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Chunk workload: the whole chunk pipeline (FastCDC, SHA-256, zstd -1,
+# file:// puts on tmpfs) on random and on text data, against the speed of
+# OpenSSL's SHA-256 on one core. Run by bench/run.sh; runs alone too.
+# Env: BENCH_SCALE=quick|full, BENCH_RUNS (default 3), CHUNK_BENCH (binary).
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+bench_scale
+bench_tmpdir
+runs=${BENCH_RUNS:-3}
+bin=${CHUNK_BENCH:-$BENCH_ROOT/build/release/bench/chunk_bench}
+[ -x "$bin" ] || bench_die "$bin not built (make build/release/bench/chunk_bench)"
+if [ "$BENCH_SCALE" = full ]; then
+	size=$((1 << 30)) label="1 GiB"
+else
+	size=$((256 << 20)) label="256 MiB"
+fi
+results=$(bench_results_file chunk)
+bench_machine_json >>"$results"
+
+bench_log "chunk: openssl speed -evp sha256 (3 s)"
+limit=$(openssl speed -evp sha256 -bytes 16384 -seconds 3 2>/dev/null |
+	awk '$1 == "sha256" { v = $2; sub(/k$/, "", v); printf "%.1f\n", v * 1000 / 1e6 }')
+[ -n "$limit" ] || bench_die "could not parse the output of openssl speed"
+bench_json bench=openssl_sha256 tool="openssl speed -evp sha256 -bytes 16384 -seconds 3" \
+	cores=1 mb_per_s="$limit" >>"$results"
+
+# Alternate the kinds so that drift (other load, heat) hits both alike.
+for i in $(seq "$runs"); do
+	for kind in random text; do
+		line=$("$bin" --size "$size" --kind "$kind" --store "$BENCH_TMP" --runs 1)
+		echo "${line/\"run\":1,/\"run\":$i,}" >>"$results"
+		bench_log "chunk: $kind run $i/$runs: $(echo "$line" | bench_json_get mb_per_s) MB/s"
+	done
+done
+
+for kind in random text; do
+	lines=$(grep "\"bench\":\"chunk_pipeline\",\"kind\":\"$kind\"" "$results")
+	median=$(echo "$lines" | bench_json_get mb_per_s | bench_median)
+	ratio=$(bench_div "$median" "$limit")
+	stored=$(echo "$lines" | head -n 1 | bench_json_get bytes_stored)
+	comp=$(bench_div "$size" "$stored")
+	bench_json bench=chunk_pipeline_summary kind="$kind" bytes="$size" runs="$runs" \
+		median_mb_s="$median" limit_mb_s="$limit" ratio="$ratio" \
+		bytes_stored="$stored" compression="$comp" >>"$results"
+	echo "| chunk pipeline, $kind $label | $median | $limit | $ratio |"
+	if [ "$kind" = text ]; then
+		echo "text compression (zstd -1 per chunk): ${comp}x ($size bytes -> $stored stored)" \
+			>>"$BENCH_NOTES"
+	fi
+done
+echo "chunk results: ${results#"$BENCH_ROOT"/}" >>"$BENCH_NOTES"

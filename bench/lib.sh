@@ -1,0 +1,107 @@
+# shellcheck shell=bash
+# Helpers shared by the benchmark workloads (bench/*.sh), sourced, never run.
+# Workloads write JSON lines to a results file and Markdown table rows to
+# stdout; run.sh prints the table header and the notes they leave.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034 # used by the scripts that source this
+BENCH_ROOT=$(dirname "$BENCH_DIR")
+
+bench_die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+# Prints to stderr, so progress never mixes with the table.
+bench_log() {
+	echo "bench: $*" >&2
+}
+
+# Sets BENCH_SCALE (quick|full, default full) or dies.
+bench_scale() {
+	BENCH_SCALE=${BENCH_SCALE:-full}
+	case $BENCH_SCALE in
+	quick | full) ;;
+	*) bench_die "BENCH_SCALE must be quick or full, not '$BENCH_SCALE'" ;;
+	esac
+	export BENCH_SCALE
+}
+
+# Sets and exports BENCH_TMP, a private directory on tmpfs (so the store's
+# disk is not what we measure), removed on exit; kept if already set by a
+# parent. Also BENCH_NOTES, a file of lines to print after the table.
+bench_tmpdir() {
+	if [ -z "${BENCH_TMP:-}" ]; then
+		local base=/dev/shm
+		if [ ! -w "$base" ]; then
+			base=${TMPDIR:-/tmp}
+			bench_log "warning: /dev/shm is not writable, using $base (not tmpfs?)"
+		fi
+		BENCH_TMP=$(mktemp -d "$base/t9kfs-bench.XXXX")
+		# shellcheck disable=SC2064 # expand now: the path is fixed
+		trap "rm -rf '$BENCH_TMP'" EXIT
+		trap 'exit 1' HUP INT TERM
+		export BENCH_TMP
+	fi
+	BENCH_NOTES=${BENCH_NOTES:-$BENCH_TMP/notes}
+	export BENCH_NOTES
+}
+
+# Prints a new results file path for workload $1 and creates its folder.
+bench_results_file() {
+	mkdir -p "$BENCH_DIR/results"
+	echo "$BENCH_DIR/results/$1-$(date +%Y%m%d-%H%M%S).jsonl"
+}
+
+# Prints one JSON object from KEY=VALUE arguments; values that look like
+# numbers stay bare, the others become strings.
+bench_json() {
+	local kv k v sep="" out="{"
+	for kv in "$@"; do
+		k=${kv%%=*}
+		v=${kv#*=}
+		if [[ ! $v =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; then
+			v=${v//\\/\\\\}
+			v="\"${v//\"/\\\"}\""
+		fi
+		out+="$sep\"$k\":$v"
+		sep=","
+	done
+	echo "$out}"
+}
+
+# Prints the value of field $1 in the flat JSON object on stdin.
+bench_json_get() {
+	sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p"
+}
+
+# Prints the median of the numbers on stdin, one a line.
+bench_median() {
+	sort -g | awk '{ v[NR] = $1 }
+		END {
+			if (NR == 0) exit 1
+			if (NR % 2) print v[(NR + 1) / 2]
+			else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+		}'
+}
+
+# Prints $1 / $2 with $3 decimals (default 2).
+bench_div() {
+	awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b == 0) exit 1; printf "%.*f\n", d, a / b }'
+}
+
+bench_cpu_model() {
+	local cpu
+	cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n 1)
+	echo "${cpu:-unknown CPU}"
+}
+
+# The machine as a line for people, and as a JSON line for results files.
+bench_machine() {
+	echo "machine: $(nproc) CPUs, $(bench_cpu_model), $(date '+%Y-%m-%d %H:%M:%S %Z')"
+}
+
+bench_machine_json() {
+	bench_json bench=machine nproc="$(nproc)" cpu="$(bench_cpu_model)" \
+		kernel="$(uname -r)" date="$(date -Iseconds)"
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The `make bench` driver: runs each workload script, which writes its JSON
+# lines under bench/results/ and its rows of the Markdown table printed here.
+# Env: BENCH_SCALE=quick|full (default full), BENCH_RUNS (default 3).
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+bench_scale
+bench_tmpdir
+export BENCH_RUNS=${BENCH_RUNS:-3}
+: >"$BENCH_NOTES"
+
+# Rows come out only after each workload is done, so a failure prints no
+# half table.
+rows=$("$BENCH_DIR/chunk.sh")
+
+echo "| workload | t9kfs MB/s (median of $BENCH_RUNS) | limit: openssl sha256 1 core MB/s | ratio |"
+echo "|---|---|---|---|"
+echo "$rows"
+echo
+bench_machine
+cat "$BENCH_NOTES"

@@ -10,7 +10,12 @@ TEST_PKGS = check
 
 OPT ?= -O2 -g
 WARN = -Wall -Wextra -Wvla -Wshadow -Wformat=2 -Wno-format-nonliteral -Wstrict-prototypes
-ifeq ($(ASAN),1)
+ifeq ($(FUZZ),1)
+# libFuzzer: clang, coverage on every object, the fuzzer's main linked in.
+CC = clang
+BUILD = build/fuzz
+SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(ASAN),1)
 BUILD = build/asan
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 else
@@ -28,15 +33,20 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -pthread $(OPT) $(WARN) $(SAN) $(PKG_CFLAGS) \
 	-include lib/banned.h -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
-LIBS = $(PKG_LIBS)
+# librocksdb-dev ships no pkg-config file.
+LIBS = $(PKG_LIBS) -lrocksdb
 
-LIB_SRC := $(wildcard lib/*.c store/*.c)
+LIB_SRC := $(wildcard lib/*.c store/*.c meta/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard test/unit/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
+FUZZ_SRC := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 15
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-.PHONY: all test unit integration bench deps clean demo
+.PHONY: all test unit integration bench deps clean demo fuzz fuzz-build
+# Keep objects that only pattern rules name (bench, fuzz), so they are not rebuilt every time.
+.SECONDARY:
 all: t9kfs
 
 t9kfs: $(BUILD)/t9kfs
@@ -60,6 +70,25 @@ $(BUILD)/test/unit/%.o: ALL_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/test/fuzz/%: $(BUILD)/test/fuzz/%.o $(BUILD)/libt9kfs.a
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+# Each decoder's fuzz target runs FUZZ_SECONDS from its seed corpus
+# (test/fuzz/corpus/NAME, if any); a finding fails the target.
+fuzz-build:
+	$(MAKE) FUZZ=1 WERROR=1 $(patsubst %.c,build/fuzz/%,$(FUZZ_SRC))
+
+fuzz: deps fuzz-build
+	@for f in $(patsubst test/fuzz/%.c,%,$(FUZZ_SRC)); do \
+		corpus=build/fuzz/corpus/$$f; mkdir -p $$corpus; \
+		seeds=test/fuzz/corpus/$$f; [ -d $$seeds ] || seeds=; \
+		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+		build/fuzz/test/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			-artifact_prefix=build/fuzz/ $$corpus $$seeds 2>build/fuzz/$$f.log || \
+			{ tail -n 40 build/fuzz/$$f.log; echo "fuzz: $$f FAILED"; exit 1; }; \
+		grep -E "^Done|#[0-9]+ *DONE" build/fuzz/$$f.log | tail -n 1; \
+	done
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then scripts/install-deps.sh; else scripts/install-deps.sh --check; fi

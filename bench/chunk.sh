@@ -8,8 +8,9 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bench_scale
+bench_runs
 bench_tmpdir
-runs=${BENCH_RUNS:-3}
+runs=$BENCH_RUNS
 bin=${CHUNK_BENCH:-$BENCH_ROOT/build/release/bench/chunk_bench}
 [ -x "$bin" ] || bench_die "$bin not built (make build/release/bench/chunk_bench)"
 if [ "$BENCH_SCALE" = full ]; then

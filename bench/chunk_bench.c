@@ -1,8 +1,6 @@
 /* chunk_bench: throughput of the whole chunk pipeline (FastCDC, SHA-256,
- * zstd, file:// puts) on deterministic in-memory data, one JSON line per
- * run. Each run stores into a fresh directory removed afterwards, so no run
- * dedups against an earlier one. Driven by bench/chunk.sh.
- */
+ * zstd, file:// puts) on deterministic in-memory data, one JSON line per run;
+ * each run gets a fresh store directory, so none dedups against another. */
 #include "lib/err.h"
 #include "lib/util.h"
 #include "store/pipeline.h"

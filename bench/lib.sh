@@ -27,6 +27,13 @@ bench_scale() {
 	export BENCH_SCALE
 }
 
+# Sets BENCH_RUNS (runs per workload and kind, default 3) or dies.
+bench_runs() {
+	BENCH_RUNS=${BENCH_RUNS:-3}
+	[[ $BENCH_RUNS =~ ^[1-9][0-9]*$ ]] || bench_die "BENCH_RUNS must be a count, not '$BENCH_RUNS'"
+	export BENCH_RUNS
+}
+
 # Sets and exports BENCH_TMP, a private directory on tmpfs (so the store's
 # disk is not what we measure), removed on exit; kept if already set by a
 # parent. Also BENCH_NOTES, a file of lines to print after the table.

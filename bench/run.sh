@@ -7,8 +7,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bench_scale
+bench_runs
 bench_tmpdir
-export BENCH_RUNS=${BENCH_RUNS:-3}
 : >"$BENCH_NOTES"
 
 # Rows come out only after each workload is done, so a failure prints no

@@ -6,6 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config
 check
+clang libclang-rt-14-dev
 libssl-dev openssl
 libzstd-dev
 librocksdb-dev

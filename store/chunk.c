@@ -7,6 +7,7 @@
  */
 #include "store/chunk.h"
 
+#include "lib/endian.h"
 #include "lib/err.h"
 #include "store/cdc.h"
 
@@ -46,19 +47,6 @@ void chunk_writer_free(struct chunk_writer *w)
 	ZSTD_freeCCtx(w->cctx);
 	buf_release(&w->scratch);
 	free(w);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* Compresses src into scratch; returns compressed size, or 0 if it did not
@@ -119,10 +107,18 @@ int chunk_encode(struct chunk_writer *w, const void *data, size_t len,
 	return 0;
 }
 
+void chunk_key_ns(const char *ns, const struct oid *id, char key[CHUNK_KEY_MAX])
+{
+	size_t n = strlen(ns); /* namespaces are at most as long as "chunks" */
+
+	memcpy(key, ns, n);
+	key[n] = '/';
+	oid_to_hex(id, key + n + 1);
+}
+
 void chunk_key(const struct oid *id, char key[CHUNK_KEY_MAX])
 {
-	memcpy(key, "chunks/", 7);
-	oid_to_hex(id, key + 7);
+	chunk_key_ns(CHUNK_NS_DATA, id, key);
 }
 
 int chunk_key_parse(const char *key, struct oid *id)
@@ -135,6 +131,12 @@ int chunk_key_parse(const char *key, struct oid *id)
 int chunk_put(struct chunk_writer *w, struct store *s, const void *data, size_t len,
 	      struct chunk_put_result *res)
 {
+	return chunk_put_ns(w, s, CHUNK_NS_DATA, data, len, res);
+}
+
+int chunk_put_ns(struct chunk_writer *w, struct store *s, const char *ns, const void *data,
+		 size_t len, struct chunk_put_result *res)
+{
 	char key[CHUNK_KEY_MAX];
 	struct iovec iov[2];
 	int rc;
@@ -143,7 +145,7 @@ int chunk_put(struct chunk_writer *w, struct store *s, const void *data, size_t 
 	rc = oid_hash(&res->id, data, len);
 	if (rc < 0)
 		return rc;
-	chunk_key(&res->id, key);
+	chunk_key_ns(ns, &res->id, key);
 	rc = store_head(s, key, NULL);
 	if (rc == 0) {
 		res->existed = true;
@@ -212,14 +214,21 @@ int chunk_decode(const struct oid *id, const uint8_t *obj, size_t objlen, struct
 
 int chunk_get(struct store *s, const struct oid *id, struct buf *out)
 {
+	return chunk_get_ns(s, CHUNK_NS_DATA, id, out);
+}
+
+int chunk_get_ns(struct store *s, const char *ns, const struct oid *id, struct buf *out)
+{
 	char key[CHUNK_KEY_MAX];
 	struct buf obj = BUF_INIT;
 	int rc;
 
-	chunk_key(id, key);
+	chunk_key_ns(ns, id, key);
 	rc = store_get(s, key, 0, STORE_WHOLE, &obj);
 	if (rc == -ENOENT)
-		rc = t9k_err(-ENOENT, "chunk %s not found in store %s", key + 7, store_url(s));
+		rc = t9k_err(-ENOENT, "%s %s not found in store %s",
+			     strcmp(ns, CHUNK_NS_DATA) ? "object" : "chunk", key + strlen(ns) + 1,
+			     store_url(s));
 	if (rc == 0)
 		rc = chunk_decode(id, obj.data, obj.len, out);
 	buf_release(&obj);

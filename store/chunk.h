@@ -25,6 +25,12 @@
 
 #define CHUNK_HDR_SIZE 12
 #define CHUNK_KEY_MAX (sizeof("chunks/") + OID_HEXSZ)
+
+/* Key namespaces: file data under "chunks/", metadata objects (manifests,
+ * trees, commits: meta/) under "meta/". Same object format, same checks. */
+#define CHUNK_NS_DATA "chunks"
+#define CHUNK_NS_META "meta"
+
 #define CHUNK_ZLEVEL_DEFAULT 1
 
 enum chunk_codec { CHUNK_RAW = 0, CHUNK_ZSTD = 1 };
@@ -46,6 +52,9 @@ struct chunk_put_result {
  * stores it. Thread-safe across writers. */
 int chunk_put(struct chunk_writer *w, struct store *s, const void *data, size_t len,
 	      struct chunk_put_result *res);
+/* The same in namespace ns (CHUNK_NS_*). */
+int chunk_put_ns(struct chunk_writer *w, struct store *s, const char *ns, const void *data,
+		 size_t len, struct chunk_put_result *res);
 
 /* Encodes data (already hashed) into w's scratch; *obj points into it until
  * the next call on w. Exposed for tests and the benchmark. */
@@ -54,11 +63,13 @@ int chunk_encode(struct chunk_writer *w, const void *data, size_t len,
 
 /* Appends the verified plaintext of chunk id to out. */
 int chunk_get(struct store *s, const struct oid *id, struct buf *out);
+int chunk_get_ns(struct store *s, const char *ns, const struct oid *id, struct buf *out);
 /* Decodes and verifies one stored object; appends plaintext to out. On
  * failure out is left as it was. */
 int chunk_decode(const struct oid *id, const uint8_t *obj, size_t objlen, struct buf *out);
 
 void chunk_key(const struct oid *id, char key[CHUNK_KEY_MAX]);
+void chunk_key_ns(const char *ns, const struct oid *id, char key[CHUNK_KEY_MAX]);
 /* Parses a key "chunks/<hex>"; -EINVAL for other keys. */
 int chunk_key_parse(const char *key, struct oid *id);
 

@@ -49,6 +49,10 @@ int main(void)
 	srunner_add_suite(sr, cdc_suite());
 	srunner_add_suite(sr, store_suite());
 	srunner_add_suite(sr, chunk_suite());
+	srunner_add_suite(sr, object_suite());
+	srunner_add_suite(sr, db_suite());
+	srunner_add_suite(sr, tree_suite());
+	srunner_add_suite(sr, repo_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -11,6 +11,10 @@ Suite *lib_suite(void);
 Suite *store_suite(void);
 Suite *cdc_suite(void);
 Suite *chunk_suite(void);
+Suite *object_suite(void);
+Suite *db_suite(void);
+Suite *tree_suite(void);
+Suite *repo_suite(void);
 
 /* Creates a fresh directory under $TMPDIR for one test; fills path. */
 void test_tmpdir(char *path, size_t size);

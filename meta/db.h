@@ -1,0 +1,97 @@
+/* The mutable state of t9kfs in RocksDB: repositories, refs and the
+ * staging area of each branch. Everything else is immutable objects in the
+ * store. One process owns a database (RocksDB's LOCK); within it every
+ * call is thread-safe, and writes are serialised by one mutex so that a
+ * compare-and-swap is a real one. Every acknowledged write is WAL-synced.
+ *
+ * Key layout (the only list of prefixes; names never contain NUL):
+ *
+ *   prefix  key                               value
+ *   'R'     R repo                            repo record (below)
+ *   'F'     F repo NUL refname                32-byte commit id
+ *   'S'     S repo NUL branch NUL path        staged value (opaque here)
+ *   'V'     V                                 u32 schema version (1)
+ *
+ * refname is "branch/NAME" or "tag/NAME"; path is relative, '/'-separated.
+ * Repo record: 1 version, 4 cdc min, 4 cdc avg, 4 cdc max, 8 created ns,
+ * 2 store URL length, URL bytes (little-endian).
+ *
+ * Errors: T9K_ENOTFOUND for a missing repo/ref/staged path (message names
+ * it), T9K_ECONFLICT when a compare-and-swap finds another value, -EEXIST
+ * for creating what exists, -EIO for RocksDB failures (message has
+ * RocksDB's text).
+ */
+#ifndef T9K_META_DB_H
+#define T9K_META_DB_H
+
+#include "lib/oid.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define META_REPO_NAME_MAX 64
+#define META_REF_MAX 300
+#define META_URL_MAX 1024
+
+struct meta_db;
+
+/* Opens (creating if needed) the database in dir. */
+int meta_db_open(const char *dir, struct meta_db **out);
+void meta_db_close(struct meta_db *db);
+
+/* Repository and branch/tag names: 1..64 of [A-Za-z0-9._-], not starting
+ * with '.' or '-'. Returns 0 or -EINVAL with a message. */
+int meta_repo_name_check(const char *name);
+int meta_ref_name_check(const char *name); /* the NAME of branch/NAME */
+
+struct meta_repo {
+	char name[META_REPO_NAME_MAX + 1];
+	char store_url[META_URL_MAX + 1];
+	uint32_t cdc_min, cdc_avg, cdc_max;
+	int64_t created_ns;
+};
+
+int meta_repo_create(struct meta_db *db, const struct meta_repo *r); /* -EEXIST */
+int meta_repo_get(struct meta_db *db, const char *name, struct meta_repo *out);
+/* Deletes the repo record with all its refs and staging, in one batch. */
+int meta_repo_delete(struct meta_db *db, const char *name);
+/* Calls fn for each repo in name order; a non-zero return stops. */
+int meta_repo_list(struct meta_db *db, int (*fn)(const struct meta_repo *r, void *arg), void *arg);
+
+/* refname: "branch/NAME" or "tag/NAME". */
+int meta_ref_get(struct meta_db *db, const char *repo, const char *refname, struct oid *out);
+/* Sets refname to *new if its current value is *old; old == NULL means it
+ * must not exist, new == NULL deletes it. T9K_ECONFLICT otherwise. */
+int meta_ref_cas(struct meta_db *db, const char *repo, const char *refname,
+		 const struct oid *old, const struct oid *new);
+/* Refs whose name starts with prefix ("branch/", "tag/", ""), in order. */
+int meta_ref_list(struct meta_db *db, const char *repo, const char *prefix,
+		  int (*fn)(const char *refname, const struct oid *id, void *arg), void *arg);
+
+/* Staging: path -> opaque value (the caller's encoding of an entry or a
+ * tombstone), per branch. */
+int meta_stage_put(struct meta_db *db, const char *repo, const char *branch, const char *path,
+		   const void *val, size_t len);
+int meta_stage_get(struct meta_db *db, const char *repo, const char *branch, const char *path,
+		   void **val, size_t *len); /* *val malloc'd */
+/* Staged paths starting with prefix ("" for all), in byte order. */
+int meta_stage_list(struct meta_db *db, const char *repo, const char *branch, const char *prefix,
+		    int (*fn)(const char *path, const void *val, size_t len, void *arg), void *arg);
+/* Drops staged paths starting with prefix; returns how many. */
+int meta_stage_reset(struct meta_db *db, const char *repo, const char *branch, const char *prefix);
+
+struct meta_staged {
+	const char *path;
+	const void *val;
+	size_t len;
+};
+
+/* The commit step, atomic and WAL-synced: if branch/BRANCH is at *old
+ * (NULL: must not exist), move it to *new and drop each staged path whose
+ * value is still exactly the given one (a path staged again since keeps
+ * its newer value). T9K_ECONFLICT and no change if the head moved. */
+int meta_commit_apply(struct meta_db *db, const char *repo, const char *branch,
+		      const struct oid *old, const struct oid *new,
+		      const struct meta_staged *done, size_t ndone);
+
+#endif

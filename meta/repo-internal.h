@@ -1,0 +1,39 @@
+/* What only meta/repo.c and meta/history.c share: the repo handle and the
+ * path-level tree builder used by commit, merge and revert. */
+#ifndef T9K_META_REPO_INTERNAL_H
+#define T9K_META_REPO_INTERNAL_H
+
+#include "meta/repo.h"
+
+struct repo {
+	struct meta_db *db;
+	struct meta_repo info;
+	struct store *store;
+	struct meta_objects *mo;
+};
+
+/* A change at a full path: set to entry, or remove (entry NULL). */
+struct path_edit {
+	const char *path;
+	const struct tree_entry *entry;
+};
+
+/* Applies path edits (any order, unique paths) to the tree old_root and
+ * returns the new root. Missing parent directories are created; a path
+ * below an existing non-directory is -ENOTDIR unless that path is itself
+ * removed or replaced by a directory in the same batch. */
+int repo_apply_paths(struct repo *r, const struct oid *old_root, const struct path_edit *edits,
+		     size_t n, int64_t now_ns, struct oid *new_root);
+
+/* Writes a commit object. */
+int repo_write_commit(struct repo *r, const struct oid *root, const struct oid *parents,
+		      int nparents, const struct commit_info *ci, struct oid *out);
+
+/* Moves branch from *old to *new (compare-and-swap), without touching
+ * staging. */
+int repo_branch_move(struct repo *r, const char *branch, const struct oid *old,
+		     const struct oid *new);
+
+int64_t repo_now_ns(void);
+
+#endif

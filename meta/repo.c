@@ -1,0 +1,860 @@
+/* Repositories: create/open, the staging area, commit (staging folded
+ * into new trees, then the head moved by compare-and-swap), ref specs and
+ * branches/tags. The tree builder here (repo_apply_paths) turns path-level
+ * changes into per-directory tree edits, deepest directories first, so a
+ * commit rewrites only the directories on the paths it changes. */
+#include "meta/repo-internal.h"
+
+#include "lib/err.h"
+#include "lib/util.h"
+#include "store/cdc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define NODE_CACHE_BYTES (64u << 20)
+#define COMMIT_RETRIES 8
+
+int64_t repo_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int repo_new(struct meta_db *db, const struct meta_repo *info, struct repo **out)
+{
+	struct repo *r = calloc(1, sizeof(*r));
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return t9k_err(-ENOMEM, "out of memory");
+	r->db = db;
+	r->info = *info;
+	rc = store_open(info->store_url, &r->store);
+	if (rc == 0)
+		rc = meta_objects_new(r->store, NODE_CACHE_BYTES, &r->mo);
+	if (rc < 0) {
+		repo_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void repo_close(struct repo *r)
+{
+	if (!r)
+		return;
+	meta_objects_free(r->mo);
+	store_close(r->store);
+	free(r);
+}
+
+const struct meta_repo *repo_info(const struct repo *r)
+{
+	return &r->info;
+}
+
+struct meta_objects *repo_objects(struct repo *r)
+{
+	return r->mo;
+}
+
+struct store *repo_store(struct repo *r)
+{
+	return r->store;
+}
+
+int repo_write_commit(struct repo *r, const struct oid *root, const struct oid *parents,
+		      int nparents, const struct commit_info *ci, struct oid *out)
+{
+	struct commit c = { .root = *root, .nparents = (uint8_t)nparents };
+	struct buf enc = BUF_INIT;
+	int rc;
+
+	if (nparents > META_MAX_PARENTS)
+		return t9k_err(-EINVAL, "too many parents");
+	for (int i = 0; i < nparents; i++)
+		c.parents[i] = parents[i];
+	c.time_ns = ci->time_ns ? ci->time_ns : repo_now_ns();
+	c.author = ci->author ? ci->author : "";
+	c.author_len = (uint16_t)strnlen(c.author, META_AUTHOR_MAX + 1);
+	c.message = ci->message ? ci->message : "";
+	c.message_len = (uint32_t)strnlen(c.message, META_MSG_MAX + 1);
+	c.kv = (struct commit_kv *)ci->kv;
+	c.nkv = ci->nkv;
+	rc = commit_encode(&c, &enc);
+	if (rc == 0)
+		rc = meta_object_put(r->mo, enc.data, enc.len, out);
+	buf_release(&enc);
+	return rc;
+}
+
+int repo_create(struct meta_db *db, const char *name, const char *store_url,
+		const uint32_t cdc[3], struct repo **out)
+{
+	struct meta_repo info = { 0 };
+	struct commit_info ci = { .author = "t9kfs", .message = "Repository created" };
+	struct cdc_params p;
+	struct oid tree, commit;
+	struct repo *r;
+	int rc;
+
+	*out = NULL;
+	rc = meta_repo_name_check(name);
+	if (rc < 0)
+		return rc;
+	if (strlen(store_url) > META_URL_MAX)
+		return t9k_err(-EINVAL, "store URL too long");
+	rc = cdc_params_init(&p, cdc ? cdc[0] : CDC_MIN_DEFAULT, cdc ? cdc[1] : CDC_AVG_DEFAULT,
+			     cdc ? cdc[2] : CDC_MAX_DEFAULT);
+	if (rc < 0)
+		return rc;
+	snprintf(info.name, sizeof(info.name), "%s", name);
+	snprintf(info.store_url, sizeof(info.store_url), "%s", store_url);
+	info.cdc_min = p.min;
+	info.cdc_avg = p.avg;
+	info.cdc_max = p.max;
+	info.created_ns = repo_now_ns();
+	if (meta_repo_get(db, name, &(struct meta_repo){ 0 }) == 0)
+		return t9k_err(-EEXIST, "repository '%s' already exists", name);
+	rc = repo_new(db, &info, &r);
+	if (rc < 0)
+		return rc;
+	/* objects first, then the record, then the ref */
+	ci.time_ns = info.created_ns;
+	rc = tree_empty(r->mo, &tree);
+	if (rc == 0)
+		rc = repo_write_commit(r, &tree, NULL, 0, &ci, &commit);
+	if (rc == 0)
+		rc = meta_repo_create(db, &info);
+	if (rc == 0)
+		rc = meta_ref_cas(db, name, "branch/" REPO_DEFAULT_BRANCH, NULL, &commit);
+	if (rc < 0) {
+		repo_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int repo_open(struct meta_db *db, const char *name, struct repo **out)
+{
+	struct meta_repo info;
+	int rc = meta_repo_get(db, name, &info);
+
+	*out = NULL;
+	return rc < 0 ? rc : repo_new(db, &info, out);
+}
+
+/* ---- staging ---- */
+
+/* Staged values: 'D' (removal) or 'E' followed by the entry's encoding. */
+static int stage_encode(const char *name, const struct tree_entry *e, struct buf *out)
+{
+	struct tree_entry copy;
+
+	if (!e)
+		return buf_add(out, "D", 1);
+	copy = *e;
+	copy.name = name;
+	copy.name_len = (uint16_t)strlen(name);
+	if (buf_add(out, "E", 1) < 0)
+		return t9k_err(-ENOMEM, "out of memory");
+	return tree_entry_encode(&copy, out);
+}
+
+static int stage_decode(const void *val, size_t len, struct tree_entry *e, bool *del)
+{
+	const uint8_t *p = val;
+	int rc;
+
+	*del = len == 1 && p[0] == 'D';
+	if (*del)
+		return 0;
+	if (len < 2 || p[0] != 'E')
+		return t9k_err(T9K_ECORRUPT, "corrupt staged value");
+	rc = tree_entry_decode(p + 1, len - 1, e);
+	if (rc < 0)
+		return rc;
+	if ((size_t)rc != len - 1)
+		return t9k_err(T9K_ECORRUPT, "corrupt staged value: trailing bytes");
+	return 0;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+int repo_stage(struct repo *r, const char *branch, const char *path, const struct tree_entry *entry)
+{
+	struct buf val = BUF_INIT;
+	struct oid head;
+	int rc;
+
+	rc = meta_ref_name_check(branch);
+	if (rc == 0) {
+		char ref[META_REF_MAX];
+
+		snprintf(ref, sizeof(ref), "branch/%s", branch);
+		rc = meta_ref_get(r->db, r->info.name, ref, &head);
+	}
+	if (rc == 0 && !*path)
+		rc = t9k_err(-EINVAL, "cannot stage the root directory itself");
+	if (rc == 0)
+		rc = stage_encode(base_name(path), entry, &val);
+	if (rc == 0)
+		rc = meta_stage_put(r->db, r->info.name, branch, path, val.data, val.len);
+	buf_release(&val);
+	return rc;
+}
+
+struct staged_walk {
+	repo_staged_fn fn;
+	void *arg;
+};
+
+static int staged_one(const char *path, const void *val, size_t len, void *arg)
+{
+	struct staged_walk *w = arg;
+	struct tree_entry e;
+	bool del;
+	int rc = stage_decode(val, len, &e, &del);
+
+	return rc < 0 ? rc : w->fn(w->arg, path, del ? NULL : &e);
+}
+
+int repo_staged(struct repo *r, const char *branch, const char *prefix, repo_staged_fn fn, void *arg)
+{
+	struct staged_walk w = { fn, arg };
+
+	return meta_stage_list(r->db, r->info.name, branch, prefix, staged_one, &w);
+}
+
+int repo_reset(struct repo *r, const char *branch, const char *prefix)
+{
+	return meta_stage_reset(r->db, r->info.name, branch, prefix);
+}
+
+/* ---- the path-level tree builder ---- */
+
+/* One directory to rewrite: the edits of its direct children. */
+struct dir_job {
+	char *path;            /* "" for the root; owned */
+	int depth;
+	struct tree_edit *edits;
+	size_t n, cap;
+	bool has_base;         /* the directory itself was set/removed in the batch */
+	const struct tree_entry *base; /* ... to this entry (NULL: removed) */
+	struct tree_entry self;        /* entry for the parent, once built */
+	struct dir_job *hnext;
+};
+
+struct jobs {
+	struct dir_job **tab;
+	size_t nb, n;
+	struct dir_job **all;
+};
+
+static uint64_t hash_str(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static struct dir_job *job_find(struct jobs *js, const char *path, size_t len)
+{
+	struct dir_job *j = js->tab[hash_str(path, len) % js->nb];
+
+	for (; j; j = j->hnext)
+		if (strlen(j->path) == len && !memcmp(j->path, path, len))
+			return j;
+	return NULL;
+}
+
+/* Finds or adds the job for directory path[0..len), and its ancestors. */
+static int job_get(struct jobs *js, const char *path, size_t len, struct dir_job **out)
+{
+	struct dir_job *j = job_find(js, path, len);
+	size_t b;
+
+	if (j) {
+		*out = j;
+		return 0;
+	}
+	if (len) { /* make sure the parent exists first */
+		const char *s = memrchr(path, '/', len);
+		struct dir_job *parent;
+		int rc = job_get(js, path, s ? (size_t)(s - path) : 0, &parent);
+
+		if (rc < 0)
+			return rc;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->path = strndup(path, len))) {
+		free(j);
+		return t9k_err(-ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < len; i++)
+		j->depth += path[i] == '/';
+	j->depth += len > 0;
+	b = hash_str(path, len) % js->nb;
+	j->hnext = js->tab[b];
+	js->tab[b] = j;
+	js->all[js->n++] = j;
+	*out = j;
+	return 0;
+}
+
+static int job_add_edit(struct dir_job *j, const struct tree_edit *e)
+{
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 8;
+		struct tree_edit *v = realloc(j->edits, cap * sizeof(*v));
+
+		if (!v)
+			return t9k_err(-ENOMEM, "out of memory");
+		j->edits = v;
+		j->cap = cap;
+	}
+	j->edits[j->n++] = *e;
+	return 0;
+}
+
+static int cmp_edit(const void *a, const void *b)
+{
+	const struct tree_edit *x = a, *y = b;
+
+	return meta_name_cmp(x->name, x->name_len, y->name, y->name_len);
+}
+
+static int cmp_job_depth(const void *a, const void *b)
+{
+	const struct dir_job *x = *(struct dir_job *const *)a, *y = *(struct dir_job *const *)b;
+
+	return y->depth - x->depth;
+}
+
+/* The tree of directory path in the old root: its id, or none. */
+static int old_dir(struct repo *r, const struct oid *root, const char *path, struct oid *out,
+		   bool *exists, struct tree_entry *entry)
+{
+	struct oid cur = *root;
+	const char *p = path;
+
+	*exists = true;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		struct meta_node *hold;
+		struct tree_entry e;
+		int rc = tree_lookup(r->mo, &cur, p, len, &e, &hold);
+
+		if (rc == T9K_ENOTFOUND) {
+			*exists = false;
+			return 0;
+		}
+		if (rc < 0)
+			return rc;
+		if (!S_ISDIR(e.mode)) {
+			meta_node_put(r->mo, hold);
+			return t9k_err(-ENOTDIR, "'%.*s' is not a directory",
+				       (int)(p - path + len), path);
+		}
+		cur = e.id;
+		if (!slash && entry) {
+			*entry = e;
+			entry->name = NULL; /* the node is released below */
+		}
+		meta_node_put(r->mo, hold);
+		p = slash ? slash + 1 : p + len;
+	}
+	*out = cur;
+	return 0;
+}
+
+static void jobs_free(struct jobs *js)
+{
+	for (size_t i = 0; i < js->n; i++) {
+		free(js->all[i]->path);
+		free(js->all[i]->edits);
+		free(js->all[i]);
+	}
+	free(js->tab);
+	free(js->all);
+}
+
+int repo_apply_paths(struct repo *r, const struct oid *old_root, const struct path_edit *edits,
+		     size_t n, int64_t now_ns, struct oid *new_root)
+{
+	struct jobs js = { 0 };
+	size_t maxjobs = 1;
+	int rc = 0;
+
+	/* each path adds at most its depth in jobs */
+	for (size_t i = 0; i < n; i++) {
+		size_t d = 1;
+
+		for (const char *p = edits[i].path; *p; p++)
+			d += *p == '/';
+		maxjobs += d;
+	}
+	js.nb = maxjobs * 2 + 1;
+	js.tab = calloc(js.nb, sizeof(*js.tab));
+	js.all = calloc(maxjobs, sizeof(*js.all));
+	if (!js.tab || !js.all) {
+		rc = t9k_err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	{
+		struct dir_job *root_job; /* the root is always rebuilt, even with no edits */
+
+		rc = job_get(&js, "", 0, &root_job);
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const char *path = edits[i].path, *name = base_name(path);
+		struct tree_edit e = { .name = name, .name_len = (uint16_t)strlen(name) };
+		struct dir_job *parent;
+
+		if (!*path || strlen(name) > META_NAME_MAX) {
+			rc = t9k_err(-EINVAL, "invalid path '%s'", path);
+			break;
+		}
+		rc = job_get(&js, path, (size_t)(name - path - (name > path)), &parent);
+		if (rc < 0)
+			break;
+		e.del = !edits[i].entry;
+		if (!e.del) {
+			e.entry = *edits[i].entry;
+			e.entry.name = e.name;
+			e.entry.name_len = e.name_len;
+		}
+		rc = job_add_edit(parent, &e);
+	}
+	if (rc < 0)
+		goto out;
+	/* A directory both edited and given children in this batch starts
+	 * from what the batch set it to. */
+	for (size_t i = 0; i < n; i++) {
+		struct dir_job *j = job_find(&js, edits[i].path, strlen(edits[i].path));
+
+		if (!j)
+			continue;
+		if (edits[i].entry && !S_ISDIR(edits[i].entry->mode)) {
+			rc = t9k_err(-ENOTDIR, "'%s' is changed both as a file and as a directory",
+				     edits[i].path);
+			goto out;
+		}
+		j->has_base = true;
+		j->base = edits[i].entry;
+	}
+	qsort(js.all, js.n, sizeof(*js.all), cmp_job_depth);
+	for (size_t k = 0; k < js.n; k++) {
+		struct dir_job *j = js.all[k];
+		struct tree_entry old = { 0 };
+		struct oid base, result;
+		bool exists = false;
+		uint64_t count;
+		size_t w = 0;
+
+		if (j->has_base) {
+			exists = j->base != NULL;
+			if (exists) {
+				base = j->base->id;
+				old = *j->base;
+			}
+		} else {
+			rc = old_dir(r, old_root, j->path, &base, &exists, &old);
+			if (rc < 0)
+				goto out;
+		}
+		/* sort; a child directory's result replaces a plain edit of it */
+		if (j->n > 1)
+			qsort(j->edits, j->n, sizeof(*j->edits), cmp_edit);
+		for (size_t i = 0; i < j->n; i++) {
+			if (w && !cmp_edit(&j->edits[w - 1], &j->edits[i])) {
+				bool later_is_dir = !j->edits[i].del && S_ISDIR(j->edits[i].entry.mode);
+
+				if (later_is_dir || j->edits[i].del == false)
+					j->edits[w - 1] = j->edits[i];
+				continue;
+			}
+			j->edits[w++] = j->edits[i];
+		}
+		j->n = w;
+		rc = tree_apply(r->mo, exists ? &base : NULL, j->edits, j->n, &result, &count);
+		if (rc < 0)
+			goto out;
+		if (!*j->path) {
+			*new_root = result;
+			break; /* the root is the shallowest job */
+		}
+		j->self.mode = exists ? old.mode : (S_IFDIR | 0755);
+		j->self.mtime_ns = exists ? old.mtime_ns : now_ns;
+		j->self.size = count;
+		j->self.id = result;
+		{
+			const char *name = base_name(j->path);
+			struct tree_edit e = { .name = name, .name_len = (uint16_t)strlen(name),
+					       .entry = j->self };
+			struct dir_job *parent = job_find(&js, j->path, (size_t)(name - j->path -
+										   (name > j->path)));
+
+			e.entry.name = e.name;
+			e.entry.name_len = e.name_len;
+			rc = job_add_edit(parent, &e);
+			if (rc < 0)
+				goto out;
+		}
+	}
+out:
+	jobs_free(&js);
+	return rc;
+}
+
+/* ---- commit ---- */
+
+struct snap_item {
+	char *path;
+	void *val;
+	size_t len;
+};
+
+struct snapshot {
+	struct snap_item *v;
+	size_t n, cap;
+};
+
+static int snap_add(const char *path, const void *val, size_t len, void *arg)
+{
+	struct snapshot *s = arg;
+	struct snap_item *it;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct snap_item *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return t9k_err(-ENOMEM, "out of memory");
+		s->v = v;
+		s->cap = cap;
+	}
+	it = &s->v[s->n];
+	it->path = strdup(path);
+	it->val = malloc(len ? len : 1);
+	if (!it->path || !it->val) {
+		free(it->path);
+		free(it->val);
+		return t9k_err(-ENOMEM, "out of memory");
+	}
+	memcpy(it->val, val, len);
+	it->len = len;
+	s->n++;
+	return 0;
+}
+
+static void snap_release(struct snapshot *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i].path);
+		free(s->v[i].val);
+	}
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+int repo_commit_read(struct repo *r, const struct oid *id, struct repo_commit *out)
+{
+	char hex[OID_HEXSZ + 1];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->id = *id;
+	rc = meta_object_get(r->mo, id, &out->raw);
+	if (rc == 0 && meta_object_type(out->raw.data, out->raw.len) != 'K')
+		rc = t9k_err(-EINVAL, "object %s is not a commit", oid_to_hex(id, hex));
+	if (rc == 0)
+		rc = commit_decode(out->raw.data, out->raw.len, &out->c);
+	if (rc < 0)
+		buf_release(&out->raw);
+	return rc;
+}
+
+void repo_commit_release(struct repo_commit *rc)
+{
+	commit_release(&rc->c);
+	buf_release(&rc->raw);
+}
+
+static int commit_once(struct repo *r, const char *branch, const char *ref,
+		       const struct commit_info *ci, struct oid *out)
+{
+	struct snapshot snap = { 0 };
+	struct path_edit *pe = NULL;
+	struct tree_entry *ents = NULL;
+	struct meta_staged *done = NULL;
+	struct repo_commit head = { 0 };
+	struct oid headid, root;
+	int64_t now = ci->time_ns ? ci->time_ns : repo_now_ns();
+	int rc;
+
+	rc = meta_stage_list(r->db, r->info.name, branch, "", snap_add, &snap);
+	if (rc < 0)
+		goto out;
+	if (snap.n == 0 && !ci->allow_empty) {
+		rc = t9k_err(-ENODATA, "nothing to commit on branch '%s'", branch);
+		goto out;
+	}
+	rc = meta_ref_get(r->db, r->info.name, ref, &headid);
+	if (rc == 0)
+		rc = repo_commit_read(r, &headid, &head);
+	if (rc < 0)
+		goto out;
+	pe = calloc(snap.n + 1, sizeof(*pe));
+	ents = calloc(snap.n + 1, sizeof(*ents));
+	done = calloc(snap.n + 1, sizeof(*done));
+	if (!pe || !ents || !done) {
+		rc = t9k_err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < snap.n; i++) {
+		bool del;
+
+		rc = stage_decode(snap.v[i].val, snap.v[i].len, &ents[i], &del);
+		if (rc < 0)
+			goto out;
+		pe[i].path = snap.v[i].path;
+		pe[i].entry = del ? NULL : &ents[i];
+		done[i].path = snap.v[i].path;
+		done[i].val = snap.v[i].val;
+		done[i].len = snap.v[i].len;
+	}
+	rc = repo_apply_paths(r, &head.c.root, pe, snap.n, now, &root);
+	if (rc < 0)
+		goto out;
+	{
+		struct commit_info c2 = *ci;
+
+		c2.time_ns = now;
+		rc = repo_write_commit(r, &root, &headid, 1, &c2, out);
+	}
+	if (rc == 0)
+		rc = meta_commit_apply(r->db, r->info.name, branch, &headid, out, done, snap.n);
+out:
+	repo_commit_release(&head);
+	free(pe);
+	free(ents);
+	free(done);
+	snap_release(&snap);
+	return rc;
+}
+
+int repo_commit(struct repo *r, const char *branch, const struct commit_info *ci, struct oid *out)
+{
+	char ref[META_REF_MAX];
+	int rc = meta_ref_name_check(branch);
+
+	if (rc < 0)
+		return rc;
+	snprintf(ref, sizeof(ref), "branch/%s", branch);
+	for (int i = 0; i < COMMIT_RETRIES; i++) {
+		rc = commit_once(r, branch, ref, ci, out);
+		if (rc != T9K_ECONFLICT)
+			return rc;
+		/* another commit moved the head: rebuild on top of it */
+	}
+	return t9k_err(T9K_ECONFLICT, "branch '%s' kept moving: gave up after %d attempts", branch,
+		       COMMIT_RETRIES);
+}
+
+/* ---- refs ---- */
+
+struct prefix_match {
+	struct repo *r;
+	struct oid found;
+	int n;
+};
+
+static int match_commit(const char *key, uint64_t size, void *arg)
+{
+	struct prefix_match *m = arg;
+	struct repo_commit c;
+	struct oid id;
+
+	(void)size;
+	if (oid_from_hex(&id, key + strlen("meta/")) < 0)
+		return 0;
+	if (repo_commit_read(m->r, &id, &c) < 0)
+		return 0; /* not a commit */
+	repo_commit_release(&c);
+	if (m->n++ == 0)
+		m->found = id;
+	return 0;
+}
+
+static bool all_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+int repo_resolve_ex(struct repo *r, const char *spec, struct oid *out, bool *is_branch)
+{
+	char base[META_REF_MAX], ref[META_REF_MAX + 8];
+	const char *tilde = strrchr(spec, '~');
+	unsigned long back = 0;
+	size_t blen = strlen(spec);
+	int rc;
+
+	if (is_branch)
+		*is_branch = false;
+	if (tilde) {
+		char *end;
+
+		back = tilde[1] ? strtoul(tilde + 1, &end, 10) : 1;
+		if (tilde[1] && (*end || !isdigit((unsigned char)tilde[1])))
+			return t9k_err(-EINVAL, "bad revision '%s': want REF~N", spec);
+		blen = (size_t)(tilde - spec);
+	}
+	if (blen == 0 || blen >= sizeof(base))
+		return t9k_err(-EINVAL, "bad revision '%s'", spec);
+	memcpy(base, spec, blen);
+	base[blen] = '\0';
+	rc = T9K_ENOTFOUND;
+	if (meta_ref_name_check(base) == 0) {
+		snprintf(ref, sizeof(ref), "branch/%s", base);
+		rc = meta_ref_get(r->db, r->info.name, ref, out);
+		if (rc == 0 && is_branch)
+			*is_branch = !tilde;
+		if (rc == T9K_ENOTFOUND) {
+			snprintf(ref, sizeof(ref), "tag/%s", base);
+			rc = meta_ref_get(r->db, r->info.name, ref, out);
+		}
+	}
+	if (rc == T9K_ENOTFOUND && blen >= 4 && blen <= OID_HEXSZ && all_hex(base, blen)) {
+		struct prefix_match m = { .r = r };
+		char key[sizeof(base) + 8];
+
+		for (size_t i = 0; i < blen; i++)
+			base[i] = (char)tolower((unsigned char)base[i]);
+		snprintf(key, sizeof(key), "meta/%s", base);
+		rc = store_list(r->store, key, match_commit, &m);
+		if (rc < 0)
+			return rc;
+		if (m.n > 1)
+			return t9k_err(-EINVAL, "commit id prefix '%s' is ambiguous (%d commits)", base,
+				       m.n);
+		rc = m.n ? 0 : T9K_ENOTFOUND;
+		*out = m.found;
+	}
+	if (rc == T9K_ENOTFOUND)
+		return t9k_err(T9K_ENOTFOUND, "no branch, tag or commit '%s' in repository '%s'", base,
+			       r->info.name);
+	for (unsigned long i = 0; rc == 0 && i < back; i++) {
+		struct repo_commit c;
+
+		rc = repo_commit_read(r, out, &c);
+		if (rc < 0)
+			break;
+		if (c.c.nparents == 0)
+			rc = t9k_err(T9K_ENOTFOUND, "'%s': history has only %lu commits before it", spec,
+				     i);
+		else
+			*out = c.c.parents[0];
+		repo_commit_release(&c);
+	}
+	return rc;
+}
+
+int repo_resolve(struct repo *r, const char *spec, struct oid *out)
+{
+	return repo_resolve_ex(r, spec, out, NULL);
+}
+
+static int ref_create(struct repo *r, const char *kind, const char *name, const char *from)
+{
+	char ref[META_REF_MAX];
+	struct oid id;
+	int rc = meta_ref_name_check(name);
+
+	if (rc == 0)
+		rc = repo_resolve(r, from, &id);
+	if (rc < 0)
+		return rc;
+	snprintf(ref, sizeof(ref), "%s/%s", kind, name);
+	rc = meta_ref_cas(r->db, r->info.name, ref, NULL, &id);
+	if (rc == T9K_ECONFLICT)
+		return t9k_err(-EEXIST, "%s '%s' already exists in repository '%s'", kind, name,
+			       r->info.name);
+	return rc;
+}
+
+static int ref_delete(struct repo *r, const char *kind, const char *name)
+{
+	char ref[META_REF_MAX];
+	struct oid id;
+	int rc = meta_ref_name_check(name);
+
+	if (rc < 0)
+		return rc;
+	snprintf(ref, sizeof(ref), "%s/%s", kind, name);
+	for (;;) {
+		rc = meta_ref_get(r->db, r->info.name, ref, &id);
+		if (rc == T9K_ENOTFOUND)
+			return t9k_err(rc, "%s '%s' not found in repository '%s'", kind, name,
+				       r->info.name);
+		if (rc == 0)
+			rc = meta_ref_cas(r->db, r->info.name, ref, &id, NULL);
+		if (rc != T9K_ECONFLICT)
+			return rc;
+	}
+}
+
+int repo_branch_create(struct repo *r, const char *name, const char *from)
+{
+	return ref_create(r, "branch", name, from);
+}
+
+int repo_branch_delete(struct repo *r, const char *name)
+{
+	int rc = ref_delete(r, "branch", name);
+
+	if (rc == 0) /* staged changes of a deleted branch go with it */
+		rc = meta_stage_reset(r->db, r->info.name, name, "");
+	return rc < 0 ? rc : 0;
+}
+
+int repo_tag_create(struct repo *r, const char *name, const char *target)
+{
+	return ref_create(r, "tag", name, target);
+}
+
+int repo_tag_delete(struct repo *r, const char *name)
+{
+	return ref_delete(r, "tag", name);
+}
+
+int repo_branch_move(struct repo *r, const char *branch, const struct oid *old,
+		     const struct oid *new)
+{
+	char ref[META_REF_MAX];
+
+	snprintf(ref, sizeof(ref), "branch/%s", branch);
+	return meta_ref_cas(r->db, r->info.name, ref, old, new);
+}

@@ -1,0 +1,144 @@
+/* Versioned operations on a repository: staging, commit, refs, log, diff,
+ * merge, revert, reset and the gc plan, over the immutable objects in the
+ * store (meta/objects.h, meta/tree.h) and the mutable state in RocksDB
+ * (meta/db.h).
+ *
+ * Calling sequence:
+ *   struct repo *r;
+ *   repo_create(db, "imagenet", "file:///data/store", NULL, &r);  // or repo_open
+ *   repo_stage(r, "main", "train/cat.jpg", &entry);              // after storing its data
+ *   repo_commit(r, "main", &info, &id);
+ *   repo_close(r);
+ *
+ * Paths are relative and '/'-separated ("a/b/c"); "" is the root. A ref
+ * spec is a branch, a tag, a commit id or a unique prefix of one (at least
+ * 4 hex digits), optionally followed by ~N (N first parents back).
+ * Every write of objects happens before any ref points at them, and refs
+ * move only by compare-and-swap: a crash leaves each ref at its old or its
+ * new value, never at a missing object. All calls are thread-safe.
+ */
+#ifndef T9K_META_REPO_H
+#define T9K_META_REPO_H
+
+#include "meta/db.h"
+#include "meta/objects.h"
+#include "meta/tree.h"
+
+#include <stdbool.h>
+
+#define REPO_PATH_MAX 4096
+#define REPO_DEFAULT_BRANCH "main"
+
+struct repo;
+
+/* Creates the repo record, an initial empty commit and branch "main".
+ * cdc (may be NULL) overrides the chunking defaults. */
+int repo_create(struct meta_db *db, const char *name, const char *store_url,
+		const uint32_t cdc[3], struct repo **out);
+int repo_open(struct meta_db *db, const char *name, struct repo **out);
+void repo_close(struct repo *r);
+
+const struct meta_repo *repo_info(const struct repo *r);
+struct meta_objects *repo_objects(struct repo *r);
+struct store *repo_store(struct repo *r);
+
+/* ---- staging ---- */
+
+/* Stages path as entry (entry->name is ignored: the last path component
+ * is the name), or a removal when entry is NULL. The entry's data must
+ * already be in the store. */
+int repo_stage(struct repo *r, const char *branch, const char *path, const struct tree_entry *entry);
+
+/* Staged changes under prefix ("" for all), in path order. entry NULL: removal. */
+typedef int (*repo_staged_fn)(void *arg, const char *path, const struct tree_entry *entry);
+int repo_staged(struct repo *r, const char *branch, const char *prefix, repo_staged_fn fn, void *arg);
+/* Drops staged changes under prefix; returns how many. */
+int repo_reset(struct repo *r, const char *branch, const char *prefix);
+
+/* ---- commits ---- */
+
+struct commit_info {
+	const char *author;
+	const char *message;
+	int64_t time_ns;           /* 0: now */
+	const struct commit_kv *kv; /* sorted by key, unique */
+	uint16_t nkv;
+	bool allow_empty;          /* commit even with nothing staged */
+};
+
+/* Folds the branch's staging into new trees and moves the head. Retries
+ * when another commit lands first; -ENODATA when nothing is staged. */
+int repo_commit(struct repo *r, const char *branch, const struct commit_info *ci, struct oid *out);
+
+/* A decoded commit with the bytes it points into. */
+struct repo_commit {
+	struct oid id;
+	struct commit c;
+	struct buf raw;
+};
+int repo_commit_read(struct repo *r, const struct oid *id, struct repo_commit *out);
+void repo_commit_release(struct repo_commit *rc);
+
+/* ---- refs ---- */
+
+int repo_resolve(struct repo *r, const char *spec, struct oid *out);
+/* Resolves spec; *branch gets 1 when spec names a branch (a mutable ref). */
+int repo_resolve_ex(struct repo *r, const char *spec, struct oid *out, bool *is_branch);
+int repo_branch_create(struct repo *r, const char *name, const char *from);
+int repo_branch_delete(struct repo *r, const char *name);
+int repo_tag_create(struct repo *r, const char *name, const char *target);
+int repo_tag_delete(struct repo *r, const char *name);
+
+/* ---- history and changes ---- */
+
+/* Walks history from id, newest first (by time, then id); first_parent
+ * follows only first parents. Stops after max commits (0: all). */
+typedef int (*repo_log_fn)(void *arg, const struct repo_commit *c);
+int repo_log(struct repo *r, const struct oid *id, bool first_parent, size_t max, repo_log_fn fn,
+	     void *arg);
+
+/* Changed paths between two commits (or trees), in path order. Added
+ * directories report every file in them. old/new NULL: added/removed. */
+typedef int (*repo_diff_fn)(void *arg, const char *path, const struct tree_entry *old,
+			    const struct tree_entry *new);
+int repo_diff(struct repo *r, const struct oid *commit_a, const struct oid *commit_b,
+	      repo_diff_fn fn, void *arg);
+int repo_diff_trees(struct repo *r, const struct oid *tree_a, const struct oid *tree_b,
+		    repo_diff_fn fn, void *arg);
+
+/* Looks up path in commit; *hold must be released with meta_node_put
+ * (it is NULL for the root, which gets a synthesized directory entry). */
+int repo_lookup(struct repo *r, const struct oid *commit, const char *path, struct tree_entry *e,
+		struct meta_node **hold);
+
+/* ---- merge and revert ---- */
+
+enum merge_strategy { MERGE_FAIL = 0, MERGE_OURS, MERGE_THEIRS };
+
+struct merge_result {
+	struct oid commit;     /* new head of the target */
+	bool fast_forward;
+	bool up_to_date;
+	size_t nconflicts;
+	char **conflicts;      /* paths, when the merge stopped on conflicts */
+};
+void merge_result_release(struct merge_result *m);
+
+/* Merges source (any spec) into branch target. Conflicting paths stop the
+ * merge with T9K_ECONFLICT (listed in res) unless a strategy picks a side. */
+int repo_merge(struct repo *r, const char *source, const char *target, enum merge_strategy s,
+	       const struct commit_info *ci, struct merge_result *res);
+
+/* Commits on branch the inverse of commit `what` (against its first
+ * parent). Paths changed since on the branch are conflicts. */
+int repo_revert(struct repo *r, const char *branch, const char *what, const struct commit_info *ci,
+		struct merge_result *res);
+
+/* ---- gc plan ---- */
+
+/* Calls fn with every store key reachable from the repository's refs
+ * (commits, tree nodes, manifests, chunks), each once. */
+typedef int (*repo_key_fn)(void *arg, const char *key);
+int repo_gc_reachable(struct repo *r, repo_key_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,665 @@
+/* Unit tests of repositories: staging and commit, refs and specs, log,
+ * diff, merge, revert, concurrent commits, crash safety, a 1,000,000-file
+ * repository, and the gc plan. Real RocksDB, real file:// store. */
+#include "test/unit/suites.h"
+
+#include "lib/err.h"
+#include "meta/repo-internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[PATH_MAX];
+static char dbdir[PATH_MAX + 8], url[PATH_MAX + 32];
+static struct meta_db *db;
+static struct repo *r;
+static const struct commit_info ci = { .author = "tester", .message = "test commit" };
+
+static void paths_init(void)
+{
+	if (access("/dev/shm", W_OK) == 0) {
+		snprintf(dir, sizeof(dir), "/dev/shm/t9kfs-unit.XXXXXX");
+		ck_assert_ptr_nonnull(mkdtemp(dir));
+	} else {
+		test_tmpdir(dir, sizeof(dir));
+	}
+	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
+	snprintf(url, sizeof(url), "file://%s/store", dir);
+}
+
+static void setup(void)
+{
+	paths_init();
+	ck_assert_int_eq(meta_db_open(dbdir, &db), 0);
+	ck_assert_int_eq(repo_create(db, "data", url, NULL, &r), 0);
+}
+
+static void teardown(void)
+{
+	repo_close(r);
+	meta_db_close(db);
+	test_rmtree(dir);
+}
+
+/* An inline file entry with the given text. */
+static struct tree_entry file_entry(const char *text)
+{
+	struct tree_entry e = { 0 };
+
+	e.mode = S_IFREG | 0644;
+	e.size = strlen(text);
+	e.mtime_ns = 1;
+	e.is_inline = true;
+	e.data = (const uint8_t *)text;
+	e.data_len = (uint32_t)e.size;
+	return e;
+}
+
+static void stage(struct repo *rr, const char *branch, const char *path, const char *text)
+{
+	struct tree_entry e;
+
+	if (text)
+		e = file_entry(text);
+	ck_assert_int_eq(repo_stage(rr, branch, path, text ? &e : NULL), 0);
+}
+
+/* Contents of path at spec, or NULL if absent (static buffer). */
+static const char *cat(const char *spec, const char *path)
+{
+	static char out[4097];
+	struct tree_entry e;
+	struct meta_node *hold;
+	struct oid id;
+
+	ck_assert_int_eq(repo_resolve(r, spec, &id), 0);
+	if (repo_lookup(r, &id, path, &e, &hold) < 0)
+		return NULL;
+	ck_assert(e.is_inline);
+	memcpy(out, e.data, e.data_len);
+	out[e.data_len] = '\0';
+	meta_node_put(repo_objects(r), hold);
+	return out;
+}
+
+static int count_log(void *arg, const struct repo_commit *c)
+{
+	(void)c;
+	++*(int *)arg;
+	return 0;
+}
+
+static int log_len(const char *spec, bool first_parent)
+{
+	struct oid id;
+	int n = 0;
+
+	ck_assert_int_eq(repo_resolve(r, spec, &id), 0);
+	ck_assert_int_eq(repo_log(r, &id, first_parent, 0, count_log, &n), 0);
+	return n;
+}
+
+struct diff_list {
+	char text[4096];
+};
+
+static int list_diff(void *arg, const char *path, const struct tree_entry *o,
+		     const struct tree_entry *n)
+{
+	struct diff_list *d = arg;
+	size_t l = strlen(d->text);
+
+	snprintf(d->text + l, sizeof(d->text) - l, "%c %s\n", !o ? 'A' : !n ? 'D' : 'M', path);
+	return 0;
+}
+
+static const char *diff_specs(const char *a, const char *b)
+{
+	static struct diff_list d;
+	struct oid x, y;
+
+	d.text[0] = '\0';
+	ck_assert_int_eq(repo_resolve(r, a, &x), 0);
+	ck_assert_int_eq(repo_resolve(r, b, &y), 0);
+	ck_assert_int_eq(repo_diff(r, &x, &y, list_diff, &d), 0);
+	return d.text;
+}
+
+START_TEST(stage_commit_log_diff)
+{
+	struct oid c1, c2;
+	struct commit_kv kv[2] = { { "lr", 2, "0.1", 3 }, { "loss", 4, "0.25", 4 } };
+	struct commit_info info = ci;
+	struct repo_commit rc;
+
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c1), -ENODATA);
+	ck_assert(strstr(t9k_errmsg(-ENODATA), "nothing to commit") != NULL);
+	stage(r, "main", "train/cat/1.jpg", "meow");
+	stage(r, "main", "train/dog/1.jpg", "woof");
+	stage(r, "main", "README", "hello");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c1), 0);
+	ck_assert_str_eq(cat("main", "train/cat/1.jpg"), "meow");
+	ck_assert_str_eq(cat("main", "README"), "hello");
+	ck_assert_ptr_null(cat("main", "train/cow"));
+	ck_assert_int_eq(log_len("main", false), 2);
+
+	/* staging is empty after the commit; modify, delete, add */
+	stage(r, "main", "README", "hello again");
+	stage(r, "main", "train/dog/1.jpg", NULL);
+	stage(r, "main", "val/1.jpg", "x");
+	{
+		struct commit_kv sorted[2] = { kv[1], kv[0] }; /* "loss" < "lr" */
+
+		info.kv = sorted;
+		info.nkv = 2;
+		ck_assert_int_eq(repo_commit(r, "main", &info, &c2), 0);
+	}
+	ck_assert_str_eq(diff_specs("main~1", "main"),
+			 "M README\nD train/dog/1.jpg\nA val/1.jpg\n");
+	ck_assert_str_eq(diff_specs("main", "main~1"),
+			 "M README\nA train/dog/1.jpg\nD val/1.jpg\n");
+	ck_assert_int_eq(repo_commit_read(r, &c2, &rc), 0);
+	ck_assert_uint_eq(rc.c.nkv, 2);
+	ck_assert(!memcmp(rc.c.kv[0].key, "loss", 4));
+	ck_assert(oid_eq(&rc.c.parents[0], &c1));
+	repo_commit_release(&rc);
+	/* removing the last file of a directory keeps the directory */
+	stage(r, "main", "val/1.jpg", NULL);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c2), 0);
+	ck_assert_str_eq(diff_specs("main~1", "main"), "D val/1.jpg\n");
+}
+END_TEST
+
+START_TEST(files_and_directories_replace_each_other)
+{
+	struct oid c;
+	struct tree_entry d = { 0 };
+
+	stage(r, "main", "a/x", "1");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	/* a file where the head has a directory's child: refused */
+	stage(r, "main", "a/x/y", "2");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), -ENOTDIR);
+	ck_assert_msg(strstr(t9k_errmsg(-ENOTDIR), "'a/x' is not a directory") != NULL, "%s",
+		      t9k_errmsg(-ENOTDIR));
+	/* ... unless a/x is removed in the same commit */
+	stage(r, "main", "a/x", NULL);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_str_eq(cat("main", "a/x/y"), "2");
+	/* a staged directory entry (a rename in a mount) moves a subtree */
+	{
+		struct tree_entry e;
+		struct meta_node *hold;
+		struct oid head;
+
+		ck_assert_int_eq(repo_resolve(r, "main", &head), 0);
+		ck_assert_int_eq(repo_lookup(r, &head, "a", &e, &hold), 0);
+		d = e;
+		meta_node_put(repo_objects(r), hold);
+	}
+	ck_assert_int_eq(repo_stage(r, "main", "b", &d), 0);
+	stage(r, "main", "a", NULL);
+	stage(r, "main", "b/z", "3");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_str_eq(cat("main", "b/x/y"), "2");
+	ck_assert_str_eq(cat("main", "b/z"), "3");
+	ck_assert_ptr_null(cat("main", "a/x/y"));
+}
+END_TEST
+
+START_TEST(refs_and_specs)
+{
+	struct oid c1, c2, id;
+	char hex[OID_HEXSZ + 1], spec[80];
+
+	stage(r, "main", "f", "1");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c1), 0);
+	stage(r, "main", "f", "2");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c2), 0);
+	ck_assert_int_eq(repo_tag_create(r, "v1", "main~1"), 0);
+	ck_assert_int_eq(repo_tag_create(r, "v1", "main"), -EEXIST);
+	ck_assert_int_eq(repo_branch_create(r, "exp", "v1"), 0);
+	ck_assert_str_eq(cat("exp", "f"), "1");
+	ck_assert_str_eq(cat("v1", "f"), "1");
+	ck_assert_int_eq(repo_resolve(r, "main~2", &id), 0);
+	ck_assert_int_eq(repo_resolve(r, "main~3", &id), T9K_ENOTFOUND);
+	oid_to_hex(&c2, hex);
+	snprintf(spec, sizeof(spec), "%.8s", hex);
+	ck_assert_int_eq(repo_resolve(r, spec, &id), 0);
+	ck_assert(oid_eq(&id, &c2));
+	snprintf(spec, sizeof(spec), "%.10s~1", hex);
+	ck_assert_int_eq(repo_resolve(r, spec, &id), 0);
+	ck_assert(oid_eq(&id, &c1));
+	ck_assert_int_eq(repo_resolve(r, "nosuch", &id), T9K_ENOTFOUND);
+	ck_assert(strstr(t9k_errmsg(T9K_ENOTFOUND), "'nosuch'") != NULL);
+	ck_assert_int_eq(repo_resolve(r, "main~x", &id), -EINVAL);
+	ck_assert_int_eq(repo_branch_create(r, "bad/name", "main"), -EINVAL);
+	ck_assert_int_eq(repo_branch_create(r, "new", "nosuch"), T9K_ENOTFOUND);
+	/* staging belongs to a branch and goes away with it */
+	stage(r, "exp", "g", "x");
+	ck_assert_int_eq(repo_branch_delete(r, "exp"), 0);
+	ck_assert_int_eq(repo_branch_delete(r, "exp"), T9K_ENOTFOUND);
+	ck_assert_int_eq(repo_branch_create(r, "exp", "main"), 0);
+	ck_assert_int_eq(repo_commit(r, "exp", &ci, &id), -ENODATA);
+	ck_assert_int_eq(repo_tag_delete(r, "v1"), 0);
+	ck_assert_int_eq(repo_resolve(r, "v1", &id), T9K_ENOTFOUND);
+	/* staging needs an existing branch */
+	{
+		struct tree_entry e = file_entry("x");
+
+		ck_assert_int_eq(repo_stage(r, "ghost", "f", &e), T9K_ENOTFOUND);
+	}
+}
+END_TEST
+
+START_TEST(merge_fast_forward_three_way_and_conflicts)
+{
+	struct merge_result m;
+	struct oid c;
+
+	stage(r, "main", "shared", "base");
+	stage(r, "main", "conflict", "base");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_branch_create(r, "exp", "main"), 0);
+	stage(r, "exp", "new-in-exp", "e");
+	ck_assert_int_eq(repo_commit(r, "exp", &ci, &c), 0);
+
+	/* main has not moved: fast-forward */
+	ck_assert_int_eq(repo_merge(r, "exp", "main", MERGE_FAIL, &ci, &m), 0);
+	ck_assert(m.fast_forward);
+	ck_assert_str_eq(cat("main", "new-in-exp"), "e");
+	ck_assert_int_eq(log_len("main", false), 3);
+	merge_result_release(&m);
+	ck_assert_int_eq(repo_merge(r, "exp", "main", MERGE_FAIL, &ci, &m), 0);
+	ck_assert(m.up_to_date);
+
+	/* both move, different paths: clean three-way merge */
+	stage(r, "exp", "exp-only", "1");
+	ck_assert_int_eq(repo_commit(r, "exp", &ci, &c), 0);
+	stage(r, "main", "main-only", "2");
+	stage(r, "main", "shared", NULL);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_merge(r, "exp", "main", MERGE_FAIL, &ci, &m), 0);
+	ck_assert(!m.fast_forward && !m.up_to_date);
+	ck_assert_str_eq(cat("main", "exp-only"), "1");
+	ck_assert_str_eq(cat("main", "main-only"), "2");
+	ck_assert_ptr_null(cat("main", "shared"));
+	{
+		struct repo_commit rc;
+
+		ck_assert_int_eq(repo_commit_read(r, &m.commit, &rc), 0);
+		ck_assert_uint_eq(rc.c.nparents, 2);
+		repo_commit_release(&rc);
+	}
+	merge_result_release(&m);
+
+	/* both change one path: a conflict, reported, nothing moves */
+	stage(r, "exp", "conflict", "theirs");
+	ck_assert_int_eq(repo_commit(r, "exp", &ci, &c), 0);
+	stage(r, "main", "conflict", "ours");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_merge(r, "exp", "main", MERGE_FAIL, &ci, &m), T9K_ECONFLICT);
+	ck_assert_uint_eq(m.nconflicts, 1);
+	ck_assert_str_eq(m.conflicts[0], "conflict");
+	merge_result_release(&m);
+	{
+		struct oid head;
+
+		ck_assert_int_eq(repo_resolve(r, "main", &head), 0);
+		ck_assert(oid_eq(&head, &c));
+	}
+	ck_assert_int_eq(repo_merge(r, "exp", "main", MERGE_OURS, &ci, &m), 0);
+	ck_assert_str_eq(cat("main", "conflict"), "ours");
+	merge_result_release(&m);
+	stage(r, "exp", "conflict", "theirs again");
+	ck_assert_int_eq(repo_commit(r, "exp", &ci, &c), 0);
+	ck_assert_int_eq(repo_merge(r, "exp", "main", MERGE_THEIRS, &ci, &m), 0);
+	ck_assert_str_eq(cat("main", "conflict"), "theirs again");
+	merge_result_release(&m);
+	ck_assert_int_eq(repo_merge(r, "main", "v9", MERGE_FAIL, &ci, &m), T9K_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(revert_undoes_a_commit)
+{
+	struct merge_result m;
+	struct oid c, bad;
+	char hex[OID_HEXSZ + 1];
+
+	stage(r, "main", "a", "1");
+	stage(r, "main", "b", "1");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	stage(r, "main", "a", "2");
+	stage(r, "main", "b", NULL);
+	stage(r, "main", "c", "new");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &bad), 0);
+	stage(r, "main", "d", "later");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_revert(r, "main", oid_to_hex(&bad, hex), &ci, &m), 0);
+	ck_assert_str_eq(cat("main", "a"), "1");
+	ck_assert_str_eq(cat("main", "b"), "1");
+	ck_assert_ptr_null(cat("main", "c"));
+	ck_assert_str_eq(cat("main", "d"), "later");
+	merge_result_release(&m);
+	/* reverting a change that was changed again since: conflict */
+	stage(r, "main", "d", "changed");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_revert(r, "main", "main~2", &ci, &m), T9K_ECONFLICT);
+	ck_assert_uint_eq(m.nconflicts, 1);
+	merge_result_release(&m);
+}
+END_TEST
+
+START_TEST(reset_drops_staged_changes)
+{
+	struct oid c;
+
+	stage(r, "main", "keep/a", "1");
+	stage(r, "main", "drop/a", "1");
+	stage(r, "main", "drop/b", "1");
+	ck_assert_int_eq(repo_reset(r, "main", "drop/"), 2);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_ptr_nonnull(cat("main", "keep/a"));
+	ck_assert_ptr_null(cat("main", "drop/a"));
+	stage(r, "main", "x", "1");
+	ck_assert_int_eq(repo_reset(r, "main", ""), 1);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), -ENODATA);
+}
+END_TEST
+
+struct committer {
+	int id;
+	int landed;
+	struct oid ids[64];
+	int rc;
+};
+
+static void *commit_loop(void *arg)
+{
+	struct committer *cm = arg;
+	char path[64];
+
+	for (int i = 0; i < 25 && cm->rc == 0; i++) {
+		struct tree_entry e = file_entry("data");
+		struct oid id;
+		int rc;
+
+		snprintf(path, sizeof(path), "t%d/f%03d", cm->id, i);
+		cm->rc = repo_stage(r, "main", path, &e);
+		if (cm->rc)
+			break;
+		rc = repo_commit(r, "main", &ci, &id);
+		if (rc == 0)
+			cm->ids[cm->landed++] = id;
+		else if (rc != -ENODATA) /* the other thread committed ours */
+			cm->rc = rc;
+	}
+	return NULL;
+}
+
+struct idlist {
+	struct oid v[256];
+	int n;
+};
+
+static int collect_ids(void *arg, const struct repo_commit *c)
+{
+	struct idlist *l = arg;
+
+	if (l->n < 256)
+		l->v[l->n++] = c->id;
+	return 0;
+}
+
+static int count_staged(const char *path, const void *val, size_t len, void *arg)
+{
+	(void)path, (void)val, (void)len;
+	++*(int *)arg;
+	return 0;
+}
+
+START_TEST(concurrent_commits_lose_nothing)
+{
+	struct committer a = { .id = 1 }, b = { .id = 2 };
+	struct idlist all = { .n = 0 };
+	pthread_t ta, tb;
+	struct oid head;
+	int staged = 0;
+
+	pthread_create(&ta, NULL, commit_loop, &a);
+	pthread_create(&tb, NULL, commit_loop, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_int_eq(b.rc, 0);
+	/* every commit that landed is in the history, every file in the head */
+	ck_assert_int_eq(repo_resolve(r, "main", &head), 0);
+	ck_assert_int_eq(repo_log(r, &head, false, 0, collect_ids, &all), 0);
+	ck_assert_int_eq(all.n, 1 + a.landed + b.landed);
+	for (int k = 0; k < 2; k++) {
+		struct committer *cm = k ? &b : &a;
+
+		for (int i = 0; i < cm->landed; i++) {
+			int found = 0;
+
+			for (int j = 0; j < all.n; j++)
+				found |= oid_eq(&all.v[j], &cm->ids[i]);
+			ck_assert(found);
+		}
+		for (int i = 0; i < 25; i++) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "t%d/f%03d", cm->id, i);
+			ck_assert_ptr_nonnull(cat("main", path));
+		}
+	}
+	ck_assert_int_eq(meta_stage_list(db, "data", "main", "", count_staged, &staged), 0);
+	ck_assert_int_eq(staged, 0);
+}
+END_TEST
+
+/* Every key reachable from the refs must exist in the store. */
+static int key_exists(void *arg, const char *key)
+{
+	++*(size_t *)arg;
+	return store_head(repo_store(r), key, NULL);
+}
+
+/* A child commits in a loop and is killed with SIGKILL at some point;
+ * every ref must then point at a commit whose whole tree is readable. */
+START_TEST(kill_during_commits_leaves_consistent_refs)
+{
+	int fds[2], status;
+	size_t keys = 0;
+	char byte;
+	pid_t pid;
+
+	paths_init();
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct meta_db *cdb;
+		struct repo *cr;
+
+		close(fds[0]);
+		if (meta_db_open(dbdir, &cdb) || repo_create(cdb, "data", url, NULL, &cr))
+			_exit(2);
+		for (int i = 0;; i++) {
+			char path[64];
+			struct tree_entry e = file_entry("payload");
+			struct oid id;
+
+			snprintf(path, sizeof(path), "d%d/f%d", i % 7, i);
+			if (repo_stage(cr, "main", path, &e) || repo_commit(cr, "main", &ci, &id))
+				_exit(3);
+			if (i == 10 && write(fds[1], "x", 1) != 1)
+				_exit(4);
+		}
+	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], &byte, 1), 1); /* 10 commits in */
+	usleep(20000 + (unsigned)(getpid() % 7) * 3000);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status));
+	close(fds[0]);
+
+	ck_assert_int_eq(meta_db_open(dbdir, &db), 0);
+	ck_assert_int_eq(repo_open(db, "data", &r), 0);
+	ck_assert_int_ge(log_len("main", false), 12);
+	ck_assert_int_eq(repo_gc_reachable(r, key_exists, &keys), 0);
+	ck_assert_uint_gt(keys, 12);
+	/* and the branch can move on */
+	{
+		struct oid id;
+
+		stage(r, "main", "after", "crash");
+		ck_assert_int_eq(repo_commit(r, "main", &ci, &id), 0);
+	}
+	teardown();
+}
+END_TEST
+
+static int count_keys(void *arg, const char *key)
+{
+	size_t *n = arg;
+
+	n[0]++;
+	n[strncmp(key, "chunks/", 7) ? 1 : 2]++;
+	return 0;
+}
+
+START_TEST(gc_plan_lists_reachable_objects)
+{
+	struct tree_entry e = { .mode = S_IFREG | 0644, .size = 10 };
+	struct manifest m = { .size = 10, .nchunks = 1 };
+	struct manifest_chunk ch = { .len = 10, .loc = MANIFEST_LOC_OBJECT };
+	struct buf enc = BUF_INIT;
+	size_t n[3] = { 0 };
+	struct oid c;
+
+	oid_hash(&ch.id, "0123456789", 10);
+	m.chunks = &ch;
+	ck_assert_int_eq(manifest_encode(&m, &enc), 0);
+	ck_assert_int_eq(meta_object_put(repo_objects(r), enc.data, enc.len, &e.id), 0);
+	buf_release(&enc);
+	ck_assert_int_eq(repo_stage(r, "main", "dir/file", &e), 0);
+	ck_assert_int_eq(repo_stage(r, "main", "dir/copy", &e), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_branch_create(r, "b2", "main"), 0);
+	ck_assert_int_eq(repo_gc_reachable(r, count_keys, n), 0);
+	/* 2 commits, root tree, empty tree, dir tree, manifest; 1 chunk, once */
+	ck_assert_uint_eq(n[2], 1);
+	ck_assert_uint_eq(n[1], 6);
+}
+END_TEST
+
+/* 1,000,000 files, in one directory or 1,000 x 1,000: a commit of 10
+ * changes writes few objects, and a diff reads few. Counts, not seconds. */
+static void big_repo(int two_level)
+{
+	size_t n = 1000000;
+	struct path_edit *pe = calloc(n, sizeof(*pe));
+	char (*paths)[32] = malloc(n * sizeof(*paths));
+	struct tree_entry e = file_entry("tiny");
+	struct meta_stats ms;
+	struct meta_objects *fresh;
+	struct repo_commit head;
+	struct oid root, c0, c1, id;
+	struct diff_list d;
+
+	for (size_t i = 0; i < n; i++) {
+		if (two_level)
+			snprintf(paths[i], sizeof(paths[i]), "d%03zu/f%06zu", i / 1000, i);
+		else
+			snprintf(paths[i], sizeof(paths[i]), "f%07zu", i);
+		pe[i].path = paths[i];
+		pe[i].entry = &e;
+	}
+	ck_assert_int_eq(repo_resolve(r, "main", &c0), 0);
+	ck_assert_int_eq(repo_commit_read(r, &c0, &head), 0);
+	ck_assert_int_eq(repo_apply_paths(r, &head.c.root, pe, n, 1, &root), 0);
+	repo_commit_release(&head);
+	ck_assert_int_eq(repo_write_commit(r, &root, &c0, 1, &ci, &id), 0);
+	ck_assert_int_eq(repo_branch_move(r, "main", &c0, &id), 0);
+	c0 = id;
+
+	for (int i = 0; i < 10; i++) {
+		const char *text = i % 2 ? "changed" : NULL;
+
+		stage(r, "main", paths[(size_t)i * 99989 + 7], text);
+	}
+	meta_objects_stats_reset(repo_objects(r));
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c1), 0);
+	meta_objects_stats(repo_objects(r), &ms);
+	ck_assert_uint_le(ms.writes_new, 64);
+	ck_assert_uint_lt(ms.bytes_new, 2u << 20);
+
+	ck_assert_int_eq(meta_objects_new(repo_store(r), 64u << 20, &fresh), 0);
+	{
+		struct meta_objects *saved = r->mo;
+
+		r->mo = fresh; /* a cold cache: every object read is counted */
+		d.text[0] = '\0';
+		ck_assert_int_eq(repo_diff(r, &c0, &c1, list_diff, &d), 0);
+		meta_objects_stats(fresh, &ms);
+		r->mo = saved;
+	}
+	ck_assert_uint_le(ms.reads, 200);
+	{
+		int lines = 0;
+
+		for (const char *p = d.text; *p; p++)
+			lines += *p == '\n';
+		ck_assert_int_eq(lines, 10);
+	}
+	meta_objects_free(fresh);
+	free(paths);
+	free(pe);
+}
+
+START_TEST(million_files_one_directory)
+{
+	big_repo(0);
+}
+END_TEST
+
+START_TEST(million_files_two_levels)
+{
+	big_repo(1);
+}
+END_TEST
+
+Suite *repo_suite(void)
+{
+	Suite *s = suite_create("repo");
+	TCase *tc = tcase_create("repo");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, stage_commit_log_diff);
+	tcase_add_test(tc, files_and_directories_replace_each_other);
+	tcase_add_test(tc, refs_and_specs);
+	tcase_add_test(tc, merge_fast_forward_three_way_and_conflicts);
+	tcase_add_test(tc, revert_undoes_a_commit);
+	tcase_add_test(tc, reset_drops_staged_changes);
+	tcase_add_test(tc, concurrent_commits_lose_nothing);
+	tcase_add_test(tc, gc_plan_lists_reachable_objects);
+	tcase_add_test(tc, million_files_one_directory);
+	tcase_add_test(tc, million_files_two_levels);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("crash");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, kill_during_commits_leaves_consistent_refs);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -139,7 +139,7 @@ static int refname_check(const char *refname)
 	return t9k_err(-EINVAL, "bad ref name '%.100s': want branch/NAME or tag/NAME", refname);
 }
 
-static int path_check(const char *path)
+int meta_path_check(const char *path)
 {
 	size_t len = strnlen(path, STAGE_PATH_MAX + 1);
 	const char *p = path;
@@ -173,7 +173,7 @@ static int stage_args_check(const char *repo, const char *branch, const char *pa
 	if (ret >= 0)
 		ret = name_check("branch", branch);
 	if (ret >= 0 && path)
-		ret = path_check(path);
+		ret = meta_path_check(path);
 	return ret;
 }
 
@@ -757,31 +757,46 @@ int meta_ref_list(struct meta_db *db, const char *repo, const char *prefix,
 
 /* ---- staging ---- */
 
-int meta_stage_put(struct meta_db *db, const char *repo, const char *branch, const char *path,
-		   const void *val, size_t len)
+int meta_stage_put_many(struct meta_db *db, const char *repo, const char *branch,
+			const struct meta_staged *items, size_t n)
 {
 	rocksdb_writebatch_t *b = NULL;
 	struct key k;
-	int ret = stage_args_check(repo, branch, path);
+	int ret = 0;
 
-	if (ret >= 0 && !val && len)
-		ret = t9k_err(-EINVAL, "staged value of '%s' is NULL", path);
-	if (ret >= 0)
-		ret = key_build(&k, 'S', repo, branch, path);
+	/* check everything before writing anything */
+	for (size_t i = 0; i < n && ret >= 0; i++) {
+		ret = stage_args_check(repo, branch, items[i].path);
+		if (ret >= 0 && !items[i].val && items[i].len)
+			ret = t9k_err(-EINVAL, "staged value of '%s' is NULL", items[i].path);
+	}
 	if (ret < 0)
 		return ret;
+	b = rocksdb_writebatch_create();
+	for (size_t i = 0; i < n && ret >= 0; i++) {
+		ret = key_build(&k, 'S', repo, branch, items[i].path);
+		if (ret >= 0)
+			rocksdb_writebatch_put(b, k.b, k.len, items[i].val ? items[i].val : "",
+					       items[i].len);
+	}
+	if (ret < 0)
+		goto out_nolock;
 	db_lock(db);
 	ret = repo_check(db, NULL, repo);
-	if (ret < 0)
-		goto out;
-	b = rocksdb_writebatch_create();
-	rocksdb_writebatch_put(b, k.b, k.len, val ? val : "", len);
-	ret = batch_write(db, b);
-out:
+	if (ret >= 0)
+		ret = batch_write(db, b);
 	db_unlock(db);
-	if (b)
-		rocksdb_writebatch_destroy(b);
+out_nolock:
+	rocksdb_writebatch_destroy(b);
 	return ret;
+}
+
+int meta_stage_put(struct meta_db *db, const char *repo, const char *branch, const char *path,
+		   const void *val, size_t len)
+{
+	struct meta_staged item = { path, val, len };
+
+	return meta_stage_put_many(db, repo, branch, &item, 1);
 }
 
 int meta_stage_get(struct meta_db *db, const char *repo, const char *branch, const char *path,
@@ -903,7 +918,7 @@ int meta_commit_apply(struct meta_db *db, const char *repo, const char *branch,
 	if (ret >= 0 && !new)
 		ret = t9k_err(-EINVAL, "commit on branch '%s' without a new head", branch);
 	for (size_t i = 0; ret >= 0 && i < ndone; i++) {
-		ret = path_check(done[i].path);
+		ret = meta_path_check(done[i].path);
 		if (ret >= 0 && !done[i].val && done[i].len)
 			ret = t9k_err(-EINVAL, "staged value of '%s' is NULL", done[i].path);
 	}

@@ -43,6 +43,9 @@ void meta_db_close(struct meta_db *db);
  * with '.' or '-'. Returns 0 or -EINVAL with a message. */
 int meta_repo_name_check(const char *name);
 int meta_ref_name_check(const char *name); /* the NAME of branch/NAME */
+/* A path inside a repository: relative, '/'-separated, no empty, "." or
+ * ".." component, components up to 255 bytes, at most 4096 bytes. */
+int meta_path_check(const char *path);
 
 struct meta_repo {
 	char name[META_REPO_NAME_MAX + 1];
@@ -93,5 +96,10 @@ struct meta_staged {
 int meta_commit_apply(struct meta_db *db, const char *repo, const char *branch,
 		      const struct oid *old, const struct oid *new,
 		      const struct meta_staged *done, size_t ndone);
+
+/* Stages many paths in one synced batch (all or none): what import uses,
+ * one fsync per batch instead of per file. */
+int meta_stage_put_many(struct meta_db *db, const char *repo, const char *branch,
+			const struct meta_staged *items, size_t n);
 
 #endif

@@ -474,10 +474,11 @@ static int merge_trees(struct repo *r, const struct oid *base, const struct oid 
 			if (s == MERGE_FAIL)
 				rc = add_conflict(res, ct.v[j].path);
 			else if (s == MERGE_THEIRS)
-				pe[n++] = (struct path_edit){ ct.v[j].path,
-							      ct.v[j].del ? NULL : &ct.v[j].e };
+				pe[n++] = (struct path_edit){ .path = ct.v[j].path,
+							      .entry = ct.v[j].del ? NULL : &ct.v[j].e };
 		} else if (cmp > 0) {
-			pe[n++] = (struct path_edit){ ct.v[j].path, ct.v[j].del ? NULL : &ct.v[j].e };
+			pe[n++] = (struct path_edit){ .path = ct.v[j].path,
+						       .entry = ct.v[j].del ? NULL : &ct.v[j].e };
 		}
 		if (cmp == 0)
 			i++;

@@ -16,6 +16,7 @@ struct repo {
 struct path_edit {
 	const char *path;
 	const struct tree_entry *entry;
+	bool dir_attrs; /* entry only gives a directory's mode and mtime */
 };
 
 /* Applies path edits (any order, unique paths) to the tree old_root and

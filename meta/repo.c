@@ -157,8 +157,10 @@ int repo_open(struct meta_db *db, const char *name, struct repo **out)
 
 /* ---- staging ---- */
 
-/* Staged values: 'D' (removal) or 'E' followed by the entry's encoding. */
-static int stage_encode(const char *name, const struct tree_entry *e, struct buf *out)
+/* Staged values: 'D' (removal), 'E' + the entry's encoding, or 'A' + a
+ * directory entry whose mode and mtime apply to the directory as it is. */
+static int stage_encode(const char *name, const struct tree_entry *e, bool dir_attrs,
+			struct buf *out)
 {
 	struct tree_entry copy;
 
@@ -167,20 +169,28 @@ static int stage_encode(const char *name, const struct tree_entry *e, struct buf
 	copy = *e;
 	copy.name = name;
 	copy.name_len = (uint16_t)strlen(name);
-	if (buf_add(out, "E", 1) < 0)
+	if (dir_attrs) {
+		if (!S_ISDIR(e->mode))
+			return t9k_err(-EINVAL, "'%s': attributes only apply to directories", name);
+		memset(&copy.id, 0, sizeof(copy.id));
+		copy.is_inline = false;
+	}
+	if (buf_add(out, dir_attrs ? "A" : "E", 1) < 0)
 		return t9k_err(-ENOMEM, "out of memory");
 	return tree_entry_encode(&copy, out);
 }
 
-static int stage_decode(const void *val, size_t len, struct tree_entry *e, bool *del)
+static int stage_decode(const void *val, size_t len, struct tree_entry *e, bool *del,
+			bool *dir_attrs)
 {
 	const uint8_t *p = val;
 	int rc;
 
 	*del = len == 1 && p[0] == 'D';
+	*dir_attrs = len > 1 && p[0] == 'A';
 	if (*del)
 		return 0;
-	if (len < 2 || p[0] != 'E')
+	if (len < 2 || (p[0] != 'E' && p[0] != 'A'))
 		return t9k_err(T9K_ECORRUPT, "corrupt staged value");
 	rc = tree_entry_decode(p + 1, len - 1, e);
 	if (rc < 0)
@@ -197,27 +207,45 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-int repo_stage(struct repo *r, const char *branch, const char *path, const struct tree_entry *entry)
+int repo_stage_batch(struct repo *r, const char *branch, const struct repo_stage_item *items,
+		     size_t n)
 {
-	struct buf val = BUF_INIT;
+	struct meta_staged *st = calloc(n + 1, sizeof(*st));
+	struct buf *vals = calloc(n + 1, sizeof(*vals));
+	char ref[META_REF_MAX];
 	struct oid head;
-	int rc;
+	int rc = meta_ref_name_check(branch);
 
-	rc = meta_ref_name_check(branch);
+	if (!st || !vals)
+		rc = t9k_err(-ENOMEM, "out of memory");
 	if (rc == 0) {
-		char ref[META_REF_MAX];
-
 		snprintf(ref, sizeof(ref), "branch/%s", branch);
 		rc = meta_ref_get(r->db, r->info.name, ref, &head);
 	}
-	if (rc == 0 && !*path)
-		rc = t9k_err(-EINVAL, "cannot stage the root directory itself");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (!*items[i].path)
+			rc = t9k_err(-EINVAL, "cannot stage the root directory itself");
+		else
+			rc = stage_encode(base_name(items[i].path), items[i].entry,
+					  items[i].dir_attrs, &vals[i]);
+		st[i].path = items[i].path;
+		st[i].val = vals[i].data;
+		st[i].len = vals[i].len;
+	}
 	if (rc == 0)
-		rc = stage_encode(base_name(path), entry, &val);
-	if (rc == 0)
-		rc = meta_stage_put(r->db, r->info.name, branch, path, val.data, val.len);
-	buf_release(&val);
+		rc = meta_stage_put_many(r->db, r->info.name, branch, st, n);
+	for (size_t i = 0; vals && i < n; i++)
+		buf_release(&vals[i]);
+	free(vals);
+	free(st);
 	return rc;
+}
+
+int repo_stage(struct repo *r, const char *branch, const char *path, const struct tree_entry *entry)
+{
+	struct repo_stage_item it = { .path = path, .entry = entry };
+
+	return repo_stage_batch(r, branch, &it, 1);
 }
 
 struct staged_walk {
@@ -229,8 +257,8 @@ static int staged_one(const char *path, const void *val, size_t len, void *arg)
 {
 	struct staged_walk *w = arg;
 	struct tree_entry e;
-	bool del;
-	int rc = stage_decode(val, len, &e, &del);
+	bool del, attrs;
+	int rc = stage_decode(val, len, &e, &del, &attrs);
 
 	return rc < 0 ? rc : w->fn(w->arg, path, del ? NULL : &e);
 }
@@ -257,6 +285,7 @@ struct dir_job {
 	size_t n, cap;
 	bool has_base;         /* the directory itself was set/removed in the batch */
 	const struct tree_entry *base; /* ... to this entry (NULL: removed) */
+	const struct tree_entry *attrs; /* mode and mtime set in the batch */
 	struct tree_entry self;        /* entry for the parent, once built */
 	struct dir_job *hnext;
 };
@@ -428,11 +457,18 @@ int repo_apply_paths(struct repo *r, const struct oid *old_root, const struct pa
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const char *path = edits[i].path, *name = base_name(path);
 		struct tree_edit e = { .name = name, .name_len = (uint16_t)strlen(name) };
-		struct dir_job *parent;
+		struct dir_job *parent, *self;
 
 		if (!*path || strlen(name) > META_NAME_MAX) {
 			rc = t9k_err(-EINVAL, "invalid path '%s'", path);
 			break;
+		}
+		if (edits[i].dir_attrs) {
+			/* the directory itself is rebuilt with these attributes */
+			rc = job_get(&js, path, strlen(path), &self);
+			if (rc == 0)
+				self->attrs = edits[i].entry;
+			continue;
 		}
 		rc = job_get(&js, path, (size_t)(name - path - (name > path)), &parent);
 		if (rc < 0)
@@ -452,7 +488,7 @@ int repo_apply_paths(struct repo *r, const struct oid *old_root, const struct pa
 	for (size_t i = 0; i < n; i++) {
 		struct dir_job *j = job_find(&js, edits[i].path, strlen(edits[i].path));
 
-		if (!j)
+		if (!j || edits[i].dir_attrs)
 			continue;
 		if (edits[i].entry && !S_ISDIR(edits[i].entry->mode)) {
 			rc = t9k_err(-ENOTDIR, "'%s' is changed both as a file and as a directory",
@@ -503,8 +539,8 @@ int repo_apply_paths(struct repo *r, const struct oid *old_root, const struct pa
 			*new_root = result;
 			break; /* the root is the shallowest job */
 		}
-		j->self.mode = exists ? old.mode : (S_IFDIR | 0755);
-		j->self.mtime_ns = exists ? old.mtime_ns : now_ns;
+		j->self.mode = j->attrs ? j->attrs->mode : exists ? old.mode : (S_IFDIR | 0755);
+		j->self.mtime_ns = j->attrs ? j->attrs->mtime_ns : exists ? old.mtime_ns : now_ns;
 		j->self.size = count;
 		j->self.id = result;
 		{
@@ -634,7 +670,7 @@ static int commit_once(struct repo *r, const char *branch, const char *ref,
 	for (size_t i = 0; i < snap.n; i++) {
 		bool del;
 
-		rc = stage_decode(snap.v[i].val, snap.v[i].len, &ents[i], &del);
+		rc = stage_decode(snap.v[i].val, snap.v[i].len, &ents[i], &del, &pe[i].dir_attrs);
 		if (rc < 0)
 			goto out;
 		pe[i].path = snap.v[i].path;

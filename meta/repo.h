@@ -49,7 +49,18 @@ struct store *repo_store(struct repo *r);
  * already be in the store. */
 int repo_stage(struct repo *r, const char *branch, const char *path, const struct tree_entry *entry);
 
-/* Staged changes under prefix ("" for all), in path order. entry NULL: removal. */
+/* Stages many paths in one durable batch (all or none). */
+struct repo_stage_item {
+	const char *path;
+	const struct tree_entry *entry; /* NULL: removal */
+	bool dir_attrs; /* entry is a directory's mode and mtime only: its
+			 * contents stay (created empty if absent) */
+};
+int repo_stage_batch(struct repo *r, const char *branch, const struct repo_stage_item *items,
+		     size_t n);
+
+/* Staged changes under prefix ("" for all), in path order. entry NULL:
+ * removal; a directory entry with a zero id: attributes only. */
 typedef int (*repo_staged_fn)(void *arg, const char *path, const struct tree_entry *entry);
 int repo_staged(struct repo *r, const char *branch, const char *prefix, repo_staged_fn fn, void *arg);
 /* Drops staged changes under prefix; returns how many. */

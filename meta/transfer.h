@@ -1,0 +1,61 @@
+/* Moving data between local files and a repository: import of a directory
+ * tree into a branch's staging, export of a commit's tree to a directory,
+ * and reading a file's bytes by range. The CLI and the mount use these.
+ *
+ * Memory is bounded by the options (queue depth, batch size, the chunk
+ * pipeline's window), never by the number or size of the files.
+ */
+#ifndef T9K_META_TRANSFER_H
+#define T9K_META_TRANSFER_H
+
+#include "meta/repo.h"
+
+#include <sys/stat.h>
+
+struct transfer_stats {
+	uint64_t files, dirs, symlinks, skipped;
+	uint64_t bytes;        /* file bytes read or written */
+	uint64_t chunks_new;   /* chunks the store did not have (import) */
+	uint64_t bytes_stored; /* encoded bytes written for them */
+	uint64_t total_bytes;  /* when known up front (export), else 0 */
+};
+
+/* Called from the calling thread now and then, and once at the end. */
+typedef void (*transfer_progress_fn)(void *arg, const struct transfer_stats *st);
+
+struct import_opts {
+	int threads;           /* 0: one per CPU */
+	transfer_progress_fn progress;
+	void *arg;
+};
+
+/* Stages every regular file, symlink and directory under local directory
+ * src at prefix ("" for the root) of branch, adding to what is there.
+ * Everything keeps its mode and mtime. Other file types are skipped and
+ * counted. On failure what was staged so far stays staged (repo_reset
+ * drops it) and the error names the file. */
+int repo_import(struct repo *r, const char *branch, const char *src, const char *prefix,
+		const struct import_opts *o, struct transfer_stats *st);
+
+/* Writes path of commit (a directory or a file) to dst, which must not
+ * exist. Modes, mtimes and symlinks are restored. */
+int repo_export(struct repo *r, const struct oid *commit, const char *path, const char *dst,
+		transfer_progress_fn progress, void *arg, struct transfer_stats *st);
+
+/* Appends bytes [off, off+len) of file entry e to out (cut at the end). */
+int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uint64_t len,
+		   struct buf *out);
+/* Writes the whole content of file entry e to fd. */
+int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd);
+
+/* Stores the content of an open regular file and fills *e (name unset)
+ * for staging: inline up to META_INLINE_MAX bytes (inline_buf, of that
+ * size, backs e->data), one chunk through w below the repository's
+ * minimum chunk size, else through the pipeline p. st may be NULL. */
+struct chunk_pipeline;
+struct chunk_writer;
+int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_writer *w, int fd,
+		    const struct stat *sb, struct tree_entry *e, uint8_t *inline_buf,
+		    struct transfer_stats *st);
+
+#endif

@@ -342,6 +342,7 @@ START_TEST(names_check_and_order)
 	expect_msg(meta_name_check(longname, META_NAME_MAX + 1), -EINVAL, "longer than 255");
 	expect_msg(meta_name_check("", 0), -EINVAL, "empty name");
 	expect_msg(meta_name_check(NULL, 0), -EINVAL, "empty name");
+	expect_msg(meta_name_check(NULL, 3), -EINVAL, "name is NULL");
 	expect_msg(meta_name_check("a/b", 3), -EINVAL, "name 'a/b' contains '/'");
 	expect_msg(meta_name_check("a\0b", 3), -EINVAL, "name 'a\\x00b' contains a NUL");
 	expect_msg(meta_name_check(".", 1), -EINVAL, "name '.' is not allowed");
@@ -1094,6 +1095,9 @@ START_TEST(commit_invalid_both_ways)
 	c = sample_commit(1, 4);
 	c.kv = NULL;
 	expect_msg(commit_encode(&c, &out), -EINVAL, "4 metadata pairs but no array");
+	c = sample_commit(1, 4);
+	sample_kv[1].key = NULL;
+	expect_msg(commit_encode(&c, &out), -EINVAL, "metadata key 1 is NULL");
 	c = sample_commit(1, 0);
 	c.nkv = META_KV_MAX + 1;
 	expect_msg(commit_encode(&c, &out), -EINVAL, "1025 metadata pairs, more than 1024");

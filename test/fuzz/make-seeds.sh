@@ -1,0 +1,47 @@
+#!/bin/sh
+# Writes the small valid seed objects of the fuzz targets into
+# test/fuzz/corpus/<target>/, following the layouts in meta/object.h.
+# Run once from the repository root; the outputs are committed.
+set -e
+out=test/fuzz/corpus
+
+# le VALUE BYTES: VALUE as BYTES little-endian bytes
+le() {
+	v=$1 n=$2
+	while [ "$n" -gt 0 ]; do
+		printf "\\$(printf %03o $((v & 255)))"
+		v=$((v >> 8)) n=$((n - 1))
+	done
+}
+# oid BYTE: a 32-byte id of one repeated byte
+oid() {
+	e="\\$(printf %03o "$1")" k=32
+	while [ "$k" -gt 0 ]; do printf "$e"; k=$((k - 1)); done
+}
+# str LENBYTES TEXT: length-prefixed text
+str() { le ${#2} "$1"; printf %s "$2"; }
+# entry NAME MODE SIZE MTIME: leaf item with an id payload
+entry() { str 2 "$1"; le "$2" 4; le "$3" 8; le "$4" 8; le 0 1; oid 7; }
+# inline_entry NAME MODE TEXT: leaf item with inline bytes
+inline_entry() { str 2 "$1"; le "$2" 4; le ${#3} 8; le 5 8; le 1 1; str 4 "$3"; }
+
+mkdir -p $out/fuzz_manifest $out/fuzz_tree $out/fuzz_commit
+
+{ printf 'T9KM\1\0\0\0'; le 0 8; le 0 4; } >$out/fuzz_manifest/empty
+{ printf 'T9KM\1\0\0\0'; le 1000 8; le 1 4; le 0 1; oid 1; le 1000 4; } \
+	>$out/fuzz_manifest/one-object
+{ printf 'T9KM\1\0\0\0'; le 1300 8; le 2 4; le 0 1; oid 1; le 1000 4;
+  le 1 1; oid 2; le 300 4; oid 3; le 4096 8; le 120 4; } >$out/fuzz_manifest/object-and-pack
+
+{ printf 'T9KT\1\0\0\0'; le 0 4; } >$out/fuzz_tree/empty-leaf
+{ printf 'T9KT\1\0\0\0'; le 4 4;
+  entry data 16877 3 1700000000; inline_entry hi.txt 33188 'hello';
+  entry model.bin 33261 123456789 -1; inline_entry z 41471 'hi.txt'; } >$out/fuzz_tree/leaf
+{ printf 'T9KT\1\1\0\0'; le 2 4; str 2 m; oid 4; le 2 8; str 2 zz; oid 5; le 3 8; } \
+	>$out/fuzz_tree/inner
+inline_entry notes 33188 'x' >$out/fuzz_tree/entry
+
+{ printf 'T9KK\1\0\0\0'; oid 9; le 0 8; le 0 2; le 0 4; le 0 2; } >$out/fuzz_commit/root
+{ printf 'T9KK\1\2\0\0'; oid 9; oid 10; oid 11; le 1700000000000000000 8;
+  str 2 'Ada <ada@example.org>'; str 4 'merge experiment'; le 2 2;
+  str 2 loss; str 4 0.25; str 2 lr; str 4 0.1; } >$out/fuzz_commit/merge

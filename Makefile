@@ -5,7 +5,7 @@
 
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
-PKGS = openssl libzstd
+PKGS = openssl libzstd libcurl libmicrohttpd jansson
 TEST_PKGS = check
 
 OPT ?= -O2 -g
@@ -42,6 +42,7 @@ UNIT_SRC := $(wildcard test/unit/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 FUZZ_SRC := $(wildcard test/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 15
+TEST_FUZZ_SECONDS ?= 10
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 .PHONY: all test unit integration bench deps clean demo fuzz fuzz-build
@@ -74,15 +75,16 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libt9kfs.a
 $(BUILD)/test/fuzz/%: $(BUILD)/test/fuzz/%.o $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
-# Each decoder's fuzz target runs FUZZ_SECONDS from its seed corpus
-# (test/fuzz/corpus/NAME, if any); a finding fails the target.
+# Each decoder's fuzz target runs FUZZ_SECONDS from seeds written by
+# test/fuzz/make-seeds.sh; a finding fails the target.
 fuzz-build:
 	$(MAKE) FUZZ=1 WERROR=1 $(patsubst %.c,build/fuzz/%,$(FUZZ_SRC))
 
 fuzz: deps fuzz-build
+	@sh test/fuzz/make-seeds.sh build/fuzz/seeds
 	@for f in $(patsubst test/fuzz/%.c,%,$(FUZZ_SRC)); do \
 		corpus=build/fuzz/corpus/$$f; mkdir -p $$corpus; \
-		seeds=test/fuzz/corpus/$$f; [ -d $$seeds ] || seeds=; \
+		seeds=build/fuzz/seeds/$$f; [ -d $$seeds ] || seeds=; \
 		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
 		build/fuzz/test/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
 			-artifact_prefix=build/fuzz/ $$corpus $$seeds 2>build/fuzz/$$f.log || \
@@ -93,11 +95,12 @@ fuzz: deps fuzz-build
 deps:
 	@if [ "$$(id -u)" = 0 ]; then scripts/install-deps.sh; else scripts/install-deps.sh --check; fi
 
-# Integration tests run against the sanitizer build; Check's summary line
-# of the unit tests comes last.
+# Integration tests run against the sanitizer build, then each decoder is
+# fuzzed briefly; Check's summary line of the unit tests comes last.
 test: deps
 	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/check_t9kfs
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	cd build/asan && CK_DEFAULT_TIMEOUT=120 ./check_t9kfs
 
 unit: deps

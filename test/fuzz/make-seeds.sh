@@ -1,9 +1,9 @@
 #!/bin/sh
 # Writes the small valid seed objects of the fuzz targets into
-# test/fuzz/corpus/<target>/, following the layouts in meta/object.h.
-# Run once from the repository root; the outputs are committed.
+# DIR/<target>/ (default build/fuzz/seeds), following the layouts in
+# meta/object.h. `make fuzz` runs it; nothing it writes is committed.
 set -e
-out=test/fuzz/corpus
+out=${1:-build/fuzz/seeds}
 
 # le VALUE BYTES: VALUE as BYTES little-endian bytes
 le() {

@@ -718,7 +718,10 @@ static int reach_ref(const char *refname, const struct oid *id, void *arg)
 int repo_gc_reachable(struct repo *r, repo_key_fn fn, void *arg)
 {
 	struct reach g = { .r = r, .fn = fn, .arg = arg };
-	int rc = meta_ref_list(r->db, r->info.name, "", reach_ref, &g);
+	int rc = repo_need_db(r);
+
+	if (rc == 0)
+		rc = meta_ref_list(r->db, r->info.name, "", reach_ref, &g);
 
 	oidset_release(&g.seen_meta);
 	oidset_release(&g.seen_chunk);

@@ -6,7 +6,8 @@
 #include "meta/repo.h"
 
 struct repo {
-	struct meta_db *db;
+	struct meta_db *db;     /* NULL for a remote handle */
+	struct repo_remote remote;
 	struct meta_repo info;
 	struct store *store;
 	struct meta_objects *mo;
@@ -36,5 +37,8 @@ int repo_branch_move(struct repo *r, const char *branch, const struct oid *old,
 		     const struct oid *new);
 
 int64_t repo_now_ns(void);
+
+/* -ENOTSUP with a message when r has no local database. */
+int repo_need_db(const struct repo *r);
 
 #endif

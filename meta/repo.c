@@ -146,6 +146,22 @@ int repo_create(struct meta_db *db, const char *name, const char *store_url,
 	return 0;
 }
 
+int repo_need_db(const struct repo *r)
+{
+	return r->db ? 0 : t9k_err(-ENOTSUP, "repository '%s': needs the metadata service itself",
+				  r->info.name);
+}
+
+int repo_open_remote(const struct meta_repo *info, const struct repo_remote *remote,
+		     struct repo **out)
+{
+	int rc = repo_new(NULL, info, out);
+
+	if (rc == 0)
+		(*out)->remote = *remote;
+	return rc;
+}
+
 int repo_open(struct meta_db *db, const char *name, struct repo **out)
 {
 	struct meta_repo info;
@@ -216,6 +232,11 @@ int repo_stage_batch(struct repo *r, const char *branch, const struct repo_stage
 	struct oid head;
 	int rc = meta_ref_name_check(branch);
 
+	if (rc == 0 && !r->db) {
+		free(st);
+		free(vals);
+		return r->remote.stage_batch(r->remote.ctx, r->info.name, branch, items, n);
+	}
 	if (!st || !vals)
 		rc = t9k_err(-ENOMEM, "out of memory");
 	if (rc == 0) {
@@ -266,12 +287,19 @@ static int staged_one(const char *path, const void *val, size_t len, void *arg)
 int repo_staged(struct repo *r, const char *branch, const char *prefix, repo_staged_fn fn, void *arg)
 {
 	struct staged_walk w = { fn, arg };
+	int rc = repo_need_db(r);
 
+	if (rc < 0)
+		return rc;
 	return meta_stage_list(r->db, r->info.name, branch, prefix, staged_one, &w);
 }
 
 int repo_reset(struct repo *r, const char *branch, const char *prefix)
 {
+	int rc = repo_need_db(r);
+
+	if (rc < 0)
+		return rc;
 	return meta_stage_reset(r->db, r->info.name, branch, prefix);
 }
 
@@ -704,6 +732,8 @@ int repo_commit(struct repo *r, const char *branch, const struct commit_info *ci
 	char ref[META_REF_MAX];
 	int rc = meta_ref_name_check(branch);
 
+	if (rc == 0)
+		rc = repo_need_db(r);
 	if (rc < 0)
 		return rc;
 	snprintf(ref, sizeof(ref), "branch/%s", branch);
@@ -760,6 +790,8 @@ int repo_resolve_ex(struct repo *r, const char *spec, struct oid *out, bool *is_
 
 	if (is_branch)
 		*is_branch = false;
+	if (!r->db)
+		return r->remote.resolve(r->remote.ctx, r->info.name, spec, out, is_branch);
 	if (tilde) {
 		char *end;
 
@@ -830,6 +862,8 @@ static int ref_create(struct repo *r, const char *kind, const char *name, const 
 	int rc = meta_ref_name_check(name);
 
 	if (rc == 0)
+		rc = repo_need_db(r);
+	if (rc == 0)
 		rc = repo_resolve(r, from, &id);
 	if (rc < 0)
 		return rc;
@@ -847,6 +881,8 @@ static int ref_delete(struct repo *r, const char *kind, const char *name)
 	struct oid id;
 	int rc = meta_ref_name_check(name);
 
+	if (rc == 0)
+		rc = repo_need_db(r);
 	if (rc < 0)
 		return rc;
 	snprintf(ref, sizeof(ref), "%s/%s", kind, name);
@@ -890,7 +926,10 @@ int repo_branch_move(struct repo *r, const char *branch, const struct oid *old,
 		     const struct oid *new)
 {
 	char ref[META_REF_MAX];
+	int rc = repo_need_db(r);
 
+	if (rc < 0)
+		return rc;
 	snprintf(ref, sizeof(ref), "branch/%s", branch);
 	return meta_ref_cas(r->db, r->info.name, ref, old, new);
 }

@@ -30,12 +30,28 @@
 #define REPO_DEFAULT_BRANCH "main"
 
 struct repo;
+struct repo_stage_item;
 
 /* Creates the repo record, an initial empty commit and branch "main".
  * cdc (may be NULL) overrides the chunking defaults. */
 int repo_create(struct meta_db *db, const char *name, const char *store_url,
 		const uint32_t cdc[3], struct repo **out);
 int repo_open(struct meta_db *db, const char *name, struct repo **out);
+
+/* A handle for a process that is not the metadata service: it reads
+ * objects and stores data itself, and reaches refs and staging through
+ * these calls (meta/client.c fills them). Only repo_resolve*,
+ * repo_stage*, lookups, diffs of trees, import, export and file reads work
+ * on it; the rest is -ENOTSUP. */
+struct repo_remote {
+	int (*stage_batch)(void *ctx, const char *repo, const char *branch,
+			   const struct repo_stage_item *items, size_t n);
+	int (*resolve)(void *ctx, const char *repo, const char *spec, struct oid *out,
+		       bool *is_branch);
+	void *ctx;
+};
+int repo_open_remote(const struct meta_repo *info, const struct repo_remote *remote,
+		     struct repo **out);
 void repo_close(struct repo *r);
 
 const struct meta_repo *repo_info(const struct repo *r);

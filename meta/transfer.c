@@ -460,7 +460,6 @@ int repo_import(struct repo *r, const char *branch, const char *src, const char 
 	struct walk *w = calloc(1, sizeof(*w));
 	struct chunk_pipeline_opts po;
 	pthread_t threads[64];
-	char ref[META_REF_MAX];
 	struct stat sb;
 	int rc = 0, fd = -1;
 
@@ -478,8 +477,12 @@ int repo_import(struct repo *r, const char *branch, const char *src, const char 
 	/* check everything before staging anything */
 	rc = meta_ref_name_check(branch);
 	if (rc == 0) {
-		snprintf(ref, sizeof(ref), "branch/%s", branch);
-		rc = meta_ref_get(r->db, r->info.name, ref, &imp->head);
+		bool is_branch = false;
+
+		rc = repo_resolve_ex(r, branch, &imp->head, &is_branch);
+		if (rc == 0 && !is_branch)
+			rc = t9k_err(T9K_ENOTFOUND, "branch '%s' not found in repository '%s'", branch,
+				     r->info.name);
 	}
 	if (rc == 0 && *prefix)
 		rc = meta_path_check(prefix);

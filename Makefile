@@ -112,7 +112,7 @@ integration: deps
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh $(T)
 
 bench: deps
-	$(MAKE) t9kfs build/release/bench/chunk_bench
+	$(MAKE) t9kfs build/release/bench/chunk_bench build/release/bench/meta_bench
 	bench/run.sh
 
 demo: deps

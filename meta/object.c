@@ -115,6 +115,7 @@ struct rd {
 
 static int rd_bytes(struct rd *r, size_t n, const uint8_t **out)
 {
+	*out = NULL; /* set on every path: callers never read garbage */
 	if (r->len - r->pos < n)
 		return t9k_err(T9K_ECORRUPT, "truncated at byte %zu", r->len);
 	*out = r->p + r->pos;
@@ -124,8 +125,11 @@ static int rd_bytes(struct rd *r, size_t n, const uint8_t **out)
 
 static int rd_u8(struct rd *r, uint8_t *v)
 {
-	const uint8_t *p;
-	int rc = rd_bytes(r, 1, &p);
+	const uint8_t *p = NULL;
+	int rc;
+
+	*v = 0;
+	rc = rd_bytes(r, 1, &p);
 
 	if (rc == 0)
 		*v = p[0];
@@ -134,8 +138,11 @@ static int rd_u8(struct rd *r, uint8_t *v)
 
 static int rd_u16(struct rd *r, uint16_t *v)
 {
-	const uint8_t *p;
-	int rc = rd_bytes(r, 2, &p);
+	const uint8_t *p = NULL;
+	int rc;
+
+	*v = 0;
+	rc = rd_bytes(r, 2, &p);
 
 	if (rc == 0)
 		*v = get_le16(p);
@@ -144,8 +151,11 @@ static int rd_u16(struct rd *r, uint16_t *v)
 
 static int rd_u32(struct rd *r, uint32_t *v)
 {
-	const uint8_t *p;
-	int rc = rd_bytes(r, 4, &p);
+	const uint8_t *p = NULL;
+	int rc;
+
+	*v = 0;
+	rc = rd_bytes(r, 4, &p);
 
 	if (rc == 0)
 		*v = get_le32(p);
@@ -154,8 +164,11 @@ static int rd_u32(struct rd *r, uint32_t *v)
 
 static int rd_u64(struct rd *r, uint64_t *v)
 {
-	const uint8_t *p;
-	int rc = rd_bytes(r, 8, &p);
+	const uint8_t *p = NULL;
+	int rc;
+
+	*v = 0;
+	rc = rd_bytes(r, 8, &p);
 
 	if (rc == 0)
 		*v = get_le64(p);
@@ -174,7 +187,7 @@ static int rd_i64(struct rd *r, int64_t *v)
 
 static int rd_oid(struct rd *r, struct oid *id)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;
 	int rc = rd_bytes(r, OID_RAWSZ, &p);
 
 	if (rc == 0)
@@ -335,7 +348,7 @@ static int manifest_check(const struct manifest *m, int code, size_t *size)
 
 int manifest_encode(const struct manifest *m, struct buf *out)
 {
-	struct wr w;
+	struct wr w = { NULL };
 	size_t size;
 	int rc = manifest_check(m, -EINVAL, &size);
 
@@ -510,7 +523,7 @@ static int entry_parse(struct rd *r, struct tree_entry *e)
 
 int tree_entry_encode(const struct tree_entry *e, struct buf *out)
 {
-	struct wr w;
+	struct wr w = { NULL };
 	size_t size;
 	int rc = entry_check(e, -EINVAL, &size);
 
@@ -615,7 +628,7 @@ static int node_check(const struct tree_node *n, int code, size_t *size)
 
 int tree_node_encode(const struct tree_node *n, struct buf *out)
 {
-	struct wr w;
+	struct wr w = { NULL };
 	size_t size;
 	int rc = node_check(n, -EINVAL, &size);
 
@@ -768,7 +781,7 @@ static int commit_check(const struct commit *c, int code, size_t *size)
 
 int commit_encode(const struct commit *c, struct buf *out)
 {
-	struct wr w;
+	struct wr w = { NULL };
 	size_t size;
 	int rc = commit_check(c, -EINVAL, &size);
 

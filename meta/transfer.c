@@ -530,15 +530,15 @@ int repo_import(struct repo *r, const char *branch, const char *src, const char 
 	for (int i = 0; i < imp->nthreads; i++)
 		pthread_join(threads[i], NULL);
 	rc = imp->err;
-	if (rc == 0)
-		rc = flush_batch(imp, imp->batch, imp->nbatch);
-	else
-		flush_batch(imp, imp->batch, 0), rc = t9k_err(rc, "%s", imp->errmsg);
-	if (rc == 0)
+	if (rc == 0) {
+		rc = flush_batch(imp, imp->batch, imp->nbatch); /* frees the batch */
 		imp->nbatch = 0;
+	} else {
+		rc = t9k_err(rc, "%s", imp->errmsg);
+	}
 	maybe_progress(w, true);
 out:
-	for (size_t i = 0; i < imp->nbatch && rc < 0; i++) {
+	for (size_t i = 0; i < imp->nbatch; i++) {
 		free(imp->batch[i]->path);
 		free(imp->batch[i]);
 	}

@@ -1,36 +1,55 @@
 #!/bin/bash
-# `make demo`: what t9kfs does today, on the embedded default store.
-# Builds nothing itself (make demo builds ./t9kfs first); keeps its state in
-# a temporary T9KFS_HOME and removes it at the end.
+# `make demo`: the main job on the embedded default. Starts a local
+# metadata server under a temporary T9KFS_HOME, creates a repository from a
+# small generated dataset, branches, changes a few files, commits with
+# metadata, and shows log, diff and compare. Cleans up after itself, so it
+# runs twice in a row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T9KFS=$PWD/t9kfs
 export T9KFS_HOME=$(mktemp -d /tmp/t9kfs-demo.XXXXXX)
-trap 'rm -rf "$T9KFS_HOME"' EXIT
-work=$T9KFS_HOME/work
-mkdir -p "$work"
+export T9KFS_AUTHOR="demo <demo@t9kfs>"
+cleanup() {
+	"$T9KFS" server stop >/dev/null 2>&1 || true
+	rm -rf "$T9KFS_HOME"
+}
+trap cleanup EXIT
+data=$T9KFS_HOME/dataset
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { step "$*"; "$@"; }
 
-step "a 64 MiB 'dataset' shard: half random bytes, half text"
-head -c 33554432 /dev/urandom >"$work/shard.bin"
-head -c 33554432 < <(yes "image_0001.jpg,label=cat,split=train") >>"$work/shard.bin"
-ls -l "$work/shard.bin"
+# A small image-classification-like dataset: 3 classes x 40 files of
+# 20-200 KiB random bytes, labels and a README.
+mkdir -p "$data"
+for cls in cat dog bird; do
+	mkdir -p "$data/train/$cls"
+	for i in $(seq -w 1 40); do
+		head -c $(((RANDOM % 180 + 20) * 1024)) /dev/urandom >"$data/train/$cls/$i.jpg"
+	done
+done
+for i in $(seq 1 120); do echo "$i,$((i % 3))"; done >"$data/labels.csv"
+echo "toy dataset v1" >"$data/README"
 
-step "t9kfs chunk put: content-defined chunks, SHA-256 ids, zstd where it pays"
-"$T9KFS" chunk put "$work/shard.bin" >"$work/v1.manifest"
-head -n 3 "$work/v1.manifest"; echo "... ($(wc -l <"$work/v1.manifest") chunks)"
+run "$T9KFS" server start
+run "$T9KFS" repo create toy
+run "$T9KFS" import "$data" toy@main -m "import v1" --meta source=generated --meta samples=120
+run "$T9KFS" ls -l toy@main
+run "$T9KFS" branch create toy@relabel --from main
 
-step "edit the shard: insert 9 bytes at offset 1,000,000, then store it again"
-{ head -c 1000000 "$work/shard.bin"; printf 'INSERTED!'; tail -c +1000001 "$work/shard.bin"; } >"$work/shard2.bin"
-"$T9KFS" chunk put "$work/shard2.bin" >"$work/v2.manifest"
-shared=$(comm -12 <(cut -d' ' -f1 "$work/v1.manifest" | sort) <(cut -d' ' -f1 "$work/v2.manifest" | sort) | wc -l)
-echo "chunks shared by both versions: $shared of $(wc -l <"$work/v2.manifest")"
-
-step "read version 2 back from its chunks, verified against their ids"
-"$T9KFS" chunk get -o "$work/restored.bin" $(cut -d' ' -f1 "$work/v2.manifest")
-cmp "$work/shard2.bin" "$work/restored.bin" && echo "restored file is identical"
-
-step "t9kfs chunk verify: every stored chunk checked"
-"$T9KFS" chunk verify
-du -sh "$T9KFS_HOME/store"
+# change a few files on the branch: relabel, drop a bad image, add one
+step "t9kfs put / rm on toy@relabel"
+sed 's/,0$/,2/' "$data/labels.csv" >"$T9KFS_HOME/labels.csv"
+"$T9KFS" put "$T9KFS_HOME/labels.csv" toy@relabel:labels.csv
+"$T9KFS" rm toy@relabel:train/dog/07.jpg
+head -c 65536 /dev/urandom >"$T9KFS_HOME/new.jpg"
+"$T9KFS" put "$T9KFS_HOME/new.jpg" toy@relabel:train/bird/41.jpg
+run "$T9KFS" status toy@relabel
+run "$T9KFS" commit toy@relabel -m "relabel class 0 as 2, drop a bad image" --meta lr=0.01 --meta val_acc=0.87
+run "$T9KFS" log --meta toy@relabel
+run "$T9KFS" diff toy@main toy@relabel
+run "$T9KFS" compare toy@main toy@relabel
+run "$T9KFS" merge toy@relabel toy@main
+run "$T9KFS" export toy@main:train/bird "$T9KFS_HOME/export"
+step "ls $T9KFS_HOME/export | wc -l"
+ls "$T9KFS_HOME/export" | wc -l

@@ -15,6 +15,7 @@ liburing-dev
 libcurl4-openssl-dev
 libibverbs-dev
 libmicrohttpd-dev libjansson-dev
+git restic time
 util-linux"
 
 missing=""

@@ -4,16 +4,22 @@
 
 #include "lib/err.h"
 #include "lib/util.h"
+#include "meta/db.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int cli_fail(int rc)
 {
 	fprintf(stderr, "t9kfs: %s\n", t9k_errmsg(rc));
-	return 1;
+	return rc == T9K_EUSAGE ? 2 : 1;
 }
 
 int cli_usage_error(const char *fmt, ...)
@@ -90,4 +96,241 @@ void progress_done(struct progress *p)
 {
 	if (p->on && p->last > p->start)
 		fputs("\r\033[K", stderr);
+}
+
+/* ---- specs ---- */
+
+int spec_parse(const char *s, int want, struct spec *sp)
+{
+	const char *at = strchr(s, '@'), *colon;
+	size_t rlen;
+	int rc;
+
+	memset(sp, 0, sizeof(*sp));
+	colon = strchr(at ? at : s, ':');
+	rlen = at ? (size_t)(at - s) : colon ? (size_t)(colon - s) : strlen(s);
+	if (rlen == 0 || rlen >= sizeof(sp->repo))
+		return t9k_err(T9K_EUSAGE, "'%s': want REPO%s%s", s, want & SPEC_REF ? "@REF" : "",
+			       want & SPEC_PATH ? ":PATH" : "");
+	memcpy(sp->repo, s, rlen);
+	rc = meta_repo_name_check(sp->repo);
+	if (rc < 0)
+		return rc;
+	if (at) {
+		size_t n = colon ? (size_t)(colon - at - 1) : strlen(at + 1);
+
+		if (n == 0 || n >= sizeof(sp->ref))
+			return t9k_err(T9K_EUSAGE, "'%s': empty or too long ref after '@'", s);
+		memcpy(sp->ref, at + 1, n);
+		sp->has_ref = true;
+	}
+	if (colon) {
+		const char *p = colon + 1;
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		n = strlen(p);
+		while (n && p[n - 1] == '/')
+			n--;
+		if (n >= sizeof(sp->path))
+			return t9k_err(T9K_EUSAGE, "'%s': path too long", s);
+		memcpy(sp->path, p, n);
+		sp->has_path = true;
+		if (n && (rc = meta_path_check(sp->path)) < 0)
+			return rc;
+	}
+	if ((want & SPEC_REF) && !sp->has_ref)
+		return t9k_err(T9K_EUSAGE, "'%s': want REPO@REF%s", s, want & SPEC_PATH ? ":PATH" : "");
+	if ((want & SPEC_PATH) && (!sp->has_path || !sp->path[0]))
+		return t9k_err(T9K_EUSAGE, "'%s': want a path, as REPO@REF:PATH", s);
+	return 0;
+}
+
+int cli_repo_path(const char *repo, const char *suffix, char *out, size_t outsz)
+{
+	char esc[256];
+	int rc = meta_client_escape(repo, esc, sizeof(esc)), n;
+
+	if (rc < 0)
+		return rc;
+	n = snprintf(out, outsz, "/repos/%s%s", esc, suffix ? suffix : "");
+	return n < 0 || (size_t)n >= outsz ? t9k_err(-ENAMETOOLONG, "request too long") : 0;
+}
+
+const char *cli_author(void)
+{
+	static char who[320];
+	const char *a = getenv("T9KFS_AUTHOR"), *u = getenv("USER");
+	char host[256] = "localhost";
+
+	if (a && *a)
+		return a;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(who, sizeof(who), "%s@%s", u && *u ? u : "root", host);
+	return who;
+}
+
+void cli_print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	fputc('\n', stdout);
+}
+
+int parse_int_opt(const char *opt, const char *arg, long lo, long hi, long *out)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (!*arg || *end || v < lo || v > hi)
+		return t9k_err(T9K_EUSAGE, "invalid value '%s' for %s (want %ld..%ld)", arg, opt, lo, hi);
+	*out = v;
+	return 0;
+}
+
+/* ---- the service: client and the embedded server ---- */
+
+static int read_token(struct cli *cli, char *tok, size_t size)
+{
+	const char *env = getenv("T9KFS_TOKEN");
+	char path[4200];
+	FILE *f;
+
+	if (env && *env) {
+		snprintf(tok, size, "%s", env);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/token", cli->home);
+	f = fopen(path, "r");
+	if (!f) {
+		tok[0] = '\0';
+		return 0; /* the server will say 401 */
+	}
+	if (!fgets(tok, (int)size, f))
+		tok[0] = '\0';
+	fclose(f);
+	tok[strcspn(tok, "\r\n")] = '\0';
+	return 0;
+}
+
+static int health(struct cli *cli)
+{
+	struct meta_client *c;
+	int rc = meta_client_new(cli->server, NULL, &c);
+
+	if (rc == 0) {
+		rc = meta_client_call(c, "GET", "/health", NULL, NULL);
+		meta_client_free(c);
+	}
+	return rc;
+}
+
+int cli_server_pid(struct cli *cli)
+{
+	char path[4200];
+	FILE *f;
+	int pid = 0;
+
+	snprintf(path, sizeof(path), "%s/server.pid", cli->home);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return pid > 0 && kill(pid, 0) == 0 ? pid : 0;
+}
+
+int cli_server_ensure(struct cli *cli, bool *started)
+{
+	char db[4200], store[4300], listen[4300], tok[4200], log[4200], pidf[4200], home[4200];
+	char exe[4096];
+	ssize_t n;
+	pid_t pid;
+	int rc, fd;
+	FILE *f;
+
+	*started = false;
+	if (health(cli) == 0)
+		return 0;
+	if (!cli->embedded)
+		return t9k_err(-ECONNREFUSED, "metadata service %s is not answering: %s", cli->server,
+			       t9k_errmsg(-ECONNREFUSED));
+	rc = mkdir_p(cli->home, 0700);
+	if (rc < 0)
+		return t9k_err(rc, "cannot create %s: %s", cli->home, strerror(-rc));
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return t9k_err(-errno, "cannot find the t9kfs binary: %s", strerror(errno));
+	exe[n] = '\0';
+	snprintf(home, sizeof(home), "%s", cli->home);
+	snprintf(db, sizeof(db), "%s/db", cli->home);
+	snprintf(store, sizeof(store), "file://%s/store", cli->home);
+	snprintf(listen, sizeof(listen), "unix:%s/meta.sock", cli->home);
+	snprintf(tok, sizeof(tok), "%s/token", cli->home);
+	snprintf(log, sizeof(log), "%s/server.log", cli->home);
+	snprintf(pidf, sizeof(pidf), "%s/server.pid", cli->home);
+	pid = fork();
+	if (pid < 0)
+		return t9k_err(-errno, "cannot start the server: %s", strerror(errno));
+	if (pid == 0) {
+		char *args[] = { exe, "--home", home, "meta", "serve", "--db", db, "--store", store,
+				 "--listen", listen, "--token-file", tok, NULL };
+
+		setsid();
+		fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0)
+			dup2(fd, 0);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(exe, args);
+		_exit(127);
+	}
+	f = fopen(pidf, "w");
+	if (f) {
+		fprintf(f, "%d\n", (int)pid);
+		fclose(f);
+	}
+	for (int i = 0; i < 200; i++) {
+		int status;
+
+		if (health(cli) == 0) {
+			*started = true;
+			return 0;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return t9k_err(-EIO, "the local server exited at start; see %s", log);
+		usleep(50000);
+	}
+	return t9k_err(-ETIMEDOUT, "the local server did not answer within 10 s; see %s", log);
+}
+
+int cli_client(struct cli *cli, struct meta_client **out)
+{
+	char tok[512];
+	bool started;
+	int rc;
+
+	if (cli->client) {
+		*out = cli->client;
+		return 0;
+	}
+	rc = cli_server_ensure(cli, &started);
+	if (rc == 0)
+		rc = read_token(cli, tok, sizeof(tok));
+	if (rc == 0)
+		rc = meta_client_new(cli->server, tok, &cli->client);
+	*out = cli->client;
+	return rc;
+}
+
+int cli_repo(struct cli *cli, const struct spec *sp, struct repo **out)
+{
+	struct meta_client *c;
+	int rc = cli_client(cli, &c);
+
+	return rc < 0 ? rc : meta_client_open_repo(c, sp->repo, out);
 }

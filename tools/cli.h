@@ -3,6 +3,7 @@
 #ifndef T9K_CLI_H
 #define T9K_CLI_H
 
+#include "meta/client.h"
 #include "store/store.h"
 
 #include <stdbool.h>
@@ -12,6 +13,9 @@ struct cli {
 	const char *prog;      /* "t9kfs" */
 	char home[4096];       /* $T9KFS_HOME or ~/.t9kfs */
 	char store_url[4200];  /* --store, or file://HOME/store */
+	bool embedded;         /* no T9KFS_SERVER: the local server under home */
+	char server[4200];     /* T9KFS_SERVER, or unix:HOME/meta.sock */
+	struct meta_client *client; /* opened by cli_client(), freed by main */
 };
 
 struct cli_cmd {
@@ -26,6 +30,31 @@ int cli_fail(int rc);
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cli_open_store(struct cli *cli, struct store **out);
+
+/* The metadata service client; for the embedded default, starts the local
+ * server first if it is not running. */
+int cli_client(struct cli *cli, struct meta_client **out);
+/* Starts the embedded server if needed; *started tells whether it did. */
+int cli_server_ensure(struct cli *cli, bool *started);
+int cli_server_pid(struct cli *cli);
+
+/* REPO[@REF][:PATH] as users write them. want: which parts are required. */
+enum { SPEC_REF = 1, SPEC_PATH = 2 };
+struct spec {
+	char repo[65];
+	char ref[301];   /* "" when absent */
+	char path[4097]; /* normalised: no leading or trailing '/'; "" = root */
+	bool has_ref, has_path;
+};
+int spec_parse(const char *s, int want, struct spec *sp);
+/* Opens sp.repo for data access through the service. */
+int cli_repo(struct cli *cli, const struct spec *sp, struct repo **out);
+/* "/repos/NAME" with NAME escaped, plus a suffix. */
+int cli_repo_path(const char *repo, const char *suffix, char *out, size_t outsz);
+const char *cli_author(void);
+/* Prints a JSON value to stdout, indented. */
+void cli_print_json(json_t *j);
+int parse_int_opt(const char *opt, const char *arg, long lo, long hi, long *out);
 
 /* Finds argv[0] in a table ending with a NULL name and runs it; prints
  * the table for "help" or no command. */
@@ -44,5 +73,26 @@ void progress_update(struct progress *p, uint64_t done_bytes, uint64_t total_byt
 void progress_done(struct progress *p);
 
 int cmd_chunk(struct cli *cli, int argc, char **argv);
+int cmd_meta(struct cli *cli, int argc, char **argv);
+int cmd_server(struct cli *cli, int argc, char **argv);
+int cmd_repo(struct cli *cli, int argc, char **argv);
+int cmd_branch(struct cli *cli, int argc, char **argv);
+int cmd_tag(struct cli *cli, int argc, char **argv);
+int cmd_import(struct cli *cli, int argc, char **argv);
+int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_put(struct cli *cli, int argc, char **argv);
+int cmd_get(struct cli *cli, int argc, char **argv);
+int cmd_cat(struct cli *cli, int argc, char **argv);
+int cmd_rm(struct cli *cli, int argc, char **argv);
+int cmd_ls(struct cli *cli, int argc, char **argv);
+int cmd_stat(struct cli *cli, int argc, char **argv);
+int cmd_commit(struct cli *cli, int argc, char **argv);
+int cmd_log(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_diff(struct cli *cli, int argc, char **argv);
+int cmd_merge(struct cli *cli, int argc, char **argv);
+int cmd_revert(struct cli *cli, int argc, char **argv);
+int cmd_reset(struct cli *cli, int argc, char **argv);
+int cmd_compare(struct cli *cli, int argc, char **argv);
 
 #endif

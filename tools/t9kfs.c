@@ -21,7 +21,28 @@ static int cmd_version(struct cli *cli, int argc, char **argv);
 static int cmd_help(struct cli *cli, int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
+	{ "repo", cmd_repo, "create, list and delete repositories" },
+	{ "import", cmd_import, "stage a local directory tree (and commit it with -m)" },
+	{ "export", cmd_export, "write a commit's files to a local directory" },
+	{ "put", cmd_put, "stage one local file at a path of a branch" },
+	{ "get", cmd_get, "copy a file out of a commit" },
+	{ "cat", cmd_cat, "print a file of a commit" },
+	{ "rm", cmd_rm, "stage the removal of a path" },
+	{ "ls", cmd_ls, "list a directory of a commit" },
+	{ "stat", cmd_stat, "show one entry of a commit" },
+	{ "status", cmd_status, "show the staged changes of a branch" },
+	{ "commit", cmd_commit, "commit a branch's staged changes" },
+	{ "log", cmd_log, "show history" },
+	{ "diff", cmd_diff, "show changed paths between two commits" },
+	{ "compare", cmd_compare, "compare commits' metadata and data side by side" },
+	{ "branch", cmd_branch, "create, list and delete branches" },
+	{ "tag", cmd_tag, "create, list and delete tags" },
+	{ "merge", cmd_merge, "merge a ref into a branch" },
+	{ "revert", cmd_revert, "commit the inverse of a commit" },
+	{ "reset", cmd_reset, "drop staged changes of a branch" },
+	{ "server", cmd_server, "start, stop or check the local metadata server" },
 	{ "chunk", cmd_chunk, "store, fetch and verify content-defined chunks (debugging)" },
+	{ "meta", cmd_meta, "run the metadata service (meta serve)" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "show this help" },
 	{ NULL, NULL, NULL },
@@ -43,7 +64,7 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n");
 	for (const struct cli_cmd *c = commands; c->name; c++)
-		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+		fprintf(f, "  %-9s %s\n", c->name, c->summary);
 	fprintf(f, "\nRun 't9kfs <command> --help' for a command's options.\n"
 		   "Environment: T9KFS_HOME, T9KFS_STORE, T9KFS_LOG=error|warn|info|debug.\n");
 }
@@ -104,7 +125,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli cli = { .prog = "t9kfs" };
-	const char *store = getenv("T9KFS_STORE"), *home = getenv("T9KFS_HOME");
+	const char *store = getenv("T9KFS_STORE"), *home = getenv("T9KFS_HOME"), *server;
 	int c, rc;
 
 	t9k_log_init();
@@ -140,9 +161,21 @@ int main(int argc, char **argv)
 	}
 	if (rc)
 		return rc;
+	server = getenv("T9KFS_SERVER");
+	cli.embedded = !server || !*server;
+	if (cli.embedded)
+		rc = snprintf(cli.server, sizeof(cli.server), "unix:%s/meta.sock", cli.home);
+	else
+		rc = snprintf(cli.server, sizeof(cli.server), "%s", server);
+	if (rc < 0 || (size_t)rc >= sizeof(cli.server))
+		return cli_usage_error("T9KFS_SERVER is too long");
 
-	for (const struct cli_cmd *cmd = commands; cmd->name; cmd++)
-		if (!strcmp(cmd->name, argv[optind]))
-			return cmd->run(&cli, argc - optind, argv + optind);
+	for (const struct cli_cmd *cmd = commands; cmd->name; cmd++) {
+		if (strcmp(cmd->name, argv[optind]))
+			continue;
+		rc = cmd->run(&cli, argc - optind, argv + optind);
+		meta_client_free(cli.client);
+		return rc;
+	}
 	return cli_usage_error("'%s' is not a t9kfs command (see 't9kfs --help')", argv[optind]);
 }

@@ -54,6 +54,7 @@ int main(void)
 	srunner_add_suite(sr, tree_suite());
 	srunner_add_suite(sr, repo_suite());
 	srunner_add_suite(sr, transfer_suite());
+	srunner_add_suite(sr, json_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -1,0 +1,655 @@
+/* The HTTP side of the metadata service: listening sockets, libmicrohttpd,
+ * bearer-token checks, request bodies, logging and a graceful stop. What
+ * a request means is meta/api.c's business.
+ *
+ * Threads: libmicrohttpd runs one thread per connection
+ * (MHD_USE_THREAD_PER_CONNECTION), at most max_connections. Handlers block
+ * on RocksDB's synced writes and on object-store I/O (a merge may read
+ * thousands of tree nodes from S3); with a thread pool one slow request
+ * would stall every connection multiplexed on its thread. Clients are few
+ * and long-lived (CLIs, mounts, nodes with keep-alive), so a thread each
+ * is cheap and keeps a slow commit from delaying a fast resolve.
+ *
+ * A request: the first call of the access handler checks the token and
+ * Content-Length before any body is read (401 and 413 are answered at
+ * once); the body is collected up to API_BODY_MAX (a chunked body past it
+ * is drained and answered 413); the last call runs the api and queues the
+ * reply; the completion callback logs one line and frees the state.
+ *
+ * Invariants: the plain token never stays in memory (its SHA-256 does, and
+ * presented tokens are hashed and compared in constant time); the server
+ * only unlinks a unix socket file it created itself (same device/inode).
+ * Shared state: svc->inflight and svc->stopping are atomics; everything
+ * else is set before the daemons start and read-only after.
+ */
+#include "meta/service.h"
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/oid.h"
+#include "lib/util.h"
+#include "meta/api.h"
+#include "meta/db.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_CONNECTIONS 64
+#define CONNECTION_TIMEOUT_S 300
+#define LISTEN_BACKLOG 128
+
+struct listener {
+	struct MHD_Daemon *d;
+	int fd;                  /* ours until MHD has it */
+	char addr[PATH_MAX + 8]; /* "unix:PATH" or "HOST:PORT" */
+	char *unix_path;         /* socket file we created, unlinked at stop */
+	dev_t dev;
+	ino_t ino;
+};
+
+struct meta_service {
+	struct meta_db *db;
+	struct meta_api *api;
+	uint8_t token_hash[OID_RAWSZ];
+	struct listener ls[META_SERVICE_MAX_LISTEN];
+	int nls;
+	atomic_int inflight;     /* requests between first call and completion */
+	atomic_bool stopping;
+};
+
+/* Per request; MHD keeps it in *con_cls. */
+struct req_state {
+	double t0;
+	char method[16];
+	char path[256];
+	struct buf body;
+	bool too_large;
+	bool answered;
+	unsigned status;
+};
+
+/* ---- tokens ---- */
+
+static int token_create(const char *path)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX], hex[2 * 32 + 2];
+	unsigned char raw[32];
+	const char *slash = strrchr(path, '/');
+	int fd = -1, rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+		return t9k_err(-ENAMETOOLONG, "token file path '%s' is too long", path);
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (!*dir)
+		snprintf(dir, sizeof(dir), "/");
+	rc = mkdir_p(dir, 0700);
+	if (rc < 0)
+		return t9k_err(rc, "creating directory %s for the token file: %s", dir, strerror(-rc));
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return t9k_err(-EIO, "no random bytes for a new token (OpenSSL RAND_bytes failed)");
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	hex[64] = '\n';
+	OPENSSL_cleanse(raw, sizeof(raw));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = t9k_err(-errno, "creating token file %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	rc = write_full(fd, hex, 65);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		rc = t9k_err(rc, "writing token file %s: %s", tmp, strerror(-rc));
+		goto out;
+	}
+	/* link, not rename: a token another process created first wins */
+	if (link(tmp, path) < 0 && errno != EEXIST) {
+		rc = t9k_err(-errno, "creating token file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = fsync_dir(dir);
+	if (rc < 0)
+		rc = t9k_err(rc, "syncing directory %s: %s", dir, strerror(-rc));
+out:
+	OPENSSL_cleanse(hex, sizeof(hex));
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	return rc;
+}
+
+int meta_token_load(const char *path, bool create, char *tok, size_t size)
+{
+	struct stat st;
+	int fd, rc, created = 0;
+	ssize_t n;
+
+	if (!path || !*path)
+		return t9k_err(-EINVAL, "no token file given");
+	if (create && access(path, F_OK) < 0 && errno == ENOENT) {
+		rc = token_create(path);
+		if (rc < 0)
+			return rc;
+		created = 1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return t9k_err(-errno, "token file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		rc = t9k_err(-errno, "token file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		rc = t9k_err(-EACCES, "token file %s is open to other users (mode 0%o): chmod 600 it",
+			     path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	n = read_full(fd, tok, size - 1);
+	if (n < 0) {
+		rc = t9k_err((int)n, "reading token file %s: %s", path, strerror((int)-n));
+		goto out;
+	}
+	while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ' ||
+			 tok[n - 1] == '\t'))
+		n--;
+	tok[n] = '\0';
+	rc = created;
+	if (n == 0 || (size_t)n >= size - 1)
+		rc = t9k_err(-EINVAL, "token file %s: want one token of 1..%zu characters", path,
+			     size - 2);
+	for (ssize_t i = 0; rc >= 0 && i < n; i++)
+		if (tok[i] < 0x21 || tok[i] > 0x7e)
+			rc = t9k_err(-EINVAL, "token file %s: the token has a space or control character",
+				     path);
+	if (rc < 0)
+		OPENSSL_cleanse(tok, size);
+out:
+	close(fd);
+	return rc;
+}
+
+/* 0 when the request carries the token, else -EACCES with a message. */
+static int auth_check(struct meta_service *svc, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	struct oid got;
+
+	if (!h)
+		return t9k_err(-EACCES, "missing token: send 'Authorization: Bearer TOKEN' (the token is in the server's token file)");
+	if (strncasecmp(h, "Bearer ", 7))
+		return t9k_err(-EACCES, "the Authorization header is not 'Bearer TOKEN'");
+	h += 7;
+	while (*h == ' ')
+		h++;
+	if (oid_hash(&got, h, strlen(h)) < 0)
+		return t9k_err(-EACCES, "cannot hash the token");
+	if (CRYPTO_memcmp(got.b, svc->token_hash, sizeof(got.b)))
+		return t9k_err(-EACCES, "wrong token");
+	return 0;
+}
+
+/* ---- requests ---- */
+
+/* Paths and query values reach meta/api.c still percent-encoded: it
+ * decodes each segment itself, so "%2F" cannot fake a separator and
+ * "%00" cannot cut a name short. */
+static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls, (void)conn;
+	return strlen(s);
+}
+
+static const char *query_value(void *arg, const char *key)
+{
+	return MHD_lookup_connection_value(arg, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result send_reply(struct meta_service *svc, struct MHD_Connection *conn,
+				  struct req_state *st, struct api_reply *rep)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+
+	if (rep->fd >= 0) {
+		resp = MHD_create_response_from_fd64(rep->fd_len, rep->fd);
+		if (resp)
+			rep->fd = -1; /* MHD closes it */
+	} else {
+		size_t len = rep->body.len;
+		void *data = buf_detach(&rep->body, NULL);
+
+		resp = MHD_create_response_from_buffer(len, data ? data : (void *)"",
+						       data ? MHD_RESPMEM_MUST_FREE
+							    : MHD_RESPMEM_PERSISTENT);
+		if (!resp)
+			free(data);
+	}
+	if (!resp)
+		return MHD_NO;
+	if (rep->status != 204)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (rep->allow[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+	if (rep->challenge)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"t9kfs\"");
+	if (atomic_load(&svc->stopping))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	st->status = rep->status;
+	st->answered = true;
+	ok = MHD_queue_response(conn, rep->status, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
+static enum MHD_Result send_error(struct meta_service *svc, struct MHD_Connection *conn,
+				  struct req_state *st, int code)
+{
+	struct api_reply rep;
+	enum MHD_Result ok;
+
+	api_reply_init(&rep);
+	api_reply_error(&rep, code, NULL);
+	rep.challenge = code == -EACCES;
+	ok = send_reply(svc, conn, st, &rep);
+	api_reply_release(&rep);
+	return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct meta_service *svc = cls;
+	struct req_state *st = *con_cls;
+	struct api_request req;
+	struct api_reply rep;
+	enum MHD_Result ok;
+
+	(void)version;
+	if (!st) {
+		const char *cl;
+		int rc;
+
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return MHD_NO;
+		st->t0 = now_sec();
+		snprintf(st->method, sizeof(st->method), "%s", method);
+		snprintf(st->path, sizeof(st->path), "%s", url);
+		buf_init(&st->body);
+		*con_cls = st;
+		atomic_fetch_add(&svc->inflight, 1);
+		t9k_err_clear();
+		if (!meta_api_is_public(method, url) && (rc = auth_check(svc, conn)) < 0)
+			return send_error(svc, conn, st, rc);
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX)
+			return send_error(svc, conn, st,
+					  t9k_err(-EMSGSIZE, "request body of %s bytes is over the limit of %u",
+						  cl, API_BODY_MAX));
+		return MHD_YES;
+	}
+	if (st->answered) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!st->too_large && st->body.len + *upload_data_size > API_BODY_MAX) {
+			st->too_large = true; /* drain the rest, then answer 413 */
+			buf_release(&st->body);
+		}
+		if (!st->too_large && buf_add(&st->body, upload_data, *upload_data_size) < 0)
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	t9k_err_clear();
+	if (st->too_large)
+		return send_error(svc, conn, st,
+				  t9k_err(-EMSGSIZE, "request body is over the limit of %u bytes",
+					  API_BODY_MAX));
+	req = (struct api_request){ .method = method, .path = url, .query = query_value,
+				    .query_arg = conn, .body = (const char *)st->body.data,
+				    .body_len = st->body.len };
+	api_reply_init(&rep);
+	if (meta_api_handle(svc->api, &req, &rep) < 0) {
+		api_reply_release(&rep);
+		return MHD_NO;
+	}
+	buf_release(&st->body);
+	ok = send_reply(svc, conn, st, &rep);
+	api_reply_release(&rep);
+	return ok;
+}
+
+static const char *term_reason(enum MHD_RequestTerminationCode toe)
+{
+	switch (toe) {
+	case MHD_REQUEST_TERMINATED_COMPLETED_OK: return "";
+	case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED: return "(timed out)";
+	case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN: return "(server stopping)";
+	case MHD_REQUEST_TERMINATED_CLIENT_ABORT: return "(client went away)";
+	case MHD_REQUEST_TERMINATED_READ_ERROR: return "(read error)";
+	case MHD_REQUEST_TERMINATED_WITH_ERROR: return "(connection error)";
+	default: return "(connection closed)";
+	}
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct meta_service *svc = cls;
+	struct req_state *st = *con_cls;
+
+	(void)conn;
+	if (!st)
+		return;
+	t9k_log(T9K_LOG_INFO, "%s %s %u %.1fms%s%s", st->method, st->path, st->status,
+		(now_sec() - st->t0) * 1000,
+		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " ", term_reason(toe));
+	buf_release(&st->body);
+	free(st);
+	*con_cls = NULL;
+	atomic_fetch_sub(&svc->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	t9k_log(T9K_LOG_WARN, "http: %s", msg);
+}
+
+/* ---- listening sockets ---- */
+
+static int listen_unix(struct listener *l, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	int fd, rc;
+
+	if (!*path || strlen(path) >= sizeof(sa.sun_path))
+		return t9k_err(-ENAMETOOLONG, "unix socket path '%s' is empty or longer than %zu bytes",
+			       path, sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, strlen(path));
+	if (slash && slash != path) {
+		char dir[sizeof(sa.sun_path)];
+
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+		rc = mkdir_p(dir, 0700);
+		if (rc < 0)
+			return t9k_err(rc, "creating directory %s: %s", dir, strerror(-rc));
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return t9k_err(-EEXIST, "%s exists and is not a socket", path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return t9k_err(-errno, "socket: %s", strerror(errno));
+		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
+		close(fd);
+		if (rc == 0)
+			return t9k_err(-EADDRINUSE, "a server is already listening on %s", path);
+		if (rc != -ECONNREFUSED && rc != -ENOENT)
+			return t9k_err(rc, "checking socket %s: %s", path, strerror(-rc));
+		/* nobody answers: left by a server that died */
+		if (unlink(path) < 0 && errno != ENOENT)
+			return t9k_err(-errno, "removing stale socket %s: %s", path, strerror(errno));
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return t9k_err(-errno, "socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = t9k_err(-errno, "binding %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	/* nobody can connect before listen(), so this leaves no window */
+	if (chmod(path, 0600) < 0 || stat(path, &st) < 0) {
+		rc = t9k_err(-errno, "socket %s: %s", path, strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	l->unix_path = strdup(path);
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	if (!l->unix_path) {
+		unlink(path);
+		rc = t9k_err(-ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0) {
+		rc = t9k_err(-errno, "listening on %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	snprintf(l->addr, sizeof(l->addr), "unix:%s", path);
+	l->fd = fd;
+	return 0;
+fail:
+	close(fd);
+	return rc;
+}
+
+static int listen_tcp(struct listener *l, const char *spec)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[16], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
+	const char *colon = strrchr(spec, ':');
+	size_t hlen;
+	int fd = -1, rc, one = 1;
+
+	if (!colon || !colon[1] || strlen(colon + 1) >= sizeof(port))
+		return t9k_err(-EINVAL, "bad listen address '%s': want HOST:PORT or unix:PATH", spec);
+	hlen = (size_t)(colon - spec);
+	if (hlen >= 2 && spec[0] == '[' && spec[hlen - 1] == ']') /* [::1]:8080 */
+		spec++, hlen -= 2;
+	if (hlen >= sizeof(host))
+		return t9k_err(-EINVAL, "bad listen address '%s': host too long", spec);
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	rc = getaddrinfo(hlen ? host : NULL, port, &hints, &res);
+	if (rc != 0)
+		return t9k_err(-EINVAL, "bad listen address '%s': %s", spec, gai_strerror(rc));
+	rc = -EADDRNOTAVAIL;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			rc = -errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
+			break;
+		rc = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return t9k_err(rc, "cannot listen on %s: %s", spec, strerror(-rc));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		rc = t9k_err(-errno ? -errno : -EINVAL, "cannot name the address of %s", spec);
+		close(fd);
+		return rc;
+	}
+	snprintf(l->addr, sizeof(l->addr), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", hbuf,
+		 pbuf);
+	l->fd = fd;
+	return 0;
+}
+
+static int listener_start(struct meta_service *svc, struct listener *l, const char *spec,
+			  unsigned max_conn)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	int rc;
+
+	l->fd = -1;
+	rc = !strncmp(spec, "unix:", 5) ? listen_unix(l, spec + 5) : listen_tcp(l, spec);
+	if (rc < 0)
+		return rc;
+	l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, svc,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, svc,
+				MHD_OPTION_CONNECTION_LIMIT, max_conn,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+				MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+				MHD_OPTION_END);
+	if (!l->d)
+		return t9k_err(-EIO, "cannot start the HTTP server on %s (libmicrohttpd failed; see the log)",
+			       l->addr);
+	l->fd = -1; /* MHD's now */
+	return 0;
+}
+
+/* Undoes a listener: its daemon, its fd, its socket file (only ours). */
+static void listener_close(struct listener *l)
+{
+	struct stat st;
+
+	if (l->d)
+		MHD_stop_daemon(l->d);
+	l->d = NULL;
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	if (l->unix_path && stat(l->unix_path, &st) == 0 && st.st_dev == l->dev &&
+	    st.st_ino == l->ino)
+		unlink(l->unix_path);
+	free(l->unix_path);
+	l->unix_path = NULL;
+}
+
+/* ---- start and stop ---- */
+
+static void service_free(struct meta_service *svc)
+{
+	for (int i = 0; i < svc->nls; i++)
+		listener_close(&svc->ls[i]);
+	meta_api_free(svc->api);
+	meta_db_close(svc->db);
+	free(svc);
+}
+
+int meta_service_start(const struct meta_service_opts *o, struct meta_service **out)
+{
+	struct meta_service *svc;
+	struct store *st = NULL;
+	char tok[META_TOKEN_MAX + 2];
+	unsigned max_conn = o->max_connections ? o->max_connections : DEFAULT_MAX_CONNECTIONS;
+	int rc;
+
+	*out = NULL;
+	if (o->nlisten < 1 || o->nlisten > META_SERVICE_MAX_LISTEN)
+		return t9k_err(-EINVAL, "want 1..%d listen addresses, got %d", META_SERVICE_MAX_LISTEN,
+			       o->nlisten);
+	if (!o->db_dir || !*o->db_dir || !o->store_url || !*o->store_url)
+		return t9k_err(-EINVAL, "the metadata service needs a database directory and a store URL");
+	/* a bad default store is a start-up error, not a surprise at the first repo */
+	rc = store_open(o->store_url, &st);
+	store_close(st);
+	if (rc < 0)
+		return rc;
+	svc = calloc(1, sizeof(*svc));
+	if (!svc)
+		return t9k_err(-ENOMEM, "out of memory");
+	atomic_init(&svc->inflight, 0);
+	atomic_init(&svc->stopping, false);
+	rc = meta_token_load(o->token_file, false, tok, sizeof(tok));
+	if (rc >= 0) {
+		struct oid h;
+
+		rc = oid_hash(&h, tok, strlen(tok));
+		memcpy(svc->token_hash, h.b, sizeof(h.b));
+		OPENSSL_cleanse(tok, sizeof(tok));
+	}
+	if (rc < 0)
+		goto fail;
+	rc = mkdir_p(o->db_dir, 0700);
+	if (rc < 0) {
+		rc = t9k_err(rc, "creating database directory %s: %s", o->db_dir, strerror(-rc));
+		goto fail;
+	}
+	rc = meta_db_open(o->db_dir, &svc->db);
+	if (rc == 0)
+		rc = meta_api_new(svc->db, o->store_url, &svc->api);
+	if (rc < 0)
+		goto fail;
+	for (int i = 0; i < o->nlisten; i++) {
+		svc->nls++;
+		rc = listener_start(svc, &svc->ls[i], o->listen[i], max_conn);
+		if (rc < 0)
+			goto fail;
+	}
+	*out = svc;
+	return 0;
+fail:
+	service_free(svc);
+	return rc;
+}
+
+const char *meta_service_address(const struct meta_service *svc, int i)
+{
+	return i >= 0 && i < svc->nls ? svc->ls[i].addr : NULL;
+}
+
+void meta_service_stop(struct meta_service *svc, unsigned grace_ms)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	double deadline = now_sec() + grace_ms / 1000.0;
+
+	if (!svc)
+		return;
+	atomic_store(&svc->stopping, true);
+	for (int i = 0; i < svc->nls; i++) {
+		struct listener *l = &svc->ls[i];
+		MHD_socket fd = l->d ? MHD_quiesce_daemon(l->d) : MHD_INVALID_SOCKET;
+
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd); /* no new connections; a client gets ECONNREFUSED */
+	}
+	while (atomic_load(&svc->inflight) > 0 && now_sec() < deadline)
+		nanosleep(&pause, NULL);
+	if (atomic_load(&svc->inflight) > 0)
+		t9k_log(T9K_LOG_WARN, "meta: %d requests still running after %u ms; closing them",
+			atomic_load(&svc->inflight), grace_ms);
+	service_free(svc);
+}

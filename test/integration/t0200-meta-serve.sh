@@ -1,0 +1,486 @@
+#!/bin/bash
+# The metadata service over HTTP (meta/API.md) with curl against a real
+# `t9kfs meta serve`: auth on every endpoint, repos, refs, staging, commit,
+# log, diff, merge, revert, bad input (4xx, nothing changed), restarts and
+# kill -9.
+. "$(dirname "$0")/lib.sh"
+
+command -v curl >/dev/null || skip_all "curl is not installed"
+
+SOCK="$TEST_DIR/meta.sock"
+URL=http://t9kfs/api/v1
+ZERO=0000000000000000000000000000000000000000000000000000000000000000
+
+# Starts the server in the background; its pid goes to server.pid, its
+# exit status to server.rc when it ends.
+start_server() {
+	rm -f "$TEST_DIR/server.rc" "$TEST_DIR/server.pid"
+	( "$T9KFS_BIN" meta serve --db "$TEST_DIR/db" --store "$TEST_DIR/store" \
+		--listen "unix:$SOCK" --listen 127.0.0.1:0 --token-file "$T9KFS_HOME/token" \
+		>"$TEST_DIR/server.log" 2>&1
+	  echo $? >"$TEST_DIR/server.rc" ) &
+	local pid="" i
+	for i in $(seq 150); do
+		pid=$(sed -n 's/.*listening on unix:.*(pid \([0-9]*\)).*/\1/p' "$TEST_DIR/server.log")
+		if [ -n "$pid" ] && curl -s --unix-socket "$SOCK" "$URL/health" | grep -q '"ok":true'; then
+			echo "$pid" >"$TEST_DIR/server.pid"
+			return 0
+		fi
+		[ -e "$TEST_DIR/server.rc" ] && break
+		sleep 0.2
+	done
+	echo "server did not start:"
+	cat "$TEST_DIR/server.log"
+	return 1
+}
+
+# Waits for the server to exit; with "clean", its exit status must be 0
+# (a sanitizer report makes it non-zero).
+wait_server() {
+	local pid i
+	pid=$(cat "$TEST_DIR/server.pid")
+	for i in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	! kill -0 "$pid" 2>/dev/null || { echo "server $pid did not exit"; return 1; }
+	for i in $(seq 50); do
+		[ -s "$TEST_DIR/server.rc" ] && break
+		sleep 0.1
+	done
+	if [ "${1:-}" = clean ] && [ "$(cat "$TEST_DIR/server.rc")" != 0 ]; then
+		echo "server exited with $(cat "$TEST_DIR/server.rc"):"
+		cat "$TEST_DIR/server.log"
+		return 1
+	fi
+}
+
+stop_server() {
+	kill -TERM "$(cat "$TEST_DIR/server.pid")" && wait_server clean
+}
+
+test_cleanup 'p=$(cat "$TEST_DIR/server.pid") && kill -TERM $p && sleep 2; kill -9 $p'
+
+token() {
+	cat "$T9KFS_HOME/token"
+}
+
+# api METHOD PATH [curl args]: the reply body in $TEST_DIR/reply, the
+# status in $TEST_DIR/code.
+api() {
+	local method=$1 path=$2
+	shift 2
+	curl -sS --unix-socket "$SOCK" -X "$method" -o "$TEST_DIR/reply" -w '%{http_code}' \
+		-H "Authorization: Bearer $(token)" "$@" "$URL$path" >"$TEST_DIR/code"
+}
+
+# expect STATUS METHOD PATH [curl args]
+expect() {
+	local want=$1
+	shift
+	api "$@" || return 1
+	if [ "$(cat "$TEST_DIR/code")" != "$want" ]; then
+		echo "$1 $2: want $want, got $(cat "$TEST_DIR/code"): $(cat "$TEST_DIR/reply")"
+		return 1
+	fi
+}
+
+reply() {
+	cat "$TEST_DIR/reply"
+}
+
+# The first string value of "key" in the reply (compact JSON).
+field() {
+	grep -o "\"$1\":\"[^\"]*\"" "$TEST_DIR/reply" | head -n 1 | cut -d'"' -f4
+}
+
+# The reply is an error with this code and a message matching a pattern.
+error_is() {
+	grep -q "^{\"error\":{\"code\":\"$1\",\"message\":\".*$2" "$TEST_DIR/reply" || {
+		echo "want error $1 matching '$2', got: $(reply)"
+		return 1
+	}
+}
+
+# A commit of inline files on a branch: commit_files REPO BRANCH MSG PATH=BASE64...
+commit_files() {
+	local repo=$1 branch=$2 msg=$3 entries="" sep="" pv
+	shift 3
+	for pv in "$@"; do
+		entries="$entries$sep{\"path\":\"${pv%%=*}\",\"entry\":{\"type\":\"file\",\"mode\":420,\"mtime_ns\":1,\"inline\":\"${pv#*=}\"}}"
+		sep=,
+	done
+	expect 200 POST "/repos/$repo/branches/$branch/staging" -d "{\"entries\":[$entries]}" &&
+	expect 201 POST "/repos/$repo/branches/$branch/commits" -d "{\"message\":\"$msg\",\"author\":\"t\"}"
+}
+
+# A staging batch of n inline files d/f00000...
+batch() {
+	awk -v n="$1" 'BEGIN {
+		printf "{\"entries\":["
+		for (i = 0; i < n; i++)
+			printf "%s{\"path\":\"d/f%05d\",\"entry\":{\"type\":\"file\",\"inline\":\"eA==\"}}",
+			       i ? "," : "", i
+		printf "]}"
+	}'
+}
+
+# Everything a restart must keep: repos, refs and staging, as the API shows them.
+snapshot() {
+	local r
+	api GET /repos && reply
+	for r in $(grep -o '"name":"[^"]*"' "$TEST_DIR/reply" | cut -d'"' -f4); do
+		api GET "/repos/$r/refs" && reply
+		api GET "/repos/$r/branches/main/staging" && reply
+	done
+	echo
+}
+
+test_expect_success 'the server starts with a 0600 token file and socket' '
+	start_server &&
+	[ "$(stat -c %a "$T9KFS_HOME/token")" = 600 ] &&
+	[ "$(stat -c %a "$SOCK")" = 600 ] &&
+	[ "$(wc -c <"$T9KFS_HOME/token")" = 65 ] &&
+	grep -q "created token file" "$TEST_DIR/server.log" &&
+	! grep -rq "$(token)" "$TEST_DIR/db"
+'
+
+test_expect_success 'health needs no token; the TCP listener answers too' '
+	curl -s --unix-socket "$SOCK" "$URL/health" >h && grep -q "^{\"ok\":true}$" h &&
+	addr=$(sed -n "s/.*listening on \(127.0.0.1:[0-9]*\) .*/\1/p" "$TEST_DIR/server.log") &&
+	curl -s "http://$addr/api/v1/health" | grep -q "\"ok\":true" &&
+	curl -s -H "Authorization: Bearer $(token)" "http://$addr/api/v1/repos" | grep -q "{\"repos\":\[\]}"
+'
+
+test_expect_success 'repo create, get, list; default and explicit stores' '
+	expect 201 POST /repos -d "{\"name\":\"data\"}" &&
+	[ "$(field store)" = "file://$TEST_DIR/store/data" ] &&
+	reply | grep -q "\"chunk\":{\"min\":262144,\"avg\":1048576,\"max\":4194304}" &&
+	expect 201 POST /repos -d "{\"name\":\"other\",\"store\":\"file://$TEST_DIR/elsewhere\",\"chunk\":{\"min\":4096,\"avg\":16384,\"max\":65536}}" &&
+	[ "$(field store)" = "file://$TEST_DIR/elsewhere" ] &&
+	expect 200 GET /repos/data && [ "$(field name)" = data ] &&
+	expect 200 GET /repos && reply | grep -q "^{\"repos\":\[{\"name\":\"data\".*{\"name\":\"other\"" &&
+	expect 409 POST /repos -d "{\"name\":\"data\"}" && error_is exists "already exists" &&
+	expect 404 GET /repos/nope && error_is not_found "repository .nope. not found" &&
+	expect 400 POST /repos -d "{\"name\":\"x\",\"chunk\":{\"min\":1,\"avg\":3,\"max\":2}}" &&
+	expect 404 GET /repos/x
+'
+
+test_expect_success 'every endpoint refuses a missing or wrong token (401), changing nothing' '
+	snapshot >before &&
+	while read -r method path; do
+		for auth in "" "Authorization: Bearer wrong" "Authorization: Basic $(token)" \
+			    "Authorization: Bearer $(token)x"; do
+			code=$(curl -s --unix-socket "$SOCK" -o out -w "%{http_code}" -X "$method" \
+				-H "$auth" -d "{\"name\":\"evil\",\"message\":\"m\",\"entries\":[],\"old\":null,\"new\":null,\"source\":\"main\",\"target\":\"main\",\"commit\":\"main\"}" \
+				"$URL$path") &&
+			[ "$code" = 401 ] || { echo "$method $path ($auth): $code"; cat out; exit 1; }
+			grep -q "^{\"error\":{\"code\":\"unauthorized\"" out || { cat out; exit 1; }
+		done
+	done <<-EOF &&
+	GET /repos
+	POST /repos
+	GET /repos/data
+	DELETE /repos/data
+	GET /repos/data/refs
+	PUT /repos/data/refs/branch/main
+	GET /repos/data/resolve?ref=main
+	POST /repos/data/branches
+	DELETE /repos/data/branches/main
+	POST /repos/data/tags
+	DELETE /repos/data/tags/t
+	GET /repos/data/branches/main/staging
+	POST /repos/data/branches/main/staging
+	DELETE /repos/data/branches/main/staging
+	POST /repos/data/branches/main/commits
+	GET /repos/data/commits/$ZERO
+	GET /repos/data/log
+	GET /repos/data/diff?from=main&to=main
+	POST /repos/data/merge
+	POST /repos/data/branches/main/revert
+	GET /no/such/endpoint
+	EOF
+	curl -s -i --unix-socket "$SOCK" "$URL/repos" | grep -qi "^WWW-Authenticate: Bearer" &&
+	snapshot >after && test_cmp before after
+'
+
+test_expect_success 'branches and tags: create, refs, resolve, delete' '
+	expect 201 POST /repos/data/branches -d "{\"name\":\"exp\",\"from\":\"main\"}" &&
+	main=$(field commit) && [ ${#main} = 64 ] &&
+	expect 201 POST /repos/data/tags -d "{\"name\":\"v1\",\"target\":\"exp\"}" &&
+	[ "$(field commit)" = "$main" ] &&
+	expect 200 GET "/repos/data/refs?prefix=branch/" &&
+	[ "$(reply)" = "{\"refs\":[{\"name\":\"branch/exp\",\"commit\":\"$main\"},{\"name\":\"branch/main\",\"commit\":\"$main\"}]}" ] &&
+	expect 200 GET "/repos/data/resolve?ref=v1" &&
+	[ "$(reply)" = "{\"commit\":\"$main\",\"branch\":false}" ] &&
+	expect 200 GET "/repos/data/resolve?ref=${main:0:8}" && [ "$(field commit)" = "$main" ] &&
+	expect 200 GET "/repos/data/resolve?ref=exp" && reply | grep -q "\"branch\":true" &&
+	expect 409 POST /repos/data/branches -d "{\"name\":\"exp\"}" && error_is exists "already exists" &&
+	expect 404 POST /repos/data/branches -d "{\"name\":\"x\",\"from\":\"nope\"}" &&
+	expect 404 GET "/repos/data/resolve?ref=nope" &&
+	expect 400 GET "/repos/data/resolve" && error_is bad_request "ref. is missing" &&
+	expect 204 DELETE /repos/data/tags/v1 &&
+	expect 404 DELETE /repos/data/tags/v1 &&
+	expect 204 DELETE /repos/data/branches/exp &&
+	expect 200 GET /repos/data/refs &&
+	[ "$(reply)" = "{\"refs\":[{\"name\":\"branch/main\",\"commit\":\"$main\"}]}" ]
+'
+
+test_expect_success 'refs move by compare-and-swap only, and never to a missing commit' '
+	expect 200 GET "/repos/data/resolve?ref=main" && main=$(field commit) &&
+	expect 200 PUT /repos/data/refs/branch/cas -d "{\"old\":null,\"new\":\"$main\"}" &&
+	[ "$(reply)" = "{\"name\":\"branch/cas\",\"commit\":\"$main\"}" ] &&
+	expect 409 PUT /repos/data/refs/branch/cas -d "{\"old\":null,\"new\":\"$main\"}" &&
+	error_is conflict "" &&
+	expect 404 PUT /repos/data/refs/tag/bad -d "{\"old\":null,\"new\":\"$(echo $main | tr 0-9a-f 1-9a-f0)\"}" &&
+	expect 404 GET "/repos/data/resolve?ref=bad" &&
+	expect 400 PUT /repos/data/refs/branch/cas -d "{\"new\":null}" &&
+	expect 400 PUT /repos/data/refs/heads/cas -d "{\"old\":null,\"new\":null}" &&
+	expect 200 PUT /repos/data/refs/branch/cas -d "{\"old\":\"$main\",\"new\":null}" &&
+	[ "$(reply)" = "{\"name\":\"branch/cas\",\"commit\":null}" ] &&
+	expect 404 GET "/repos/data/resolve?ref=cas"
+'
+
+test_expect_success 'staging: put, list with paging, reset by prefix' '
+	expect 200 POST /repos/data/branches/main/staging -d "{\"entries\":[
+		{\"path\":\"d/a.txt\",\"entry\":{\"name\":\"a.txt\",\"type\":\"file\",\"mode\":384,\"size\":5,\"mtime_ns\":7,\"inline\":\"aGVsbG8=\"}},
+		{\"path\":\"d/b.txt\",\"entry\":{\"type\":\"file\",\"size\":10,\"id\":\"$ZERO\"}},
+		{\"path\":\"d/link\",\"entry\":{\"type\":\"symlink\",\"inline\":\"YS50eHQ=\"}},
+		{\"path\":\"e\",\"dir_attrs\":{\"type\":\"dir\",\"mode\":448,\"mtime_ns\":9}},
+		{\"path\":\"old\",\"removed\":true}]}" &&
+	[ "$(reply)" = "{\"staged\":5}" ] &&
+	expect 200 GET "/repos/data/branches/main/staging?limit=2" &&
+	[ "$(reply)" = "{\"entries\":[{\"path\":\"d/a.txt\",\"entry\":{\"name\":\"a.txt\",\"type\":\"file\",\"mode\":384,\"size\":5,\"mtime_ns\":7,\"inline\":\"aGVsbG8=\"}},{\"path\":\"d/b.txt\",\"entry\":{\"name\":\"b.txt\",\"type\":\"file\",\"mode\":420,\"size\":10,\"mtime_ns\":0,\"id\":\"$ZERO\"}}],\"more\":true}" ] &&
+	expect 200 GET "/repos/data/branches/main/staging?limit=2&after=d/b.txt" &&
+	[ "$(reply)" = "{\"entries\":[{\"path\":\"d/link\",\"entry\":{\"name\":\"link\",\"type\":\"symlink\",\"mode\":511,\"size\":5,\"mtime_ns\":0,\"inline\":\"YS50eHQ=\"}},{\"path\":\"e\",\"dir_attrs\":{\"name\":\"e\",\"type\":\"dir\",\"mode\":448,\"mtime_ns\":9}}],\"more\":true}" ] &&
+	expect 200 GET "/repos/data/branches/main/staging?after=e" &&
+	[ "$(reply)" = "{\"entries\":[{\"path\":\"old\",\"removed\":true}],\"more\":false}" ] &&
+	expect 200 GET "/repos/data/branches/main/staging?prefix=d/" &&
+	[ $(reply | grep -o "\"path\"" | wc -l) = 3 ] &&
+	expect 200 DELETE "/repos/data/branches/main/staging?prefix=d/" &&
+	[ "$(reply)" = "{\"dropped\":3}" ] &&
+	expect 200 DELETE /repos/data/branches/main/staging && [ "$(reply)" = "{\"dropped\":2}" ] &&
+	expect 200 GET /repos/data/branches/main/staging &&
+	[ "$(reply)" = "{\"entries\":[],\"more\":false}" ] &&
+	expect 404 GET /repos/data/branches/nope/staging && error_is not_found "branch .nope. not found" &&
+	expect 404 POST /repos/data/branches/nope/staging -d "{\"entries\":[]}" &&
+	expect 400 GET "/repos/data/branches/main/staging?limit=0"
+'
+
+test_expect_success 'bad names, traversal, absolute paths and NUL are 400 and change nothing' '
+	snapshot >before &&
+	good="{\"path\":\"good\",\"removed\":true}" &&
+	for p in "../x" "a/../x" "/abs" "a//b" "a/" "." "" "a\\u0000b"; do
+		expect 400 POST /repos/data/branches/main/staging -d "{\"entries\":[$good,{\"path\":\"$p\",\"removed\":true}]}" ||
+			exit 1
+	done &&
+	expect 400 POST /repos/data/branches/main/staging \
+		-d "{\"entries\":[$good,{\"path\":\"a/b\",\"entry\":{\"name\":\"c\",\"type\":\"file\",\"inline\":\"\"}}]}" &&
+	error_is bad_request "not the last component" &&
+	expect 400 POST /repos/data/branches/main/staging \
+		-d "{\"entries\":[$good,{\"path\":\"x\",\"entry\":{\"name\":\"..\",\"type\":\"file\",\"inline\":\"\"}}]}" &&
+	expect 400 POST /repos/data/branches/main/staging \
+		-d "{\"entries\":[$good,{\"path\":\"x\",\"entry\":{\"type\":\"fifo\",\"inline\":\"\"}}]}" &&
+	expect 400 POST /repos/data/branches/main/staging \
+		-d "{\"entries\":[$good,{\"path\":\"x\",\"entry\":{\"type\":\"file\",\"inline\":\"!!!!\"}}]}" &&
+	expect 400 POST /repos/data/branches/main/staging -d "{\"entries\":[$good,{\"path\":\"x\"}]}" &&
+	expect 400 DELETE "/repos/data/branches/main/staging?prefix=/abs" &&
+	expect 400 DELETE "/repos/data/branches/main/staging?prefix=../x/" &&
+	expect 400 DELETE "/repos/data/branches/main/staging?prefix=a%00b" &&
+	for n in "../x" "/abs" "a/b" ".." ".hidden" "-x" "a b" "" "a\\u0000b" \
+		 "$(printf "%065d" 0)"; do
+		expect 400 POST /repos/data/branches -d "{\"name\":\"$n\"}" || exit 1
+	done &&
+	expect 400 POST /repos -d "{\"name\":\"a\\u0000b\"}" && error_is bad_request "NUL" &&
+	expect 400 POST /repos -d "{\"name\":\"../x\"}" &&
+	expect 400 POST /repos -d "{\"name\":\"/abs\"}" &&
+	expect 400 POST /repos -d "{\"name\":\"\"}" &&
+	expect 400 GET /repos/data%00x && error_is bad_request "NUL" &&
+	expect 400 GET "/repos/..%2Fdata" &&
+	expect 400 GET /repos/data/../data --path-as-is &&
+	expect 400 DELETE /repos/..%2Fdata &&
+	expect 400 DELETE /repos/data/branches/..%2Fmain &&
+	expect 400 DELETE "/repos/data/branches/a%2F..%2F..%2Fmain" &&
+	expect 400 PUT /repos/data/refs/branch/..%2Fx -d "{\"old\":null,\"new\":null}" &&
+	expect 400 GET "/repos/data/log?ref=main%00x" &&
+	expect 400 POST /repos/data/merge -d "{\"source\":\"main\",\"target\":\"../main\"}" &&
+	expect 400 GET /repos/data/commits/xyz &&
+	snapshot >after && test_cmp before after
+'
+
+test_expect_success 'malformed JSON is 400 with the parser message' '
+	expect 400 POST /repos -d "{\"name\": \"x\"" && error_is bad_request "malformed JSON body: .*line 1" &&
+	expect 400 POST /repos -d "[1, 2]" && error_is bad_request "not a JSON object" &&
+	expect 400 POST /repos -d "{\"name\":\"x\",\"name\":\"y\"}" && error_is bad_request "duplicate" &&
+	expect 400 POST /repos -d "{\"name\": 5}" && error_is bad_request "not a string" &&
+	expect 400 POST /repos/data/branches/main/staging -d "{\"entries\":{}}" &&
+	expect 404 GET /repos/x
+'
+
+test_expect_success 'oversized bodies are 413, with or without Content-Length' '
+	head -c $((16 * 1024 * 1024 + 1)) /dev/zero | tr "\0" " " >big &&
+	expect 413 POST /repos/data/branches/main/staging --data-binary @big &&
+	error_is too_large "over the limit" &&
+	expect 413 POST /repos/data/branches/main/staging -H "Transfer-Encoding: chunked" --data-binary @big &&
+	error_is too_large "over the limit" &&
+	expect 200 GET /repos/data/branches/main/staging && [ "$(reply)" = "{\"entries\":[],\"more\":false}" ]
+'
+
+test_expect_success 'unknown endpoints are 404, wrong methods 405 with Allow' '
+	expect 404 GET /nope && error_is not_found "no such endpoint" &&
+	expect 404 GET /repos/data/nope &&
+	expect 405 PATCH /repos/data && error_is method_not_allowed "allowed: GET, DELETE" &&
+	curl -s -i --unix-socket "$SOCK" -X PUT -H "Authorization: Bearer $(token)" "$URL/repos" |
+		grep -qi "^Allow: GET, POST"
+'
+
+test_expect_success 'commit through the API; an empty one is 409 unless allowed' '
+	commit_files data main "add a and b" a.txt=YQ== b.txt=Yg== &&
+	c1=$(field id) && [ "$(field message)" = "add a and b" ] &&
+	expect 200 GET "/repos/data/resolve?ref=main" && [ "$(field commit)" = "$c1" ] &&
+	expect 409 POST /repos/data/branches/main/commits -d "{\"message\":\"none\"}" &&
+	error_is nothing_to_commit "nothing to commit" &&
+	expect 201 POST /repos/data/branches/main/commits \
+		-d "{\"message\":\"empty\",\"author\":\"ann\",\"allow_empty\":true,\"meta\":{\"lr\":\"0.1\",\"epochs\":\"90\"}}" &&
+	c2=$(field id) &&
+	reply | grep -q "\"parents\":\[\"$c1\"\]" &&
+	reply | grep -q "\"meta\":{\"epochs\":\"90\",\"lr\":\"0.1\"}" &&
+	expect 400 POST /repos/data/branches/main/commits -d "{\"allow_empty\":true,\"meta\":{\"lr\":0.1}}" &&
+	expect 404 POST /repos/data/branches/nope/commits -d "{\"allow_empty\":true}" &&
+	expect 200 GET /repos/data/commits/$c2 && [ "$(field id)" = "$c2" ] && [ "$(field author)" = ann ] &&
+	expect 404 GET /repos/data/commits/$ZERO
+'
+
+test_expect_success 'log: newest first, limit, first_parent' '
+	expect 200 GET "/repos/data/log?ref=main&limit=2" &&
+	[ $(reply | grep -o "\"id\":" | wc -l) = 2 ] &&
+	reply | grep -q "\"message\":\"empty\".*\"message\":\"add a and b\".*\"more\":true}$" &&
+	expect 200 GET "/repos/data/log?ref=main&first_parent=1" &&
+	[ $(reply | grep -o "\"id\":" | wc -l) = 3 ] && reply | grep -q "\"more\":false}$" &&
+	expect 200 GET "/repos/data/log?ref=main~2" && reply | grep -q "Repository created" &&
+	expect 400 GET "/repos/data/log?limit=x"
+'
+
+test_expect_success 'diff between two refs' '
+	expect 200 GET "/repos/data/diff?from=main~2&to=main" &&
+	[ "$(reply)" = "{\"changes\":[{\"path\":\"a.txt\",\"change\":\"added\",\"new\":{\"name\":\"a.txt\",\"type\":\"file\",\"mode\":420,\"size\":1,\"mtime_ns\":1,\"inline\":\"YQ==\"}},{\"path\":\"b.txt\",\"change\":\"added\",\"new\":{\"name\":\"b.txt\",\"type\":\"file\",\"mode\":420,\"size\":1,\"mtime_ns\":1,\"inline\":\"Yg==\"}}]}" ] &&
+	expect 200 GET "/repos/data/diff?from=main&to=main~2" && reply | grep -q "\"change\":\"removed\",\"old\":" &&
+	expect 200 GET "/repos/data/diff?from=main&to=main" && [ "$(reply)" = "{\"changes\":[]}" ] &&
+	expect 400 GET "/repos/data/diff?from=main"
+'
+
+test_expect_success 'merge: fast-forward, then up to date' '
+	expect 201 POST /repos/data/branches -d "{\"name\":\"ff\"}" &&
+	commit_files data ff "ff change" ff.txt=ZmY= && ff=$(field id) &&
+	expect 200 POST /repos/data/merge -d "{\"source\":\"ff\",\"target\":\"main\"}" &&
+	[ "$(reply)" = "{\"commit\":\"$ff\",\"fast_forward\":true,\"up_to_date\":false}" ] &&
+	expect 200 POST /repos/data/merge -d "{\"source\":\"ff\",\"target\":\"main\"}" &&
+	[ "$(reply)" = "{\"commit\":\"$ff\",\"fast_forward\":false,\"up_to_date\":true}" ] &&
+	expect 400 POST /repos/data/merge -d "{\"source\":\"ff\",\"target\":\"main\",\"strategy\":\"mine\"}" &&
+	expect 404 POST /repos/data/merge -d "{\"source\":\"ff\",\"target\":\"nope\"}"
+'
+
+test_expect_success 'merge conflict lists the paths and changes nothing; theirs resolves it' '
+	expect 201 POST /repos/data/branches -d "{\"name\":\"feature\"}" &&
+	commit_files data feature "theirs" a.txt=dGhlaXJz new.txt=bmV3 &&
+	commit_files data main "ours" a.txt=b3Vycw== && ours=$(field id) &&
+	expect 409 POST /repos/data/merge -d "{\"source\":\"feature\",\"target\":\"main\"}" &&
+	error_is conflict "merge stopped" &&
+	reply | grep -q "\"conflicts\":\[\"a.txt\"\]}}$" &&
+	expect 200 GET "/repos/data/resolve?ref=main" && [ "$(field commit)" = "$ours" ] &&
+	expect 200 POST /repos/data/merge \
+		-d "{\"source\":\"feature\",\"target\":\"main\",\"strategy\":\"theirs\",\"message\":\"take theirs\",\"author\":\"m\"}" &&
+	reply | grep -q "\"fast_forward\":false" && merged=$(field commit) &&
+	expect 200 GET /repos/data/commits/$merged &&
+	reply | grep -q "\"parents\":\[\"$ours\",\"" && [ "$(field message)" = "take theirs" ] &&
+	expect 200 GET "/repos/data/diff?from=feature&to=main" &&
+	! reply | grep -q "a.txt" && ! reply | grep -q "new.txt"
+'
+
+test_expect_success 'revert commits the inverse; a conflicting revert is 409 with paths' '
+	expect 200 POST /repos/data/branches/main/revert -d "{\"commit\":\"ff\"}" &&
+	rev=$(field commit) &&
+	expect 200 GET /repos/data/commits/$rev && reply | grep -q "\"message\":\"Revert " &&
+	expect 200 GET "/repos/data/diff?from=main~1&to=main" &&
+	[ "$(reply | grep -o "\"path\":\"[^\"]*\",\"change\":\"[a-z]*\"")" = "\"path\":\"ff.txt\",\"change\":\"removed\"" ] &&
+	commit_files data main "touch b" b.txt=YmI= &&
+	expect 409 POST /repos/data/branches/main/revert -d "{\"commit\":\"main~6\"}" &&
+	reply | grep -q "\"conflicts\":\[\"a.txt\",\"b.txt\"\]" &&
+	expect 404 POST /repos/data/branches/main/revert -d "{\"commit\":\"nope\"}" &&
+	expect 400 POST /repos/data/branches/main/revert -d "{}"
+'
+
+test_expect_success 'a restart loses nothing' '
+	expect 200 POST /repos/data/branches/main/staging \
+		-d "{\"entries\":[{\"path\":\"pending.txt\",\"entry\":{\"type\":\"file\",\"inline\":\"cA==\"}}]}" &&
+	snapshot >before &&
+	stop_server && test ! -e "$SOCK" &&
+	start_server &&
+	snapshot >after && test_cmp before after &&
+	grep -q pending.txt after
+'
+
+test_expect_success 'kill -9, then a restart: refs intact, the stale socket replaced' '
+	commit_files data main "before the kill" k.txt=aw== && head=$(field id) &&
+	snapshot >before &&
+	kill -9 "$(cat "$TEST_DIR/server.pid")" && wait_server &&
+	test -S "$SOCK" &&
+	start_server &&
+	snapshot >after && test_cmp before after &&
+	expect 200 GET "/repos/data/resolve?ref=main" && [ "$(field commit)" = "$head" ] &&
+	expect 200 GET "/repos/data/log?ref=main&limit=1" && [ "$(field message)" = "before the kill" ]
+'
+
+test_expect_success 'a second server on the same socket or database is refused' '
+	test_must_fail t9kfs meta serve --db "$TEST_DIR/db2" --store "$TEST_DIR/store" \
+		--listen "unix:$SOCK" --token-file "$T9KFS_HOME/token" 2>err &&
+	grep -q "already listening on $SOCK" err &&
+	test_must_fail t9kfs meta serve --db "$TEST_DIR/db" --store "$TEST_DIR/store" \
+		--listen "unix:$TEST_DIR/other.sock" --token-file "$T9KFS_HOME/token" 2>err &&
+	test_one_line_error err "database .* is in use by another process" &&
+	test ! -e "$TEST_DIR/other.sock" &&
+	expect 200 GET /repos/data
+'
+
+test_expect_success 'a token file open to others is refused' '
+	cp "$T9KFS_HOME/token" loose && chmod 644 loose &&
+	test_must_fail t9kfs meta serve --db "$TEST_DIR/db3" --store "$TEST_DIR/store" \
+		--listen "unix:$TEST_DIR/loose.sock" --token-file loose 2>err &&
+	test_one_line_error err "chmod 600"
+'
+
+test_expect_success 'repo delete drops refs and staging; the name can be reused' '
+	expect 204 DELETE /repos/other &&
+	expect 404 GET /repos/other &&
+	expect 404 GET /repos/other/refs &&
+	expect 404 DELETE /repos/other &&
+	expect 201 POST /repos -d "{\"name\":\"other\",\"store\":\"file://$TEST_DIR/again\"}" &&
+	commit_files other main "fresh" f.txt=Zg== &&
+	test -d "$TEST_DIR/again/meta" &&
+	expect 200 GET "/repos/other/log?ref=main" && [ $(reply | grep -o "\"id\":" | wc -l) = 2 ]
+'
+
+test_expect_success 'large batches, paging and replies bigger than memory buffers' '
+	expect 201 POST /repos -d "{\"name\":\"big\"}" &&
+	batch 20000 >batch &&
+	expect 200 POST /repos/big/branches/main/staging --data-binary @batch &&
+	[ "$(reply)" = "{\"staged\":20000}" ] &&
+	expect 200 GET "/repos/big/branches/main/staging?limit=10000" &&
+	reply | grep -q "\"more\":true}$" && last=$(grep -o "d/f[0-9]*" "$TEST_DIR/reply" | tail -n 1) &&
+	[ "$last" = d/f09999 ] &&
+	expect 200 GET "/repos/big/branches/main/staging?limit=10000&after=$last" &&
+	reply | grep -q "\"more\":false}$" && [ $(grep -o "d/f[0-9]*" "$TEST_DIR/reply" | wc -l) = 10000 ] &&
+	expect 201 POST /repos/big/branches/main/commits -d "{\"message\":\"20000 files\"}" &&
+	expect 200 GET "/repos/big/diff?from=main~1&to=main" &&
+	[ $(wc -c <"$TEST_DIR/reply") -gt 2000000 ] &&
+	[ $(grep -o "\"change\":\"added\"" "$TEST_DIR/reply" | wc -l) = 20000 ] &&
+	tail -c 40 "$TEST_DIR/reply" | grep -q "}}]}$"
+'
+
+test_expect_success 'SIGTERM stops the server cleanly and removes its socket' '
+	stop_server && test ! -e "$SOCK" &&
+	grep -q "stopping on SIGTERM" "$TEST_DIR/server.log" &&
+	grep -q "GET /api/v1/repos/data/log 200 [0-9.]*ms" "$TEST_DIR/server.log"
+'
+
+test_done

@@ -1,0 +1,146 @@
+#!/bin/bash
+# The everyday commands end to end against the embedded local server:
+# repo, import/export, put/get/cat/rm/ls/stat, branch/tag, commit/log/
+# status/diff/merge/revert/reset/compare, and their errors.
+. "$(dirname "$0")/lib.sh"
+
+test_cleanup t9kfs server stop
+export T9KFS_AUTHOR="tester"
+
+mkdata() {
+	mkdir -p "$1/a/b" "$1/empty"
+	head -c 1000000 /dev/urandom >"$1/a/big.bin"
+	echo hello >"$1/a/b/hello.txt"
+	head -c 5000 /dev/urandom >"$1/mid.bin"
+	chmod 600 "$1/mid.bin"
+	ln -s a/b/hello.txt "$1/link"
+}
+
+test_expect_success 'the local server starts on first use' '
+	t9kfs repo create data >out &&
+	grep -q "created repository .data." out &&
+	t9kfs server status | grep -q running &&
+	test -S "$T9KFS_HOME/meta.sock" &&
+	[ "$(stat -c %a "$T9KFS_HOME/token")" = 600 ]
+'
+
+test_expect_success 'repo list and duplicate create' '
+	t9kfs repo list | grep -q "^data " &&
+	t9kfs repo list --json | grep -q "\"name\": \"data\"" &&
+	test_must_fail t9kfs repo create data 2>err &&
+	test_one_line_error err "already exists"
+'
+
+test_expect_success 'import -m stages and commits; export gives it back' '
+	mkdata src &&
+	t9kfs import src data@main -m "v1" --meta lr=0.1 >out &&
+	grep -q "staged 3 files, 1 symlinks" out &&
+	t9kfs export data@main out1 &&
+	diff -r src out1 &&
+	[ "$(stat -c %a out1/mid.bin)" = 600 ] &&
+	[ "$(readlink out1/link)" = a/b/hello.txt ]
+'
+
+test_expect_success 'ls, stat, cat, get' '
+	t9kfs ls data@main >ls &&
+	printf "a/\nempty/\nlink\nmid.bin\n" >want && test_cmp want ls &&
+	t9kfs ls -R data@main:a | grep -q "^a/b/hello.txt$" &&
+	t9kfs ls -l data@main:a | grep -q "^-rw-r--r-- *1000000 .* big.bin$" &&
+	t9kfs stat data@main:a/big.bin | grep -q "size: 1000000 bytes" &&
+	t9kfs cat data@main:a/b/hello.txt >c && echo hello >w && test_cmp w c &&
+	t9kfs get data@main:a/big.bin big && cmp big src/a/big.bin
+'
+
+test_expect_success 'branch, put, rm, status, commit, log, diff' '
+	t9kfs branch create data@exp --from main &&
+	t9kfs branch list data | grep -q "^exp " &&
+	echo changed >changed.txt &&
+	t9kfs put changed.txt data@exp:a/b/hello.txt &&
+	t9kfs put changed.txt data@exp:new/dir/file.txt &&
+	t9kfs rm data@exp:mid.bin &&
+	t9kfs status data@exp >st &&
+	grep -q "set .*a/b/hello.txt" st && grep -q "removed .*mid.bin" st &&
+	t9kfs commit data@exp -m "change things" --meta lr=0.01 --meta acc=0.9 >out &&
+	grep -q "^committed [0-9a-f]\{64\} on data@exp" out &&
+	t9kfs log --meta data@exp >log &&
+	grep -q "lr=0.01" log && grep -q "change things" log &&
+	[ "$(t9kfs log --oneline data@exp | wc -l)" = 3 ] &&
+	t9kfs diff data@main data@exp >diff &&
+	printf "M a/b/hello.txt (6 -> 8 bytes)\nD mid.bin (5000 bytes)\nA new/dir/file.txt (8 bytes)\n" >want &&
+	test_cmp want diff
+'
+
+test_expect_success 'compare shows metadata side by side' '
+	t9kfs compare data@main data@exp >cmp &&
+	grep -q "^lr  *0.1  *0.01" cmp &&
+	grep -q "3 paths" cmp
+'
+
+test_expect_success 'merge: fast-forward, then a conflict reported with its path' '
+	t9kfs merge data@exp data@main | grep -q fast-forwarded &&
+	t9kfs cat data@main:new/dir/file.txt | grep -q changed &&
+	echo ours >o && echo theirs >t &&
+	t9kfs put o data@main:x && t9kfs commit data@main -m ours >/dev/null &&
+	t9kfs put t data@exp:x && t9kfs commit data@exp -m theirs >/dev/null &&
+	head=$(t9kfs log --oneline -n 1 data@main) &&
+	test_must_fail t9kfs merge data@exp data@main 2>err &&
+	grep -q "^conflict: x$" err &&
+	[ "$(t9kfs log --oneline -n 1 data@main)" = "$head" ] &&
+	t9kfs merge --strategy theirs data@exp data@main | grep -q "merged into" &&
+	t9kfs cat data@main:x | grep -q theirs
+'
+
+test_expect_success 'revert and reset' '
+	echo bad >bad && t9kfs put bad data@main:bad.txt &&
+	t9kfs commit data@main -m "bad" >/dev/null &&
+	t9kfs revert data@main main >out && grep -q reverted out &&
+	test_must_fail t9kfs cat data@main:bad.txt 2>/dev/null &&
+	t9kfs put bad data@main:staged.txt && t9kfs reset data@main | grep -q "dropped 1" &&
+	t9kfs status data@main | grep -q "nothing staged"
+'
+
+test_expect_success 'tags mount history: tag create, list, delete' '
+	t9kfs tag create data@v1 --from main~2 &&
+	t9kfs tag list data | grep -q "^v1 " &&
+	t9kfs cat data@v1:a/big.bin | cmp - src/a/big.bin &&
+	t9kfs tag delete data@v1 &&
+	test_must_fail t9kfs cat data@v1:a/big.bin 2>/dev/null
+'
+
+test_expect_success 'bad input: one line, non-zero, nothing changed' '
+	before=$(t9kfs log --oneline data@main | wc -l) &&
+	test_must_fail t9kfs cat data@nosuch:x 2>err && test_one_line_error err "nosuch" &&
+	test_must_fail t9kfs cat nosuchrepo@main:x 2>err && test_one_line_error err "not found" &&
+	test_must_fail t9kfs put src/mid.bin "data@main:../x" 2>err && test_one_line_error err "bad path" &&
+	test_must_fail t9kfs put src/mid.bin data@main 2>err && test_one_line_error err "want a path" &&
+	test_must_fail t9kfs import nodir data@main 2>err && test_one_line_error err "nodir" &&
+	test_must_fail t9kfs commit data@main -m nothing 2>err && test_one_line_error err "nothing to commit" &&
+	test_must_fail t9kfs branch create "data@bad/name" 2>err &&
+	test_must_fail t9kfs repo create "../x" 2>err &&
+	test_must_fail t9kfs export data@main out1 2>err && test_one_line_error err "already exists" &&
+	test_must_fail t9kfs rm data@main:not/there 2>err && test_one_line_error err "not found" &&
+	[ "$(t9kfs log --oneline data@main | wc -l)" = "$before" ] &&
+	t9kfs status data@main | grep -q "nothing staged"
+'
+
+test_expect_success 'a restart of the server loses nothing' '
+	head=$(t9kfs log --oneline -n 1 data@main) &&
+	t9kfs put bad data@main:kept.txt &&
+	t9kfs server stop | grep -q stopped &&
+	t9kfs server status >/dev/null; [ $? = 3 ] || true &&
+	[ "$(t9kfs log --oneline -n 1 data@main)" = "$head" ] &&
+	t9kfs status data@main | grep -q kept.txt
+'
+
+test_expect_success 'two CLIs committing to one branch at once lose nothing' '
+	for w in 1 2; do
+		( for i in 1 2 3 4 5; do
+			echo $w$i >f$w$i && t9kfs put f$w$i data@main:par/$w/$i &&
+			t9kfs commit data@main -m "w$w $i" >/dev/null 2>&1 || true
+		  done ) &
+	done; wait &&
+	t9kfs commit data@main -m rest >/dev/null 2>&1 || true &&
+	[ "$(t9kfs ls -R data@main:par | grep -c "^par/./.$")" = 10 ]
+'
+
+test_done

@@ -15,6 +15,7 @@ bench_tmpdir
 # half table.
 rows=$("$BENCH_DIR/chunk.sh")
 rows+=$'\n'$("$BENCH_DIR/meta.sh")
+rows+=$'\n'$("$BENCH_DIR/import.sh")
 
 echo "| workload | t9kfs (median of $BENCH_RUNS) | limit or peer | ratio |"
 echo "|---|---|---|---|"

@@ -143,4 +143,21 @@ test_expect_success 'two CLIs committing to one branch at once lose nothing' '
 	[ "$(t9kfs ls -R data@main:par | grep -c "^par/./.$")" = 10 ]
 '
 
+test_expect_success 'kill -9 of the server during an import leaves consistent refs' '
+	mkdir -p many && for i in $(seq 1 3000); do echo "file $i" >many/f$i; done &&
+	head -c 20000000 /dev/urandom >many/big.bin &&
+	before=$(t9kfs log --oneline -n 1 data@main) &&
+	{ t9kfs import many data@main:many -m "interrupted" >/dev/null 2>&1 & } &&
+	sleep 0.5 &&
+	kill -9 "$(cat "$T9KFS_HOME/server.pid")" &&
+	{ wait || true; } &&
+	t9kfs server start >/dev/null &&
+	after=$(t9kfs log --oneline -n 1 data@main) &&
+	{ [ "$after" = "$before" ] || t9kfs ls data@main:many >/dev/null; } &&
+	t9kfs ls -R data@main >/dev/null &&
+	t9kfs reset data@main >/dev/null &&
+	t9kfs import many data@main:many -m "again" >/dev/null &&
+	[ "$(t9kfs ls data@main:many | wc -l)" = 3001 ]
+'
+
 test_done

@@ -137,6 +137,19 @@ static void heap_pop(struct cheap *h, struct repo_commit *out)
 	}
 }
 
+static void heap_release(struct cheap *h)
+{
+	while (h->n) {
+		struct repo_commit c;
+
+		heap_pop(h, &c);
+		repo_commit_release(&c);
+	}
+	free(h->v);
+	h->v = NULL;
+	h->cap = 0;
+}
+
 static int push_id(struct repo *r, struct cheap *h, struct oidset *seen, const struct oid *id)
 {
 	struct repo_commit c;
@@ -168,13 +181,7 @@ int repo_log(struct repo *r, const struct oid *id, bool first_parent, size_t max
 			rc = push_id(r, &h, &seen, &c.c.parents[i]);
 		repo_commit_release(&c);
 	}
-	while (h.n) {
-		struct repo_commit c;
-
-		heap_pop(&h, &c);
-		repo_commit_release(&c);
-	}
-	free(h.v);
+	heap_release(&h);
 	oidset_release(&seen);
 	return rc > 0 ? 0 : rc;
 }
@@ -412,13 +419,7 @@ static int merge_base(struct repo *r, const struct oid *a, const struct oid *b, 
 			rc = push_id(r, &h, &seen, &c.c.parents[i]);
 		repo_commit_release(&c);
 	}
-	while (h.n) {
-		struct repo_commit c;
-
-		heap_pop(&h, &c);
-		repo_commit_release(&c);
-	}
-	free(h.v);
+	heap_release(&h);
 	oidset_release(&anc);
 	oidset_release(&seen);
 	return rc < 0 ? rc : 0;

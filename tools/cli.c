@@ -171,6 +171,30 @@ const char *cli_author(void)
 	return who;
 }
 
+bool cli_help_asked(int argc, char **argv, const char *usage)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(usage, stdout);
+			return true;
+		}
+	return false;
+}
+
+int cli_repo_call(struct cli *cli, const char *repo, const char *method, const char *suffix,
+		  json_t *body, json_t **reply)
+{
+	struct meta_client *c;
+	char path[8192];
+	int rc = cli_repo_path(repo, suffix, path, sizeof(path));
+
+	if (reply)
+		*reply = NULL;
+	if (rc == 0)
+		rc = cli_client(cli, &c);
+	return rc < 0 ? rc : meta_client_call(c, method, path, body, reply);
+}
+
 void cli_print_json(json_t *j)
 {
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);

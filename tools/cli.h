@@ -52,6 +52,11 @@ int cli_repo(struct cli *cli, const struct spec *sp, struct repo **out);
 /* "/repos/NAME" with NAME escaped, plus a suffix. */
 int cli_repo_path(const char *repo, const char *suffix, char *out, size_t outsz);
 const char *cli_author(void);
+/* True (after printing usage to stdout) when argv asks for --help/-h. */
+bool cli_help_asked(int argc, char **argv, const char *usage);
+/* One request for repository repo: suffix is appended to /repos/NAME. */
+int cli_repo_call(struct cli *cli, const char *repo, const char *method, const char *suffix,
+		  json_t *body, json_t **reply);
 /* Prints a JSON value to stdout, indented. */
 void cli_print_json(json_t *j);
 int parse_int_opt(const char *opt, const char *arg, long lo, long hi, long *out);
@@ -94,5 +99,7 @@ int cmd_merge(struct cli *cli, int argc, char **argv);
 int cmd_revert(struct cli *cli, int argc, char **argv);
 int cmd_reset(struct cli *cli, int argc, char **argv);
 int cmd_compare(struct cli *cli, int argc, char **argv);
+int cmd_mount(struct cli *cli, int argc, char **argv);
+int cmd_umount(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -19,16 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static bool help_asked(int argc, char **argv, const char *usage)
-{
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(usage, stdout);
-			return true;
-		}
-	return false;
-}
-
 static const char *ref_or_main(const struct spec *sp)
 {
 	return sp->has_ref ? sp->ref : "main";
@@ -161,7 +151,7 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 	struct oid c;
 	int rc;
 
-	if (help_asked(argc, argv, export_usage))
+	if (cli_help_asked(argc, argv, export_usage))
 		return 0;
 	if (argc != 3)
 		return fputs(export_usage, stderr), 2;
@@ -202,7 +192,7 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 	struct stat sb;
 	int fd = -1, rc;
 
-	if (help_asked(argc, argv, put_usage))
+	if (cli_help_asked(argc, argv, put_usage))
 		return 0;
 	if (argc != 3)
 		return fputs(put_usage, stderr), 2;
@@ -250,7 +240,7 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
 	struct oid c;
 	int rc;
 
-	if (help_asked(argc, argv, rm_usage))
+	if (cli_help_asked(argc, argv, rm_usage))
 		return 0;
 	if (argc != 2)
 		return fputs(rm_usage, stderr), 2;
@@ -293,7 +283,7 @@ int cmd_cat(struct cli *cli, int argc, char **argv)
 	struct spec sp;
 	int rc;
 
-	if (help_asked(argc, argv, cat_usage))
+	if (cli_help_asked(argc, argv, cat_usage))
 		return 0;
 	if (argc != 2)
 		return fputs(cat_usage, stderr), 2;
@@ -324,7 +314,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	char tmp[4200];
 	int rc, fd = -1;
 
-	if (help_asked(argc, argv, get_usage))
+	if (cli_help_asked(argc, argv, get_usage))
 		return 0;
 	if (argc != 3)
 		return fputs(get_usage, stderr), 2;
@@ -430,7 +420,7 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 		else
 			return fputs(ls_usage, o == 'h' ? stdout : stderr), o == 'h' ? 0 : 2;
 	}
-	if (help_asked(argc, argv, ls_usage))
+	if (cli_help_asked(argc, argv, ls_usage))
 		return 0;
 	if (optind != argc - 1)
 		return fputs(ls_usage, stderr), 2;
@@ -472,7 +462,7 @@ int cmd_stat(struct cli *cli, int argc, char **argv)
 	struct spec sp;
 	int rc;
 
-	if (help_asked(argc, argv, stat_usage))
+	if (cli_help_asked(argc, argv, stat_usage))
 		return 0;
 	if (argc != 2 && !js)
 		return fputs(stat_usage, stderr), 2;

@@ -11,16 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-static bool help_asked(int argc, char **argv, const char *usage)
-{
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(usage, stdout);
-			return true;
-		}
-	return false;
-}
-
 static const char *js(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
@@ -48,20 +38,15 @@ int cmd_commit_staged(struct cli *cli, const char *repo, const char *branch, con
 int cmd_commit_staged(struct cli *cli, const char *repo, const char *branch, const char *msg,
 		      json_t *meta, json_t **out)
 {
-	struct meta_client *c;
-	char path[800], suffix[400], esc[256];
+	char suffix[400], esc[256];
 	json_t *body;
 	int rc = meta_client_escape(branch, esc, sizeof(esc));
 
-	snprintf(suffix, sizeof(suffix), "/branches/%s/commits", esc);
-	if (rc == 0)
-		rc = cli_repo_path(repo, suffix, path, sizeof(path));
-	if (rc == 0)
-		rc = cli_client(cli, &c);
 	if (rc < 0)
 		return rc;
+	snprintf(suffix, sizeof(suffix), "/branches/%s/commits", esc);
 	body = json_pack("{s:s,s:s,s:O}", "message", msg, "author", cli_author(), "meta", meta);
-	rc = meta_client_call(c, "POST", path, body, out);
+	rc = cli_repo_call(cli, repo, "POST", suffix, body, out);
 	json_decref(body);
 	return rc;
 }
@@ -103,21 +88,15 @@ int cmd_commit(struct cli *cli, int argc, char **argv)
 	if (rc == 0)
 		rc = spec_parse(argv[optind], SPEC_REF, &sp);
 	if (rc == 0 && empty) {
-		struct meta_client *c;
-		char path[800], suffix[400], esc[256];
+		char suffix[400], esc[256];
 
 		rc = meta_client_escape(sp.ref, esc, sizeof(esc));
 		snprintf(suffix, sizeof(suffix), "/branches/%s/commits", esc);
+		body = json_pack("{s:s,s:s,s:O,s:b}", "message", msg, "author", cli_author(), "meta",
+				 meta, "allow_empty", 1);
 		if (rc == 0)
-			rc = cli_repo_path(sp.repo, suffix, path, sizeof(path));
-		if (rc == 0)
-			rc = cli_client(cli, &c);
-		if (rc == 0) {
-			body = json_pack("{s:s,s:s,s:O,s:b}", "message", msg, "author", cli_author(),
-					 "meta", meta, "allow_empty", 1);
-			rc = meta_client_call(c, "POST", path, body, &out);
-			json_decref(body);
-		}
+			rc = cli_repo_call(cli, sp.repo, "POST", suffix, body, &out);
+		json_decref(body);
 	} else if (rc == 0) {
 		rc = cmd_commit_staged(cli, sp.repo, sp.ref, msg, meta, &out);
 	}
@@ -170,8 +149,7 @@ int cmd_log(struct cli *cli, int argc, char **argv)
 	};
 	bool meta = false, fp = false, one = false, json = false;
 	long n = 0;
-	struct meta_client *c;
-	char path[1400], suffix[1000], esc[700];
+	char suffix[1000], esc[700];
 	json_t *j = NULL, *it;
 	struct spec sp;
 	size_t i;
@@ -197,11 +175,7 @@ int cmd_log(struct cli *cli, int argc, char **argv)
 	snprintf(suffix, sizeof(suffix), "/log?ref=%s&limit=%ld%s", esc, n ? n : 100000,
 		 fp ? "&first_parent=1" : "");
 	if (rc == 0)
-		rc = cli_repo_path(sp.repo, suffix, path, sizeof(path));
-	if (rc == 0)
-		rc = cli_client(cli, &c);
-	if (rc == 0)
-		rc = meta_client_call(c, "GET", path, NULL, &j);
+		rc = cli_repo_call(cli, sp.repo, "GET", suffix, NULL, &j);
 	if (rc == 0 && json)
 		cli_print_json(j);
 	else if (rc == 0)
@@ -229,7 +203,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	struct spec sp;
 	int rc;
 
-	if (help_asked(argc, argv, status_usage))
+	if (cli_help_asked(argc, argv, status_usage))
 		return 0;
 	if (argc != 2 && !json)
 		return fputs(status_usage, stderr), 2;
@@ -273,18 +247,13 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 /* GET /diff: the changes between two specs of one repo. */
 static int get_diff(struct cli *cli, const char *repo, const char *a, const char *b, json_t **out)
 {
-	struct meta_client *c;
-	char path[2400], suffix[2000], ea[700], eb[700];
+	char suffix[2000], ea[700], eb[700];
 	int rc = meta_client_escape(a, ea, sizeof(ea));
 
 	if (rc == 0)
 		rc = meta_client_escape(b, eb, sizeof(eb));
 	snprintf(suffix, sizeof(suffix), "/diff?from=%s&to=%s", ea, eb);
-	if (rc == 0)
-		rc = cli_repo_path(repo, suffix, path, sizeof(path));
-	if (rc == 0)
-		rc = cli_client(cli, &c);
-	return rc < 0 ? rc : meta_client_call(c, "GET", path, NULL, out);
+	return rc < 0 ? rc : cli_repo_call(cli, repo, "GET", suffix, NULL, out);
 }
 
 static const char diff_usage[] =
@@ -301,7 +270,7 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 	size_t i;
 	int rc;
 
-	if (help_asked(argc, argv, diff_usage))
+	if (cli_help_asked(argc, argv, diff_usage))
 		return 0;
 	if (argc != 3 && !json)
 		return fputs(diff_usage, stderr), 2;
@@ -357,9 +326,7 @@ int cmd_merge(struct cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *strategy = "fail", *msg = "";
-	struct meta_client *c;
 	struct spec s, t;
-	char path[400];
 	json_t *j = NULL, *body;
 	int o, rc = 0;
 
@@ -381,15 +348,11 @@ int cmd_merge(struct cli *cli, int argc, char **argv)
 		rc = spec_parse(argv[optind + 1], SPEC_REF, &t);
 	if (rc == 0 && strcmp(s.repo, t.repo))
 		rc = t9k_err(T9K_EUSAGE, "merge works within one repository");
-	if (rc == 0)
-		rc = cli_repo_path(s.repo, "/merge", path, sizeof(path));
-	if (rc == 0)
-		rc = cli_client(cli, &c);
 	if (rc < 0)
 		return cli_fail(rc);
 	body = json_pack("{s:s,s:s,s:s,s:s,s:s}", "source", s.ref, "target", t.ref, "strategy",
 			 strategy, "message", msg, "author", cli_author());
-	rc = meta_client_call(c, "POST", path, body, &j);
+	rc = cli_repo_call(cli, s.repo, "POST", "/merge", body, &j);
 	json_decref(body);
 	if (rc < 0) {
 		print_conflicts(j);
@@ -415,8 +378,7 @@ static const char revert_usage[] =
 int cmd_revert(struct cli *cli, int argc, char **argv)
 {
 	const char *msg = "";
-	struct meta_client *c;
-	char path[800], suffix[400], esc[256];
+	char suffix[400], esc[256];
 	json_t *j = NULL, *body;
 	struct spec sp;
 	int o, rc;
@@ -428,7 +390,7 @@ int cmd_revert(struct cli *cli, int argc, char **argv)
 		else
 			return fputs(revert_usage, o == 'h' ? stdout : stderr), o == 'h' ? 0 : 2;
 	}
-	if (help_asked(argc, argv, revert_usage))
+	if (cli_help_asked(argc, argv, revert_usage))
 		return 0;
 	if (optind != argc - 2)
 		return fputs(revert_usage, stderr), 2;
@@ -436,15 +398,11 @@ int cmd_revert(struct cli *cli, int argc, char **argv)
 	if (rc == 0)
 		rc = meta_client_escape(sp.ref, esc, sizeof(esc));
 	snprintf(suffix, sizeof(suffix), "/branches/%s/revert", esc);
-	if (rc == 0)
-		rc = cli_repo_path(sp.repo, suffix, path, sizeof(path));
-	if (rc == 0)
-		rc = cli_client(cli, &c);
 	if (rc < 0)
 		return cli_fail(rc);
 	body = json_pack("{s:s,s:s,s:s}", "commit", argv[optind + 1], "message", msg, "author",
 			 cli_author());
-	rc = meta_client_call(c, "POST", path, body, &j);
+	rc = cli_repo_call(cli, sp.repo, "POST", suffix, body, &j);
 	json_decref(body);
 	if (rc < 0) {
 		print_conflicts(j);
@@ -463,13 +421,12 @@ static const char reset_usage[] =
 
 int cmd_reset(struct cli *cli, int argc, char **argv)
 {
-	struct meta_client *c;
-	char path[6000], suffix[5500], esc[256], pesc[5000];
+	char suffix[5500], esc[256], pesc[5000];
 	json_t *j = NULL;
 	struct spec sp;
 	int rc;
 
-	if (help_asked(argc, argv, reset_usage))
+	if (cli_help_asked(argc, argv, reset_usage))
 		return 0;
 	if (argc != 2)
 		return fputs(reset_usage, stderr), 2;
@@ -480,11 +437,7 @@ int cmd_reset(struct cli *cli, int argc, char **argv)
 		rc = meta_client_escape(sp.path, pesc, sizeof(pesc));
 	snprintf(suffix, sizeof(suffix), "/branches/%s/staging?prefix=%s", esc, pesc);
 	if (rc == 0)
-		rc = cli_repo_path(sp.repo, suffix, path, sizeof(path));
-	if (rc == 0)
-		rc = cli_client(cli, &c);
-	if (rc == 0)
-		rc = meta_client_call(c, "DELETE", path, NULL, &j);
+		rc = cli_repo_call(cli, sp.repo, "DELETE", suffix, NULL, &j);
 	if (rc == 0)
 		printf("dropped %lld staged change(s)\n",
 		       (long long)json_integer_value(json_object_get(j, "dropped")));
@@ -507,7 +460,7 @@ int cmd_compare(struct cli *cli, int argc, char **argv)
 	const char *k;
 	json_t *v;
 
-	if (help_asked(argc, argv, compare_usage))
+	if (cli_help_asked(argc, argv, compare_usage))
 		return json_decref(keys), 0;
 	if (n < 2 || n > 16)
 		return json_decref(keys), fputs(compare_usage, stderr), 2;

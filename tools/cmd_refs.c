@@ -10,16 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-static bool want_help(int argc, char **argv, const char *usage)
-{
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(usage, stdout);
-			return true;
-		}
-	return false;
-}
-
 static void format_time(int64_t ns, char *out, size_t size)
 {
 	time_t t = (time_t)(ns / 1000000000);
@@ -45,7 +35,7 @@ int cmd_repo(struct cli *cli, int argc, char **argv)
 	json_t *j = NULL, *body;
 	int rc;
 
-	if (argc < 2 || want_help(argc, argv, repo_usage)) {
+	if (argc < 2 || cli_help_asked(argc, argv, repo_usage)) {
 		if (argc < 2)
 			fputs(repo_usage, stderr);
 		return argc < 2 ? 2 : 0;
@@ -146,7 +136,7 @@ static int refs_cmd(struct cli *cli, int argc, char **argv, const char *kind, co
 	json_t *j = NULL;
 	int rc;
 
-	if (argc < 2 || want_help(argc, argv, usage)) {
+	if (argc < 2 || cli_help_asked(argc, argv, usage)) {
 		if (argc < 2)
 			fputs(usage, stderr);
 		return argc < 2 ? 2 : 0;

@@ -69,6 +69,10 @@ $(BUILD)/check_t9kfs: $(call obj,$(UNIT_SRC)) $(BUILD)/libt9kfs.a
 
 $(BUILD)/test/unit/%.o: ALL_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS))
 
+# The integration tests' driver of the store API (S3 multipart, ranges, lists).
+$(BUILD)/store-tool: $(BUILD)/test/integration/store-tool.o $(BUILD)/libt9kfs.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -98,7 +102,7 @@ deps:
 # Integration tests run against the sanitizer build, then each decoder is
 # fuzzed briefly; Check's summary line of the unit tests comes last.
 test: deps
-	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/check_t9kfs
+	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/check_t9kfs build/asan/store-tool
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	cd build/asan && CK_DEFAULT_TIMEOUT=120 ./check_t9kfs
@@ -108,7 +112,7 @@ unit: deps
 	cd build/asan && CK_DEFAULT_TIMEOUT=120 ./check_t9kfs
 
 integration: deps
-	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs
+	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/store-tool
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh $(T)
 
 bench: deps

@@ -234,6 +234,25 @@ static int fs_del(struct store *s, const char *key)
 	return rc < 0 ? io_err(fs, key, "syncing directory of", -rc) : 0;
 }
 
+/* gc's batch delete: one unlink and directory sync per key. */
+static int fs_del_many(struct store *s, const char *const *keys, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = fs_del(s, keys[i]);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	return rc;
+}
+
+static int fs_concurrency(struct store *s)
+{
+	(void)s;
+	return cpu_count();
+}
+
 struct walk {
 	struct file_store *fs;
 	const char *prefix;
@@ -330,4 +349,6 @@ const struct store_ops store_file_ops = {
 	.head = fs_head,
 	.list = fs_list,
 	.del = fs_del,
+	.del_many = fs_del_many,
+	.concurrency = fs_concurrency,
 };

@@ -3,6 +3,7 @@
 #include "store/store-internal.h"
 
 #include "lib/err.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 static const struct store_ops *const backends[] = {
 	&store_file_ops,
+	&store_s3_ops,
 };
 
 int store_open(const char *url, struct store **out)
@@ -19,7 +21,8 @@ int store_open(const char *url, struct store **out)
 
 	*out = NULL;
 	if (!sep)
-		return t9k_err(T9K_EBADURL, "store URL '%s' has no scheme (want file:///DIR)", url);
+		return t9k_err(T9K_EBADURL, "store URL '%s' has no scheme "
+			       "(want file:///DIR or s3://BUCKET[/PREFIX])", url);
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
 		const struct store_ops *ops = backends[i];
 		size_t n = strlen(ops->scheme);
@@ -38,8 +41,9 @@ int store_open(const char *url, struct store **out)
 		}
 		return 0;
 	}
-	return t9k_err(T9K_EBADURL, "store URL '%s': unknown scheme '%.*s' (supported: file://)",
-		       url, (int)(sep - url), url);
+	return t9k_err(T9K_EBADURL,
+		       "store URL '%s': unknown scheme '%.*s' (supported: file://, s3://)", url,
+		       (int)(sep - url), url);
 }
 
 void store_close(struct store *s)
@@ -123,4 +127,34 @@ int store_delete(struct store *s, const char *key)
 	int rc = store_key_check(key);
 
 	return rc < 0 ? rc : s->ops->del(s, key);
+}
+
+int store_delete_many(struct store *s, const char *const *keys, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = store_key_check(keys[i]);
+	if (rc < 0 || n == 0)
+		return rc;
+	if (s->ops->del_many)
+		return s->ops->del_many(s, keys, n);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = s->ops->del(s, keys[i]);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	return rc;
+}
+
+int store_concurrency(struct store *s)
+{
+	return s->ops->concurrency ? s->ops->concurrency(s) : cpu_count();
+}
+
+void store_get_stats(struct store *s, struct store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s->ops->stats)
+		s->ops->stats(s, out);
 }

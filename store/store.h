@@ -3,10 +3,16 @@
  *
  * Calling sequence:
  *   struct store *s;
- *   store_open("file:///var/lib/t9kfs/store", &s);   // or s3://... (later)
+ *   store_open("file:///var/lib/t9kfs/store", &s);   // or s3://BUCKET/PREFIX
  *   store_put(s, "chunks/ab12...", iov, n);
  *   store_get(s, key, 0, STORE_WHOLE, &buf);
  *   store_close(s);
+ *
+ * URLs: file:///DIR, or s3://BUCKET[/PREFIX][?NAME=VALUE&...] with the
+ * parameters endpoint, region, path_style, ca_file, profile, concurrency,
+ * deadline, timeout, multipart_threshold and part_size (store/s3-conf.c,
+ * README "S3 backend"); S3 credentials come from the environment or
+ * ~/.aws, never from the URL.
  *
  * Keys are 1..STORE_KEY_MAX bytes of [A-Za-z0-9._-] in '/'-separated
  * components; no component is empty or starts with '.'. A put replaces the
@@ -58,7 +64,27 @@ int store_list(struct store *s, const char *prefix, store_list_fn fn, void *arg)
 /* Deletes key; deleting a missing key is -ENOENT. */
 int store_delete(struct store *s, const char *key);
 
+/* Deletes many keys (gc): one request per 1000 keys on S3, a loop on
+ * file://. Missing keys are not errors. Stops at the first failure, whose
+ * code and message it returns; keys deleted before it stay deleted. */
+int store_delete_many(struct store *s, const char *const *keys, size_t n);
+
 /* Validates a key (see above); returns 0 or -EINVAL with a message. */
 int store_key_check(const char *key);
+
+/* How many requests the store serves well in flight at once: the CPU
+ * count for file://, the URL's concurrency= (default 16) for s3://. */
+int store_concurrency(struct store *s);
+
+/* Counters since store_open, summed over all threads. Backends without
+ * requests (file://) report zeros. */
+struct store_stats {
+	uint64_t requests;   /* HTTP requests sent, retries included */
+	uint64_t retries;    /* requests that were retried after a transient failure */
+	uint64_t connects;   /* new connections opened (the rest were reused) */
+	uint64_t bytes_up;   /* request bodies sent */
+	uint64_t bytes_down; /* response bodies received */
+};
+void store_get_stats(struct store *s, struct store_stats *out);
 
 #endif

@@ -65,6 +65,27 @@ START_TEST(put_get_head_delete)
 }
 END_TEST
 
+START_TEST(delete_many_concurrency_stats)
+{
+	const char *keys[] = { "d/one", "d/two", "d/missing" };
+	const char *bad[] = { "d/one", "../x" };
+	struct store_stats stats;
+	uint64_t size;
+
+	ck_assert_int_eq(store_put_buf(st, "d/one", "1", 1), 0);
+	ck_assert_int_eq(store_put_buf(st, "d/two", "22", 2), 0);
+	ck_assert_int_eq(store_delete_many(st, bad, 2), -EINVAL); /* checked first: nothing gone */
+	ck_assert_int_eq(store_head(st, "d/one", &size), 0);
+	ck_assert_int_eq(store_delete_many(st, keys, 3), 0);     /* a missing key is no error */
+	ck_assert_int_eq(store_head(st, "d/one", NULL), -ENOENT);
+	ck_assert_int_eq(store_head(st, "d/two", NULL), -ENOENT);
+	ck_assert_int_eq(store_delete_many(st, keys, 0), 0);
+	ck_assert_int_ge(store_concurrency(st), 1);
+	store_get_stats(st, &stats);
+	ck_assert_uint_eq(stats.requests + stats.retries + stats.connects, 0);
+}
+END_TEST
+
 START_TEST(missing_key_is_a_clear_error)
 {
 	struct buf b = BUF_INIT;
@@ -287,6 +308,7 @@ Suite *store_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, put_get_head_delete);
+	tcase_add_test(tc, delete_many_concurrency_stats);
 	tcase_add_test(tc, missing_key_is_a_clear_error);
 	tcase_add_test(tc, keys_fan_out_and_are_checked);
 	tcase_add_test(tc, list_by_prefix);

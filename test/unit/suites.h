@@ -9,6 +9,7 @@
 
 Suite *lib_suite(void);
 Suite *store_suite(void);
+Suite *s3_suite(void);
 Suite *cdc_suite(void);
 Suite *chunk_suite(void);
 Suite *object_suite(void);

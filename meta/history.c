@@ -506,19 +506,45 @@ static int is_ancestor(struct repo *r, const struct oid *anc, const struct oid *
 	return rc;
 }
 
+static int merge_locked(struct repo *r, const char *source, const char *target,
+			enum merge_strategy s, const struct commit_info *ci, struct merge_result *res,
+			const struct oid *srcp, struct repo_commit *csp, struct repo_commit *chp,
+			struct repo_commit *cbp);
+
 int repo_merge(struct repo *r, const char *source, const char *target, enum merge_strategy s,
 	       const struct commit_info *ci, struct merge_result *res)
 {
 	struct repo_commit cs = { 0 }, ch = { 0 }, cb = { 0 };
-	struct oid src, head, base, root, parents[2];
+	struct branch_lock *bl;
+	struct oid src;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = repo_need_db(r);
+	if (rc == 0)
+		rc = repo_resolve(r, source, &src);
+	if (rc < 0)
+		return rc;
+	bl = repo_branch_lock(r, target);
+	rc = merge_locked(r, source, target, s, ci, res, &src, &cs, &ch, &cb);
+	repo_branch_unlock(r, bl);
+	repo_commit_release(&cs);
+	repo_commit_release(&ch);
+	repo_commit_release(&cb);
+	return rc;
+}
+
+static int merge_locked(struct repo *r, const char *source, const char *target,
+			enum merge_strategy s, const struct commit_info *ci, struct merge_result *res,
+			const struct oid *srcp, struct repo_commit *csp, struct repo_commit *chp,
+			struct repo_commit *cbp)
+{
+	struct oid src = *srcp, head, base, root, parents[2];
 	bool is_branch, found, anc;
 	int64_t now = ci->time_ns ? ci->time_ns : repo_now_ns();
 	int rc;
 
-	memset(res, 0, sizeof(*res));
-	rc = repo_resolve(r, source, &src);
-	if (rc == 0)
-		rc = repo_resolve_ex(r, target, &head, &is_branch);
+	rc = repo_resolve_ex(r, target, &head, &is_branch);
 	if (rc == 0 && !is_branch)
 		rc = t9k_err(-EINVAL, "merge target '%s' is not a branch", target);
 	if (rc < 0)
@@ -544,14 +570,15 @@ int repo_merge(struct repo *r, const char *source, const char *target, enum merg
 	}
 	rc = merge_base(r, &src, &head, &base, &found);
 	if (rc == 0)
-		rc = repo_commit_read(r, &src, &cs);
+		rc = repo_commit_read(r, &src, csp);
 	if (rc == 0)
-		rc = repo_commit_read(r, &head, &ch);
+		rc = repo_commit_read(r, &head, chp);
 	if (rc == 0 && found)
-		rc = repo_commit_read(r, &base, &cb);
+		rc = repo_commit_read(r, &base, cbp);
 	if (rc < 0)
 		goto out;
-	rc = merge_trees(r, found ? &cb.c.root : NULL, &ch.c.root, &cs.c.root, s, now, res, &root);
+	rc = merge_trees(r, found ? &cbp->c.root : NULL, &chp->c.root, &csp->c.root, s, now, res,
+			 &root);
 	if (rc < 0)
 		goto out;
 	parents[0] = head;
@@ -572,9 +599,6 @@ int repo_merge(struct repo *r, const char *source, const char *target, enum merg
 	if (rc == T9K_ECONFLICT)
 		rc = t9k_err(rc, "branch '%s' moved during the merge; try again", target);
 out:
-	repo_commit_release(&cs);
-	repo_commit_release(&ch);
-	repo_commit_release(&cb);
 	return rc;
 }
 
@@ -582,6 +606,7 @@ int repo_revert(struct repo *r, const char *branch, const char *what, const stru
 		struct merge_result *res)
 {
 	struct repo_commit cw = { 0 }, cp = { 0 }, ch = { 0 };
+	struct branch_lock *bl;
 	struct oid id, head, root;
 	char hex[OID_HEXSZ + 1], msg[600];
 	bool is_branch;
@@ -589,6 +614,10 @@ int repo_revert(struct repo *r, const char *branch, const char *what, const stru
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	rc = repo_need_db(r);
+	if (rc < 0)
+		return rc;
+	bl = repo_branch_lock(r, branch);
 	rc = repo_resolve(r, what, &id);
 	if (rc == 0)
 		rc = repo_resolve_ex(r, branch, &head, &is_branch);
@@ -623,6 +652,7 @@ int repo_revert(struct repo *r, const char *branch, const char *what, const stru
 	if (rc == T9K_ECONFLICT && !res->nconflicts)
 		rc = t9k_err(rc, "branch '%s' moved during the revert; try again", branch);
 out:
+	repo_branch_unlock(r, bl);
 	repo_commit_release(&cw);
 	repo_commit_release(&cp);
 	repo_commit_release(&ch);

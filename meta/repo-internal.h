@@ -5,13 +5,27 @@
 
 #include "meta/repo.h"
 
+#include <pthread.h>
+
+struct branch_lock;
+
+/* Lock order: a branch lock, then locks_mu (only to find or drop one). */
 struct repo {
 	struct meta_db *db;     /* NULL for a remote handle */
 	struct repo_remote remote;
 	struct meta_repo info;
 	struct store *store;
 	struct meta_objects *mo;
+	pthread_mutex_t locks_mu;   /* guards locks */
+	struct branch_lock *locks;  /* branches being moved by this process */
 };
+
+/* Serialises the operations of this process that move one branch (commit,
+ * merge, revert), so that they queue instead of racing on the CAS and
+ * starving each other. Held across the operation's I/O on purpose, like
+ * git's ref lock; the CAS still guards against other writers. */
+struct branch_lock *repo_branch_lock(struct repo *r, const char *branch);
+void repo_branch_unlock(struct repo *r, struct branch_lock *bl);
 
 /* A change at a full path: set to entry, or remove (entry NULL). */
 struct path_edit {

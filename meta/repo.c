@@ -38,6 +38,7 @@ static int repo_new(struct meta_db *db, const struct meta_repo *info, struct rep
 		return t9k_err(-ENOMEM, "out of memory");
 	r->db = db;
 	r->info = *info;
+	pthread_mutex_init(&r->locks_mu, NULL);
 	rc = store_open(info->store_url, &r->store);
 	if (rc == 0)
 		rc = meta_objects_new(r->store, NODE_CACHE_BYTES, &r->mo);
@@ -55,7 +56,54 @@ void repo_close(struct repo *r)
 		return;
 	meta_objects_free(r->mo);
 	store_close(r->store);
+	pthread_mutex_destroy(&r->locks_mu);
 	free(r);
+}
+
+struct branch_lock {
+	char name[META_REPO_NAME_MAX + 1];
+	pthread_mutex_t m;
+	int users; /* guarded by repo->locks_mu */
+	struct branch_lock *next;
+};
+
+struct branch_lock *repo_branch_lock(struct repo *r, const char *branch)
+{
+	struct branch_lock *bl;
+
+	pthread_mutex_lock(&r->locks_mu);
+	for (bl = r->locks; bl && strcmp(bl->name, branch); bl = bl->next)
+		;
+	if (!bl && (bl = calloc(1, sizeof(*bl)))) {
+		snprintf(bl->name, sizeof(bl->name), "%s", branch);
+		pthread_mutex_init(&bl->m, NULL);
+		bl->next = r->locks;
+		r->locks = bl;
+	}
+	if (bl)
+		bl->users++;
+	pthread_mutex_unlock(&r->locks_mu);
+	if (bl)
+		pthread_mutex_lock(&bl->m);
+	return bl; /* NULL only when out of memory: the CAS still protects */
+}
+
+void repo_branch_unlock(struct repo *r, struct branch_lock *bl)
+{
+	struct branch_lock **p;
+
+	if (!bl)
+		return;
+	pthread_mutex_unlock(&bl->m);
+	pthread_mutex_lock(&r->locks_mu);
+	if (--bl->users == 0) {
+		for (p = &r->locks; *p != bl; p = &(*p)->next)
+			;
+		*p = bl->next;
+		pthread_mutex_destroy(&bl->m);
+		free(bl);
+	}
+	pthread_mutex_unlock(&r->locks_mu);
 }
 
 const struct meta_repo *repo_info(const struct repo *r)
@@ -729,6 +777,7 @@ out:
 
 int repo_commit(struct repo *r, const char *branch, const struct commit_info *ci, struct oid *out)
 {
+	struct branch_lock *bl;
 	char ref[META_REF_MAX];
 	int rc = meta_ref_name_check(branch);
 
@@ -737,14 +786,17 @@ int repo_commit(struct repo *r, const char *branch, const struct commit_info *ci
 	if (rc < 0)
 		return rc;
 	snprintf(ref, sizeof(ref), "branch/%s", branch);
+	bl = repo_branch_lock(r, branch);
 	for (int i = 0; i < COMMIT_RETRIES; i++) {
 		rc = commit_once(r, branch, ref, ci, out);
 		if (rc != T9K_ECONFLICT)
-			return rc;
-		/* another commit moved the head: rebuild on top of it */
+			break;
+		/* another writer moved the head: rebuild on top of it */
+		rc = t9k_err(T9K_ECONFLICT, "branch '%s' kept moving: gave up after %d attempts",
+			     branch, COMMIT_RETRIES);
 	}
-	return t9k_err(T9K_ECONFLICT, "branch '%s' kept moving: gave up after %d attempts", branch,
-		       COMMIT_RETRIES);
+	repo_branch_unlock(r, bl);
+	return rc;
 }
 
 /* ---- refs ---- */

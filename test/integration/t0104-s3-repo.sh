@@ -1,0 +1,50 @@
+#!/bin/bash
+# A repository whose store is s3:// (a real Ceph RGW started by lib-s3.sh),
+# end to end through the local server: create, import, commit, branch,
+# merge, export; and a store that refuses every write moves no ref.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-s3.sh"
+
+test_cleanup t9kfs server stop
+export T9KFS_AUTHOR=tester
+
+test_expect_success 'repo create on s3:// writes its first commit there' '
+	t9kfs repo create onS3 --store "$(s3_url repos/onS3)" >out &&
+	grep -q "store s3://$S3_BUCKET/repos/onS3" out &&
+	[ "$(store_tool "$(s3_url repos/onS3)" count meta/)" -ge 2 ]
+'
+
+test_expect_success 'import -m, export: the same tree comes back' '
+	mkdir -p src/a && head -c 3000000 /dev/urandom >src/a/big.bin &&
+	for i in 1 2 3 4 5; do echo "small $i" >src/a/s$i.txt; done &&
+	ln -s a/big.bin src/link &&
+	t9kfs import src onS3@main -m "v1" >/dev/null &&
+	t9kfs export onS3@main out1 && diff -r src out1 &&
+	[ "$(store_tool "$(s3_url repos/onS3)" count chunks/)" -ge 3 ]
+'
+
+test_expect_success 'branch, put, commit, merge on s3://' '
+	t9kfs branch create onS3@exp &&
+	echo new >n && t9kfs put n onS3@exp:a/new.txt &&
+	t9kfs commit onS3@exp -m "add" >/dev/null &&
+	t9kfs merge onS3@exp onS3@main | grep -q fast-forwarded &&
+	t9kfs cat onS3@main:a/new.txt | grep -q new
+'
+
+test_expect_success 'a store that refuses writes: clear error, no ref moves, nothing staged' '
+	head=$(t9kfs log --oneline -n 1 onS3@main) &&
+	mkdir more && head -c 500000 /dev/urandom >more/x.bin &&
+	test_must_fail env AWS_SECRET_ACCESS_KEY=wrong "$T9KFS_BIN" import more onS3@main -m "bad" 2>err &&
+	test_one_line_error err "SignatureDoesNotMatch" &&
+	[ "$(t9kfs log --oneline -n 1 onS3@main)" = "$head" ] &&
+	t9kfs status onS3@main | grep -q "nothing staged"
+'
+
+test_expect_success 'a repo on an unreachable store is refused and not created' '
+	test_must_fail t9kfs repo create nowhere \
+		--store "s3://b/p?endpoint=http://127.0.0.1:9&deadline=2" 2>err &&
+	test_one_line_error err "127.0.0.1:9" &&
+	! t9kfs repo list | grep -q nowhere
+'
+
+test_done

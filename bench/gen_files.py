@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes a deterministic dataset for benchmarks: N files of 4-64 KiB
-(random bytes, sizes uniform) in directories of 1,000, or one big file.
-usage: gen_files.py small DIR N | big FILE BYTES"""
+(random bytes, sizes uniform) in directories of 1,000, or one big file,
+or N files of BYTES random bytes each in DIR.
+usage: gen_files.py small DIR N | big FILE BYTES | fixed DIR N BYTES"""
 import os
 import random
 import sys
@@ -17,6 +18,13 @@ def main():
                 k = min(left, 8 << 20)
                 f.write(rnd.randbytes(k))
                 left -= k
+        return
+    if kind == "fixed":
+        size = int(sys.argv[4])
+        os.makedirs(dest, exist_ok=True)
+        for i in range(n):
+            with open(os.path.join(dest, "f%05d.bin" % i), "wb") as f:
+                f.write(rnd.randbytes(size))
         return
     pool = rnd.randbytes(128 << 20)  # slices of one random pool: fast, and not deduplicable
     for i in range(n):

@@ -16,6 +16,7 @@ libcurl4-openssl-dev
 libibverbs-dev
 libmicrohttpd-dev libjansson-dev
 git restic time
+rclone s3fs
 util-linux"
 
 missing=""

@@ -118,7 +118,7 @@ proxy_start pass "stall:partNumber=2&:1000"
 test_expect_success 'a failed multipart upload is aborted' '
 	test_must_fail store_tool "$(proxy_url abort "multipart_threshold=5MiB&part_size=5MiB&deadline=2")" \
 		put mp 12MiB 3 2>err &&
-	test_one_line_error err "upload part of .mp.: .*\(stalled\|no reply within the deadline\).* (gave up after" &&
+	test_one_line_error err "upload part of .mp.: .* (gave up after" &&
 	grep -q " pass DELETE /$S3_BUCKET/abort/mp?uploadId=" "$plog" &&
 	s3_curl GET "/$S3_BUCKET?uploads=" >uploads &&
 	! grep -q "<Upload>" uploads &&

@@ -435,11 +435,12 @@ static int import_entry(struct walk *w, int dirfd, const char *name, const char 
 
 			rc = repo_file_store(imp->r, w->p, NULL, fd, &sb, &e, w->inl, &d);
 			close(fd);
-			if (rc < 0)
+			if (rc < 0) {
 				t9k_err_wrap(rc, "'%s'", path);
-			else
-				rc = add_result(imp, path, &e, &d);
-			path = NULL;
+			} else {
+				rc = add_result(imp, path, &e, &d); /* takes path */
+				path = NULL;
+			}
 		}
 	} else {
 		t9k_log(T9K_LOG_WARN, "import: skipping '%s': not a file, directory or symlink", path);

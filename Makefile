@@ -5,7 +5,7 @@
 
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
-PKGS = openssl libzstd libcurl libmicrohttpd jansson
+PKGS = openssl libzstd libcurl libmicrohttpd jansson fuse3
 TEST_PKGS = check
 
 OPT ?= -O2 -g
@@ -36,7 +36,7 @@ ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
 # librocksdb-dev ships no pkg-config file.
 LIBS = $(PKG_LIBS) -lrocksdb
 
-LIB_SRC := $(wildcard lib/*.c store/*.c meta/*.c)
+LIB_SRC := $(wildcard lib/*.c store/*.c meta/*.c fs/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard test/unit/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -73,6 +73,10 @@ $(BUILD)/test/unit/%.o: ALL_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS
 $(BUILD)/store-tool: $(BUILD)/test/integration/store-tool.o $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+# The random-operation exerciser of the mount tests (t0402-fsx.sh).
+$(BUILD)/fsx: $(BUILD)/test/integration/fsx.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -102,7 +106,7 @@ deps:
 # Integration tests run against the sanitizer build, then each decoder is
 # fuzzed briefly; Check's summary line of the unit tests comes last.
 test: deps
-	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/check_t9kfs build/asan/store-tool
+	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/check_t9kfs build/asan/store-tool build/asan/fsx
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	cd build/asan && CK_DEFAULT_TIMEOUT=120 ./check_t9kfs
@@ -112,7 +116,7 @@ unit: deps
 	cd build/asan && CK_DEFAULT_TIMEOUT=120 ./check_t9kfs
 
 integration: deps
-	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/store-tool
+	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/store-tool build/asan/fsx
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh $(T)
 
 bench: deps

@@ -17,6 +17,7 @@ rows=$("$BENCH_DIR/chunk.sh")
 rows+=$'\n'$("$BENCH_DIR/meta.sh")
 rows+=$'\n'$("$BENCH_DIR/import.sh")
 rows+=$'\n'$("$BENCH_DIR/s3.sh")
+rows+=$'\n'$("$BENCH_DIR/mount.sh")
 
 echo "| workload | t9kfs (median of $BENCH_RUNS) | limit or peer | ratio |"
 echo "|---|---|---|---|"

@@ -24,6 +24,8 @@ static const struct cli_cmd commands[] = {
 	{ "repo", cmd_repo, "create, list and delete repositories" },
 	{ "import", cmd_import, "stage a local directory tree (and commit it with -m)" },
 	{ "export", cmd_export, "write a commit's files to a local directory" },
+	{ "mount", cmd_mount, "mount a commit, tag or branch with FUSE" },
+	{ "umount", cmd_umount, "unmount a t9kfs mount" },
 	{ "put", cmd_put, "stage one local file at a path of a branch" },
 	{ "get", cmd_get, "copy a file out of a commit" },
 	{ "cat", cmd_cat, "print a file of a commit" },

@@ -35,7 +35,7 @@ _run_cleanup() {
 	for c in "${_cleanup_cmds[@]}"; do
 		eval "$c" >/dev/null 2>&1 || true
 	done
-	rm -rf "$TEST_DIR"
+	rm -rf --one-file-system "$TEST_DIR" # never into a mount left behind
 }
 trap _run_cleanup EXIT
 trap 'exit 130' INT TERM

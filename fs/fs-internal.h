@@ -1,0 +1,312 @@
+/* What only the files of fs/ share: the mount, its nodes, the overlay of a branch
+ * mount, and the calls between the files.
+ *
+ * The view. A commit mount shows the commit's tree. A branch mount shows
+ * the head it resolved at start plus an overlay: every directory node may
+ * carry a table (ov) of names that differ from its base tree, each naming
+ * a node or a whiteout. The overlay mirrors the branch's staging exactly:
+ * every staged path (loaded at start, or staged by this mount) has a slot,
+ * so a directory rename can restage what lies under the directory at its
+ * new path (fs/stage.c).
+ *
+ * Nodes. One struct fs_node per inode the kernel knows or the overlay
+ * needs. Inode numbers hash (parent inode, name), so a path keeps its
+ * number for the life of a mount even when the kernel forgets it; a
+ * collision with a live node takes a number from a counter instead.
+ * A node lives while refs > 0 or nlookup > 0. refs counts: one per child
+ * node (children point to their parent), one per open handle, one while an
+ * overlay slot names it, and temporary holds taken to use a node without
+ * fs->lock. nlookup is the kernel's count: +1 per entry reply, -n per forget.
+ *
+ * Locking, in this order (never the reverse):
+ *   node->gate  a file's data I/O: shared for reads, exclusive for writes,
+ *               truncation, copy-up and storing. Held across that file's
+ *               own I/O (as the kernel's i_rwsem is), nothing else.
+ *   fs->ns_lock serialises changes of the namespace and their staging
+ *               requests, so the staging order is the order of the view.
+ *   fs->lock    the node tables and every field marked [L]; never held
+ *               across I/O, a staging request or a fuse_reply_*.
+ *   chunk cache, meta_objects, store: their own locks.
+ */
+#ifndef T9K_FS_INTERNAL_H
+#define T9K_FS_INTERNAL_H
+
+#define FUSE_USE_VERSION 312
+
+#include "fs/chunks.h"
+#include "fs/fs.h"
+#include "meta/repo.h"
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#define FS_ROOT_INO 1
+#define FS_BLKSIZE (1u << 20)
+
+/* A decoded file manifest with each chunk's end offset. Immutable once
+ * built; shared by reference count ([L]). */
+struct fs_manifest {
+	int refs;
+	struct oid id;
+	uint64_t size;
+	uint32_t n;
+	struct manifest_chunk *chunks;
+	uint64_t *ends; /* ends[i]: file offset just past chunk i */
+};
+
+/* A name of an overlay: a node, or a whiteout (node NULL) hiding the base
+ * entry of that name. in_base: the directory's base tree has the name. */
+struct fs_ov_slot {
+	struct fs_ov_slot *next;
+	struct fs_node *node;
+	bool in_base;
+	uint16_t len;
+	char name[];
+};
+
+struct fs_ov {
+	struct fs_ov_slot **tab;
+	uint32_t nb, n;
+	uint32_t nbase; /* slots with in_base */
+	uint32_t nlive; /* slots naming a node */
+};
+
+struct fs_node {
+	uint64_t ino;                 /* fixed */
+	struct fs_node *parent;       /* [L] NULL for the root and unlinked nodes */
+	char *name;                   /* [L] NUL-terminated copy */
+	uint16_t name_len;            /* [L] */
+	uint64_t nlookup;             /* [L] */
+	uint32_t refs;                /* [L] */
+	uint32_t nopen;               /* [L] open file handles */
+	bool unlinked;                /* [L] removed from the namespace */
+	bool in_ov;                   /* [L] an overlay slot of the parent names it */
+
+	/* attributes [L]; size of a spooled file changes only under gate */
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_ns, ctime_ns;
+	uint32_t uid, gid;
+
+	/* stored content [L]: a file's manifest or inline bytes, a symlink's
+	 * target, a directory's tree. Replaced only under ns_lock. */
+	bool has_content;             /* false: a new file not stored yet */
+	bool is_inline;
+	struct oid id;
+	uint8_t *data;                /* inline bytes (malloc'd), data_len of them */
+	uint32_t data_len;
+	uint64_t stored_size;         /* bytes of the stored file or target */
+	uint64_t count;               /* directory: entries of the tree id */
+	struct fs_manifest *mf;       /* decoded manifest of id, when loaded */
+
+	/* directories [L] */
+	struct fs_ov *ov;             /* NULL: no changes below */
+	bool replaced;                /* staged as a whole entry (id), not as the
+				       * base directory at its path */
+	bool attrs_dirty;             /* mode or mtime changed since staged */
+
+	/* files, under gate (and [L] to change) */
+	pthread_rwlock_t gate;
+	int spool_fd;                 /* -1: content is the stored content */
+	bool dirty;                   /* to be stored and staged */
+	bool appending;               /* [gate] the spool was only ever appended to */
+	struct fs_stream *stream;     /* [gate] chunking the spool as it grows */
+
+	struct fs_node *ino_next, *name_next; /* [L] hash chains */
+};
+
+/* An open file (fi->fh). */
+struct fs_file {
+	struct fs_node *node;         /* held */
+	int flags;
+	pthread_mutex_t lock;         /* the read-ahead state below */
+	uint64_t next_off;            /* end of the last read */
+	uint64_t prefetched;          /* prefetch was queued up to here */
+	int seq;                      /* consecutive sequential reads */
+};
+
+struct fs {
+	struct fs_opts o;             /* strings below are our copies */
+	char *mountpoint, *spool_dir, *fsname;
+	struct meta_client *mc;
+	struct repo *r;
+	struct meta_objects *mo;
+	struct store *store;
+	char branch[300];             /* rw mounts: the branch staged to */
+	struct oid commit;
+	int64_t commit_time_ns;
+	bool rw;
+	struct oid empty_tree;        /* rw mounts: the empty directory's tree */
+	struct fs_chunks *chunks;
+	struct fuse_session *se;
+	bool mounted;
+
+	pthread_mutex_t ns_lock;
+	pthread_mutex_t lock;
+	struct fs_node **ino_tab;     /* [L] */
+	size_t ino_nb, nnodes;        /* [L] */
+	struct fs_node **name_tab;    /* [L] named nodes by (parent, name) */
+	size_t name_nb, nnamed;       /* [L] */
+	uint64_t next_spare_ino;      /* [L] numbers for hash collisions */
+	struct fs_node *root;
+
+	bool retry;                   /* [L] a close failed to store: try again */
+	pthread_mutex_t bg_lock;      /* the retry thread's sleep and stop */
+	pthread_cond_t bg_cv;
+	bool bg_stop;
+
+	/* chunk pipelines for storing files: one run at a time each */
+	pthread_mutex_t pipe_lock;
+	pthread_cond_t pipe_cv;
+	struct chunk_pipeline *pipes[4];
+	struct chunk_writer *writers[4];
+	bool pipe_busy[4];
+	int npipes;
+};
+
+/* ---- fs.c ---- */
+int fs_errno(int rc);
+int64_t fs_now_ns(void);
+/* Checks a name a user creates: ENAMETOOLONG, EINVAL (and UTF-8, which the
+ * service's JSON needs). */
+int fs_name_check(const char *name);
+
+/* ---- inode.c ---- */
+int fs_nodes_init(struct fs *fs, const struct tree_entry *root);
+void fs_nodes_release(struct fs *fs);
+/* The node of ino with a hold (release with fs_node_put), or NULL. */
+struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);
+void fs_node_hold_locked(struct fs_node *n);
+void fs_node_put(struct fs *fs, struct fs_node *n);
+void fs_node_put_locked(struct fs *fs, struct fs_node *n);
+void fs_node_forget(struct fs *fs, fuse_ino_t ino, uint64_t nlookup);
+/* A new node named name under parent, from entry e (NULL: attributes are
+ * filled by the caller), in the tables, with one hold. */
+struct fs_node *fs_node_new_locked(struct fs *fs, struct fs_node *parent, const char *name,
+				   size_t len, const struct tree_entry *e);
+/* Sets n's stored content from e (copies inline bytes). */
+int fs_node_set_content_locked(struct fs *fs, struct fs_node *n, const struct tree_entry *e);
+/* Removes n from the namespace: out of the name table and its parent's
+ * overlay (a whiteout stays where the base has the name). */
+void fs_node_unlink_locked(struct fs *fs, struct fs_node *n, bool in_base);
+/* Moves n to name under parent (a new slot there; see fs_ov_set_locked). */
+int fs_node_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent,
+			const char *name, size_t len, bool in_base);
+/* Looks name up in dir's view: a held node, or -ENOENT / -ENOTDIR. */
+int fs_lookup(struct fs *fs, struct fs_node *dir, const char *name, size_t len,
+	      struct fs_node **out);
+/* The node for base entry e of dir (readdir): from the overlay or the
+ * table, else new. 0 and a held node, or -ENOENT when the overlay hides it. */
+int fs_lookup_entry(struct fs *fs, struct fs_node *dir, const struct tree_entry *e,
+		    struct fs_node **out);
+/* Whether dir's base tree has name (I/O; no lock held). */
+int fs_base_has(struct fs *fs, struct fs_node *dir, const char *name, size_t len, bool *has);
+void fs_node_stat_locked(struct fs *fs, const struct fs_node *n, struct stat *st);
+/* Fills an entry reply and counts the lookup. */
+void fs_entry_locked(struct fs *fs, struct fs_node *n, struct fuse_entry_param *e);
+/* "a/b/c" for n ("" for the root) into buf; -ENOENT when unlinked. */
+int fs_node_path_locked(const struct fs_node *n, char *buf, size_t size);
+/* Is the directory empty in the view? */
+bool fs_dir_empty_locked(const struct fs_node *dir);
+/* Is a an ancestor of (or equal to) b? */
+bool fs_node_is_ancestor_locked(const struct fs_node *a, const struct fs_node *b);
+
+struct fs_ov_slot *fs_ov_find_locked(const struct fs_node *dir, const char *name, size_t len);
+/* Points name in dir's overlay at child (NULL: whiteout), and puts dir
+ * into its own parent's overlay, up to the root. */
+int fs_ov_set_locked(struct fs *fs, struct fs_node *dir, const char *name, size_t len,
+		     struct fs_node *child, bool in_base);
+/* Makes sure n has a slot in its parent's overlay (n changed). */
+int fs_ov_attach_locked(struct fs *fs, struct fs_node *n, bool in_base);
+
+/* The current manifest of a file node, held (fs_manifest_put), loading it
+ * on first use. *out NULL for inline content. */
+int fs_manifest_get(struct fs *fs, struct fs_node *n, struct fs_manifest **out);
+void fs_manifest_put_locked(struct fs_manifest *m);
+void fs_manifest_put(struct fs *fs, struct fs_manifest *m);
+
+/* ---- stage.c ---- */
+struct fs_stage {
+	struct repo_stage_item *items;
+	struct tree_entry *ents;
+	char **paths;
+	uint8_t **inl;
+	size_t n, cap;
+	struct fs_node *attr_dirs[4]; /* held: their attrs_dirty clears on success */
+	int nattr;
+};
+/* Frees the batch and drops its holds (without fs->lock held). */
+void fs_stage_release(struct fs *fs, struct fs_stage *b);
+/* Adds path set to e (copied), removed (e NULL) or a directory's
+ * attributes. */
+int fs_stage_add(struct fs_stage *b, const char *path, const struct tree_entry *e, bool dir_attrs);
+/* The entry of n as staged at its path; 0 when n has nothing to stage
+ * (a file never stored), 1 when *e is filled (points into n: use it
+ * under fs->lock or copy it with fs_stage_add). */
+int fs_node_entry_locked(const struct fs_node *n, struct tree_entry *e, bool *dir_attrs);
+/* Adds n's own entry, and for directories everything its overlay holds,
+ * at path. */
+int fs_stage_subtree_locked(struct fs_stage *b, const struct fs_node *n, const char *path);
+/* Adds the attributes of directory d when they changed. */
+int fs_stage_dir_attrs_locked(struct fs_stage *b, struct fs_node *d);
+/* After a successful send: the added directories' attributes are staged. */
+void fs_stage_done_locked(struct fs_stage *b);
+/* A new directory node name under dir with an empty tree (mkdir, and
+ * missing parents of staged paths), put into dir's overlay; held. */
+struct fs_node *fs_dir_new_locked(struct fs *fs, struct fs_node *dir, const char *name,
+				  size_t len, uint32_t mode, int64_t mtime_ns, bool in_base);
+int fs_stage_send(struct fs *fs, struct fs_stage *b);
+/* Drops every staged path under directory path (prefix "path/"). */
+int fs_stage_drop_below(struct fs *fs, const char *path);
+/* Loads the branch's staging into the overlay (at mount). */
+int fs_stage_replay(struct fs *fs);
+
+/* ---- file.c ---- */
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi);
+/* Opens a handle on n (takes a hold); for create. */
+int fs_file_open(struct fs *fs, struct fs_node *n, int flags, struct fuse_file_info *fi);
+
+/* ---- write.c ---- */
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+/* Sets the size of n, a file, under n->gate (exclusive): copies it up
+ * into a spool unless emptied. */
+int fs_file_truncate(struct fs *fs, struct fs_node *n, uint64_t size);
+/* Ends n's stream, if any, and drops its result (under n->gate). */
+void fs_stream_stop(struct fs *fs, struct fs_node *n);
+/* Stores n's spooled content and stages its entry, if it is dirty. */
+int fs_file_commit(struct fs *fs, struct fs_node *n);
+/* Stores and stages every dirty file (unmount), or those nobody has open
+ * (retries after failed closes). */
+void fs_file_commit_all(struct fs *fs, bool closed_only);
+
+/* ---- dir.c ---- */
+void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi);
+void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi);
+void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		  const char *newname, unsigned int flags);
+
+/* The one place errors become errnos for the kernel. */
+void fs_reply_err(fuse_req_t req, int rc);
+
+#endif

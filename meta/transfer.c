@@ -462,7 +462,7 @@ int repo_import(struct repo *r, const char *branch, const char *src, const char 
 	struct chunk_pipeline_opts po;
 	pthread_t threads[64];
 	struct stat sb;
-	int rc = 0, fd = -1;
+	int rc = 0, fd = -1, conc;
 
 	if (!imp || !w) {
 		free(imp);
@@ -494,7 +494,11 @@ int repo_import(struct repo *r, const char *branch, const char *src, const char 
 	chunk_pipeline_opts_init(&po);
 	if (rc == 0)
 		rc = cdc_params_init(&po.cdc, r->info.cdc_min, r->info.cdc_avg, r->info.cdc_max);
-	po.threads = o && o->threads ? o->threads : 0;
+	/* A remote store wants more requests in flight than there are CPUs. */
+	conc = store_concurrency(r->store);
+	if (conc < cpu_count())
+		conc = 0; /* the CPU-bound defaults are right */
+	po.threads = o && o->threads ? o->threads : conc;
 	if (rc == 0)
 		rc = chunk_pipeline_new(r->store, &po, &w->p);
 	if (rc < 0) {
@@ -502,7 +506,7 @@ int repo_import(struct repo *r, const char *branch, const char *src, const char 
 			close(fd);
 		goto out;
 	}
-	imp->nthreads = o && o->threads ? o->threads : cpu_count();
+	imp->nthreads = o && o->threads ? o->threads : conc ? conc : cpu_count();
 	if (imp->nthreads > 64)
 		imp->nthreads = 64;
 	for (int i = 0; i < imp->nthreads; i++) {

@@ -8,8 +8,10 @@
  *   chunk_pipeline_run(p, read_fn, rarg, chunk_fn, carg, &stats);  // per file
  *   chunk_pipeline_free(p);                    // stops the workers
  *
- * Memory is bounded by the options, never by the stream: about
- * (inflight + 4) * cdc.max + threads * compressBound(cdc.max).
+ * Memory is bounded by the options, never by the stream: a ring of
+ * (inflight + 2) * cdc.max bytes that chunks are stored from without a copy
+ * (or, where memfd_create is missing, (inflight + 4) * cdc.max of copies),
+ * plus (threads + 1) * compressBound(cdc.max) of compression scratch.
  * One run at a time per pipeline; the store must outlive it.
  */
 #ifndef T9K_PIPELINE_H
@@ -23,12 +25,13 @@
 
 struct chunk_pipeline_opts {
 	struct cdc_params cdc;
-	int threads;  /* workers; 0 = one per CPU */
+	int threads;  /* workers; 0 = CPUs - 1, at least 1 (the reader
+		       * stores chunks too while it waits for them) */
 	int inflight; /* chunks queued or being stored; 0 = 2 * threads + 2 */
 	int zlevel;   /* zstd level, 0 = no compression */
 };
 
-/* Fills defaults: 256K/1M/4M chunks, one worker per CPU, zstd level 1. */
+/* Fills defaults: 256K/1M/4M chunks, workers as above, zstd level 1. */
 void chunk_pipeline_opts_init(struct chunk_pipeline_opts *o);
 
 struct chunk_stats {

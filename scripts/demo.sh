@@ -2,7 +2,8 @@
 # `make demo`: the main job on the embedded default. Starts a local
 # metadata server under a temporary T9KFS_HOME, creates a repository from a
 # small generated dataset, branches, changes a few files, commits with
-# metadata, and shows log, diff and compare. Cleans up after itself, so it
+# metadata, shows log, diff and compare, and mounts the result with FUSE
+# (as root). Cleans up after itself (unmounting too), so it
 # runs twice in a row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ T9KFS=$PWD/t9kfs
 export T9KFS_HOME=$(mktemp -d /tmp/t9kfs-demo.XXXXXX)
 export T9KFS_AUTHOR="demo <demo@t9kfs>"
 cleanup() {
+	"$T9KFS" umount "$T9KFS_HOME/mnt" >/dev/null 2>&1 || true
 	"$T9KFS" server stop >/dev/null 2>&1 || true
 	rm -rf "$T9KFS_HOME"
 }
@@ -53,3 +55,14 @@ run "$T9KFS" merge toy@relabel toy@main
 run "$T9KFS" export toy@main:train/bird "$T9KFS_HOME/export"
 step "ls $T9KFS_HOME/export | wc -l"
 ls "$T9KFS_HOME/export" | wc -l
+
+if [ -e /dev/fuse ] && [ "$(id -u)" = 0 ]; then
+	mkdir -p "$T9KFS_HOME/mnt"
+	run "$T9KFS" mount toy@main "$T9KFS_HOME/mnt"
+	step "ls $T9KFS_HOME/mnt/train; cmp of a mounted file with the source"
+	ls "$T9KFS_HOME/mnt/train"
+	cmp "$T9KFS_HOME/mnt/train/cat/01.jpg" "$data/train/cat/01.jpg" && echo "identical"
+	run "$T9KFS" umount "$T9KFS_HOME/mnt"
+else
+	step "skipping the mount: needs root and /dev/fuse"
+fi

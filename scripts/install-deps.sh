@@ -17,6 +17,7 @@ libibverbs-dev
 libmicrohttpd-dev libjansson-dev
 git restic time
 rclone s3fs
+ceph-mon ceph-osd radosgw ceph-common
 util-linux"
 
 missing=""

@@ -67,6 +67,10 @@ $(BUILD)/t9kfs: $(call obj,$(TOOL_SRC)) $(BUILD)/libt9kfs.a
 $(BUILD)/check_t9kfs: $(call obj,$(UNIT_SRC)) $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
 
+# FastCDC's hot loop runs at 2.3 or 4 GB/s depending on whether it straddles
+# a cache line, which otherwise depends on unrelated code linked before it.
+$(BUILD)/store/cdc.o: ALL_CFLAGS += -falign-loops=32
+
 $(BUILD)/test/unit/%.o: ALL_CFLAGS += $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS))
 
 # The integration tests' driver of the store API (S3 multipart, ranges, lists).

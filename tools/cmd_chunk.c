@@ -28,7 +28,7 @@ static const char put_usage[] =
 	"  --avg SIZE      average chunk, a power of two (default 1M)\n"
 	"  --max SIZE      largest chunk (default 4M)\n"
 	"  --level N       zstd level, 0 = no compression (default 1)\n"
-	"  --threads N     workers (default: one per CPU)\n"
+	"  --threads N     workers (default: CPUs - 1; the reader helps)\n"
 	"  -q, --quiet     no summary line on stderr\n";
 
 struct put_ctx {

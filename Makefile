@@ -5,7 +5,13 @@
 
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
-PKGS = openssl libzstd libcurl libmicrohttpd jansson fuse3
+PKGS = openssl libzstd libcurl libmicrohttpd jansson fuse3 liburing
+# RDMA for the cache group's peer transport, where libibverbs is installed.
+HAVE_RDMA := $(shell $(PKG_CONFIG) --exists libibverbs 2>/dev/null && echo 1)
+ifeq ($(HAVE_RDMA),1)
+PKGS += libibverbs
+RDMA_CFLAGS = -DT9K_HAVE_RDMA
+endif
 TEST_PKGS = check
 
 OPT ?= -O2 -g
@@ -30,13 +36,13 @@ endif
 # dependencies are installed.
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -pthread $(OPT) $(WARN) $(SAN) $(PKG_CFLAGS) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -pthread $(OPT) $(WARN) $(SAN) $(PKG_CFLAGS) $(RDMA_CFLAGS) \
 	-include lib/banned.h -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
 # librocksdb-dev ships no pkg-config file.
 LIBS = $(PKG_LIBS) -lrocksdb
 
-LIB_SRC := $(wildcard lib/*.c store/*.c meta/*.c fs/*.c)
+LIB_SRC := $(wildcard lib/*.c store/*.c meta/*.c fs/*.c cache/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard test/unit/*.c)
 BENCH_SRC := $(wildcard bench/*.c)

@@ -394,8 +394,12 @@ int fs_new(struct meta_client *mc, struct repo *r, const char *ref, const struct
 		if (rc == 0)
 			rc = fs_stage_replay(fs);
 	}
-	if (rc == 0)
+	if (rc == 0 && o->source) {
+		src = *o->source;
+		src.free = NULL; /* the caller's */
+	} else if (rc == 0) {
 		rc = fs_chunk_source_store(fs->store, &src);
+	}
 	if (rc == 0)
 		rc = fs_chunks_new(&src, o->cache_bytes, o->prefetch_threads, &fs->chunks);
 out:

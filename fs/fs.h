@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct fs_chunk_source; /* fs/chunks.h */
+
 struct fs_opts {
 	const char *mountpoint;
 	const char *spool_dir;   /* written files are spooled here (branch mounts) */
@@ -47,6 +49,10 @@ struct fs_opts {
 	unsigned read_ahead_kb;  /* -o read_ahead_kb: kernel readahead (root only); 0 keeps it */
 	int max_threads;         /* -o max_threads: FUSE worker threads */
 	double timeout;          /* -o timeout: entry and attribute cache seconds */
+	/* Where chunk bytes come from (a cache daemon, tools/cmd_mount.c), or
+	 * NULL for the repo's store. Copied by fs_new; the caller keeps owning
+	 * its ctx and frees it after fs_free. */
+	const struct fs_chunk_source *source;
 	/* Called once from a thread of fs_serve when the mount answers
 	 * requests (rc 0) or could not (rc < 0). May be NULL. */
 	void (*ready)(void *arg, int rc);

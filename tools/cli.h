@@ -101,5 +101,7 @@ int cmd_reset(struct cli *cli, int argc, char **argv);
 int cmd_compare(struct cli *cli, int argc, char **argv);
 int cmd_mount(struct cli *cli, int argc, char **argv);
 int cmd_umount(struct cli *cli, int argc, char **argv);
+int cmd_cache(struct cli *cli, int argc, char **argv);
+int cmd_warmup(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -11,6 +11,9 @@
  */
 #include "tools/cli.h"
 
+#include "cache/client.h"
+#include "cache/net.h"
+#include "fs/chunks.h"
 #include "fs/fs.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -23,6 +26,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +39,8 @@
 #define DAEMON_EXIT_WAIT 600 /* tenths of a second umount waits for the daemon */
 
 static const char mount_usage[] =
-	"usage: t9kfs mount [-o OPTIONS] [--foreground] REPO[@REF] MOUNTPOINT\n"
+	"usage: t9kfs mount [-o OPTIONS] [--cache ADDR | --cache-group PEERS] [--foreground]\n"
+	"                   REPO[@REF] MOUNTPOINT\n"
 	"       t9kfs mount            (lists this home's mounts)\n"
 	"\n"
 	"Mounts a commit or tag read-only, or a branch read-write (unless -o ro),\n"
@@ -54,7 +59,16 @@ static const char mount_usage[] =
 	"  max_threads=N         FUSE worker threads (default 16)\n"
 	"  timeout=SECONDS       entry and attribute cache (default 86400)\n"
 	"  uid=N,gid=N           owner shown for stored files (default: the caller)\n"
-	"  --foreground          stay in the foreground, log to stderr\n";
+	"  cache_data            take chunk bytes from the cache daemon over the socket\n"
+	"                        instead of reading its files through passed descriptors\n"
+	"\n"
+	"  --cache ADDR          read chunks through the node's cache daemon (unix:PATH\n"
+	"                        or HOST:PORT; env T9KFS_CACHE); see 't9kfs cache serve'\n"
+	"  --cache-group PEERS   read chunks from their owners in a cache group directly\n"
+	"                        (comma-separated HOST:PORT; env T9KFS_CACHE_GROUP)\n"
+	"  --foreground          stay in the foreground, log to stderr\n"
+	"Chunks from a cache are verified here; a cache that fails is skipped and the\n"
+	"store read instead.\n";
 
 static const char umount_usage[] =
 	"usage: t9kfs umount [-l] MOUNTPOINT\n"
@@ -222,7 +236,7 @@ static int parse_num(const char *opt, const char *v, long lo, long hi, long *out
 	return parse_int_opt(opt, v, lo, hi, out);
 }
 
-static int parse_o(struct fs_opts *o, char *list)
+static int parse_o(struct fs_opts *o, bool *cache_data, char *list)
 {
 	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
@@ -241,6 +255,8 @@ static int parse_o(struct fs_opts *o, char *list)
 			o->allow_other = true;
 		else if (!strcmp(tok, "default_permissions") && !v)
 			o->default_permissions = true;
+		else if (!strcmp(tok, "cache_data") && !v)
+			*cache_data = true;
 		else if ((!strcmp(tok, "cache_size") || !strcmp(tok, "prefetch")) && v) {
 			if (parse_size(v, &size) < 0)
 				return t9k_err(T9K_EUSAGE, "-o %s: bad size '%s'", tok, v);
@@ -292,6 +308,8 @@ static void notify(int fd, int rc, const char *msg)
 
 struct mount_req {
 	int notify_fd;
+	const char *cache, *cache_group; /* --cache, --cache-group */
+	bool cache_data;
 	char msg[PATH_MAX + 1024];
 	struct spec sp;
 	const char *spec_arg;
@@ -314,6 +332,69 @@ static void mount_ready(void *arg, int rc)
 	m->notify_fd = -1;
 }
 
+/* ---- chunks through the cache ---- */
+
+/* The mount's chunk source when a cache is configured: the cache first
+ * (verified by cache_client_get), the store when the cache fails. */
+struct cache_source {
+	struct cache_client *cc;
+	struct fs_chunk_source store;
+	atomic_ullong fallbacks;
+};
+
+static int cache_fetch(void *ctx, const struct manifest_chunk *mc, struct buf *out)
+{
+	struct cache_source *cs = ctx;
+	size_t before = out->len;
+	char hex[OID_HEXSZ + 1];
+
+	if (mc->loc == MANIFEST_LOC_OBJECT) {
+		int rc = cache_client_get(cs->cc, &mc->id, mc->len, out);
+
+		if (rc == 0)
+			return 0;
+		out->len = before;
+		if (atomic_fetch_add(&cs->fallbacks, 1) % 1000 == 0)
+			t9k_log(T9K_LOG_WARN, "chunk %.16s: %s; reading the store instead",
+				oid_to_hex(&mc->id, hex), t9k_errmsg(rc));
+	}
+	return cs->store.fetch(cs->store.ctx, mc, out);
+}
+
+static int cache_source_new(struct mount_req *m, struct store *st, struct cache_source **out)
+{
+	struct cache_client_opts co = { .local = m->cache, .group = m->cache_group,
+					.store_url = store_url(st), .no_fd = m->cache_data };
+	struct cache_source *cs = calloc(1, sizeof(*cs));
+	struct buf probe = BUF_INIT;
+	int rc;
+
+	*out = NULL;
+	if (!cs)
+		return t9k_err(-ENOMEM, "out of memory");
+	rc = cache_client_new(&co, &cs->cc);
+	if (rc == 0 && m->cache) /* a daemon that is not there is a mistake, say it now */
+		rc = cache_client_stats(cs->cc, 0, &probe);
+	buf_release(&probe);
+	if (rc == 0)
+		rc = fs_chunk_source_store(st, &cs->store);
+	if (rc < 0) {
+		cache_client_free(cs->cc);
+		free(cs);
+		return rc;
+	}
+	*out = cs;
+	return 0;
+}
+
+static void cache_source_free(struct cache_source *cs)
+{
+	if (!cs)
+		return;
+	cache_client_free(cs->cc);
+	free(cs);
+}
+
 /* Runs the mount until it is unmounted; notify_fd hears once it is up. */
 static int mount_run(struct cli *cli, struct mount_req *m, int notify_fd)
 {
@@ -322,6 +403,8 @@ static int mount_run(struct cli *cli, struct mount_req *m, int notify_fd)
 	struct meta_client *mc;
 	struct repo *r = NULL;
 	struct fs *fs = NULL;
+	struct cache_source *cs = NULL;
+	struct fs_chunk_source src;
 	struct oid commit;
 	bool is_branch = false;
 	FILE *f;
@@ -345,6 +428,15 @@ static int mount_run(struct cli *cli, struct mount_req *m, int notify_fd)
 	snprintf(m->msg, sizeof(m->msg), "mounted %s@%s (commit %.12s, %s) at %s", m->sp.repo, ref,
 		 oid_to_hex(&commit, hex), is_branch && !m->o.read_only ? "read-write" : "read-only",
 		 m->mp);
+	if (m->cache || m->cache_group) {
+		rc = cache_source_new(m, repo_store(r), &cs);
+		if (rc < 0)
+			goto out;
+		src = (struct fs_chunk_source){ .fetch = cache_fetch, .free = NULL, .ctx = cs };
+		m->o.source = &src;
+		t9k_log(T9K_LOG_INFO, "reading chunks through %s %s", m->cache ? "the cache daemon at" :
+			"the cache group", m->cache ? m->cache : m->cache_group);
+	}
 	rc = fs_new(mc, r, ref, &commit, is_branch, &m->o, &fs);
 	if (rc == 0)
 		rc = fs_mount(fs);
@@ -362,6 +454,7 @@ out:
 	if (m->notify_fd >= 0) /* never got up */
 		notify(m->notify_fd, rc < 0 ? rc : -EIO, rc < 0 ? t9k_errmsg(rc) : "the mount ended");
 	fs_free(fs);
+	cache_source_free(cs);
 	repo_close(r);
 	return rc;
 }
@@ -447,10 +540,13 @@ int cmd_mount(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "cache", required_argument, NULL, 'C' },
+		{ "cache-group", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mount_req *m = calloc(1, sizeof(*m));
+	const char *env;
 	char logpath[PATH_MAX + 64], mdir[sizeof(cli->home) + 16];
 	bool foreground = false;
 	struct stat sb;
@@ -462,9 +558,13 @@ int cmd_mount(struct cli *cli, int argc, char **argv)
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "o:fh", opts, NULL)) != -1) {
 		if (o == 'o') {
-			rc = parse_o(&m->o, optarg);
+			rc = parse_o(&m->o, &m->cache_data, optarg);
 			if (rc < 0)
 				goto out;
+		} else if (o == 'C') {
+			m->cache = optarg;
+		} else if (o == 'G') {
+			m->cache_group = optarg;
 		} else if (o == 'f') {
 			foreground = true;
 		} else {
@@ -481,6 +581,28 @@ int cmd_mount(struct cli *cli, int argc, char **argv)
 		fputs(mount_usage, stderr);
 		free(m);
 		return 2;
+	}
+	if (!m->cache && !m->cache_group) {
+		if ((env = getenv("T9KFS_CACHE")) && *env)
+			m->cache = env;
+		else if ((env = getenv("T9KFS_CACHE_GROUP")) && *env)
+			m->cache_group = env;
+	}
+	if (m->cache && m->cache_group) {
+		rc = t9k_err(T9K_EUSAGE, "--cache and --cache-group exclude each other (the local "
+			     "daemon already reads through its group)");
+		goto out;
+	}
+	if (m->cache && (rc = cache_net_check(m->cache)) < 0)
+		goto out;
+	if (m->cache_group) {
+		char **list;
+		int n;
+
+		rc = cache_net_list(m->cache_group, &list, &n);
+		if (rc < 0)
+			goto out;
+		cache_net_list_free(list);
 	}
 	m->spec_arg = argv[optind];
 	rc = spec_parse(argv[optind], 0, &m->sp);

@@ -26,6 +26,8 @@ static const struct cli_cmd commands[] = {
 	{ "export", cmd_export, "write a commit's files to a local directory" },
 	{ "mount", cmd_mount, "mount a commit, tag or branch with FUSE" },
 	{ "umount", cmd_umount, "unmount a t9kfs mount" },
+	{ "warmup", cmd_warmup, "load a commit's chunks into the node's cache or a cache group" },
+	{ "cache", cmd_cache, "run the node's chunk cache daemon (cache serve), its stats" },
 	{ "put", cmd_put, "stage one local file at a path of a branch" },
 	{ "get", cmd_get, "copy a file out of a commit" },
 	{ "cat", cmd_cat, "print a file of a commit" },

@@ -1,0 +1,59 @@
+/* The client side of the cache for mounts and warmup: chunks from the
+ * local cache daemon (unix socket, file descriptors passed for zero-copy
+ * reads), or straight from the owners of a cache group (TCP).
+ *
+ * Every chunk cache_client_get returns has been hashed here and matches
+ * its id: the mount's in-memory cache holds verified chunks only. A
+ * mismatch is reported to the daemon that served it (DROP: it deletes the
+ * file) and the chunk is asked for once more, which refills it from the
+ * store. A daemon that cannot be reached is skipped for a while; the
+ * call then fails with a negative code and the caller reads the store
+ * itself (tools/cmd_mount.c does), so reads never fail because a cache
+ * member died.
+ *
+ *   struct cache_client_opts o = { .local = "unix:/run/t9kfs-cache.sock",
+ *                                  .store_url = store_url(s) };
+ *   cache_client_new(&o, &cc);
+ *   cache_client_get(cc, &id, len, &buf);   // thread-safe
+ *   cache_client_free(cc);
+ */
+#ifndef T9K_CACHE_CLIENT_H
+#define T9K_CACHE_CLIENT_H
+
+#include "cache/proto.h"
+#include "lib/buf.h"
+#include "lib/oid.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cache_client_opts {
+	const char *local;     /* the node's daemon (unix:PATH, a path, or HOST:PORT) */
+	const char *group;     /* or: members HOST:PORT,... read through directly */
+	const char *store_url; /* where daemons fetch misses (required) */
+	int timeout_ms;        /* per exchange; default 5000 local, 2000 group */
+	int dead_ms;           /* how long a failed daemon is skipped; default 5000 */
+	bool no_fd;            /* ask for data, never a descriptor */
+};
+
+struct cache_client_stats {
+	uint64_t gets, fd_reads, corrupt, failures;
+};
+
+struct cache_client;
+int cache_client_new(const struct cache_client_opts *o, struct cache_client **out);
+void cache_client_free(struct cache_client *cc);
+
+/* Appends the verified plaintext of chunk id (len bytes) to out. */
+int cache_client_get(struct cache_client *cc, const struct oid *id, uint32_t len, struct buf *out);
+/* Loads n (<= PROTO_BATCH_MAX) chunks into the cache without moving
+ * their bytes here; per chunk status[i] (0 or -errno) and src[i]
+ * (PROTO_SRC_LOCAL: it was cached already). Returns < 0 only when no
+ * daemon answered for some of them. */
+int cache_client_warm(struct cache_client *cc, const struct proto_item *items, uint32_t n,
+		      int32_t *status, uint8_t *src);
+/* The stats text of the local daemon (or of group member i). */
+int cache_client_stats(struct cache_client *cc, int member, struct buf *out);
+void cache_client_get_stats(struct cache_client *cc, struct cache_client_stats *out);
+
+#endif

@@ -1,0 +1,125 @@
+/* The cache protocol: compact binary frames between a mount (or warmup)
+ * and its cache daemon over a unix socket, and between daemons of a
+ * cache group over TCP. The same frames on both; file descriptors ride
+ * only on unix sockets (SCM_RIGHTS).
+ *
+ * Every frame is an 8-byte header and a payload (little-endian):
+ *
+ *   offset  size  field
+ *   0       2     magic "T9"
+ *   2       1     type (PROTO_*)
+ *   3       1     flags (PROTO_F_*)
+ *   4       4     payload length, at most PROTO_PAYLOAD_MAX
+ *
+ * Requests and their payloads:
+ *   HELLO  u8 version (1), u8 role (0 client, 1 peer)       -> OK: u8 version, u8 features
+ *   GET    u16 url_len, url (the store to fetch misses from),
+ *          u32 n (1..PROTO_BATCH_MAX), n x { 32 id, u32 len } -> n CHUNK frames, in order
+ *          flags: F_FD (send a file descriptor when the chunk is on disk),
+ *                 F_PEER (from a group member: do not forward),
+ *                 F_WARM (load only: CHUNK frames carry no data)
+ *   DROP   32 id, u32 len (the receiver found the bytes corrupt) -> OK
+ *   STATS  empty                                           -> TEXT: "name value\n" lines
+ * Replies:
+ *   CHUNK  i32 status (0 or -errno), u8 how (0 inline, 1 fd, 2 none),
+ *          u8 src (PROTO_SRC_*), u16 reserved 0, 32 id, u32 len,
+ *          then len bytes when how is inline; the fd (how 1) arrives with
+ *          the frame's first byte and holds the chunk's plaintext at 0..len
+ *   OK     as above;  TEXT  text;  ERR  i32 code, message text
+ *
+ * Decoders check every length and value and return T9K_ECORRUPT with a
+ * message on malformed input; nothing here allocates except into a
+ * caller's struct buf.
+ */
+#ifndef T9K_CACHE_PROTO_H
+#define T9K_CACHE_PROTO_H
+
+#include "lib/buf.h"
+#include "lib/oid.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_HDR_SIZE 8
+#define PROTO_VERSION 1
+#define PROTO_CHUNK_MAX (64u << 20)           /* largest chunk carried */
+#define PROTO_PAYLOAD_MAX (PROTO_CHUNK_MAX + 64) /* a CHUNK frame with its data */
+#define PROTO_BATCH_MAX 256
+#define PROTO_URL_MAX 4096
+#define PROTO_CHUNK_HDR 44 /* CHUNK payload before the data */
+
+enum proto_type {
+	PROTO_HELLO = 1,
+	PROTO_GET = 2,
+	PROTO_DROP = 3,
+	PROTO_STATS = 4,
+	PROTO_OK = 0x80,
+	PROTO_CHUNK = 0x81,
+	PROTO_TEXT = 0x82,
+	PROTO_ERR = 0xff,
+};
+
+enum { PROTO_F_FD = 1, PROTO_F_PEER = 2, PROTO_F_WARM = 4 };
+enum { PROTO_HOW_INLINE = 0, PROTO_HOW_FD = 1, PROTO_HOW_NONE = 2 };
+/* Where a daemon found a chunk: its disk, a peer, the store. */
+enum { PROTO_SRC_LOCAL = 0, PROTO_SRC_PEER = 1, PROTO_SRC_STORE = 2 };
+enum { PROTO_ROLE_CLIENT = 0, PROTO_ROLE_PEER = 1 };
+
+struct proto_hdr {
+	uint8_t type, flags;
+	uint32_t len;
+};
+
+struct proto_item {
+	struct oid id;
+	uint32_t len;
+};
+
+struct proto_get {
+	const char *url; /* points into the payload; not NUL-terminated */
+	uint16_t url_len;
+	uint32_t n;
+	struct proto_item items[PROTO_BATCH_MAX];
+};
+
+struct proto_chunk {
+	int32_t status;
+	uint8_t how, src;
+	struct oid id;
+	uint32_t len;
+};
+
+void proto_hdr_encode(uint8_t out[PROTO_HDR_SIZE], uint8_t type, uint8_t flags, uint32_t len);
+int proto_hdr_decode(const uint8_t in[PROTO_HDR_SIZE], struct proto_hdr *h);
+
+/* Appends a whole frame (header and payload) to out. */
+int proto_get_encode(struct buf *out, uint8_t flags, const char *url, const struct proto_item *items,
+		     uint32_t n);
+int proto_get_decode(const uint8_t *p, size_t len, struct proto_get *g);
+int proto_hello_encode(struct buf *out, uint8_t role);
+int proto_hello_decode(const uint8_t *p, size_t len, uint8_t *role);
+int proto_drop_encode(struct buf *out, const struct oid *id, uint32_t len);
+int proto_drop_decode(const uint8_t *p, size_t len, struct proto_item *it);
+int proto_err_encode(struct buf *out, int code, const char *msg);
+/* The CHUNK payload header only (data follows separately). */
+void proto_chunk_encode(uint8_t out[PROTO_CHUNK_HDR], const struct proto_chunk *c);
+/* Checks a CHUNK frame of payload length len whose first PROTO_CHUNK_HDR
+ * bytes are p: inline frames must carry exactly c->len bytes. */
+int proto_chunk_decode(const uint8_t *p, size_t len, struct proto_chunk *c);
+
+/* ---- frames on sockets (blocking; EINTR retried) ---- */
+
+/* Sends a header, then payload parts, with fd (>= 0) attached to the
+ * first byte. Returns 0 or -errno. */
+int proto_send(int sock, uint8_t type, uint8_t flags, const void *a, size_t alen, const void *b,
+	       size_t blen, int fd);
+/* Sends bytes already framed (from the *_encode calls). */
+int proto_send_raw(int sock, const void *data, size_t len);
+/* Reads a header; *fd receives a passed descriptor or -1 (NULL: passed
+ * descriptors are closed). 0, -ECONNRESET on EOF, or -errno/T9K_ECORRUPT. */
+int proto_recv_hdr(int sock, struct proto_hdr *h, int *fd);
+/* Reads exactly len bytes. */
+int proto_recv_exact(int sock, void *data, size_t len);
+
+#endif

@@ -1,0 +1,49 @@
+/* The cache daemon (`t9kfs cache serve`): one per node. Serves chunks to
+ * local mounts over a unix socket (data or a passed descriptor) and to
+ * the other members of its cache group over TCP, from its disk cache
+ * (cache/disk.h), from the chunk's owner in the group, or from the object
+ * store named in each request (opened once per URL and kept).
+ *
+ *   struct cache_server_opts o;  cache_server_opts_init(&o);  o.dir = ...;
+ *   cache_server_new(&o, &s);    // opens the disk cache, binds sockets
+ *   cache_server_run(s);         // until cache_server_stop (signal-safe)
+ *   cache_server_free(s);
+ *
+ * Memory: the index (about 100 bytes per cached chunk), one chunk buffer
+ * per connection (at most max_conns), up to max_stores open stores.
+ */
+#ifndef T9K_CACHE_SERVER_H
+#define T9K_CACHE_SERVER_H
+
+#include "cache/io.h"
+#include "lib/buf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cache_server_opts {
+	const char *dir;          /* the cache directory (required) */
+	uint64_t capacity;        /* bytes of chunks kept (required) */
+	const char *socket;       /* unix socket for local clients (default DIR/cache.sock) */
+	const char *listen;       /* TCP HOST:PORT for peers and remote clients, or NULL */
+	const char *group;        /* comma-separated members incl. listen, or NULL */
+	const char *metrics;      /* HOST:PORT serving GET /metrics, or NULL */
+	enum cache_io_mode io_mode;
+	int peer_timeout_ms;      /* connect/read deadline towards a peer (default 2000) */
+	int dead_ms;              /* how long a failed peer is skipped (default 5000) */
+	int max_conns;            /* concurrent connections (default 256) */
+};
+
+void cache_server_opts_init(struct cache_server_opts *o);
+
+struct cache_server;
+int cache_server_new(const struct cache_server_opts *o, struct cache_server **out);
+int cache_server_run(struct cache_server *s);
+/* Async-signal-safe. */
+void cache_server_stop(struct cache_server *s);
+void cache_server_free(struct cache_server *s);
+
+/* The counters as "name value\n" lines, or in the Prometheus text format. */
+int cache_server_stats(struct cache_server *s, bool prometheus, struct buf *out);
+
+#endif

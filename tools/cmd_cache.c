@@ -1,0 +1,517 @@
+/* "t9kfs cache serve|stats" (the per-node cache daemon, cache/server.h)
+ * and "t9kfs warmup" (loading a dataset's chunks into the cache ahead of
+ * a job, cache/client.h). Also the cache address defaults the mount uses.
+ */
+#include "tools/cli.h"
+
+#include "cache/client.h"
+#include "cache/net.h"
+#include "cache/server.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "meta/objects.h"
+#include "meta/tree.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char serve_usage[] =
+	"usage: t9kfs cache serve [--dir DIR] --capacity SIZE [--listen HOST:PORT]\n"
+	"                         [--group PEERS] [--socket PATH] [--metrics HOST:PORT]\n"
+	"                         [--io auto|uring|pread] [--peer-timeout MS] [--max-conns N]\n"
+	"\n"
+	"Runs the node's chunk cache daemon in the foreground (SIGINT/SIGTERM stop\n"
+	"it). Chunks are kept as files under DIR (default $T9KFS_HOME/cache) up to\n"
+	"SIZE bytes (K, M, G, T suffixes), evicted least recently used first, and\n"
+	"kept across restarts. Mounts on this node reach it on the unix socket\n"
+	"(default DIR/cache.sock: 't9kfs mount --cache unix:DIR/cache.sock').\n"
+	"\n"
+	"  --listen HOST:PORT   TCP address for the other members of the group\n"
+	"  --group PEERS        comma-separated HOST:PORT of every member, this one\n"
+	"                       included (as given to --listen); each chunk is kept\n"
+	"                       by one owner chosen by rendezvous hashing\n"
+	"  --metrics HOST:PORT  serve Prometheus text at http://HOST:PORT/metrics\n"
+	"  --io MODE            disk I/O engine: io_uring, falling back to pread (auto)\n"
+	"  --peer-timeout MS    a peer that does not answer within MS is skipped (2000)\n"
+	"  --max-conns N        concurrent client and peer connections (256)\n";
+
+static const char stats_usage[] =
+	"usage: t9kfs cache stats [--cache ADDR | --group PEERS]\n"
+	"\n"
+	"Prints a cache daemon's counters, one 'name value' a line (the local\n"
+	"daemon by default: $T9KFS_CACHE or unix:$T9KFS_HOME/cache/cache.sock;\n"
+	"with --group, every member in turn).\n";
+
+static const char warmup_usage[] =
+	"usage: t9kfs warmup REPO@REF [PATH...] [--cache ADDR | --group PEERS]\n"
+	"                    [-j N] [--progress]\n"
+	"\n"
+	"Loads the chunks of the files under PATH (default: everything) of a\n"
+	"commit into the cache: through the local daemon (--cache, default\n"
+	"$T9KFS_CACHE or unix:$T9KFS_HOME/cache/cache.sock), or straight into the\n"
+	"owners of a group (--group). Chunks already cached are not fetched again.\n"
+	"Prints chunks, bytes, MB/s and how many were cached already.\n"
+	"\n"
+	"  -j N        requests in flight (default 8)\n"
+	"  --progress  show progress on stderr even when it is not a terminal\n";
+
+/* The local daemon's address: $T9KFS_CACHE, else the default socket. */
+static void default_cache_addr(struct cli *cli, char *out, size_t size)
+{
+	const char *env = getenv("T9KFS_CACHE");
+
+	if (env && *env)
+		snprintf(out, size, "%s", env);
+	else
+		snprintf(out, size, "unix:%s/cache/cache.sock", cli->home);
+}
+
+/* ---- serve ---- */
+
+static struct cache_server *serving;
+
+static void *signal_main(void *arg)
+{
+	sigset_t *set = arg;
+	int sig;
+
+	while (sigwait(set, &sig) != 0)
+		;
+	t9k_log(T9K_LOG_INFO, "cache: stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	cache_server_stop(serving);
+	return NULL;
+}
+
+static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "capacity", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "meta", required_argument, NULL, 'M' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "io", required_argument, NULL, 'i' },
+		{ "peer-timeout", required_argument, NULL, 't' },
+		{ "max-conns", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cache_server_opts o;
+	char dir[sizeof(cli->home) + 16];
+	bool have_cap = false;
+	pthread_t sigth;
+	sigset_t set;
+	long n;
+	int c, rc;
+
+	cache_server_opts_init(&o);
+	snprintf(dir, sizeof(dir), "%s/cache", cli->home);
+	o.dir = dir;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o.dir = optarg; break;
+		case 'c':
+			if (parse_size(optarg, &o.capacity) < 0 || o.capacity == 0)
+				return cli_usage_error("bad --capacity '%s' (want a size such as 512M or "
+						       "20G)", optarg);
+			have_cap = true;
+			break;
+		case 'l': o.listen = optarg; break;
+		case 'g': o.group = optarg; break;
+		case 'M':
+			return cli_usage_error("--meta (group membership through the metadata service) "
+					       "is not implemented; list the members with --group");
+		case 's': o.socket = optarg; break;
+		case 'm': o.metrics = optarg; break;
+		case 'i':
+			if (!strcmp(optarg, "auto"))
+				o.io_mode = CACHE_IO_AUTO;
+			else if (!strcmp(optarg, "uring") || !strcmp(optarg, "io_uring"))
+				o.io_mode = CACHE_IO_URING;
+			else if (!strcmp(optarg, "pread"))
+				o.io_mode = CACHE_IO_PREAD;
+			else
+				return cli_usage_error("bad --io '%s' (want auto, uring or pread)", optarg);
+			break;
+		case 't':
+			if ((rc = parse_int_opt("--peer-timeout", optarg, 10, 600000, &n)) < 0)
+				return cli_fail(rc);
+			o.peer_timeout_ms = (int)n;
+			break;
+		case 'n':
+			if ((rc = parse_int_opt("--max-conns", optarg, 1, 100000, &n)) < 0)
+				return cli_fail(rc);
+			o.max_conns = (int)n;
+			break;
+		case 'h': fputs(serve_usage, stdout); return 0;
+		default: fputs(serve_usage, stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fputs(serve_usage, stderr);
+		return 2;
+	}
+	if (!have_cap)
+		return cli_usage_error("cache serve needs --capacity SIZE (see 't9kfs cache serve --help')");
+	if (o.listen && (rc = cache_net_check(o.listen)) < 0)
+		return cli_fail(rc);
+	if (o.listen && cache_net_is_unix(o.listen))
+		return cli_usage_error("--listen wants HOST:PORT (the unix socket is --socket)");
+	if (o.metrics && ((rc = cache_net_check(o.metrics)) < 0))
+		return cli_fail(rc);
+	if (!getenv("T9KFS_LOG"))
+		t9k_log_threshold = T9K_LOG_INFO;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return cli_fail(t9k_err(-EINVAL, "cannot block signals"));
+	rc = cache_server_new(&o, &serving);
+	if (rc < 0)
+		return cli_fail(rc);
+	fprintf(stderr, "t9kfs: cache daemon ready (pid %d)\n", (int)getpid());
+	fflush(stderr);
+	rc = pthread_create(&sigth, NULL, signal_main, &set);
+	if (rc) {
+		cache_server_free(serving);
+		return cli_fail(t9k_err(-rc, "cannot start a thread: %s", strerror(rc)));
+	}
+	rc = cache_server_run(serving);
+	pthread_kill(sigth, SIGTERM); /* when run ended on its own */
+	pthread_join(sigth, NULL);
+	cache_server_free(serving);
+	serving = NULL;
+	return rc < 0 ? cli_fail(rc) : 0;
+}
+
+/* ---- stats ---- */
+
+static int cache_stats_cmd(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cache", required_argument, NULL, 'c' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cache_client_opts co = { .store_url = "none", .timeout_ms = 3000 };
+	struct cache_client *cc = NULL;
+	char addr[sizeof(cli->home) + 64], **members = NULL;
+	const char *group = NULL, *local = NULL;
+	int c, rc = 0, failed = 0, n = 1;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': local = optarg; break;
+		case 'g': group = optarg; break;
+		case 'h': fputs(stats_usage, stdout); return 0;
+		default: fputs(stats_usage, stderr); return 2;
+		}
+	}
+	if (optind != argc || (local && group)) {
+		fputs(stats_usage, stderr);
+		return 2;
+	}
+	if (!local && !group) {
+		default_cache_addr(cli, addr, sizeof(addr));
+		local = addr;
+	}
+	co.local = local;
+	co.group = group;
+	rc = cache_client_new(&co, &cc);
+	if (rc == 0 && group)
+		rc = cache_net_list(group, &members, &n);
+	if (rc < 0) {
+		cache_client_free(cc);
+		return cli_fail(rc);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < n; i++) {
+		struct buf t = BUF_INIT;
+
+		rc = cache_client_stats(cc, i, &t);
+		if (members)
+			printf("# %s\n", members[i]);
+		if (rc < 0) {
+			fprintf(stderr, "t9kfs: %s\n", t9k_errmsg(rc));
+			failed++;
+		} else {
+			fputs((char *)t.data, stdout);
+		}
+		buf_release(&t);
+	}
+	cache_net_list_free(members);
+	cache_client_free(cc);
+	return failed ? 1 : 0;
+}
+
+/* ---- warmup ---- */
+
+struct warm_job {
+	struct proto_item *items;
+	size_t n, cap;
+	size_t skipped_packs;
+	/* workers */
+	struct cache_client *cc;
+	atomic_size_t next;
+	atomic_ullong done, bytes, already, failed;
+	atomic_int last_err;
+};
+
+static int add_item(struct warm_job *w, const struct manifest_chunk *mc)
+{
+	if (mc->loc != MANIFEST_LOC_OBJECT) {
+		w->skipped_packs++;
+		return 0;
+	}
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? w->cap * 2 : 4096;
+		struct proto_item *ni = realloc(w->items, nc * sizeof(*ni));
+
+		if (!ni)
+			return t9k_err(-ENOMEM, "out of memory");
+		w->items = ni;
+		w->cap = nc;
+	}
+	w->items[w->n++] = (struct proto_item){ mc->id, mc->len };
+	return 0;
+}
+
+static int add_file(struct warm_job *w, struct repo *r, const struct tree_entry *e)
+{
+	struct buf raw = BUF_INIT;
+	struct manifest m = { 0 };
+	int rc;
+
+	if (e->is_inline || e->size == 0)
+		return 0;
+	rc = meta_object_get(repo_objects(r), &e->id, &raw);
+	if (rc == 0)
+		rc = manifest_decode(raw.data, raw.len, &m);
+	for (uint32_t i = 0; rc == 0 && i < m.nchunks; i++)
+		rc = add_item(w, &m.chunks[i]);
+	manifest_release(&m);
+	buf_release(&raw);
+	return rc;
+}
+
+static int add_tree(struct warm_job *w, struct repo *r, const struct oid *tree)
+{
+	struct tree_iter *it;
+	struct tree_entry e;
+	int rc = tree_iter_new(repo_objects(r), tree, NULL, 0, &it);
+
+	while (rc == 0 && (rc = tree_iter_next(it, &e)) == 1) {
+		struct oid id = e.id;
+
+		if (S_ISDIR(e.mode))
+			rc = add_tree(w, r, &id);
+		else if (S_ISREG(e.mode))
+			rc = add_file(w, r, &e);
+		else
+			rc = 0;
+	}
+	tree_iter_free(it);
+	return rc;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	return oid_cmp(&((const struct proto_item *)a)->id, &((const struct proto_item *)b)->id);
+}
+
+#define WARM_BATCH 16
+
+static void *warm_main(void *arg)
+{
+	struct warm_job *w = arg;
+
+	for (;;) {
+		size_t i = atomic_fetch_add(&w->next, WARM_BATCH), k;
+		int32_t st[WARM_BATCH];
+		uint8_t src[WARM_BATCH];
+		int rc;
+
+		if (i >= w->n)
+			break;
+		k = w->n - i < WARM_BATCH ? w->n - i : WARM_BATCH;
+		rc = cache_client_warm(w->cc, w->items + i, (uint32_t)k, st, src);
+		(void)rc; /* per-chunk statuses say it */
+		for (size_t j = 0; j < k; j++) {
+			if (st[j] < 0) {
+				atomic_fetch_add(&w->failed, 1);
+				w->last_err = st[j];
+				continue;
+			}
+			atomic_fetch_add(&w->done, 1);
+			atomic_fetch_add(&w->bytes, w->items[i + j].len);
+			if (src[j] == PROTO_SRC_LOCAL)
+				atomic_fetch_add(&w->already, 1);
+		}
+	}
+	return NULL;
+}
+
+int cmd_warmup(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cache", required_argument, NULL, 'c' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct warm_job w = { .n = 0 };
+	struct cache_client_opts co = { .timeout_ms = 30000 };
+	char addr[sizeof(cli->home) + 64], a[32];
+	const char *group = NULL, *local = NULL;
+	pthread_t th[64];
+	struct repo *r = NULL;
+	struct progress pr;
+	struct oid commit;
+	struct spec sp;
+	bool force_progress = false;
+	long jobs = 8;
+	int c, rc, nth = 0;
+	double t0, secs;
+	uint64_t total = 0;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': local = optarg; break;
+		case 'g': group = optarg; break;
+		case 'p': force_progress = true; break;
+		case 'j':
+			if ((rc = parse_int_opt("-j", optarg, 1, 64, &jobs)) < 0)
+				return cli_fail(rc);
+			break;
+		case 'h': fputs(warmup_usage, stdout); return 0;
+		default: fputs(warmup_usage, stderr); return 2;
+		}
+	}
+	if (optind >= argc || (local && group)) {
+		fputs(warmup_usage, stderr);
+		return 2;
+	}
+	if (!local && !group) {
+		default_cache_addr(cli, addr, sizeof(addr));
+		local = addr;
+	}
+	rc = spec_parse(argv[optind], 0, &sp);
+	if (rc == 0 && sp.has_path && sp.path[0])
+		rc = t9k_err(T9K_EUSAGE, "give paths after the spec: t9kfs warmup REPO@REF PATH...");
+	if (rc == 0)
+		rc = cli_repo(cli, &sp, &r);
+	if (rc == 0)
+		rc = repo_resolve(r, sp.has_ref ? sp.ref : "main", &commit);
+	if (rc < 0)
+		goto out;
+	for (int i = optind + 1; i < argc || i == optind + 1; i++) {
+		const char *path = i < argc ? argv[i] : "";
+		struct meta_node *hold = NULL;
+		struct tree_entry e;
+		struct spec ps;
+		char full[4200];
+
+		snprintf(full, sizeof(full), "x:%s", path);
+		rc = spec_parse(full, SPEC_PATH, &ps); /* normalises the path */
+		if (rc == 0)
+			rc = repo_lookup(r, &commit, ps.path, &e, &hold);
+		if (rc == 0) {
+			struct oid id = e.id;
+
+			rc = S_ISDIR(e.mode) ? add_tree(&w, r, &id) : S_ISREG(e.mode) ? add_file(&w, r, &e) : 0;
+		}
+		if (hold)
+			meta_node_put(repo_objects(r), hold);
+		if (rc < 0)
+			goto out;
+		if (i >= argc)
+			break;
+	}
+	qsort(w.items, w.n, sizeof(*w.items), cmp_item);
+	{
+		size_t k = 0;
+
+		for (size_t i = 0; i < w.n; i++)
+			if (k == 0 || !oid_eq(&w.items[k - 1].id, &w.items[i].id))
+				w.items[k++] = w.items[i];
+		w.n = k;
+	}
+	for (size_t i = 0; i < w.n; i++)
+		total += w.items[i].len;
+	co.local = local;
+	co.group = group;
+	co.store_url = store_url(repo_store(r));
+	rc = cache_client_new(&co, &w.cc);
+	if (rc < 0)
+		goto out;
+	signal(SIGPIPE, SIG_IGN);
+	progress_init(&pr, "warmup");
+	if (force_progress)
+		pr.on = true;
+	t0 = now_sec();
+	for (; nth < jobs; nth++) {
+		int err = pthread_create(&th[nth], NULL, warm_main, &w);
+
+		if (err) {
+			rc = t9k_err(-err, "cannot start a thread: %s", strerror(err));
+			break;
+		}
+	}
+	if (nth == 0)
+		goto out;
+	while (atomic_load(&w.done) + atomic_load(&w.failed) < w.n) {
+		progress_update(&pr, atomic_load(&w.bytes), total, atomic_load(&w.done));
+		usleep(50000);
+	}
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	progress_done(&pr);
+	secs = now_sec() - t0;
+	printf("warmed %llu chunks, %s in %.2f s (%.0f MB/s); %llu were cached already",
+	       (unsigned long long)atomic_load(&w.done), format_size(atomic_load(&w.bytes), a, sizeof(a)),
+	       secs, (double)atomic_load(&w.bytes) / (secs > 1e-6 ? secs : 1e-6) / 1e6,
+	       (unsigned long long)atomic_load(&w.already));
+	if (w.skipped_packs)
+		printf("; %zu chunks in packs skipped", w.skipped_packs);
+	printf("\n");
+	if (atomic_load(&w.failed)) {
+		int e = atomic_load(&w.last_err);
+
+		rc = t9k_err(e ? e : -EIO, "%llu chunks could not be loaded: %s",
+			     (unsigned long long)atomic_load(&w.failed), t9k_strerror(e ? e : -EIO));
+	}
+out:
+	cache_client_free(w.cc);
+	free(w.items);
+	repo_close(r);
+	return rc < 0 ? cli_fail(rc) : 0;
+}
+
+static const struct cli_cmd cache_cmds[] = {
+	{ "serve", cache_serve_cmd, "run the node's chunk cache daemon in the foreground" },
+	{ "stats", cache_stats_cmd, "print a cache daemon's counters" },
+	{ NULL, NULL, NULL },
+};
+
+int cmd_cache(struct cli *cli, int argc, char **argv)
+{
+	return cli_dispatch(cli, "cache", cache_cmds, argc - 1, argv + 1);
+}

@@ -430,7 +430,9 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 		char full[4200];
 
 		snprintf(full, sizeof(full), "x:%s", path);
-		rc = spec_parse(full, SPEC_PATH, &ps); /* normalises the path */
+		memset(&ps, 0, sizeof(ps));
+		if (strspn(path, "/") != strlen(path)) /* not the root */
+			rc = spec_parse(full, SPEC_PATH, &ps); /* normalises the path */
 		if (rc == 0)
 			rc = repo_lookup(r, &commit, ps.path, &e, &hold);
 		if (rc == 0) {
@@ -483,7 +485,12 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 	}
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	progress_done(&pr);
+	pr.last = 0; /* the final figures, however short the run */
+	progress_update(&pr, atomic_load(&w.bytes), total, atomic_load(&w.done));
+	if (force_progress && !isatty(STDERR_FILENO))
+		fputc('\n', stderr);
+	else
+		progress_done(&pr);
 	secs = now_sec() - t0;
 	printf("warmed %llu chunks, %s in %.2f s (%.0f MB/s); %llu were cached already",
 	       (unsigned long long)atomic_load(&w.done), format_size(atomic_load(&w.bytes), a, sizeof(a)),

@@ -8,6 +8,7 @@
 #   test_must_fail CMD...                 CMD must fail cleanly (exit 1..125, no signal)
 #   test_cmp EXPECTED ACTUAL              files must be equal (diff shown otherwise)
 #   test_cleanup CMD...                   run CMD at exit, also on failure (last first)
+#   free_ports N                          N distinct free TCP ports on 127.0.0.1
 #   skip_all REASON                       skip the whole script (exit 77)
 #   test_done                             print the result and exit
 set -u
@@ -82,6 +83,18 @@ test_one_line_error() {
 	local file=$1 pattern=$2
 	[ "$(wc -l <"$file")" = 1 ] || { echo "want one line of error, got:"; cat "$file"; return 1; }
 	grep -q -- "$pattern" "$file" || { echo "error does not match '$pattern':"; cat "$file"; return 1; }
+}
+
+free_ports() {
+	/usr/bin/python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
 }
 
 skip_all() {

@@ -28,6 +28,7 @@
 #include "cache/group.h"
 #include "cache/net.h"
 #include "cache/proto.h"
+#include "cache/rdma.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -90,6 +91,8 @@ struct cache_server {
 	struct store_slot stores[MAX_STORES];
 	int nstores;
 	double started;
+	int rdma;          /* cache_rdma_probe's result */
+	char rdma_why[256];
 	struct counters c;
 };
 
@@ -344,7 +347,8 @@ static int handle(struct conn *c, const struct proto_hdr *h)
 
 	switch (h->type) {
 	case PROTO_HELLO: {
-		uint8_t role, ok[2] = { PROTO_VERSION, c->is_unix ? 1 : 0 };
+		/* features: 1 descriptors can be passed, 2 this node has an RDMA device */
+		uint8_t role, ok[2] = { PROTO_VERSION, (uint8_t)((c->is_unix ? 1 : 0) | (s->rdma > 0 ? 2 : 0)) };
 
 		rc = proto_hello_decode(p, h->len, &role);
 		if (rc < 0)
@@ -596,6 +600,7 @@ int cache_server_new(const struct cache_server_opts *o, struct cache_server **ou
 		rc = t9k_err(-errno, "pipe: %s", strerror(errno));
 		goto out;
 	}
+	s->rdma = cache_rdma_probe(s->rdma_why, sizeof(s->rdma_why));
 	rc = cache_io_new(o->io_mode, 256, &s->io);
 	if (rc == 0)
 		rc = cache_disk_open(o->dir, o->capacity, s->io, &s->disk);
@@ -622,6 +627,9 @@ out:
 			format_size(ds.capacity, b, sizeof(b)), s->sock_path, o->listen ? " and " : "",
 			o->listen ? o->listen : "", cache_io_name(s->io), s->g ? ", group of " : "",
 			s->g ? o->group : "");
+		if (s->g)
+			t9k_log(T9K_LOG_WARN, "cache: peers use TCP (RDMA: %s%s)", s->rdma_why,
+				s->rdma > 0 ? "; the RDMA data path is not implemented yet" : "");
 	}
 	*out = s;
 	return 0;

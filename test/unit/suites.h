@@ -18,6 +18,7 @@ Suite *tree_suite(void);
 Suite *repo_suite(void);
 Suite *transfer_suite(void);
 Suite *json_suite(void);
+Suite *cache_suite(void);
 
 /* Creates a fresh directory under $TMPDIR for one test; fills path. */
 void test_tmpdir(char *path, size_t size);

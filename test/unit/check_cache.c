@@ -1,0 +1,562 @@
+/* Unit tests of cache/: the protocol's encoders and decoders (malformed
+ * frames included), rendezvous hashing, the disk cache's index, LRU,
+ * capacity, single-flight and restart scan, both I/O engines, address
+ * lists, and the RDMA probe where libibverbs is built in.
+ */
+#include "test/unit/suites.h"
+
+#include "cache/disk.h"
+#include "cache/group.h"
+#include "cache/io.h"
+#include "cache/net.h"
+#include "cache/proto.h"
+#include "cache/rdma.h"
+#include "lib/endian.h"
+#include "lib/err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct oid id_of(uint64_t seed)
+{
+	struct oid id;
+
+	test_random_bytes(id.b, sizeof(id.b), seed);
+	return id;
+}
+
+/* ---- protocol ---- */
+
+START_TEST(test_proto_hdr)
+{
+	uint8_t h[PROTO_HDR_SIZE];
+	struct proto_hdr d;
+
+	proto_hdr_encode(h, PROTO_GET, PROTO_F_FD, 1234);
+	ck_assert_int_eq(proto_hdr_decode(h, &d), 0);
+	ck_assert_int_eq(d.type, PROTO_GET);
+	ck_assert_int_eq(d.flags, PROTO_F_FD);
+	ck_assert_uint_eq(d.len, 1234);
+	h[0] = 'X';
+	ck_assert_int_eq(proto_hdr_decode(h, &d), T9K_ECORRUPT);
+	proto_hdr_encode(h, PROTO_GET, 0, PROTO_PAYLOAD_MAX + 1);
+	ck_assert_int_eq(proto_hdr_decode(h, &d), T9K_ECORRUPT);
+}
+END_TEST
+
+START_TEST(test_proto_get_roundtrip)
+{
+	struct proto_item items[3] = { { id_of(1), 100 }, { id_of(2), 1 }, { id_of(3), 4 << 20 } };
+	struct proto_get *g = malloc(sizeof(*g));
+	struct buf b = BUF_INIT;
+	struct proto_hdr h;
+
+	ck_assert_int_eq(proto_get_encode(&b, PROTO_F_WARM, "file:///x/store", items, 3), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.type, PROTO_GET);
+	ck_assert_int_eq(h.flags, PROTO_F_WARM);
+	ck_assert_uint_eq(h.len, b.len - PROTO_HDR_SIZE);
+	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, g), 0);
+	ck_assert_uint_eq(g->n, 3);
+	ck_assert_int_eq(g->url_len, strlen("file:///x/store"));
+	ck_assert(!memcmp(g->url, "file:///x/store", g->url_len));
+	for (int i = 0; i < 3; i++) {
+		ck_assert(oid_eq(&g->items[i].id, &items[i].id));
+		ck_assert_uint_eq(g->items[i].len, items[i].len);
+	}
+	/* encoders refuse what decoders would */
+	ck_assert_int_lt(proto_get_encode(&b, 0, "", items, 1), 0);
+	ck_assert_int_lt(proto_get_encode(&b, 0, "u", items, 0), 0);
+	ck_assert_int_lt(proto_get_encode(&b, 0, "u", items, PROTO_BATCH_MAX + 1), 0);
+	buf_release(&b);
+	free(g);
+}
+END_TEST
+
+START_TEST(test_proto_get_malformed)
+{
+	struct proto_item it = { id_of(9), 10 };
+	struct proto_get *g = malloc(sizeof(*g));
+	struct buf b = BUF_INIT;
+	uint8_t *p;
+	size_t len;
+
+	ck_assert_int_eq(proto_get_encode(&b, 0, "s3://b", &it, 1), 0);
+	p = b.data + PROTO_HDR_SIZE;
+	len = b.len - PROTO_HDR_SIZE;
+	/* every truncation and one byte too many */
+	for (size_t l = 0; l < len; l++)
+		ck_assert_int_eq(proto_get_decode(p, l, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len + 1, g), T9K_ECORRUPT);
+	/* a count that does not match the bytes */
+	put_le32(p + 2 + 6, 2);
+	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	put_le32(p + 2 + 6, 0);
+	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	put_le32(p + 2 + 6, 1);
+	ck_assert_int_eq(proto_get_decode(p, len, g), 0);
+	/* a zero or huge chunk length */
+	put_le32(p + len - 4, 0);
+	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	put_le32(p + len - 4, PROTO_CHUNK_MAX + 1);
+	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	put_le32(p + len - 4, 10);
+	/* a URL length past the payload, zero, or with a NUL inside */
+	put_le16(p, 60000);
+	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	put_le16(p, 0);
+	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	put_le16(p, 6);
+	p[4] = '\0';
+	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	buf_release(&b);
+	free(g);
+}
+END_TEST
+
+START_TEST(test_proto_small_frames)
+{
+	struct proto_chunk c = { .status = 0, .how = PROTO_HOW_INLINE, .src = PROTO_SRC_PEER,
+				 .id = id_of(5), .len = 77 }, d;
+	uint8_t ch[PROTO_CHUNK_HDR];
+	struct buf b = BUF_INIT;
+	struct proto_item it;
+	uint8_t role;
+
+	proto_chunk_encode(ch, &c);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + 77, &d), 0);
+	ck_assert(oid_eq(&d.id, &c.id));
+	ck_assert_int_eq(d.src, PROTO_SRC_PEER);
+	ck_assert_uint_eq(d.len, 77);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + 76, &d), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR - 1, &d), T9K_ECORRUPT);
+	c.how = PROTO_HOW_FD;
+	proto_chunk_encode(ch, &c);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR, &d), 0);
+	ch[4] = 9; /* unknown "how" */
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR, &d), T9K_ECORRUPT);
+	c.how = PROTO_HOW_NONE;
+	c.status = 5; /* positive statuses do not exist */
+	proto_chunk_encode(ch, &c);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR, &d), T9K_ECORRUPT);
+
+	ck_assert_int_eq(proto_hello_encode(&b, PROTO_ROLE_PEER), 0);
+	ck_assert_int_eq(proto_hello_decode(b.data + PROTO_HDR_SIZE, 2, &role), 0);
+	ck_assert_int_eq(role, PROTO_ROLE_PEER);
+	b.data[PROTO_HDR_SIZE] = PROTO_VERSION + 1;
+	ck_assert_int_eq(proto_hello_decode(b.data + PROTO_HDR_SIZE, 2, &role), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_hello_decode(b.data + PROTO_HDR_SIZE, 3, &role), T9K_ECORRUPT);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_drop_encode(&b, &c.id, 3), 0);
+	ck_assert_int_eq(proto_drop_decode(b.data + PROTO_HDR_SIZE, OID_RAWSZ + 4, &it), 0);
+	ck_assert(oid_eq(&it.id, &c.id));
+	ck_assert_int_eq(proto_drop_decode(b.data + PROTO_HDR_SIZE, OID_RAWSZ, &it), T9K_ECORRUPT);
+	buf_release(&b);
+}
+END_TEST
+
+/* ---- rendezvous ---- */
+
+START_TEST(test_rendezvous)
+{
+	const char *addrs[4] = { "10.0.0.1:7070", "10.0.0.2:7070", "10.0.0.3:7070", "10.0.0.4:7070" };
+	uint64_t h[4];
+	int cnt[4] = { 0 }, moved = 0, n = 30000;
+
+	for (int i = 0; i < 4; i++)
+		h[i] = cache_member_hash(addrs[i]);
+	for (int k = 0; k < n; k++) {
+		struct oid id = id_of((uint64_t)k + 1000);
+		int o4 = cache_rendezvous(&id, h, 4), o3 = cache_rendezvous(&id, h, 3);
+
+		ck_assert_int_eq(o4, cache_rendezvous(&id, h, 4)); /* deterministic */
+		cnt[o4]++;
+		/* dropping member 3 moves only the keys it owned */
+		if (o4 != 3)
+			ck_assert_int_eq(o3, o4);
+		else
+			moved++;
+	}
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(cnt[i] > n / 4 * 0.9 && cnt[i] < n / 4 * 1.1, "member %d owns %d of %d", i,
+			      cnt[i], n);
+	ck_assert_int_eq(moved, cnt[3]);
+}
+END_TEST
+
+START_TEST(test_group_lists)
+{
+	struct cache_group *g;
+	char **v;
+	int n;
+
+	ck_assert_int_eq(cache_net_list("a:1,b:2", &v, &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(v[1], "b:2");
+	ck_assert_ptr_null(v[2]);
+	cache_net_list_free(v);
+	ck_assert_int_eq(cache_net_list("a:1,a:1", &v, &n), T9K_EUSAGE);
+	ck_assert_int_eq(cache_net_list("", &v, &n), T9K_EUSAGE);
+	ck_assert_int_eq(cache_net_list("a:0", &v, &n), T9K_EUSAGE);
+	ck_assert_int_eq(cache_net_list("a:70000", &v, &n), T9K_EUSAGE);
+	ck_assert_int_eq(cache_net_list("nohost", &v, &n), T9K_EUSAGE);
+	ck_assert_int_eq(cache_net_check("unix:/run/x.sock"), 0);
+	ck_assert(cache_net_is_unix("/run/x.sock"));
+	ck_assert(!cache_net_is_unix("h:1"));
+	ck_assert_int_eq(cache_group_new("h1:1,h2:2,h3:3", "h2:2", PROTO_ROLE_PEER, 100, &g), 0);
+	ck_assert_int_eq(g->self, 1);
+	ck_assert_ptr_null(g->peers[1]);
+	ck_assert_ptr_nonnull(g->peers[0]);
+	cache_group_free(g);
+	ck_assert_int_eq(cache_group_new("h1:1,h2:2", "h9:9", PROTO_ROLE_PEER, 100, &g), T9K_EUSAGE);
+	ck_assert_int_eq(cache_group_new("h1:1,/tmp/s", NULL, PROTO_ROLE_CLIENT, 100, &g), T9K_EUSAGE);
+}
+END_TEST
+
+/* ---- I/O engines ---- */
+
+static void io_roundtrip(enum cache_io_mode mode)
+{
+	char dir[4096], path[4200];
+	uint8_t *w = malloc(3 << 20), *r = malloc(3 << 20);
+	struct cache_io *io;
+	int fd;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	test_random_bytes(w, 3 << 20, 7);
+	ck_assert_int_eq(cache_io_new(mode, 8, &io), 0);
+	ck_assert_str_eq(cache_io_name(io), mode == CACHE_IO_PREAD ? "pread" : "io_uring");
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(cache_io_pwrite(io, fd, w, 3 << 20, 0), 3 << 20);
+	ck_assert_int_eq(cache_io_pread(io, fd, r, 3 << 20, 0), 3 << 20);
+	ck_assert(!memcmp(w, r, 3 << 20));
+	ck_assert_int_eq(cache_io_pread(io, fd, r, 100, (3 << 20) - 10), 10); /* short at EOF */
+	ck_assert_int_eq(cache_io_pread(io, -1, r, 100, 0), -EBADF);
+	close(fd);
+	cache_io_free(io);
+	test_rmtree(dir);
+	free(w);
+	free(r);
+}
+
+START_TEST(test_io_uring)
+{
+	io_roundtrip(CACHE_IO_URING);
+}
+END_TEST
+
+START_TEST(test_io_pread)
+{
+	io_roundtrip(CACHE_IO_PREAD);
+}
+END_TEST
+
+/* Many threads at once through one ring: every request completes. */
+struct io_arg {
+	struct cache_io *io;
+	int fd, seed;
+};
+
+static void *io_thread(void *arg)
+{
+	struct io_arg *a = arg;
+	uint8_t w[4096], r[4096];
+
+	for (int i = 0; i < 200; i++) {
+		off_t off = (off_t)(a->seed * 200 + i) * 4096;
+
+		test_random_bytes(w, sizeof(w), (uint64_t)off);
+		if (cache_io_pwrite(a->io, a->fd, w, sizeof(w), off) != sizeof(w) ||
+		    cache_io_pread(a->io, a->fd, r, sizeof(r), off) != sizeof(r) || memcmp(w, r, sizeof(w)))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+START_TEST(test_io_uring_concurrent)
+{
+	char dir[4096], path[4200];
+	struct io_arg a[8];
+	pthread_t th[8];
+	struct cache_io *io;
+	uint64_t reqs, batches;
+	int fd;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(cache_io_new(CACHE_IO_URING, 16, &io), 0);
+	for (int i = 0; i < 8; i++) {
+		a[i] = (struct io_arg){ io, fd, i };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, io_thread, &a[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		void *ret;
+
+		pthread_join(th[i], &ret);
+		ck_assert_ptr_null(ret);
+	}
+	cache_io_counts(io, &reqs, &batches);
+	ck_assert_uint_eq(reqs, 8 * 200 * 2);
+	ck_assert_uint_le(batches, reqs);
+	cache_io_free(io);
+	close(fd);
+	test_rmtree(dir);
+}
+END_TEST
+
+/* ---- the disk cache ---- */
+
+struct dfix {
+	char dir[4096];
+	struct cache_io *io;
+	struct cache_disk *d;
+};
+
+static void dfix_open(struct dfix *f, uint64_t cap)
+{
+	ck_assert_int_eq(cache_io_new(CACHE_IO_AUTO, 16, &f->io), 0);
+	ck_assert_int_eq(cache_disk_open(f->dir, cap, f->io, &f->d), 0);
+}
+
+static void dfix_close(struct dfix *f)
+{
+	cache_disk_close(f->d);
+	cache_io_free(f->io);
+}
+
+/* Fills chunk seed with len bytes; returns the begin result. */
+static int fill(struct cache_disk *d, uint64_t seed, uint32_t len)
+{
+	struct oid id = id_of(seed);
+	struct cache_entry *e;
+	uint8_t *data = malloc(len);
+	int rc = cache_disk_begin(d, &id, len, &e);
+
+	test_random_bytes(data, len, seed);
+	if (rc == CACHE_DISK_FILL) {
+		ck_assert_int_eq(cache_disk_commit(d, e, data), 0);
+		cache_disk_put(d, e);
+	} else if (rc == CACHE_DISK_HIT) {
+		cache_disk_put(d, e);
+	}
+	free(data);
+	return rc;
+}
+
+static bool cached(struct cache_disk *d, uint64_t seed)
+{
+	struct oid id = id_of(seed);
+	struct cache_entry *e;
+
+	if (!cache_disk_lookup(d, &id, &e))
+		return false;
+	cache_disk_put(d, e);
+	return true;
+}
+
+START_TEST(test_disk_lru_capacity)
+{
+	struct cache_disk_stats st;
+	struct dfix f;
+	struct cache_entry *e;
+	struct buf b = BUF_INIT;
+	struct oid id = id_of(1);
+	uint8_t want[1000];
+
+	test_tmpdir(f.dir, sizeof(f.dir));
+	dfix_open(&f, 3000);
+	ck_assert_int_eq(fill(f.d, 1, 1000), CACHE_DISK_FILL);
+	ck_assert_int_eq(fill(f.d, 2, 1000), CACHE_DISK_FILL);
+	ck_assert_int_eq(fill(f.d, 3, 1000), CACHE_DISK_FILL);
+	ck_assert_int_eq(fill(f.d, 1, 1000), CACHE_DISK_HIT); /* 1 is now the most recent */
+	ck_assert_int_eq(fill(f.d, 4, 1000), CACHE_DISK_FILL); /* evicts 2, the oldest */
+	ck_assert(cached(f.d, 1) && !cached(f.d, 2) && cached(f.d, 3) && cached(f.d, 4));
+	cache_disk_stats(f.d, &st);
+	ck_assert_uint_eq(st.used, 3000);
+	ck_assert_uint_eq(st.chunks, 3);
+	ck_assert_uint_eq(st.evictions, 1);
+	/* bigger than the capacity: never cached */
+	ck_assert_int_eq(fill(f.d, 5, 3001), CACHE_DISK_NOROOM);
+	/* the bytes come back */
+	ck_assert_int_eq(cache_disk_lookup(f.d, &id, &e), 1);
+	ck_assert_int_eq(cache_disk_read(f.d, e, &b), 0);
+	test_random_bytes(want, sizeof(want), 1);
+	ck_assert_uint_eq(b.len, 1000);
+	ck_assert(!memcmp(b.data, want, 1000));
+	/* held entries are not evicted: no room while all three are held */
+	{
+		struct cache_entry *h3, *h4;
+		struct oid i3 = id_of(3), i4 = id_of(4);
+
+		ck_assert_int_eq(cache_disk_lookup(f.d, &i3, &h3), 1);
+		ck_assert_int_eq(cache_disk_lookup(f.d, &i4, &h4), 1);
+		ck_assert_int_eq(fill(f.d, 6, 500), CACHE_DISK_NOROOM);
+		cache_disk_put(f.d, h3);
+		ck_assert_int_eq(fill(f.d, 6, 500), CACHE_DISK_FILL); /* evicts 3 */
+		cache_disk_put(f.d, h4);
+	}
+	cache_disk_put(f.d, e);
+	cache_disk_stats(f.d, &st);
+	ck_assert_uint_le(st.used, 3000);
+	/* drop deletes the file */
+	ck_assert_int_eq(cache_disk_drop(f.d, &id), 1);
+	ck_assert(!cached(f.d, 1));
+	ck_assert_int_eq(cache_disk_drop(f.d, &id), 0);
+	buf_release(&b);
+	dfix_close(&f);
+	test_rmtree(f.dir);
+}
+END_TEST
+
+START_TEST(test_disk_restart_scan)
+{
+	struct cache_disk_stats st;
+	char path[4400], hex[OID_HEXSZ + 1];
+	struct oid id;
+	struct dfix f;
+	int fd;
+
+	test_tmpdir(f.dir, sizeof(f.dir));
+	dfix_open(&f, 10000);
+	for (uint64_t s = 1; s <= 4; s++)
+		ck_assert_int_eq(fill(f.d, s, 1000), CACHE_DISK_FILL);
+	dfix_close(&f);
+	/* oldest first: give chunk 3 the oldest mtime; stray files and tmp
+	 * leftovers are removed */
+	id = id_of(3);
+	snprintf(path, sizeof(path), "%s/chunks/%02x/%s", f.dir, id.b[0], oid_to_hex(&id, hex));
+	{
+		struct timespec ts[2] = { { 1000, 0 }, { 1000, 0 } };
+
+		ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+	}
+	snprintf(path, sizeof(path), "%s/chunks/00/not-a-chunk", f.dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/tmp/17", f.dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	/* reopened smaller: the oldest goes */
+	dfix_open(&f, 3000);
+	cache_disk_stats(f.d, &st);
+	ck_assert_uint_eq(st.chunks, 3);
+	ck_assert_uint_eq(st.used, 3000);
+	ck_assert(cached(f.d, 1) && cached(f.d, 2) && !cached(f.d, 3) && cached(f.d, 4));
+	ck_assert_int_eq(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/chunks/00/not-a-chunk", f.dir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	/* a file of the wrong size is refilled */
+	ck_assert_int_eq(fill(f.d, 1, 999), CACHE_DISK_FILL);
+	cache_disk_stats(f.d, &st);
+	ck_assert_uint_eq(st.corrupt_dropped, 1);
+	dfix_close(&f);
+	test_rmtree(f.dir);
+}
+END_TEST
+
+/* Single-flight: while one caller fills, the others wait and then hit. */
+struct sf_arg {
+	struct cache_disk *d;
+	int result;
+};
+
+static void *sf_thread(void *arg)
+{
+	struct sf_arg *a = arg;
+	struct oid id = id_of(42);
+	struct cache_entry *e;
+
+	a->result = cache_disk_begin(a->d, &id, 100, &e);
+	if (e)
+		cache_disk_put(a->d, e);
+	return NULL;
+}
+
+START_TEST(test_disk_single_flight)
+{
+	struct oid id = id_of(42);
+	struct sf_arg a[4];
+	pthread_t th[4];
+	struct cache_entry *e;
+	struct dfix f;
+	uint8_t data[100] = { 1 };
+
+	test_tmpdir(f.dir, sizeof(f.dir));
+	dfix_open(&f, 10000);
+	ck_assert_int_eq(cache_disk_begin(f.d, &id, 100, &e), CACHE_DISK_FILL);
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct sf_arg){ f.d, -1 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, sf_thread, &a[i]), 0);
+	}
+	usleep(100000); /* they are waiting on the fill */
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(a[i].result, -1);
+	ck_assert_int_eq(cache_disk_commit(f.d, e, data), 0);
+	cache_disk_put(f.d, e);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(a[i].result, CACHE_DISK_HIT);
+	}
+	/* an aborted fill hands the fill to the next caller */
+	id = id_of(43);
+	ck_assert_int_eq(cache_disk_begin(f.d, &id, 100, &e), CACHE_DISK_FILL);
+	cache_disk_abort(f.d, e);
+	cache_disk_put(f.d, e);
+	ck_assert_int_eq(cache_disk_begin(f.d, &id, 100, &e), CACHE_DISK_FILL);
+	cache_disk_abort(f.d, e);
+	cache_disk_put(f.d, e);
+	dfix_close(&f);
+	test_rmtree(f.dir);
+}
+END_TEST
+
+/* ---- RDMA: the no-device path ---- */
+
+START_TEST(test_rdma_probe)
+{
+	char why[256];
+	int rc = cache_rdma_probe(why, sizeof(why));
+
+	/* either a device is there (> 0) or the reason it is not is given */
+	if (rc <= 0)
+		ck_assert(strlen(why) > 0);
+#ifndef T9K_HAVE_RDMA
+	ck_assert_int_eq(rc, -ENOTSUP);
+#endif
+	ck_assert_int_eq(cache_rdma_choose(rc, true), rc > 0 ? CACHE_TRANSPORT_RDMA : CACHE_TRANSPORT_TCP);
+	ck_assert_int_eq(cache_rdma_choose(rc, false), CACHE_TRANSPORT_TCP);
+}
+END_TEST
+
+Suite *cache_suite(void)
+{
+	Suite *s = suite_create("cache");
+	TCase *tc = tcase_create("cache");
+
+	tcase_add_test(tc, test_proto_hdr);
+	tcase_add_test(tc, test_proto_get_roundtrip);
+	tcase_add_test(tc, test_proto_get_malformed);
+	tcase_add_test(tc, test_proto_small_frames);
+	tcase_add_test(tc, test_rendezvous);
+	tcase_add_test(tc, test_group_lists);
+	tcase_add_test(tc, test_io_uring);
+	tcase_add_test(tc, test_io_pread);
+	tcase_add_test(tc, test_io_uring_concurrent);
+	tcase_add_test(tc, test_disk_lru_capacity);
+	tcase_add_test(tc, test_disk_restart_scan);
+	tcase_add_test(tc, test_disk_single_flight);
+	tcase_add_test(tc, test_rdma_probe);
+	suite_add_tcase(s, tc);
+	return s;
+}

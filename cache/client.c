@@ -13,6 +13,7 @@
 #include "lib/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,8 @@ static int read_fd(int fd, uint32_t len, struct buf *out)
 
 	if (rc < 0)
 		return t9k_err(rc, "out of memory");
+	/* one readahead of the whole file, not the device's 128 KiB steps */
+	posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
 	n = pread_full(fd, out->data + out->len, len, 0);
 	if (n < 0)
 		return t9k_err((int)n, "reading a cache file: %s", strerror((int)-n));

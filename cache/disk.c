@@ -334,6 +334,7 @@ int cache_disk_read(struct cache_disk *d, struct cache_entry *e, struct buf *out
 		close(fd);
 		return t9k_err(rc, "out of memory");
 	}
+	posix_fadvise(fd, 0, e->len, POSIX_FADV_WILLNEED); /* whole-file readahead */
 	n = cache_io_pread(d->io, fd, out->data + out->len, e->len, 0);
 	close(fd);
 	if (n < 0)

@@ -2,11 +2,13 @@
 # The cache daemon and cache groups (issue 7), all on loopback: three
 # daemons in a group (own directories and ports) and mounts reading
 # through them. A cold read fills the owners; a second node is served by
-# its peers with no store reads; killing or freezing a member mid-read
-# does not fail the read; a corrupt cache file (on the local daemon or on
-# the owner) is detected, dropped and refetched; a daemon with a capacity
-# smaller than the data never holds more than it; a restart keeps the
-# cached chunks; warmup, stats, /metrics, the pread fallback, bad input.
+# its peers with no store reads; three nodes reading new data at once make
+# one store read per chunk (single-flight at the owner); killing or
+# freezing a member mid-read does not fail the read; a corrupt cache file
+# (on the local daemon or on the owner) is detected, dropped and refetched;
+# a daemon with a capacity smaller than the data never holds more than it;
+# a restart keeps the cached chunks; warmup, stats, /metrics, the pread
+# fallback, bad input.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-mount.sh"
 
@@ -117,6 +119,21 @@ test_expect_success 'warmup: everything is cached already; report and /metrics' 
 	grep -q "^t9kfs_cache_request_seconds_bucket{le=\"+Inf\"} [1-9]" metrics &&
 	grep -q "^t9kfs_cache_capacity_bytes 67108864" metrics &&
 	test_must_fail curl -sf http://127.0.0.1:$PM/nothing
+'
+
+test_expect_success 'three nodes reading new data at once: each chunk leaves the store once' '
+	head -c 8000000 /dev/urandom >src/new.bin &&
+	t9kfs import src data@main -m v2 >/dev/null && t9kfs tag create data@v2 >/dev/null &&
+	f0=$(group_sum store_fetches) && c0=$(group_sum chunks) &&
+	mount_t9kfs data@v2 n1 --cache "$D/g1/cache.sock" >/dev/null &&
+	mount_t9kfs data@v2 n2 --cache "$D/g2/cache.sock" >/dev/null &&
+	mount_t9kfs data@v2 n3 --cache-group $G >/dev/null &&
+	{ cmp src/new.bin n1/new.bin & cmp src/new.bin n2/new.bin & cmp src/new.bin n3/new.bin &
+	  wait %1 && wait %2 && wait %3; } &&
+	f1=$(group_sum store_fetches) && c1=$(group_sum chunks) &&
+	echo "new chunks $((c1 - c0)), store fetches $((f1 - f0))" &&
+	[ $((c1 - c0)) -ge 4 ] && [ $((f1 - f0)) = $((c1 - c0)) ] &&
+	umount_t9kfs n1 && umount_t9kfs n2 && umount_t9kfs n3
 '
 
 test_expect_success 'kill -9 of a member mid-read: the read completes, from the store' '

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define POOL_MAX 32
@@ -134,11 +135,21 @@ static int conn_take(struct cache_peer *p, int *fd)
 {
 	int rc;
 
-	pthread_mutex_lock(&p->lock);
-	*fd = p->nidle ? p->idle[--p->nidle] : -1;
-	pthread_mutex_unlock(&p->lock);
-	if (*fd >= 0)
-		return 0;
+	for (;;) {
+		char b;
+		ssize_t n;
+
+		pthread_mutex_lock(&p->lock);
+		*fd = p->nidle ? p->idle[--p->nidle] : -1;
+		pthread_mutex_unlock(&p->lock);
+		if (*fd < 0)
+			break;
+		/* an idle connection the daemon closed (it restarted) reads EOF */
+		n = recv(*fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		close(*fd);
+	}
 	rc = cache_net_connect(p->addr, p->timeout_ms, fd);
 	if (rc == 0 && (rc = hello(p, *fd)) < 0) {
 		close(*fd);

@@ -27,7 +27,8 @@
 static const char serve_usage[] =
 	"usage: t9kfs cache serve [--dir DIR] --capacity SIZE [--listen HOST:PORT]\n"
 	"                         [--group PEERS] [--socket PATH] [--metrics HOST:PORT]\n"
-	"                         [--io auto|uring|pread] [--peer-timeout MS] [--max-conns N]\n"
+	"                         [--io auto|uring|pread] [--peer-timeout MS] [--peer-skip MS]\n"
+	"                         [--max-conns N]\n"
 	"\n"
 	"Runs the node's chunk cache daemon in the foreground (SIGINT/SIGTERM stop\n"
 	"it). Chunks are kept as files under DIR (default $T9KFS_HOME/cache) up to\n"
@@ -42,6 +43,7 @@ static const char serve_usage[] =
 	"  --metrics HOST:PORT  serve Prometheus text at http://HOST:PORT/metrics\n"
 	"  --io MODE            disk I/O engine: io_uring, falling back to pread (auto)\n"
 	"  --peer-timeout MS    a peer that does not answer within MS is skipped (2000)\n"
+	"  --peer-skip MS       for MS before it is tried again (5000)\n"
 	"  --max-conns N        concurrent client and peer connections (256)\n";
 
 static const char stats_usage[] =
@@ -103,6 +105,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "io", required_argument, NULL, 'i' },
 		{ "peer-timeout", required_argument, NULL, 't' },
+		{ "peer-skip", required_argument, NULL, 'k' },
 		{ "max-conns", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -149,6 +152,11 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 			if ((rc = parse_int_opt("--peer-timeout", optarg, 10, 600000, &n)) < 0)
 				return cli_fail(rc);
 			o.peer_timeout_ms = (int)n;
+			break;
+		case 'k':
+			if ((rc = parse_int_opt("--peer-skip", optarg, 0, 3600000, &n)) < 0)
+				return cli_fail(rc);
+			o.dead_ms = (int)n;
 			break;
 		case 'n':
 			if ((rc = parse_int_opt("--max-conns", optarg, 1, 100000, &n)) < 0)

@@ -268,18 +268,37 @@ static int cache_stats_cmd(struct cli *cli, int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
-/* ---- warmup ---- */
+/* ---- warmup ----
+ *
+ * The tree walk (this thread) feeds chunk ids through a bounded queue to
+ * -j workers, each sending batches to the cache, so memory stays fixed
+ * whatever the size of the dataset. A chunk shared by several files is
+ * asked for once per file; the later asks are cache hits.
+ */
+
+#define WARM_BATCH 16
+#define WARM_QUEUE 4096
 
 struct warm_job {
-	struct proto_item *items;
-	size_t n, cap;
-	size_t skipped_packs;
-	/* workers */
 	struct cache_client *cc;
-	atomic_size_t next;
+	pthread_mutex_t lock;
+	pthread_cond_t space, items; /* the queue has room / has items or ended */
+	struct proto_item q[WARM_QUEUE];
+	size_t head, count;          /* under lock */
+	bool eof;                    /* under lock: the walk is over */
+	uint64_t queued, queued_bytes; /* the walker's */
+	size_t skipped_packs;
+	struct progress *pr;
 	atomic_ullong done, bytes, already, failed;
 	atomic_int last_err;
 };
+
+static void warm_progress(struct warm_job *w)
+{
+	/* the total is known once the walk is over */
+	progress_update(w->pr, atomic_load(&w->bytes), w->eof ? w->queued_bytes : 0,
+			atomic_load(&w->done));
+}
 
 static int add_item(struct warm_job *w, const struct manifest_chunk *mc)
 {
@@ -287,16 +306,16 @@ static int add_item(struct warm_job *w, const struct manifest_chunk *mc)
 		w->skipped_packs++;
 		return 0;
 	}
-	if (w->n == w->cap) {
-		size_t nc = w->cap ? w->cap * 2 : 4096;
-		struct proto_item *ni = realloc(w->items, nc * sizeof(*ni));
-
-		if (!ni)
-			return t9k_err(-ENOMEM, "out of memory");
-		w->items = ni;
-		w->cap = nc;
-	}
-	w->items[w->n++] = (struct proto_item){ mc->id, mc->len };
+	pthread_mutex_lock(&w->lock);
+	while (w->count == WARM_QUEUE)
+		pthread_cond_wait(&w->space, &w->lock);
+	w->q[(w->head + w->count) % WARM_QUEUE] = (struct proto_item){ mc->id, mc->len };
+	w->count++;
+	pthread_cond_signal(&w->items);
+	pthread_mutex_unlock(&w->lock);
+	w->queued++;
+	w->queued_bytes += mc->len;
+	warm_progress(w);
 	return 0;
 }
 
@@ -338,41 +357,74 @@ static int add_tree(struct warm_job *w, struct repo *r, const struct oid *tree)
 	return rc;
 }
 
-static int cmp_item(const void *a, const void *b)
-{
-	return oid_cmp(&((const struct proto_item *)a)->id, &((const struct proto_item *)b)->id);
-}
-
-#define WARM_BATCH 16
-
 static void *warm_main(void *arg)
 {
 	struct warm_job *w = arg;
 
 	for (;;) {
-		size_t i = atomic_fetch_add(&w->next, WARM_BATCH), k;
+		struct proto_item batch[WARM_BATCH];
 		int32_t st[WARM_BATCH];
 		uint8_t src[WARM_BATCH];
-		int rc;
+		size_t k = 0;
 
-		if (i >= w->n)
-			break;
-		k = w->n - i < WARM_BATCH ? w->n - i : WARM_BATCH;
-		rc = cache_client_warm(w->cc, w->items + i, (uint32_t)k, st, src);
-		(void)rc; /* per-chunk statuses say it */
+		pthread_mutex_lock(&w->lock);
+		while (w->count == 0 && !w->eof)
+			pthread_cond_wait(&w->items, &w->lock);
+		while (k < WARM_BATCH && w->count > 0) {
+			batch[k++] = w->q[w->head];
+			w->head = (w->head + 1) % WARM_QUEUE;
+			w->count--;
+		}
+		pthread_cond_broadcast(&w->space);
+		pthread_mutex_unlock(&w->lock);
+		if (k == 0)
+			break; /* the walk is over and the queue empty */
+		cache_client_warm(w->cc, batch, (uint32_t)k, st, src); /* per-chunk statuses say it */
 		for (size_t j = 0; j < k; j++) {
 			if (st[j] < 0) {
 				atomic_fetch_add(&w->failed, 1);
-				w->last_err = st[j];
+				atomic_store(&w->last_err, st[j]);
 				continue;
 			}
 			atomic_fetch_add(&w->done, 1);
-			atomic_fetch_add(&w->bytes, w->items[i + j].len);
+			atomic_fetch_add(&w->bytes, batch[j].len);
 			if (src[j] == PROTO_SRC_LOCAL)
 				atomic_fetch_add(&w->already, 1);
 		}
 	}
 	return NULL;
+}
+
+/* Walks every PATH (argv[first..argc), or the root) of commit. */
+static int warm_walk(struct warm_job *w, struct repo *r, const struct oid *commit, int first,
+		     int argc, char **argv)
+{
+	int rc = 0;
+
+	for (int i = first; i < argc || i == first; i++) {
+		const char *path = i < argc ? argv[i] : "";
+		struct meta_node *hold = NULL;
+		struct tree_entry e;
+		struct spec ps;
+		char full[4200];
+
+		snprintf(full, sizeof(full), "x:%s", path);
+		memset(&ps, 0, sizeof(ps));
+		if (strspn(path, "/") != strlen(path)) /* not the root */
+			rc = spec_parse(full, SPEC_PATH, &ps); /* normalises the path */
+		if (rc == 0)
+			rc = repo_lookup(r, commit, ps.path, &e, &hold);
+		if (rc == 0) {
+			struct oid id = e.id;
+
+			rc = S_ISDIR(e.mode) ? add_tree(w, r, &id) : S_ISREG(e.mode) ? add_file(w, r, &e) : 0;
+		}
+		if (hold)
+			meta_node_put(repo_objects(r), hold);
+		if (rc < 0 || i >= argc)
+			break;
+	}
+	return rc;
 }
 
 int cmd_warmup(struct cli *cli, int argc, char **argv)
@@ -384,7 +436,7 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct warm_job w = { .n = 0 };
+	struct warm_job *w = calloc(1, sizeof(*w));
 	struct cache_client_opts co = { .timeout_ms = 30000 };
 	char addr[sizeof(cli->home) + 64], a[32];
 	const char *group = NULL, *local = NULL;
@@ -395,10 +447,15 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 	struct spec sp;
 	bool force_progress = false;
 	long jobs = 8;
-	int c, rc, nth = 0;
+	int c, rc = 0, nth = 0;
 	double t0, secs;
-	uint64_t total = 0;
 
+	if (!w)
+		return cli_fail(t9k_err(-ENOMEM, "out of memory"));
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->space, NULL);
+	pthread_cond_init(&w->items, NULL);
+	w->pr = &pr;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -406,16 +463,18 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 		case 'g': group = optarg; break;
 		case 'p': force_progress = true; break;
 		case 'j':
-			if ((rc = parse_int_opt("-j", optarg, 1, 64, &jobs)) < 0)
-				return cli_fail(rc);
+			rc = parse_int_opt("-j", optarg, 1, 64, &jobs);
 			break;
-		case 'h': fputs(warmup_usage, stdout); return 0;
-		default: fputs(warmup_usage, stderr); return 2;
+		case 'h': fputs(warmup_usage, stdout); goto out;
+		default: fputs(warmup_usage, stderr); rc = T9K_EUSAGE; goto out_usage;
 		}
+		if (rc < 0)
+			goto out;
 	}
 	if (optind >= argc || (local && group)) {
 		fputs(warmup_usage, stderr);
-		return 2;
+		rc = T9K_EUSAGE;
+		goto out_usage;
 	}
 	if (!local && !group) {
 		default_cache_addr(cli, addr, sizeof(addr));
@@ -430,46 +489,10 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 		rc = repo_resolve(r, sp.has_ref ? sp.ref : "main", &commit);
 	if (rc < 0)
 		goto out;
-	for (int i = optind + 1; i < argc || i == optind + 1; i++) {
-		const char *path = i < argc ? argv[i] : "";
-		struct meta_node *hold = NULL;
-		struct tree_entry e;
-		struct spec ps;
-		char full[4200];
-
-		snprintf(full, sizeof(full), "x:%s", path);
-		memset(&ps, 0, sizeof(ps));
-		if (strspn(path, "/") != strlen(path)) /* not the root */
-			rc = spec_parse(full, SPEC_PATH, &ps); /* normalises the path */
-		if (rc == 0)
-			rc = repo_lookup(r, &commit, ps.path, &e, &hold);
-		if (rc == 0) {
-			struct oid id = e.id;
-
-			rc = S_ISDIR(e.mode) ? add_tree(&w, r, &id) : S_ISREG(e.mode) ? add_file(&w, r, &e) : 0;
-		}
-		if (hold)
-			meta_node_put(repo_objects(r), hold);
-		if (rc < 0)
-			goto out;
-		if (i >= argc)
-			break;
-	}
-	qsort(w.items, w.n, sizeof(*w.items), cmp_item);
-	{
-		size_t k = 0;
-
-		for (size_t i = 0; i < w.n; i++)
-			if (k == 0 || !oid_eq(&w.items[k - 1].id, &w.items[i].id))
-				w.items[k++] = w.items[i];
-		w.n = k;
-	}
-	for (size_t i = 0; i < w.n; i++)
-		total += w.items[i].len;
 	co.local = local;
 	co.group = group;
 	co.store_url = store_url(repo_store(r));
-	rc = cache_client_new(&co, &w.cc);
+	rc = cache_client_new(&co, &w->cc);
 	if (rc < 0)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
@@ -478,46 +501,60 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 		pr.on = true;
 	t0 = now_sec();
 	for (; nth < jobs; nth++) {
-		int err = pthread_create(&th[nth], NULL, warm_main, &w);
+		int err = pthread_create(&th[nth], NULL, warm_main, w);
 
 		if (err) {
 			rc = t9k_err(-err, "cannot start a thread: %s", strerror(err));
 			break;
 		}
 	}
-	if (nth == 0)
-		goto out;
-	while (atomic_load(&w.done) + atomic_load(&w.failed) < w.n) {
-		progress_update(&pr, atomic_load(&w.bytes), total, atomic_load(&w.done));
+	if (nth > 0)
+		rc = warm_walk(w, r, &commit, optind + 1, argc, argv);
+	pthread_mutex_lock(&w->lock);
+	w->eof = true;
+	if (rc < 0)
+		w->count = 0; /* the walk failed: stop */
+	pthread_cond_broadcast(&w->items);
+	pthread_mutex_unlock(&w->lock);
+	while (rc == 0 && atomic_load(&w->done) + atomic_load(&w->failed) < w->queued) {
+		warm_progress(w);
 		usleep(50000);
 	}
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
+	if (rc < 0)
+		goto out;
 	pr.last = 0; /* the final figures, however short the run */
-	progress_update(&pr, atomic_load(&w.bytes), total, atomic_load(&w.done));
+	warm_progress(w);
 	if (force_progress && !isatty(STDERR_FILENO))
 		fputc('\n', stderr);
 	else
 		progress_done(&pr);
 	secs = now_sec() - t0;
 	printf("warmed %llu chunks, %s in %.2f s (%.0f MB/s); %llu were cached already",
-	       (unsigned long long)atomic_load(&w.done), format_size(atomic_load(&w.bytes), a, sizeof(a)),
-	       secs, (double)atomic_load(&w.bytes) / (secs > 1e-6 ? secs : 1e-6) / 1e6,
-	       (unsigned long long)atomic_load(&w.already));
-	if (w.skipped_packs)
-		printf("; %zu chunks in packs skipped", w.skipped_packs);
+	       (unsigned long long)atomic_load(&w->done), format_size(atomic_load(&w->bytes), a, sizeof(a)),
+	       secs, (double)atomic_load(&w->bytes) / (secs > 1e-6 ? secs : 1e-6) / 1e6,
+	       (unsigned long long)atomic_load(&w->already));
+	if (w->skipped_packs)
+		printf("; %zu chunks in packs skipped", w->skipped_packs);
 	printf("\n");
-	if (atomic_load(&w.failed)) {
-		int e = atomic_load(&w.last_err);
+	if (atomic_load(&w->failed)) {
+		int e = atomic_load(&w->last_err);
 
 		rc = t9k_err(e ? e : -EIO, "%llu chunks could not be loaded: %s",
-			     (unsigned long long)atomic_load(&w.failed), t9k_strerror(e ? e : -EIO));
+			     (unsigned long long)atomic_load(&w->failed), t9k_strerror(e ? e : -EIO));
 	}
 out:
-	cache_client_free(w.cc);
-	free(w.items);
+	if (rc < 0)
+		cli_fail(rc);
+out_usage:
+	cache_client_free(w->cc);
 	repo_close(r);
-	return rc < 0 ? cli_fail(rc) : 0;
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->space);
+	pthread_cond_destroy(&w->items);
+	free(w);
+	return rc == T9K_EUSAGE ? 2 : rc < 0 ? 1 : 0;
 }
 
 static const struct cli_cmd cache_cmds[] = {

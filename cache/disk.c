@@ -13,7 +13,12 @@
  *
  * Locking: d->lock guards the table, the LRU, every entry's state, refs
  * and in_table, used and the stats. File I/O (write, rename, unlink,
- * read) runs without it; waiters for a fill sleep on d->filled.
+ * read) runs without it; waiters for a fill sleep on d->filled. So an
+ * evicted file is unlinked just after its entry left the table: if the
+ * same chunk is filled again in that window, its new file can be the one
+ * unlinked. The index then names a missing file; the next read of it
+ * fails, drops the entry and refills it (server.c), so this costs a
+ * store read, never wrong bytes.
  */
 #include "cache/disk.h"
 
@@ -176,35 +181,33 @@ int cache_disk_begin(struct cache_disk *d, const struct oid *id, uint32_t len,
 		     struct cache_entry **out)
 {
 	struct victims vs = { .n = 0 };
-	struct cache_entry *e;
+	struct cache_entry *e = NULL;
 	int rc;
 
 	*out = NULL;
 	pthread_mutex_lock(&d->lock);
 	for (;;) {
 		e = find(d, id);
-		if (!e)
-			break;
-		if (e->state == E_FILLING) {
+		if (e && e->state == E_FILLING) {
 			pthread_cond_wait(&d->filled, &d->lock);
 			continue;
 		}
-		if (e->len == len) {
+		if (e && e->len == len) {
 			e->refs++;
 			lru_front(d, e);
-			pthread_mutex_unlock(&d->lock);
-			*out = e;
-			return CACHE_DISK_HIT;
+			rc = CACHE_DISK_HIT;
+			break;
 		}
-		/* a file of the wrong size (corrupt): refill it */
-		table_remove(d, e);
-		d->st.corrupt_dropped++;
-		if (e->refs == 0)
-			vs.v[vs.n++] = e;
-		break;
-	}
-	rc = CACHE_DISK_NOROOM;
-	while (len <= d->cap) {
+		if (e) { /* a file of the wrong size (corrupt): refill it */
+			table_remove(d, e);
+			d->st.corrupt_dropped++;
+			if (e->refs == 0)
+				vs.v[vs.n++] = e;
+		}
+		e = NULL;
+		rc = CACHE_DISK_NOROOM;
+		if (len > d->cap)
+			break;
 		evict(d, len, &vs);
 		if (d->used + len <= d->cap) {
 			e = insert(d, id, len, E_FILLING);
@@ -219,13 +222,15 @@ int cache_disk_begin(struct cache_disk *d, const struct oid *id, uint32_t len,
 		}
 		if (vs.n == 0)
 			break; /* everything left is in use */
+		/* delete what was evicted, then look again: another caller may
+		 * have started filling id meanwhile */
 		pthread_mutex_unlock(&d->lock);
 		unlink_victims(d, &vs);
 		pthread_mutex_lock(&d->lock);
 	}
 	pthread_mutex_unlock(&d->lock);
 	unlink_victims(d, &vs);
-	*out = rc == CACHE_DISK_FILL ? e : NULL;
+	*out = rc == CACHE_DISK_HIT || rc == CACHE_DISK_FILL ? e : NULL;
 	return rc;
 }
 

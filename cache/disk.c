@@ -5,20 +5,18 @@
  * Its known weakness, cyclic scans larger than the capacity, is answered
  * by the group (capacity adds up across members) rather than the policy.
  *
- * Invariants: used = the lengths of all entries in the table, FILLING
- * ones included (their reservation), and used <= capacity always. An
- * entry leaves the table when evicted, dropped or aborted; it is freed
- * when it is out of the table and nobody holds it. Only READY entries
- * nobody holds are evicted.
+ * Invariants: used = the lengths of all entries in the table that are
+ * FILLING (their reservation) or READY, and used <= capacity always. An
+ * entry evicted or dropped turns DOOMED: its bytes are given up at once,
+ * it stays in the hash table until its file is deleted (so a new fill of
+ * the same chunk waits rather than write a file that the deletion would
+ * take), then leaves it and is freed once nobody holds it. Only READY
+ * entries nobody holds are evicted.
  *
  * Locking: d->lock guards the table, the LRU, every entry's state, refs
  * and in_table, used and the stats. File I/O (write, rename, unlink,
- * read) runs without it; waiters for a fill sleep on d->filled. So an
- * evicted file is unlinked just after its entry left the table: if the
- * same chunk is filled again in that window, its new file can be the one
- * unlinked. The index then names a missing file; the next read of it
- * fails, drops the entry and refills it (server.c), so this costs a
- * store read, never wrong bytes.
+ * read) runs without it; callers waiting for a fill or a deletion sleep
+ * on d->filled.
  */
 #include "cache/disk.h"
 
@@ -38,7 +36,7 @@
 
 #define CHUNK_FILE_MAX (64u << 20)
 
-enum { E_FILLING, E_READY };
+enum { E_FILLING, E_READY, E_DOOMED }; /* DOOMED: out of the LRU, its file being deleted */
 
 struct cache_entry {
 	struct oid id;
@@ -126,7 +124,8 @@ static struct cache_entry *insert(struct cache_disk *d, const struct oid *id, ui
 	return e;
 }
 
-static void table_remove(struct cache_disk *d, struct cache_entry *e)
+/* Takes e out of the hash table (and the LRU, if still there). */
+static void hash_remove(struct cache_disk *d, struct cache_entry *e)
 {
 	struct cache_entry **pp = &d->tab[bucket(d, &e->id)];
 
@@ -136,15 +135,34 @@ static void table_remove(struct cache_disk *d, struct cache_entry *e)
 	e->hnext = NULL;
 	lru_unlink(e);
 	e->in_table = false;
+}
+
+/* Removes a FILLING entry that never got a file. */
+static void table_remove(struct cache_disk *d, struct cache_entry *e)
+{
+	hash_remove(d, e);
 	d->used -= e->len;
 	d->st.chunks--;
 }
 
-/* Victims removed under the lock; their files are unlinked after it. */
+/* Entries whose files are deleted after the lock is dropped. */
 struct victims {
 	struct cache_entry *v[64];
 	int n;
 };
+
+/* Gives up e's bytes now and queues its file for deletion. It stays in
+ * the hash table as DOOMED until the file is gone, so a new fill of the
+ * same chunk waits instead of writing a file the deletion would take. */
+static void doom(struct cache_disk *d, struct cache_entry *e, struct victims *vs)
+{
+	lru_unlink(e);
+	e->state = E_DOOMED;
+	d->used -= e->len;
+	d->st.chunks--;
+	e->refs++; /* the victim list's */
+	vs->v[vs->n++] = e;
+}
 
 /* Evicts idle READY entries, oldest first, until need more bytes fit or
  * the victim list is full. */
@@ -156,24 +174,35 @@ static void evict(struct cache_disk *d, uint64_t need, struct victims *vs)
 		struct cache_entry *prev = e->prev;
 
 		if (e->state == E_READY && e->refs == 0) {
-			table_remove(d, e);
-			vs->v[vs->n++] = e;
+			doom(d, e, vs);
 			d->st.evictions++;
 		}
 		e = prev;
 	}
 }
 
+/* Called without the lock: deletes the victims' files, then forgets them. */
 static void unlink_victims(struct cache_disk *d, struct victims *vs)
 {
+	if (vs->n == 0)
+		return;
 	for (int i = 0; i < vs->n; i++) {
 		char path[4400];
 
 		entry_path(d, &vs->v[i]->id, path, sizeof(path));
 		if (unlink(path) < 0 && errno != ENOENT)
 			t9k_log(T9K_LOG_WARN, "cache: cannot delete %s: %s", path, strerror(errno));
-		free(vs->v[i]);
 	}
+	pthread_mutex_lock(&d->lock);
+	for (int i = 0; i < vs->n; i++) {
+		struct cache_entry *e = vs->v[i];
+
+		hash_remove(d, e);
+		if (--e->refs == 0)
+			free(e);
+	}
+	pthread_cond_broadcast(&d->filled);
+	pthread_mutex_unlock(&d->lock);
 	vs->n = 0;
 }
 
@@ -188,7 +217,7 @@ int cache_disk_begin(struct cache_disk *d, const struct oid *id, uint32_t len,
 	pthread_mutex_lock(&d->lock);
 	for (;;) {
 		e = find(d, id);
-		if (e && e->state == E_FILLING) {
+		if (e && e->state != E_READY) { /* being filled or deleted */
 			pthread_cond_wait(&d->filled, &d->lock);
 			continue;
 		}
@@ -198,13 +227,20 @@ int cache_disk_begin(struct cache_disk *d, const struct oid *id, uint32_t len,
 			rc = CACHE_DISK_HIT;
 			break;
 		}
-		if (e) { /* a file of the wrong size (corrupt): refill it */
-			table_remove(d, e);
+		if (e) { /* a file of the wrong size (corrupt): delete, then refill */
 			d->st.corrupt_dropped++;
-			if (e->refs == 0)
-				vs.v[vs.n++] = e;
+			if (vs.n == (int)(sizeof(vs.v) / sizeof(vs.v[0]))) {
+				pthread_mutex_unlock(&d->lock);
+				unlink_victims(d, &vs);
+				pthread_mutex_lock(&d->lock);
+				continue;
+			}
+			doom(d, e, &vs);
+			pthread_mutex_unlock(&d->lock);
+			unlink_victims(d, &vs);
+			pthread_mutex_lock(&d->lock);
+			continue;
 		}
-		e = NULL;
 		rc = CACHE_DISK_NOROOM;
 		if (len > d->cap)
 			break;
@@ -355,7 +391,6 @@ int cache_disk_drop(struct cache_disk *d, const struct oid *id)
 {
 	struct victims vs = { .n = 0 };
 	struct cache_entry *e;
-	char path[4400];
 
 	pthread_mutex_lock(&d->lock);
 	e = find(d, id);
@@ -363,17 +398,10 @@ int cache_disk_drop(struct cache_disk *d, const struct oid *id)
 		pthread_mutex_unlock(&d->lock);
 		return 0;
 	}
-	table_remove(d, e);
+	doom(d, e, &vs);
 	d->st.corrupt_dropped++;
-	if (e->refs == 0)
-		vs.v[vs.n++] = e;
 	pthread_mutex_unlock(&d->lock);
-	if (vs.n) {
-		unlink_victims(d, &vs);
-	} else {
-		entry_path(d, id, path, sizeof(path));
-		unlink(path);
-	}
+	unlink_victims(d, &vs);
 	return 1;
 }
 

@@ -152,11 +152,12 @@ test_expect_success 'kill -9 of a member mid-read: the read completes, from the 
 test_expect_success 'a frozen member (SIGSTOP) costs a timeout, not the read' '
 	start_daemon g3 --capacity 64M --listen 127.0.0.1:$P3 --group $G --peer-skip 1000 &&
 	umount_t9kfs m1 &&
-	mount_t9kfs data@v1 m1 --cache "$D/g1/cache.sock" >/dev/null &&
+	mount_t9kfs data@v2 m1 --cache "$D/g1/cache.sock" >/dev/null &&
 	kill -STOP "$(cat "$D/g2.pid")" &&
-	cmp src/big.bin m1/big.bin; rc=$?;
+	{ cmp src/big.bin m1/big.bin && cmp src/d/one.bin m1/d/one.bin && cmp src/new.bin m1/new.bin; }
+	rc=$?
 	kill -CONT "$(cat "$D/g2.pid")" && [ $rc = 0 ] &&
-	grep -q "127.0.0.1:$P2 failed" "$D/g1.log"
+	grep -q "127.0.0.1:$P2 failed" "$D/g1.log" || { echo "cmp: $rc"; tail -n 5 "$D/g1.log"; exit 1; }
 '
 
 test_expect_success 'a corrupt file on the owner: node 1 detects it, the owner drops it' '
@@ -166,8 +167,8 @@ test_expect_success 'a corrupt file on the owner: node 1 detects it, the owner d
 	printf "garbage!" | dd of="$f" bs=1 seek=100 conv=notrunc 2>/dev/null &&
 	[ "$(stat -c %s "$f")" = "$size" ] &&
 	before=$(stat_of g1 peer_corrupt) &&
-	mount_t9kfs data@v1 m1 --cache "$D/g1/cache.sock" >/dev/null &&
-	cmp src/big.bin m1/big.bin && cmp src/d/one.bin m1/d/one.bin &&
+	mount_t9kfs data@v2 m1 --cache "$D/g1/cache.sock" >/dev/null &&
+	cmp src/big.bin m1/big.bin && cmp src/d/one.bin m1/d/one.bin && cmp src/new.bin m1/new.bin &&
 	[ "$(stat_of g1 peer_corrupt)" -gt "$before" ] && [ ! -e "$f" ] || {
 		echo "corrupt count $(stat_of g1 peer_corrupt), file ${f:-none}"; exit 1; }
 '

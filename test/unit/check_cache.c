@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,6 +522,98 @@ START_TEST(test_disk_single_flight)
 }
 END_TEST
 
+/* Many threads filling and reading more chunks than fit: the capacity
+ * holds at every moment, every hit returns the chunk's own bytes, and
+ * the files on disk are exactly the index. */
+struct cf_arg {
+	struct cache_disk *d;
+	uint64_t seed;
+	int bad;
+	uint64_t max_used;
+};
+
+static void *cf_thread(void *arg)
+{
+	struct cf_arg *a = arg;
+	uint8_t data[1500], want[1500];
+	uint64_t x = a->seed;
+
+	for (int i = 0; i < 300; i++) {
+		struct cache_disk_stats st;
+		struct cache_entry *e;
+		struct buf b = BUF_INIT;
+		uint64_t k;
+		struct oid id;
+		uint32_t len;
+		int rc;
+
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		k = (x >> 33) % 60;
+		id = id_of(k + 500);
+		len = 500 + (uint32_t)(k * 16);
+		test_random_bytes(want, len, k);
+		rc = cache_disk_begin(a->d, &id, len, &e);
+		if (rc == CACHE_DISK_FILL) {
+			memcpy(data, want, len);
+			if (cache_disk_commit(a->d, e, data) < 0)
+				a->bad++;
+			cache_disk_put(a->d, e);
+		} else if (rc == CACHE_DISK_HIT) {
+			if (cache_disk_read(a->d, e, &b) < 0 || b.len != len || memcmp(b.data, want, len))
+				a->bad++;
+			cache_disk_put(a->d, e);
+		} else if (rc != CACHE_DISK_NOROOM) {
+			a->bad++;
+		}
+		buf_release(&b);
+		cache_disk_stats(a->d, &st);
+		if (st.used > a->max_used)
+			a->max_used = st.used;
+	}
+	return NULL;
+}
+
+static uint64_t files_bytes, files_count;
+
+static int sum_files(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_F && strstr(p, "/chunks/")) {
+		files_bytes += (uint64_t)sb->st_size;
+		files_count++;
+	}
+	return 0;
+}
+
+START_TEST(test_disk_concurrent_fills)
+{
+	struct cache_disk_stats st;
+	struct cf_arg a[6];
+	pthread_t th[6];
+	struct dfix f;
+
+	test_tmpdir(f.dir, sizeof(f.dir));
+	dfix_open(&f, 12000);
+	for (int i = 0; i < 6; i++) {
+		a[i] = (struct cf_arg){ f.d, (uint64_t)i * 7919 + 1, 0, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, cf_thread, &a[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(a[i].bad, 0);
+		ck_assert_uint_le(a[i].max_used, 12000);
+	}
+	cache_disk_stats(f.d, &st);
+	ck_assert_uint_gt(st.evictions, 0);
+	files_bytes = files_count = 0;
+	nftw(f.dir, sum_files, 16, FTW_PHYS);
+	ck_assert_uint_eq(files_bytes, st.used);
+	ck_assert_uint_eq(files_count, st.chunks);
+	dfix_close(&f);
+	test_rmtree(f.dir);
+}
+END_TEST
+
 /* ---- RDMA: the no-device path ---- */
 
 START_TEST(test_rdma_probe)
@@ -592,6 +685,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_disk_lru_capacity);
 	tcase_add_test(tc, test_disk_restart_scan);
 	tcase_add_test(tc, test_disk_single_flight);
+	tcase_add_test(tc, test_disk_concurrent_fills);
 	tcase_add_test(tc, test_rdma_probe);
 	tcase_add_test(tc, test_rdma_no_device);
 	suite_add_tcase(s, tc);

@@ -88,7 +88,8 @@ test_expect_success 'a cold read through node 1 fills the owners from the store'
 	cmp src/big.bin m1/big.bin && cmp src/d/one.bin m1/d/one.bin &&
 	n=$(group_sum chunks) && [ "$n" -ge 10 ] &&
 	[ "$(group_sum store_fetches)" = "$n" ] &&
-	for g in g1 g2 g3; do [ "$(stat_of $g chunks)" -ge 1 ] || exit 1; done &&
+	owners=0 && for g in g1 g2 g3; do [ "$(stat_of $g chunks)" = 0 ] || owners=$((owners + 1)); done &&
+	[ $owners -ge 2 ] &&
 	[ "$(stat_of g1 peer_hits)" -ge 1 ] &&
 	echo "$n" >nchunks
 '
@@ -97,7 +98,8 @@ test_expect_success 'node 2 reads it from its peers with zero store reads' '
 	mount_t9kfs data@v1 m2 --cache "$D/g2/cache.sock" >/dev/null &&
 	cmp src/big.bin m2/big.bin && cmp src/d/one.bin m2/d/one.bin &&
 	[ "$(group_sum store_fetches)" = "$(cat nchunks)" ] &&
-	[ "$(stat_of g2 peer_hits)" -ge 1 ] && [ "$(stat_of g2 hits)" -ge 1 ] &&
+	[ "$(stat_of g2 peer_hits)" -ge 1 ] &&
+	[ $(($(stat_of g2 hits) + $(stat_of g2 peer_hits))) -ge "$(cat nchunks)" ] &&
 	umount_t9kfs m2
 '
 
@@ -138,13 +140,13 @@ test_expect_success 'three nodes reading new data at once: each chunk leaves the
 
 test_expect_success 'kill -9 of a member mid-read: the read completes, from the store' '
 	umount_t9kfs m1 &&
-	mount_t9kfs data@v1 m1 --cache "$D/g1/cache.sock" -o prefetch=0,read_ahead_kb=128 >/dev/null &&
+	mount_t9kfs data@v2 m1 --cache "$D/g1/cache.sock" -o prefetch=0,read_ahead_kb=128 >/dev/null &&
 	exec 5<m1/big.bin &&
 	head -c 100000 <&5 >part1 &&
 	stop_daemon g3 KILL &&
 	cat <&5 >part2 && exec 5<&- &&
 	cat part1 part2 | cmp - src/big.bin &&
-	cmp src/d/one.bin m1/d/one.bin &&
+	cmp src/d/one.bin m1/d/one.bin && cmp src/new.bin m1/new.bin &&
 	[ "$(stat_of g1 peer_failures)" -ge 1 ] &&
 	grep -q "skipping it" "$D/g1.log"
 '

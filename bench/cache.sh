@@ -7,15 +7,19 @@
 #     socket);
 #   - a peer over TCP loopback (the mount reads the group of one member
 #     directly: every chunk crosses TCP);
-# and warm-up throughput (t9kfs warmup into an empty daemon from the
-# file:// store). Page caches are dropped before every timed read, so the
-# daemon's files come from the disk as the local copy does; the store,
-# cache directories and the local copy share one disk (BENCH_DISK, default
-# /var/tmp). Kinds alternate within each run; median of BENCH_RUNS. Needs
-# root (drop_caches, /dev/fuse). S3 warm-up is not measured here yet.
+# and warm-up throughput (t9kfs warmup into an empty daemon) from the
+# file:// store and, with BENCH_CACHE_S3=1 (the default when Ceph is
+# installed), from an s3:// store on a one-node Ceph RGW on loopback
+# (test/integration/ceph.sh, as in bench/s3.sh). Page caches are dropped
+# before every timed read, so the daemon's files come from the disk as the
+# local copy does; the store, cache directories and the local copy share
+# one disk (BENCH_DISK, default /var/tmp). Kinds alternate within each
+# run; median of BENCH_RUNS. Needs root (drop_caches, /dev/fuse).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=test/integration/ceph.sh
+. "$BENCH_ROOT/test/integration/ceph.sh"
 
 bench_scale
 bench_runs
@@ -44,6 +48,7 @@ cleanup() {
 		while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
 	done
 	"$T9KFS" server stop >/dev/null 2>&1 || true
+	ceph_stop
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
@@ -138,6 +143,45 @@ for i in $(seq "$runs"); do
 	record warmup file "$i" "$(echo "$out" | sed -n 's/.*(\([0-9]*\) MB\/s).*/\1/p')" MB/s
 	stop_last_daemon
 done
+# warm-up from s3://: the same file in a repo on a local Ceph RGW
+s3=${BENCH_CACHE_S3:-}
+if [ -z "$s3" ]; then
+	s3=1
+	[ -z "$(ceph_missing)" ] || s3=0
+fi
+s3_note="cache: S3 warm-up skipped (BENCH_CACHE_S3=0 or Ceph not installed)"
+if [ "$s3" = 1 ]; then
+	export AWS_ACCESS_KEY_ID=T9KFSBENCHACCESSKEY1
+	export AWS_SECRET_ACCESS_KEY=t9kfs-bench-secret-key-0123456789abcdefghi
+	export AWS_REGION=us-east-1
+	unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
+	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+	export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+	"$T9KFS" server stop >/dev/null # the embedded server restarts with these credentials
+	CEPH_MEMSTORE_BYTES=$((size + (2 << 30)))
+	if ceph_start "$work/ceph"; then
+		bench_log "cache: Ceph RGW at $CEPH_ENDPOINT, up in ${CEPH_START_SECONDS}s"
+		curl -sf --max-time 30 --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+			-u "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+			-H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' \
+			-X PUT "$CEPH_ENDPOINT/cachebench" >/dev/null || bench_die "cannot create the bucket"
+		"$T9KFS" repo create bench3 --store "s3://cachebench/t9kfs?endpoint=$CEPH_ENDPOINT" >/dev/null
+		"$T9KFS" import "$work/data" bench3@main -m data >/dev/null
+		for i in $(seq "$runs"); do
+			rm -rf "$work/cold3"
+			start_daemon "$work/cold3" --capacity "$cap"
+			out=$("$T9KFS" warmup bench3@main --cache "$work/cold3/cache.sock")
+			record warmup s3 "$i" "$(echo "$out" | sed -n 's/.*(\([0-9]*\) MB\/s).*/\1/p')" MB/s
+			stop_last_daemon
+		done
+		ceph_stop
+		s3_note="cache: S3 warm-up from a one-node Ceph RGW (memstore OSD) on 127.0.0.1 (warmup -j 8)"
+	else
+		s3_note="cache: S3 warm-up skipped: the Ceph RGW did not start ($CEPH_ERROR)"
+		ceph_stop
+	fi
+fi
+
 # every warm read was served by the daemons, not the store
 [ "$(fetches "$work/local")" = "$f_local" ] && [ "$(fetches "$work/peer")" = "$f_peer" ] ||
 	bench_die "a daemon read the store during the warm reads"
@@ -151,8 +195,13 @@ echo "| cache: warm read $label via local daemon (fd passing), caches dropped | 
 echo "| cache: warm read $label via local daemon (bytes over the socket) | $data_r MB/s | local disk: $local_r MB/s | $(bench_div "$data_r" "$local_r") |"
 echo "| cache: warm read $label from a peer over TCP loopback | $peer_r MB/s | local disk: $local_r MB/s | $(bench_div "$peer_r" "$local_r") |"
 echo "| cache: warmup $label from a file:// store into an empty daemon | $warm_r MB/s | local disk: $local_r MB/s | $(bench_div "$warm_r" "$local_r") |"
+if grep -q '"kind":"s3"' "$results"; then
+	s3_r=$(median_of warmup s3)
+	echo "| cache: warmup $label from s3:// (local Ceph RGW) into an empty daemon | $s3_r MB/s | local disk: $local_r MB/s | $(bench_div "$s3_r" "$local_r") |"
+fi
 {
 	echo "cache: daemons, store and local copy on $(df --output=source "$work" | tail -n 1) (${BENCH_DISK:-/var/tmp}); page caches dropped before each timed read; ratios are t9kfs/local disk"
-	echo "cache: the peer is a daemon on 127.0.0.1 read by the mount as a group of one (--cache-group), so every chunk crosses TCP; S3 warm-up is not measured yet"
+	echo "cache: the peer is a daemon on 127.0.0.1 read by the mount as a group of one (--cache-group), so every chunk crosses TCP"
+	echo "$s3_note"
 	echo "cache results: ${results#"$BENCH_ROOT"/}"
 } >>"$BENCH_NOTES"

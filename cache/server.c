@@ -111,10 +111,29 @@ static void count(atomic_ullong *a, uint64_t n)
 }
 
 /* The store for url, opened on first use. */
+/* Is url under one of the --stores prefixes (any when none were given)? */
+static bool store_allowed(const struct cache_server *s, const char *url)
+{
+	const char *p = s->o.stores;
+
+	if (!p)
+		return true;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n && !strncmp(url, p, n))
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
 static int get_store(struct cache_server *s, const char *url, struct store **out)
 {
 	int rc = 0;
 
+	if (!store_allowed(s, url))
+		return t9k_err(-EACCES, "store %s is not under --stores %s", url, s->o.stores);
 	pthread_mutex_lock(&s->lock);
 	for (int i = 0; i < s->nstores; i++)
 		if (!strcmp(s->stores[i].url, url)) {

@@ -28,6 +28,8 @@ struct cache_server_opts {
 	const char *listen;       /* TCP HOST:PORT for peers and remote clients, or NULL */
 	const char *group;        /* comma-separated members incl. listen, or NULL */
 	const char *metrics;      /* HOST:PORT serving GET /metrics, or NULL */
+	const char *stores;       /* comma-separated URL prefixes the daemon may open
+				   * stores under, or NULL for any */
 	enum cache_io_mode io_mode;
 	int peer_timeout_ms;      /* connect/read deadline towards a peer (default 2000) */
 	int dead_ms;              /* how long a failed peer is skipped (default 5000) */

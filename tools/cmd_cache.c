@@ -28,7 +28,7 @@ static const char serve_usage[] =
 	"usage: t9kfs cache serve [--dir DIR] --capacity SIZE [--listen HOST:PORT]\n"
 	"                         [--group PEERS] [--socket PATH] [--metrics HOST:PORT]\n"
 	"                         [--io auto|uring|pread] [--peer-timeout MS] [--peer-skip MS]\n"
-	"                         [--max-conns N]\n"
+	"                         [--max-conns N] [--stores PREFIXES]\n"
 	"\n"
 	"Runs the node's chunk cache daemon in the foreground (SIGINT/SIGTERM stop\n"
 	"it). Chunks are kept as files under DIR (default $T9KFS_HOME/cache) up to\n"
@@ -44,7 +44,12 @@ static const char serve_usage[] =
 	"  --io MODE            disk I/O engine: io_uring, falling back to pread (auto)\n"
 	"  --peer-timeout MS    a peer that does not answer within MS is skipped (2000)\n"
 	"  --peer-skip MS       for MS before it is tried again (5000)\n"
-	"  --max-conns N        concurrent client and peer connections (256)\n";
+	"  --max-conns N        concurrent client and peer connections (256)\n"
+	"  --stores PREFIXES    open only stores whose URL starts with one of these\n"
+	"                       (comma-separated, e.g. s3://datasets/); default: any\n"
+	"\n"
+	"The TCP port has no authentication: listen on a private network only.\n"
+	"s3:// credentials come from this daemon's environment or ~/.aws.\n";
 
 static const char stats_usage[] =
 	"usage: t9kfs cache stats [--cache ADDR | --group PEERS]\n"
@@ -107,6 +112,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 		{ "peer-timeout", required_argument, NULL, 't' },
 		{ "peer-skip", required_argument, NULL, 'k' },
 		{ "max-conns", required_argument, NULL, 'n' },
+		{ "stores", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -137,6 +143,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 			return cli_usage_error("--meta (group membership through the metadata service) "
 					       "is not implemented; list the members with --group");
 		case 's': o.socket = optarg; break;
+		case 'S': o.stores = optarg; break;
 		case 'm': o.metrics = optarg; break;
 		case 'i':
 			if (!strcmp(optarg, "auto"))

@@ -8,7 +8,7 @@
 # (on the local daemon or on the owner) is detected, dropped and refetched;
 # a daemon with a capacity smaller than the data never holds more than it;
 # a restart keeps the cached chunks; warmup, stats, /metrics, the pread
-# fallback, bad input.
+# fallback, --stores, bad input.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-mount.sh"
 
@@ -177,7 +177,7 @@ test_expect_success 'a corrupt file on the owner: node 1 detects it, the owner d
 
 test_expect_success 'standalone daemon (pread fallback), capacity smaller than the data' '
 	umount_t9kfs m1 &&
-	start_daemon s --capacity 5M --io pread &&
+	start_daemon s --capacity 5M --io pread --stores "s3://x/,file://$T9KFS_HOME/store/" &&
 	grep -q "disk I/O: pread" "$D/s.log" &&
 	mount_t9kfs data@v1 m4 --cache "$D/s/cache.sock" >/dev/null &&
 	{ cat m4/big.bin >/dev/null & cat m4/d/one.bin >/dev/null; wait; } &&
@@ -213,6 +213,15 @@ test_expect_success 'a restart keeps the cached chunks; a mount keeps using the 
 	[ "$(stat_of s store_fetches)" = 0 ] && [ "$(stat_of s hits)" -ge 1 ] &&
 	! grep -q "reading the store instead" "$T9KFS_HOME"/mounts/*.log &&
 	umount_t9kfs m4
+'
+
+test_expect_success '--stores: a store outside the prefixes is refused, the mount reads it itself' '
+	start_daemon x --capacity 5M --stores s3://elsewhere/ &&
+	mount_t9kfs data@v1 m6 --cache "$D/x/cache.sock" >/dev/null &&
+	cmp src/d/one.bin m6/d/one.bin &&
+	[ "$(stat_of x store_fetches)" = 0 ] && [ "$(stat_of x chunks)" = 0 ] &&
+	grep -q "is not under --stores" "$D/x.log" &&
+	umount_t9kfs m6 && stop_daemon x
 '
 
 test_expect_success 'bad input gets one clear line' '

@@ -154,7 +154,7 @@ int cache_net_listen(const char *addr, int *out)
 	return 0;
 }
 
-static void set_timeouts(int fd, int timeout_ms)
+void cache_net_set_timeout(int fd, int timeout_ms)
 {
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
 
@@ -216,7 +216,7 @@ int cache_net_connect(const char *addr, int timeout_ms, int *out)
 			return t9k_err(rc, "cannot connect to the cache daemon at %s: %s", sa.sun_path,
 				       strerror(-rc));
 		}
-		set_timeouts(fd, timeout_ms);
+		cache_net_set_timeout(fd, timeout_ms);
 		*out = fd;
 		return 0;
 	}
@@ -240,7 +240,7 @@ int cache_net_connect(const char *addr, int timeout_ms, int *out)
 	if (fd < 0)
 		return t9k_err(rc, "cannot connect to cache peer %s: %s", addr, strerror(-rc));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	set_timeouts(fd, timeout_ms);
+	cache_net_set_timeout(fd, timeout_ms);
 	*out = fd;
 	return 0;
 }

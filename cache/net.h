@@ -18,6 +18,8 @@ int cache_net_listen(const char *addr, int *fd);
  * timeouts of timeout_ms (a dead peer costs at most that) and, on TCP,
  * TCP_NODELAY. */
 int cache_net_connect(const char *addr, int timeout_ms, int *fd);
+/* Sets the send and receive deadlines of a connected socket. */
+void cache_net_set_timeout(int fd, int timeout_ms);
 /* Splits "A,B,C" into a NULL-terminated array of strdup'ed addresses
  * (free with cache_net_list_free); each is checked. */
 int cache_net_list(const char *list, char ***out, int *n);

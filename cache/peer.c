@@ -23,7 +23,7 @@
 struct cache_peer {
 	char *addr;
 	uint8_t role;
-	int timeout_ms;
+	int timeout_ms, wait_ms;
 	pthread_mutex_t lock;
 	int idle[POOL_MAX];
 	int nidle;
@@ -46,6 +46,7 @@ int cache_peer_new(const char *addr, uint8_t role, int timeout_ms, struct cache_
 	}
 	p->role = role;
 	p->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
+	p->wait_ms = p->timeout_ms;
 	pthread_mutex_init(&p->lock, NULL);
 	*out = p;
 	return 0;
@@ -60,6 +61,12 @@ void cache_peer_free(struct cache_peer *p)
 	pthread_mutex_destroy(&p->lock);
 	free(p->addr);
 	free(p);
+}
+
+void cache_peer_set_wait(struct cache_peer *p, int wait_ms)
+{
+	if (wait_ms > 0)
+		p->wait_ms = wait_ms;
 }
 
 const char *cache_peer_addr(const struct cache_peer *p)
@@ -155,6 +162,8 @@ static int conn_take(struct cache_peer *p, int *fd)
 		close(*fd);
 		*fd = -1;
 	}
+	if (rc == 0 && p->wait_ms != p->timeout_ms)
+		cache_net_set_timeout(*fd, p->wait_ms);
 	return rc;
 }
 

@@ -22,7 +22,12 @@
 
 struct cache_peer;
 
+/* timeout_ms bounds connecting and, unless cache_peer_set_wait says
+ * otherwise, every exchange. */
 int cache_peer_new(const char *addr, uint8_t role, int timeout_ms, struct cache_peer **out);
+/* How long an exchange may wait for the daemon's answer (it may be
+ * filling the chunk from a slow store); call before first use. */
+void cache_peer_set_wait(struct cache_peer *p, int wait_ms);
 void cache_peer_free(struct cache_peer *p);
 const char *cache_peer_addr(const struct cache_peer *p);
 

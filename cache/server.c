@@ -5,7 +5,8 @@
  * daemon, so there are few of them (max_conns) and each carries a stream
  * of blocking requests; one thread per connection keeps the request path
  * straight-line code. Disk I/O from all of them is batched by the
- * io_uring thread (io.c), peer I/O is bounded by peer_timeout_ms.
+ * io_uring thread (io.c), peer I/O is bounded by peer_timeout_ms (connect)
+ * and peer_wait_ms (an answer, which may need a fill from the store).
  *
  * Verification: bytes from the store are verified by chunk_get; bytes
  * from a peer are hashed here before they are served or stored; bytes
@@ -101,6 +102,7 @@ void cache_server_opts_init(struct cache_server_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->io_mode = CACHE_IO_AUTO;
 	o->peer_timeout_ms = 2000;
+	o->peer_wait_ms = 10000;
 	o->dead_ms = 5000;
 	o->max_conns = 256;
 }
@@ -625,6 +627,9 @@ int cache_server_new(const struct cache_server_opts *o, struct cache_server **ou
 		rc = cache_disk_open(o->dir, o->capacity, s->io, &s->disk);
 	if (rc == 0 && o->group)
 		rc = cache_group_new(o->group, o->listen, PROTO_ROLE_PEER, o->peer_timeout_ms, &s->g);
+	for (int i = 0; rc == 0 && s->g && i < s->g->n; i++)
+		if (s->g->peers[i])
+			cache_peer_set_wait(s->g->peers[i], o->peer_wait_ms);
 	if (rc == 0)
 		rc = cache_net_listen(s->sock_path, &s->lfd_unix);
 	if (rc == 0 && o->listen)

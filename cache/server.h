@@ -31,7 +31,8 @@ struct cache_server_opts {
 	const char *stores;       /* comma-separated URL prefixes the daemon may open
 				   * stores under, or NULL for any */
 	enum cache_io_mode io_mode;
-	int peer_timeout_ms;      /* connect/read deadline towards a peer (default 2000) */
+	int peer_timeout_ms;      /* connect and hello deadline towards a peer (default 2000) */
+	int peer_wait_ms;         /* how long a request waits for the owner's answer (10000) */
 	int dead_ms;              /* how long a failed peer is skipped (default 5000) */
 	int max_conns;            /* concurrent connections (default 256) */
 };

@@ -27,7 +27,8 @@
 static const char serve_usage[] =
 	"usage: t9kfs cache serve [--dir DIR] --capacity SIZE [--listen HOST:PORT]\n"
 	"                         [--group PEERS] [--socket PATH] [--metrics HOST:PORT]\n"
-	"                         [--io auto|uring|pread] [--peer-timeout MS] [--peer-skip MS]\n"
+	"                         [--io auto|uring|pread] [--peer-timeout MS] [--peer-wait MS]\n"
+	"                         [--peer-skip MS]\n"
 	"                         [--max-conns N] [--stores PREFIXES]\n"
 	"\n"
 	"Runs the node's chunk cache daemon in the foreground (SIGINT/SIGTERM stop\n"
@@ -42,7 +43,9 @@ static const char serve_usage[] =
 	"                       by one owner chosen by rendezvous hashing\n"
 	"  --metrics HOST:PORT  serve Prometheus text at http://HOST:PORT/metrics\n"
 	"  --io MODE            disk I/O engine: io_uring, falling back to pread (auto)\n"
-	"  --peer-timeout MS    a peer that does not answer within MS is skipped (2000)\n"
+	"  --peer-timeout MS    a peer that cannot be connected to within MS (2000),\n"
+	"  --peer-wait MS       or does not answer a request within MS (10000: it may\n"
+	"                       be reading the chunk from a slow store), is skipped\n"
 	"  --peer-skip MS       for MS before it is tried again (5000)\n"
 	"  --max-conns N        concurrent client and peer connections (256)\n"
 	"  --stores PREFIXES    open only stores whose URL starts with one of these\n"
@@ -111,6 +114,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 		{ "io", required_argument, NULL, 'i' },
 		{ "peer-timeout", required_argument, NULL, 't' },
 		{ "peer-skip", required_argument, NULL, 'k' },
+		{ "peer-wait", required_argument, NULL, 'w' },
 		{ "max-conns", required_argument, NULL, 'n' },
 		{ "stores", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
@@ -159,6 +163,11 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 			if ((rc = parse_int_opt("--peer-timeout", optarg, 10, 600000, &n)) < 0)
 				return cli_fail(rc);
 			o.peer_timeout_ms = (int)n;
+			break;
+		case 'w':
+			if ((rc = parse_int_opt("--peer-wait", optarg, 10, 3600000, &n)) < 0)
+				return cli_fail(rc);
+			o.peer_wait_ms = (int)n;
 			break;
 		case 'k':
 			if ((rc = parse_int_opt("--peer-skip", optarg, 0, 3600000, &n)) < 0)

@@ -76,10 +76,10 @@ test_expect_success 'setup: a commit of ~14 chunks, three group daemons' '
 	t9kfs repo create data >/dev/null &&
 	t9kfs import src data@main -m v1 >/dev/null &&
 	t9kfs tag create data@v1 >/dev/null &&
-	start_daemon g1 --capacity 64M --listen 127.0.0.1:$P1 --group $G --peer-timeout 700 --peer-skip 1000 &&
-	start_daemon g2 --capacity 64M --listen 127.0.0.1:$P2 --group $G --peer-timeout 700 --peer-skip 1000 \
+	start_daemon g1 --capacity 64M --listen 127.0.0.1:$P1 --group $G --peer-timeout 700 --peer-wait 700 --peer-skip 1000 &&
+	start_daemon g2 --capacity 64M --listen 127.0.0.1:$P2 --group $G --peer-timeout 700 --peer-wait 700 --peer-skip 1000 \
 		--metrics 127.0.0.1:$PM &&
-	start_daemon g3 --capacity 64M --listen 127.0.0.1:$P3 --group $G --peer-timeout 700 --peer-skip 1000 &&
+	start_daemon g3 --capacity 64M --listen 127.0.0.1:$P3 --group $G --peer-timeout 700 --peer-wait 700 --peer-skip 1000 &&
 	grep -q "disk I/O: io_uring" "$D/g1.log"
 '
 

@@ -16,6 +16,7 @@ bench_tmpdir
 rows=$("$BENCH_DIR/chunk.sh")
 rows+=$'\n'$("$BENCH_DIR/meta.sh")
 rows+=$'\n'$("$BENCH_DIR/import.sh")
+rows+=$'\n'$("$BENCH_DIR/dedup.sh")
 rows+=$'\n'$("$BENCH_DIR/s3.sh")
 rows+=$'\n'$("$BENCH_DIR/mount.sh")
 

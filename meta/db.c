@@ -829,6 +829,7 @@ struct stage_list_ctx {
 	size_t skip; /* "S repo NUL branch NUL" */
 	rocksdb_writebatch_t *b; /* reset: collects deletes instead */
 	int count;
+	size_t under; /* reset of a path: the path's length; keys must end there or at '/' */
 };
 
 static int stage_list_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
@@ -838,6 +839,8 @@ static int stage_list_one(const char *k, size_t klen, const char *v, size_t vlen
 	size_t n = klen - c->skip;
 
 	if (c->b) {
+		if (c->under && n > c->under && k[c->skip + c->under] != '/')
+			return 0; /* "data" resets "data/x", not "database" */
 		if (c->count == INT_MAX)
 			return t9k_err(-EOVERFLOW, "too many staged paths to count");
 		rocksdb_writebatch_delete(c->b, k, klen);
@@ -865,7 +868,7 @@ static int stage_prefix(const char *repo, const char *branch, const char *prefix
 int meta_stage_list(struct meta_db *db, const char *repo, const char *branch, const char *prefix,
 		    int (*fn)(const char *path, const void *val, size_t len, void *arg), void *arg)
 {
-	struct stage_list_ctx c = { fn, arg, 1 + strlen(repo) + 1 + strlen(branch) + 1, NULL, 0 };
+	struct stage_list_ctx c = { fn, arg, 1 + strlen(repo) + 1 + strlen(branch) + 1, NULL, 0, 0 };
 	struct snap_read s;
 	struct key k;
 	int ret = stage_prefix(repo, branch, prefix, &k);
@@ -882,12 +885,17 @@ int meta_stage_list(struct meta_db *db, const char *repo, const char *branch, co
 
 int meta_stage_reset(struct meta_db *db, const char *repo, const char *branch, const char *prefix)
 {
-	struct stage_list_ctx c = { NULL, NULL, 0, NULL, 0 };
+	size_t plen = strlen(prefix);
+	struct stage_list_ctx c = { NULL, NULL, 0, NULL, 0, 0 };
 	struct key k;
 	int ret = stage_prefix(repo, branch, prefix, &k);
 
 	if (ret < 0)
 		return ret;
+	if (plen && prefix[plen - 1] != '/') {
+		c.skip = 1 + strlen(repo) + 1 + strlen(branch) + 1;
+		c.under = plen;
+	}
 	db_lock(db);
 	ret = repo_check(db, NULL, repo);
 	if (ret < 0)

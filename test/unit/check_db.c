@@ -487,6 +487,13 @@ START_TEST(staging_put_get_list_reset)
 	ck_assert_int_eq(meta_stage_reset(db, "r", "main", "b/"), 0);
 	ck_assert_int_eq(staged(db, "r", "main", "b/1", v, sizeof(v)), 0);
 	ck_assert_int_eq(staged(db, "r", "main", "b.txt", v, sizeof(v)), 1);
+	/* A path without '/' drops itself and its subtree, not its namesakes:
+	 * "b" left "b.txt" staged. */
+	ck_assert_int_eq(meta_stage_put(db, "r", "main", "b/3", "x", 1), 0);
+	ck_assert_int_eq(meta_stage_put(db, "r", "main", "b", "x", 1), 0);
+	ck_assert_int_eq(meta_stage_reset(db, "r", "main", "b"), 2);
+	ck_assert_int_eq(staged(db, "r", "main", "b.txt", v, sizeof(v)), 1);
+	ck_assert_int_eq(meta_stage_reset(db, "r", "main", "b.tx"), 0);
 	ck_assert_int_eq(meta_stage_reset(db, "r", "main", ""), 4);
 	memset(&s, 0, sizeof(s));
 	ck_assert_int_eq(meta_stage_list(db, "r", "main", "", seen_path, &s), 0);

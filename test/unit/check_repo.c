@@ -375,6 +375,41 @@ START_TEST(reset_drops_staged_changes)
 }
 END_TEST
 
+static int count_entries(void *arg, const char *path, const struct tree_entry *e)
+{
+	(void)path, (void)e;
+	++*(int *)arg;
+	return 0;
+}
+
+/* An entry naming an object the store lacks is refused, with the rest of
+ * its batch: a commit could otherwise point at nothing. */
+START_TEST(staging_needs_the_named_object)
+{
+	struct tree_entry ok = file_entry("inline"), bad = { 0 };
+	struct repo_stage_item items[3] = {
+		{ .path = "a", .entry = &ok }, { .path = "big", .entry = &bad }, { .path = "c" },
+	};
+	int n = 0;
+
+	bad.mode = S_IFREG | 0644;
+	bad.size = 100000;
+	memset(bad.id.b, 0x5a, sizeof(bad.id.b));
+	ck_assert_int_eq(repo_stage_batch(r, "main", items, 3), T9K_ENOTFOUND);
+	ck_assert_int_eq(repo_staged(r, "main", "", count_entries, &n), 0);
+	ck_assert_int_eq(n, 0);
+	bad.mode = S_IFDIR | 0755;
+	ck_assert_int_eq(repo_stage(r, "main", "big", &bad), T9K_ENOTFOUND);
+
+	/* once the object is stored, the same batch stages */
+	bad.mode = S_IFREG | 0644;
+	ck_assert_int_eq(meta_object_put(r->mo, "some manifest", 13, &bad.id), 0);
+	ck_assert_int_eq(repo_stage_batch(r, "main", items, 3), 0);
+	ck_assert_int_eq(repo_staged(r, "main", "", count_entries, &n), 0);
+	ck_assert_int_eq(n, 3);
+}
+END_TEST
+
 struct committer {
 	int id;
 	int landed;
@@ -652,6 +687,7 @@ Suite *repo_suite(void)
 	tcase_add_test(tc, merge_fast_forward_three_way_and_conflicts);
 	tcase_add_test(tc, revert_undoes_a_commit);
 	tcase_add_test(tc, reset_drops_staged_changes);
+	tcase_add_test(tc, staging_needs_the_named_object);
 	tcase_add_test(tc, concurrent_commits_lose_nothing);
 	tcase_add_test(tc, gc_plan_lists_reachable_objects);
 	tcase_add_test(tc, million_files_one_directory);

@@ -672,6 +672,9 @@ out:
 	return ret;
 }
 
+static int stage_drop_all(struct meta_db *db, const char *repo, const char *branch,
+			  rocksdb_writebatch_t *b);
+
 int meta_ref_cas(struct meta_db *db, const char *repo, const char *refname,
 		 const struct oid *old, const struct oid *new)
 {
@@ -695,11 +698,17 @@ int meta_ref_cas(struct meta_db *db, const char *repo, const char *refname,
 	if (ret < 0)
 		goto out;
 	b = rocksdb_writebatch_create();
-	if (new)
+	if (new) {
 		rocksdb_writebatch_put(b, k.b, k.len, (const char *)new->b, OID_RAWSZ);
-	else if (old)
+	} else if (old) {
 		rocksdb_writebatch_delete(b, k.b, k.len);
-	ret = batch_write(db, b);
+		/* a branch's staged changes go with it, in the same write: a
+		 * branch created later under the name starts clean */
+		if (strncmp(refname, "branch/", 7) == 0)
+			ret = stage_drop_all(db, repo, refname + 7, b);
+	}
+	if (ret >= 0)
+		ret = batch_write(db, b);
 out:
 	db_unlock(db);
 	if (b)
@@ -881,6 +890,18 @@ int meta_stage_list(struct meta_db *db, const char *repo, const char *branch, co
 		ret = scan(db, s.snap, &k, stage_list_one, &c);
 	snap_end(db, &s);
 	return ret;
+}
+
+/* Adds a delete of every staged path of branch to b; the caller holds the
+ * lock. */
+static int stage_drop_all(struct meta_db *db, const char *repo, const char *branch,
+			  rocksdb_writebatch_t *b)
+{
+	struct stage_list_ctx c = { NULL, NULL, 0, b, 0, 0 };
+	struct key k;
+	int ret = stage_prefix(repo, branch, "", &k);
+
+	return ret < 0 ? ret : scan(db, NULL, &k, stage_list_one, &c);
 }
 
 int meta_stage_reset(struct meta_db *db, const char *repo, const char *branch, const char *prefix)

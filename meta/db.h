@@ -64,7 +64,8 @@ int meta_repo_list(struct meta_db *db, int (*fn)(const struct meta_repo *r, void
 /* refname: "branch/NAME" or "tag/NAME". */
 int meta_ref_get(struct meta_db *db, const char *repo, const char *refname, struct oid *out);
 /* Sets refname to *new if its current value is *old; old == NULL means it
- * must not exist, new == NULL deletes it. T9K_ECONFLICT otherwise. */
+ * must not exist, new == NULL deletes it (a branch's staged changes with
+ * it, atomically). T9K_ECONFLICT otherwise. */
 int meta_ref_cas(struct meta_db *db, const char *repo, const char *refname,
 		 const struct oid *old, const struct oid *new);
 /* Refs whose name starts with prefix ("branch/", "tag/", ""), in order. */

@@ -1047,10 +1047,9 @@ int repo_branch_create(struct repo *r, const char *name, const char *from)
 
 int repo_branch_delete(struct repo *r, const char *name)
 {
+	/* its staged changes go in the same write (meta_ref_cas) */
 	int rc = ref_delete(r, "branch", name);
 
-	if (rc == 0) /* staged changes of a deleted branch go with it */
-		rc = meta_stage_reset(r->db, r->info.name, name, "");
 	return rc < 0 ? rc : 0;
 }
 

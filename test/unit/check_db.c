@@ -499,6 +499,20 @@ START_TEST(staging_put_get_list_reset)
 	ck_assert_int_eq(meta_stage_list(db, "r", "main", "", seen_path, &s), 0);
 	ck_assert_int_eq(s.n, 0);
 	ck_assert_int_eq(staged(db, "r", "dev", "a", v, sizeof(v)), 1);
+
+	/* Deleting a branch drops its staging in the same write; a tag of the
+	 * same name owns none. */
+	{
+		struct oid x;
+
+		memset(x.b, 7, sizeof(x.b));
+		ck_assert_int_eq(meta_ref_cas(db, "r", "tag/dev", NULL, &x), 0);
+		ck_assert_int_eq(meta_ref_cas(db, "r", "tag/dev", &x, NULL), 0);
+		ck_assert_int_eq(staged(db, "r", "dev", "a", v, sizeof(v)), 1);
+		ck_assert_int_eq(meta_ref_cas(db, "r", "branch/dev", NULL, &x), 0);
+		ck_assert_int_eq(meta_ref_cas(db, "r", "branch/dev", &x, NULL), 0);
+		ck_assert_int_eq(staged(db, "r", "dev", "a", v, sizeof(v)), 0);
+	}
 }
 END_TEST
 

@@ -286,8 +286,10 @@ typedef int scan_fn(const char *k, size_t klen, const char *v, size_t vlen, void
 
 /* Calls fn for each key starting with prefix, in order, reading snap (or
  * the latest state); fn's non-zero return stops the scan and is returned. */
-static int scan(struct meta_db *db, const rocksdb_snapshot_t *snap, const struct key *prefix,
-		scan_fn *fn, void *arg)
+/* Calls fn on each key starting with prefix, from the first key >= from
+ * (NULL: the prefix itself), in order, until fn returns non-zero. */
+static int scan_from(struct meta_db *db, const rocksdb_snapshot_t *snap, const struct key *prefix,
+		     const struct key *from, scan_fn *fn, void *arg)
 {
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_iterator_t *it;
@@ -300,8 +302,10 @@ static int scan(struct meta_db *db, const rocksdb_snapshot_t *snap, const struct
 	if (snap)
 		rocksdb_readoptions_set_snapshot(ro, snap);
 	it = rocksdb_create_iterator(db->rdb, ro);
-	for (rocksdb_iter_seek(it, prefix->b, prefix->len); rocksdb_iter_valid(it);
-	     rocksdb_iter_next(it)) {
+	if (from && (from->len < prefix->len || memcmp(from->b, prefix->b, prefix->len) != 0))
+		from = NULL; /* a start outside the range starts at its beginning */
+	for (rocksdb_iter_seek(it, from ? from->b : prefix->b, from ? from->len : prefix->len);
+	     rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t klen = 0, vlen = 0;
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *v = rocksdb_iter_value(it, &vlen);
@@ -319,6 +323,12 @@ out:
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
 	return ret;
+}
+
+static int scan(struct meta_db *db, const rocksdb_snapshot_t *snap, const struct key *prefix,
+		scan_fn *fn, void *arg)
+{
+	return scan_from(db, snap, prefix, NULL, fn, arg);
 }
 
 /* 0 if repo exists, T9K_ENOTFOUND with a message if not, or < 0. */
@@ -877,17 +887,31 @@ static int stage_prefix(const char *repo, const char *branch, const char *prefix
 int meta_stage_list(struct meta_db *db, const char *repo, const char *branch, const char *prefix,
 		    int (*fn)(const char *path, const void *val, size_t len, void *arg), void *arg)
 {
+	return meta_stage_list_after(db, repo, branch, prefix, NULL, fn, arg);
+}
+
+int meta_stage_list_after(struct meta_db *db, const char *repo, const char *branch,
+			  const char *prefix, const char *after,
+			  int (*fn)(const char *path, const void *val, size_t len, void *arg),
+			  void *arg)
+{
 	struct stage_list_ctx c = { fn, arg, 1 + strlen(repo) + 1 + strlen(branch) + 1, NULL, 0, 0 };
 	struct snap_read s;
-	struct key k;
+	struct key k, from;
 	int ret = stage_prefix(repo, branch, prefix, &k);
 
+	/* the first key after `after`: after itself followed by a NUL byte */
+	if (ret >= 0 && after && (ret = stage_prefix(repo, branch, after, &from)) >= 0) {
+		if (from.len == sizeof(from.b))
+			return t9k_err(-EINVAL, "staged path '%.80s...' too long to page after", after);
+		from.b[from.len++] = '\0';
+	}
 	if (ret < 0)
 		return ret;
 	snap_begin(db, &s);
 	ret = repo_check(db, s.ro, repo);
 	if (ret >= 0)
-		ret = scan(db, s.snap, &k, stage_list_one, &c);
+		ret = scan_from(db, s.snap, &k, after ? &from : NULL, stage_list_one, &c);
 	snap_end(db, &s);
 	return ret;
 }

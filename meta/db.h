@@ -81,6 +81,12 @@ int meta_stage_get(struct meta_db *db, const char *repo, const char *branch, con
 /* Staged paths starting with prefix ("" for all), in byte order. */
 int meta_stage_list(struct meta_db *db, const char *repo, const char *branch, const char *prefix,
 		    int (*fn)(const char *path, const void *val, size_t len, void *arg), void *arg);
+/* The same, starting after path `after` (NULL: from the start): a page of
+ * a long listing costs its own length, not the pages before it. */
+int meta_stage_list_after(struct meta_db *db, const char *repo, const char *branch,
+			  const char *prefix, const char *after,
+			  int (*fn)(const char *path, const void *val, size_t len, void *arg),
+			  void *arg);
 /* Drops staged changes; returns how many. prefix "" drops all, one ending
  * in '/' those starting with it, any other is a path: that path and what
  * is under it ("data" drops "data" and "data/x", not "database"). */

@@ -424,12 +424,18 @@ static int staged_one(const char *path, const void *val, size_t len, void *arg)
 
 int repo_staged(struct repo *r, const char *branch, const char *prefix, repo_staged_fn fn, void *arg)
 {
+	return repo_staged_after(r, branch, prefix, NULL, fn, arg);
+}
+
+int repo_staged_after(struct repo *r, const char *branch, const char *prefix, const char *after,
+		      repo_staged_fn fn, void *arg)
+{
 	struct staged_walk w = { fn, arg };
 	int rc = repo_need_db(r);
 
 	if (rc < 0)
 		return rc;
-	return meta_stage_list(r->db, r->info.name, branch, prefix, staged_one, &w);
+	return meta_stage_list_after(r->db, r->info.name, branch, prefix, after, staged_one, &w);
 }
 
 int repo_reset(struct repo *r, const char *branch, const char *prefix)

@@ -500,6 +500,32 @@ START_TEST(staging_put_get_list_reset)
 	ck_assert_int_eq(s.n, 0);
 	ck_assert_int_eq(staged(db, "r", "dev", "a", v, sizeof(v)), 1);
 
+	/* Paging: listing after a path starts right after it, whether or not
+	 * that path is staged, and never outside the prefix. */
+	{
+		const char *paths[] = { "p/1", "p/2", "p/2x", "p/3", "q" };
+
+		for (size_t i = 0; i < 5; i++)
+			ck_assert_int_eq(meta_stage_put(db, "r", "pg", paths[i], "v", 1), 0);
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(meta_stage_list_after(db, "r", "pg", "p/", "p/2", seen_path, &s), 0);
+		ck_assert_int_eq(s.n, 2);
+		ck_assert_str_eq(s.name[0], "p/2x");
+		ck_assert_str_eq(s.name[1], "p/3");
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(meta_stage_list_after(db, "r", "pg", "", "p/25", seen_path, &s), 0);
+		ck_assert_int_eq(s.n, 3); /* "p/25" < "p/2x" */
+		ck_assert_str_eq(s.name[0], "p/2x");
+		ck_assert_str_eq(s.name[2], "q");
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(meta_stage_list_after(db, "r", "pg", "p/", "a", seen_path, &s), 0);
+		ck_assert_int_eq(s.n, 4);
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(meta_stage_list_after(db, "r", "pg", "p/", "p/3", seen_path, &s), 0);
+		ck_assert_int_eq(s.n, 0);
+		ck_assert_int_eq(meta_stage_reset(db, "r", "pg", ""), 5);
+	}
+
 	/* Deleting a branch drops its staging in the same write; a tag of the
 	 * same name owns none. */
 	{

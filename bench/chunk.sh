@@ -49,6 +49,12 @@ for kind in random text; do
 	bench_summary "$results" "chunk pipeline, $kind data" MB/s higher \
 		"t9kfs:t9kfs pipeline (2 cores)=$median" "limit:openssl sha256, 1 core=$limit"
 	echo "| chunk pipeline, $kind $label | $median MB/s | openssl sha256, 1 core: $limit MB/s | $ratio |"
+	cpu=$(echo "$lines" | awk -v b="$size" '{
+		u = $0; sub(/.*"user_s":/, "", u); sub(/[,}].*/, "", u)
+		k = $0; sub(/.*"sys_s":/, "", k); sub(/[,}].*/, "", k)
+		printf "%.2f %.2f %.2f\n", (u + k) * 1073741824 / b, u * 1073741824 / b, k * 1073741824 / b }' |
+		sort -g | awk '{ l[NR] = $2 " " $3 } END { print l[int((NR + 1) / 2)] }')
+	echo "chunk pipeline, $kind: CPU per GiB (whole process, run with the median total): user ${cpu% *} s, system ${cpu#* } s" >>"$BENCH_NOTES"
 	if [ "$kind" = text ]; then
 		echo "text compression (zstd -1 per chunk): ${comp}x ($size bytes -> $stored stored)" \
 			>>"$BENCH_NOTES"

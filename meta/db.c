@@ -776,6 +776,9 @@ int meta_ref_list(struct meta_db *db, const char *repo, const char *prefix,
 
 /* ---- staging ---- */
 
+static int stage_drop_below(struct meta_db *db, const char *repo, const char *branch,
+			    const char *path, rocksdb_writebatch_t *b);
+
 int meta_stage_put_many(struct meta_db *db, const char *repo, const char *branch,
 			const struct meta_staged *items, size_t n)
 {
@@ -792,20 +795,21 @@ int meta_stage_put_many(struct meta_db *db, const char *repo, const char *branch
 	if (ret < 0)
 		return ret;
 	b = rocksdb_writebatch_create();
+	db_lock(db);
+	ret = repo_check(db, NULL, repo);
+	/* the drops first: a put of this batch below a dropped path stays */
+	for (size_t i = 0; i < n && ret >= 0; i++)
+		if (items[i].drop_below)
+			ret = stage_drop_below(db, repo, branch, items[i].path, b);
 	for (size_t i = 0; i < n && ret >= 0; i++) {
 		ret = key_build(&k, 'S', repo, branch, items[i].path);
 		if (ret >= 0)
 			rocksdb_writebatch_put(b, k.b, k.len, items[i].val ? items[i].val : "",
 					       items[i].len);
 	}
-	if (ret < 0)
-		goto out_nolock;
-	db_lock(db);
-	ret = repo_check(db, NULL, repo);
 	if (ret >= 0)
 		ret = batch_write(db, b);
 	db_unlock(db);
-out_nolock:
 	rocksdb_writebatch_destroy(b);
 	return ret;
 }
@@ -813,7 +817,7 @@ out_nolock:
 int meta_stage_put(struct meta_db *db, const char *repo, const char *branch, const char *path,
 		   const void *val, size_t len)
 {
-	struct meta_staged item = { path, val, len };
+	struct meta_staged item = { path, val, len, false };
 
 	return meta_stage_put_many(db, repo, branch, &item, 1);
 }
@@ -925,6 +929,21 @@ static int stage_drop_all(struct meta_db *db, const char *repo, const char *bran
 	struct key k;
 	int ret = stage_prefix(repo, branch, "", &k);
 
+	return ret < 0 ? ret : scan(db, NULL, &k, stage_list_one, &c);
+}
+
+/* Adds a delete of every staged path under path/ to b; lock held. */
+static int stage_drop_below(struct meta_db *db, const char *repo, const char *branch,
+			    const char *path, rocksdb_writebatch_t *b)
+{
+	struct stage_list_ctx c = { NULL, NULL, 0, b, 0, 0 };
+	char dir[STAGE_PATH_MAX + 2];
+	struct key k;
+	int ret;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/", path) >= sizeof(dir))
+		return t9k_err(-ENAMETOOLONG, "path '%.80s...' too long", path);
+	ret = stage_prefix(repo, branch, dir, &k);
 	return ret < 0 ? ret : scan(db, NULL, &k, stage_list_one, &c);
 }
 

@@ -26,6 +26,7 @@
 
 #include "lib/oid.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,9 @@ struct meta_staged {
 	const char *path;
 	const void *val;
 	size_t len;
+	/* put only: also drop what was staged under path/ before this batch
+	 * (a removal, or a file replacing a directory, leaves nothing below) */
+	bool drop_below;
 };
 
 /* The commit step, atomic and WAL-synced: if branch/BRANCH is at *old

@@ -388,6 +388,10 @@ int repo_stage_batch(struct repo *r, const char *branch, const struct repo_stage
 		st[i].path = items[i].path;
 		st[i].val = vals[i].data;
 		st[i].len = vals[i].len;
+		/* a removal, or a file or symlink where a directory may have
+		 * been, leaves nothing staged below it; a directory keeps what
+		 * is staged inside it */
+		st[i].drop_below = !items[i].entry || !S_ISDIR(items[i].entry->mode);
 	}
 	if (rc == 0)
 		rc = objects_exist(r, items, n);

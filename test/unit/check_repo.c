@@ -178,6 +178,13 @@ START_TEST(stage_commit_log_diff)
 }
 END_TEST
 
+static int count_entries(void *arg, const char *path, const struct tree_entry *e)
+{
+	(void)path, (void)e;
+	++*(int *)arg;
+	return 0;
+}
+
 START_TEST(files_and_directories_replace_each_other)
 {
 	struct oid c;
@@ -190,10 +197,24 @@ START_TEST(files_and_directories_replace_each_other)
 	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), -ENOTDIR);
 	ck_assert_msg(strstr(t9k_errmsg(-ENOTDIR), "'a/x' is not a directory") != NULL, "%s",
 		      t9k_errmsg(-ENOTDIR));
-	/* ... unless a/x is removed in the same commit */
+	/* ... unless a/x is removed in the same commit. Staging the removal
+	 * drops what was staged below a/x, so a/x/y is staged after it. */
 	stage(r, "main", "a/x", NULL);
+	{
+		int n = 0;
+
+		ck_assert_int_eq(repo_staged(r, "main", "a/", count_entries, &n), 0);
+		ck_assert_int_eq(n, 1); /* a/x/y went with the removal */
+	}
+	stage(r, "main", "a/x/y", "2");
 	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
 	ck_assert_str_eq(cat("main", "a/x/y"), "2");
+	/* a file staged where staged children were: they go, the commit works */
+	stage(r, "main", "n/1", "1");
+	stage(r, "main", "n/2/3", "1");
+	stage(r, "main", "n", "file now");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_str_eq(cat("main", "n"), "file now");
 	/* a staged directory entry (a rename in a mount) moves a subtree */
 	{
 		struct tree_entry e;
@@ -374,13 +395,6 @@ START_TEST(reset_drops_staged_changes)
 	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), -ENODATA);
 }
 END_TEST
-
-static int count_entries(void *arg, const char *path, const struct tree_entry *e)
-{
-	(void)path, (void)e;
-	++*(int *)arg;
-	return 0;
-}
 
 /* An entry naming an object the store lacks is refused, with the rest of
  * its batch: a commit could otherwise point at nothing. */

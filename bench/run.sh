@@ -18,6 +18,7 @@ rows+=$'\n'$("$BENCH_DIR/meta.sh")
 rows+=$'\n'$("$BENCH_DIR/import.sh")
 rows+=$'\n'$("$BENCH_DIR/s3.sh")
 rows+=$'\n'$("$BENCH_DIR/mount.sh")
+rows+=$'\n'$("$BENCH_DIR/mount-s3.sh")
 
 echo "| workload | t9kfs (median of $BENCH_RUNS) | limit or peer | ratio |"
 echo "|---|---|---|---|"

@@ -6,7 +6,9 @@
 # open keeps reading the old bytes; unchanged paths keep their inode
 # numbers. With the metadata service out of reach the mount keeps
 # serving its commit, logs once per outage and catches up when the
-# service is back. A writable mount of the branch is not affected.
+# service is back; an unmount while a poll hangs on a stopped service
+# ends within the poll's timeout. A writable mount of the branch is not
+# affected.
 # The mount reaches the service through a small unix-socket proxy, so the
 # test can cut the mount off while the CLI still commits.
 . "$(dirname "$0")/lib.sh"
@@ -60,9 +62,13 @@ proxy_start() {
 }
 
 proxy_stop() {
+	local p i
 	[ -s "$TEST_DIR/proxy.pid" ] || return 0
-	kill "$(cat "$TEST_DIR/proxy.pid")" 2>/dev/null
-	while kill -0 "$(cat "$TEST_DIR/proxy.pid")" 2>/dev/null; do sleep 0.1; done
+	p=$(cat "$TEST_DIR/proxy.pid")
+	kill "$p" 2>/dev/null
+	kill -CONT "$p" 2>/dev/null # a test may have stopped it
+	for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null
 	: >"$TEST_DIR/proxy.pid"
 }
 test_cleanup proxy_stop
@@ -242,6 +248,18 @@ test_expect_success 'poll=0 stays at its commit; a writable mount of the branch 
 	sleep 3 &&
 	wait_same v5 still &&
 	umount_t9kfs still && umount_t9kfs rw && umount_t9kfs follow
+'
+
+test_expect_success 'umount while a poll hangs on a stopped service ends within its timeout' '
+	mount_via_proxy data@main hung -o ro,poll=1 >/dev/null &&
+	kill -STOP "$(cat proxy.pid)" &&
+	sleep 2 &&
+	t0=$(date +%s) &&
+	umount_t9kfs hung >/dev/null; rc=$?
+	t1=$(date +%s) &&
+	kill -CONT "$(cat proxy.pid)" &&
+	echo "umount took $((t1 - t0)) s" &&
+	[ "$rc" = 0 ] && [ $((t1 - t0)) -le 15 ] || { echo "umount: rc $rc after $((t1 - t0)) s"; exit 1; }
 '
 
 test_expect_success 'umount stops the poll thread; the daemons logged no sanitizer report' '

@@ -748,8 +748,9 @@ again:
 		return rc;
 	pthread_mutex_lock(&fs->lock);
 	if (!oid_eq(&dir->id, &tree)) {
-		/* the followed branch moved while we read: a node made from the
-		 * old tree would outlive the switch, so look again */
+		/* dir moved to another tree while we read (a followed branch
+		 * switched): a node made from the old one would outlive the
+		 * switch, so look again */
 		pthread_mutex_unlock(&fs->lock);
 		meta_node_put(fs->mo, hold);
 		hold = NULL;

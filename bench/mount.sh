@@ -13,9 +13,9 @@
 #     each run, so nothing deduplicates.
 # The store and the local copies share one disk (BENCH_DISK, default
 # /var/tmp), so both sides read the same device; tmpfs would flatter the
-# mount. rclone mount is the peer once the S3 backend is benchmarked; it
-# is skipped with a note when not installed. Needs root (drop_caches,
-# /dev/fuse, the mount's readahead). Median of BENCH_RUNS.
+# mount. The peers (rclone mount, s3fs) read over S3: bench/mount-s3.sh.
+# Needs root (drop_caches, /dev/fuse, the mount's readahead). Median of
+# BENCH_RUNS.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -144,7 +144,5 @@ echo "| mount: write $label checkpoint, fsync | $wr_t MB/s | local disk: $wr_l M
 {
 	echo "mount: store and local copies on $(df --output=source "$work" | tail -n 1) (${BENCH_DISK:-/var/tmp}); ratios are t9kfs/local speed (ls: local time / t9kfs time)"
 	echo "mount: FUSE with keep_cache reaches about 0.45x a native page-cache read on this kernel (notes/machine-facts.md), the hot re-read's reference"
-	command -v rclone >/dev/null ||
-		echo "mount: rclone mount skipped: rclone is not installed (it is the peer once the S3 backend is benchmarked)"
 	echo "mount results: ${results#"$BENCH_ROOT"/}"
 } >>"$BENCH_NOTES"

@@ -19,6 +19,8 @@ rows+=$'\n'$("$BENCH_DIR/import.sh")
 rows+=$'\n'$("$BENCH_DIR/dedup.sh")
 rows+=$'\n'$("$BENCH_DIR/s3.sh")
 rows+=$'\n'$("$BENCH_DIR/mount.sh")
+rows+=$'\n'$("$BENCH_DIR/mount-s3.sh")
+rows+=$'\n'$("$BENCH_DIR/follow.sh")
 
 echo "| workload | t9kfs (median of $BENCH_RUNS) | limit or peer | ratio |"
 echo "|---|---|---|---|"

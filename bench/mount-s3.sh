@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Mount workload over S3: sequential read of one large file (2 GiB; quick:
-# 256 MiB) through three FUSE mounts of the same bytes on the same S3
-# server, against the local disk:
+# 256 MiB), a data-loader read of many small files (20,000 x 100 KiB with 8
+# threads in shuffled order; quick: 1,000) and `ls -lR` of those files,
+# through three FUSE mounts of the same bytes on the same S3 server,
+# against the local disk:
 #   - t9kfs: a commit of a repository on s3:// (bench@v1), `t9kfs mount`;
 #   - rclone mount --vfs-cache-mode full of the file uploaded as one object
 #     (rclone copy) to another bucket;
@@ -35,10 +37,13 @@ for tool in rclone s3fs fusermount3 curl mountpoint; do
 	command -v $tool >/dev/null || bench_die "$tool is not installed (scripts/install-deps.sh)"
 done
 if [ "$BENCH_SCALE" = full ]; then
-	size=$((2 << 30)) label="2 GiB"
+	size=$((2 << 30)) label="2 GiB" nsmall=20000
 else
-	size=$((256 << 20)) label="256 MiB"
+	size=$((256 << 20)) label="256 MiB" nsmall=1000
 fi
+small_bytes=$((nsmall * 100 * 1024))
+READ_FILES=${READ_FILES:-$BENCH_ROOT/build/release/bench/read_files}
+[ -x "$READ_FILES" ] || bench_die "$READ_FILES not built (make build/release/bench/read_files)"
 
 export AWS_ACCESS_KEY_ID=T9KFSBENCHACCESSKEY1
 export AWS_SECRET_ACCESS_KEY=t9kfs-bench-secret-key-0123456789abcdefghi
@@ -80,7 +85,7 @@ if [ -n "$missing" ]; then
 	bench_log "mount-s3: installing Ceph (missing: $missing)"
 	ceph_install "$BENCH_TMP/apt.log" || bench_die "cannot install Ceph: $CEPH_ERROR"
 fi
-CEPH_MEMSTORE_BYTES=$((2 * size + (1 << 30)))
+CEPH_MEMSTORE_BYTES=$((2 * (size + small_bytes) + (1 << 30)))
 if ! ceph_start "$BENCH_TMP/ceph-mount"; then
 	tail -n 5 "$BENCH_TMP"/ceph-mount/log/*.log >&2 || true
 	bench_die "the Ceph RGW did not start: $CEPH_ERROR"
@@ -111,12 +116,15 @@ mkdir -p "${mnt[t9kfs]}" "${mnt[rclone]}" "${mnt[s3fs]}" "$work/local" "$work/s3
 
 bench_log "mount-s3: writing $label of random bytes to $work/local"
 head -c "$size" /dev/urandom >"$work/local/$file"
+bench_log "mount-s3: writing $nsmall files of 100 KiB to $work/local/small"
+/usr/bin/python3 "$BENCH_DIR/gen_files.py" fixed "$work/local/small" "$nsmall" $((100 * 1024))
 bench_log "mount-s3: storing it with t9kfs import and rclone copy"
 "$T9KFS" server start >/dev/null
 "$T9KFS" repo create bench --store "s3://bench-t9kfs/t9kfs?endpoint=$ep" >/dev/null
 "$T9KFS" import "$work/local" bench@main -m data >/dev/null
 "$T9KFS" tag create bench@v1 >/dev/null
 env -u AWS_CA_BUNDLE rclone copy "$work/local/$file" rgw:bench-raw
+env -u AWS_CA_BUNDLE rclone copy --transfers 16 "$work/local/small" rgw:bench-raw/small
 
 mount_fresh() { # TOOL: a fresh mount with empty caches of its own
 	local m=${mnt[$1]}
@@ -150,6 +158,22 @@ drop_caches() {
 	echo 3 >/proc/sys/vm/drop_caches
 }
 
+ls_seconds() { # DIR: seconds of one ls -lR
+	local t0 t1
+	t0=$(date +%s%N)
+	ls -lR "$1" >/dev/null || bench_die "ls -lR $1 failed"
+	t1=$(date +%s%N)
+	awk -v ns="$((t1 - t0))" 'BEGIN { printf "%.3f\n", ns / 1e9 }'
+}
+
+loader_files_per_s() { # DIR: files/s of read_files with 8 threads
+	local line
+	line=$("$READ_FILES" --threads 8 "$1") || bench_die "read_files $1 failed"
+	[ "$(echo "$line" | bench_json_get files)" = "$nsmall" ] ||
+		bench_die "read_files saw $(echo "$line" | bench_json_get files) files under $1, not $nsmall"
+	echo "$line" | bench_json_get files_per_s
+}
+
 read_mbps() { # FILE: MB/s of one sequential read
 	local t0 t1
 	t0=$(date +%s%N)
@@ -178,9 +202,16 @@ for run in $(seq "$BENCH_RUNS"); do
 			mount_fresh "$tool"
 			path=${mnt[$tool]}/$file
 		fi
+		dir=$(dirname "$path")/small
+		# metadata first, on the fresh mount: nothing of the tree is known yet
+		drop_caches
+		ls_s=$(ls_seconds "$dir")
 		drop_caches
 		cold=$(read_mbps "$path")
 		warm=$(read_mbps "$path")
+		drop_caches
+		small_cold=$(loader_files_per_s "$dir")
+		small_warm=$(loader_files_per_s "$dir")
 		if [ "$run" = 1 ] && [ "$tool" != local ]; then # the same bytes, untimed
 			cmp "$path" "$work/local/$file" || bench_die "$tool: $file differs from the local copy"
 		fi
@@ -188,7 +219,13 @@ for run in $(seq "$BENCH_RUNS"); do
 			unit=MB/s >>"$results"
 		bench_json bench=mount_s3 workload=seq_read_warm tool="$tool" run="$run" value="$warm" \
 			unit=MB/s >>"$results"
-		bench_log "mount-s3: run $run $tool: cold $cold MB/s, warm $warm MB/s"
+		bench_json bench=mount_s3 workload=ls_lR tool="$tool" run="$run" value="$ls_s" \
+			unit=s >>"$results"
+		bench_json bench=mount_s3 workload=small_read_cold tool="$tool" run="$run" \
+			value="$small_cold" unit=files/s >>"$results"
+		bench_json bench=mount_s3 workload=small_read_warm tool="$tool" run="$run" \
+			value="$small_warm" unit=files/s >>"$results"
+		bench_log "mount-s3: run $run $tool: cold $cold MB/s, warm $warm MB/s; ls -lR ${ls_s}s; small files $small_cold/s cold, $small_warm/s warm"
 		[ "$tool" != t9kfs ] || "$T9KFS" umount "${mnt[t9kfs]}" >/dev/null
 		[ "$tool" = local ] || [ "$tool" = t9kfs ] || peer_umount "$tool"
 	done
@@ -209,8 +246,21 @@ for w in cold warm; do
 	else
 		what="read again at once"
 	fi
+	bench_summary "$results" "mount over S3: seq read $label, $w" MB/s higher "t9kfs:t9kfs=$t" \
+		"limit:local disk=$l" "peer:rclone mount=$r" "peer:s3fs=$s"
 	echo "| mount over S3: seq read $label, $w ($what) | $t MB/s ($(bench_div "$t" "$l")x local) | local disk: $l MB/s; rclone mount --vfs-cache-mode full: $r MB/s ($(bench_div "$r" "$l")x); s3fs: $s MB/s ($(bench_div "$s" "$l")x) | $(bench_div "$t" "$r")x rclone, $(bench_div "$t" "$s")x s3fs |"
 done
+for w in cold warm; do
+	l=$(median_of "small_read_$w" local) t=$(median_of "small_read_$w" t9kfs)
+	r=$(median_of "small_read_$w" rclone) s=$(median_of "small_read_$w" s3fs)
+	bench_summary "$results" "mount over S3: $nsmall x 100 KiB, 8 readers, $w" files/s higher \
+		"t9kfs:t9kfs=$t" "limit:local disk=$l" "peer:rclone mount=$r" "peer:s3fs=$s"
+	echo "| mount over S3: read $nsmall files of 100 KiB, 8 threads, shuffled, $w | $t files/s ($(bench_div "$t" "$l")x local) | local disk: $l files/s; rclone mount: $r files/s; s3fs: $s files/s | $(bench_div "$t" "$r")x rclone, $(bench_div "$t" "$s")x s3fs |"
+done
+l=$(median_of ls_lR local) t=$(median_of ls_lR t9kfs) r=$(median_of ls_lR rclone) s=$(median_of ls_lR s3fs)
+bench_summary "$results" "mount over S3: ls -lR of $nsmall files, fresh mount" s lower \
+	"t9kfs:t9kfs=$t" "limit:local disk=$l" "peer:rclone mount=$r" "peer:s3fs=$s"
+echo "| mount over S3: ls -lR of $nsmall files, fresh mount, caches dropped | $t s | local disk: $l s; rclone mount: $r s; s3fs: $s s | $(bench_div "$r" "$t")x rclone, $(bench_div "$s" "$t")x s3fs (time) |"
 {
 	echo "mount-s3: t9kfs (a commit on s3://), rclone $rclone_v mount --vfs-cache-mode full and s3fs $s3fs_v read the same $label from one Ceph $ceph_v RGW (memstore OSD) on loopback that shares the $(nproc) CPUs; local copy and rclone's cache on $(df --output=source "$work" | tail -n 1); ratios are speed / local disk speed; load average at start: $loadavg"
 	echo "mount-s3 results: ${results#"$BENCH_ROOT"/}"

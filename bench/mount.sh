@@ -137,6 +137,14 @@ read_t=$(median_of seq_read t9kfs) read_l=$(median_of seq_read local)
 hot_t=$(median_of hot_read t9kfs) hot_l=$(median_of hot_read local)
 ls_t=$(median_of ls_lR t9kfs) ls_l=$(median_of ls_lR local)
 wr_t=$(median_of seq_write t9kfs) wr_l=$(median_of seq_write local)
+bench_summary "$results" "mount (file:// store): seq read $label, cold" MB/s higher \
+	"t9kfs:t9kfs=$read_t" "limit:local disk=$read_l"
+bench_summary "$results" "mount: hot re-read $label" MB/s higher "t9kfs:t9kfs=$hot_t" \
+	"limit:local page cache=$hot_l"
+bench_summary "$results" "mount: ls -lR $nfiles files, cold" s lower "t9kfs:t9kfs=$ls_t" \
+	"limit:local disk=$ls_l"
+bench_summary "$results" "checkpoint write $label, fsync" MB/s higher "t9kfs:t9kfs branch mount=$wr_t" \
+	"limit:local disk=$wr_l"
 echo "| mount: seq read $label, caches dropped | $read_t MB/s | local disk: $read_l MB/s | $(bench_div "$read_t" "$read_l") |"
 echo "| mount: hot re-read $label (page cache) | $hot_t MB/s | local page cache: $hot_l MB/s | $(bench_div "$hot_t" "$hot_l") |"
 echo "| mount: ls -lR $nfiles files, caches dropped | $ls_t s | local: $ls_l s | $(bench_div "$ls_l" "$ls_t") |"

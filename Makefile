@@ -1,6 +1,6 @@
 # t9kfs build. `make` builds ./t9kfs; `make test` installs what the tests
 # need (as root), builds with ASan+UBSan and runs the integration and unit
-# tests; `make bench` runs the benchmarks. ASAN=1 builds with sanitizers,
+# tests; `make bench` runs the benchmarks, `make bench-report` draws them. ASAN=1 builds with sanitizers,
 # WERROR=1 turns warnings into errors (the test build does both).
 
 CC ?= gcc
@@ -51,7 +51,7 @@ FUZZ_SECONDS ?= 15
 TEST_FUZZ_SECONDS ?= 10
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-.PHONY: all test unit integration bench deps clean demo fuzz fuzz-build
+.PHONY: all test unit integration bench bench-report deps clean demo fuzz fuzz-build
 # Keep objects that only pattern rules name (bench, fuzz), so they are not rebuilt every time.
 .SECONDARY:
 all: t9kfs
@@ -130,8 +130,14 @@ integration: deps
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh $(T)
 
 bench: deps
-	$(MAKE) t9kfs build/release/bench/chunk_bench build/release/bench/meta_bench
+	$(MAKE) t9kfs build/release/bench/chunk_bench build/release/bench/meta_bench \
+		build/release/bench/read_files
 	bench/run.sh
+
+# The latest results as bench/results/report.html (SVG charts) and
+# summary.png (drawn by a headless Chromium when one is installed).
+bench-report:
+	bench/report.py
 
 demo: deps
 	$(MAKE) t9kfs

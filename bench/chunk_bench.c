@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static const char usage[] =
 	"usage: chunk_bench [--size BYTES] [--kind random|text] [--store DIR]\n"
@@ -181,7 +182,13 @@ static int rm_tree(const char *dir)
 	return rm_err;
 }
 
-/* One timed run into a fresh store directory under root. */
+static double tv_sec(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/* One timed run into a fresh store directory under root; the CPU time of
+ * the whole process during the run (all its threads) is reported too. */
 static int run_once(const char *root, const uint8_t *data, size_t len, int threads,
 		    const char *kind, int run)
 {
@@ -191,6 +198,7 @@ static int run_once(const char *root, const uint8_t *data, size_t len, int threa
 	struct mem_reader m = { data, len, 0 };
 	struct store *s = NULL;
 	struct chunk_stats st;
+	struct rusage ru0, ru1;
 	int made = 0, rc;
 	double t0, dt;
 
@@ -208,9 +216,13 @@ static int run_once(const char *root, const uint8_t *data, size_t len, int threa
 	rc = chunk_pipeline_new(s, &po, &p);
 	if (rc < 0)
 		goto out;
+	if (getrusage(RUSAGE_SELF, &ru0) != 0)
+		return t9k_err(-errno, "getrusage: %s", strerror(errno));
 	t0 = now_sec();
 	rc = chunk_pipeline_run(p, mem_read, &m, NULL, NULL, &st);
 	dt = now_sec() - t0;
+	if (getrusage(RUSAGE_SELF, &ru1) != 0)
+		return t9k_err(-errno, "getrusage: %s", strerror(errno));
 	if (rc < 0)
 		goto out;
 	if (st.bytes != len) {
@@ -220,10 +232,11 @@ static int run_once(const char *root, const uint8_t *data, size_t len, int threa
 	}
 	printf("{\"bench\":\"chunk_pipeline\",\"kind\":\"%s\",\"run\":%d,\"bytes\":%zu,"
 	       "\"seconds\":%.4f,\"mb_per_s\":%.1f,\"chunks\":%llu,\"chunks_new\":%llu,"
-	       "\"bytes_stored\":%llu,\"threads\":%d}\n",
+	       "\"bytes_stored\":%llu,\"threads\":%d,\"user_s\":%.3f,\"sys_s\":%.3f}\n",
 	       kind, run, len, dt, dt > 0 ? (double)len / dt / 1e6 : 0.0,
 	       (unsigned long long)st.chunks, (unsigned long long)st.chunks_new,
-	       (unsigned long long)st.bytes_stored, threads > 0 ? threads : (cpu_count() > 1 ? cpu_count() - 1 : 1));
+	       (unsigned long long)st.bytes_stored, threads > 0 ? threads : (cpu_count() > 1 ? cpu_count() - 1 : 1),
+	       tv_sec(&ru1.ru_utime) - tv_sec(&ru0.ru_utime), tv_sec(&ru1.ru_stime) - tv_sec(&ru0.ru_stime));
 	if (fflush(stdout) != 0)
 		rc = t9k_err(-EIO, "writing to stdout: %s", strerror(errno));
 out:

@@ -1,16 +1,33 @@
 #!/usr/bin/python3
 """Writes a deterministic dataset for benchmarks: N files of 4-64 KiB
 (random bytes, sizes uniform) in directories of 1,000, or one big file,
-or N files of BYTES random bytes each in DIR.
-usage: gen_files.py small DIR N | big FILE BYTES | fixed DIR N BYTES"""
+or N files of BYTES random bytes each in DIR; or modifies PERCENT of each
+file in DIR in place, half as 8 insertions at random offsets, half as an
+append (the dedup workload's "1% changed").
+usage: gen_files.py small DIR N | big FILE BYTES | fixed DIR N BYTES | modify DIR PERCENT"""
 import os
 import random
 import sys
 
 
 def main():
-    kind, dest, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    kind, dest = sys.argv[1], sys.argv[2]
     rnd = random.Random(42)
+    if kind == "modify":
+        pct = float(sys.argv[3])
+        for name in sorted(os.listdir(dest)):
+            path = os.path.join(dest, name)
+            with open(path, "rb") as f:
+                data = bytearray(f.read())
+            budget = int(len(data) * pct / 100)
+            ins = budget // 2 // 8
+            for off in sorted(rnd.randrange(len(data)) for _ in range(8)):
+                data[off:off] = rnd.randbytes(ins)
+            data += rnd.randbytes(budget - 8 * ins)
+            with open(path, "wb") as f:
+                f.write(data)
+        return
+    n = int(sys.argv[3])
     if kind == "big":
         with open(dest, "wb") as f:
             left = n

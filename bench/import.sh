@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Import workload: t9kfs import -m (chunk, hash, compress, store, stage,
 # commit) of 100,000 files of 4-64 KiB (quick: 10,000) and of one 4 GiB
-# file (quick: 512 MiB), beside `git add -A && git commit` and
-# `restic backup` of the same data, everything on tmpfs, median of
+# file (quick: 512 MiB), beside `git add -A && git commit` (plain and with
+# every file in Git LFS), `restic backup` and `borg create` of the same
+# data, everything on tmpfs, median of
 # BENCH_RUNS runs alternating the tools. Also the peak memory of the
 # t9kfs client and server.
 set -euo pipefail
@@ -14,7 +15,7 @@ bench_runs
 bench_tmpdir
 T9KFS=$BENCH_ROOT/t9kfs
 [ -x "$T9KFS" ] || bench_die "$T9KFS not built"
-for tool in git restic; do
+for tool in git git-lfs restic borg; do
 	command -v $tool >/dev/null || bench_die "$tool is not installed (scripts/install-deps.sh)"
 done
 if [ "$BENCH_SCALE" = full ]; then
@@ -54,6 +55,25 @@ run_git() {
 		git --git-dir='$g/.git' --work-tree='$1' -c user.name=b -c user.email=b@b commit -q -m bench"
 }
 
+# Every file through the LFS clean filter, as a dataset repo would track it;
+# the attributes live in .git/info so the data folder stays untouched.
+run_git-lfs() {
+	local g=$work/git-lfs
+	git init -q "$g"
+	git --git-dir="$g/.git" lfs install --local >/dev/null
+	echo '* filter=lfs diff=lfs merge=lfs -text' >"$g/.git/info/attributes"
+	timed sh -c "git --git-dir='$g/.git' --work-tree='$1' add -A &&
+		git --git-dir='$g/.git' --work-tree='$1' -c user.name=b -c user.email=b@b commit -q -m bench"
+}
+
+# borg's defaults (lz4, buzhash chunker), unencrypted like the others.
+run_borg() {
+	export BORG_BASE_DIR=$work/borg-base BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
+	borg init -e none "$work/borg" >/dev/null
+	timed borg create "$work/borg::bench" "$1"
+	unset BORG_BASE_DIR BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK
+}
+
 run_restic() {
 	export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$work/restic-cache
 	restic init -q -r "$work/restic" >/dev/null
@@ -62,9 +82,9 @@ run_restic() {
 }
 
 measure() { # label src bytes files
-	local label=$1 src=$2 bytes=$3 files=$4 i tool line
+	local label=$1 src=$2 bytes=$3 files=$4 i tool line tools="t9kfs git git-lfs restic borg"
 	for i in $(seq "$BENCH_RUNS"); do
-		for tool in t9kfs git restic; do
+		for tool in $tools; do
 			rm -rf "$work"
 			mkdir -p "$work"
 			line=$("run_$tool" "$src")
@@ -77,18 +97,28 @@ measure() { # label src bytes files
 		done
 	done
 	rm -rf "$work"
-	local t g r
-	t=$(grep "\"data\":\"$label\",\"tool\":\"t9kfs\"" "$results" | bench_json_get seconds | bench_median)
-	g=$(grep "\"data\":\"$label\",\"tool\":\"git\"" "$results" | bench_json_get seconds | bench_median)
-	r=$(grep "\"data\":\"$label\",\"tool\":\"restic\"" "$results" | bench_json_get seconds | bench_median)
-	local rate unit
-	if [ "$files" -gt 1 ]; then
-		rate=$(bench_div "$files" "$t" 0) unit="files/s"
-		echo "| import $label | $rate $unit ($(bench_div "$bytes" "$t" 0 | awk '{printf "%.0f", $1/1e6}') MB/s) | git: $(bench_div "$files" "$g" 0) files/s; restic: $(bench_div "$files" "$r" 0) files/s | $(bench_div "$g" "$t")x git, $(bench_div "$r" "$t")x restic |"
-	else
-		rate=$(bench_div "$bytes" "$t" 0 | awk '{printf "%.0f", $1/1e6}')
-		echo "| import $label | $rate MB/s | git: $(bench_div "$bytes" "$g" 0 | awk '{printf "%.0f", $1/1e6}') MB/s; restic: $(bench_div "$bytes" "$r" 0 | awk '{printf "%.0f", $1/1e6}') MB/s | $(bench_div "$g" "$t")x git, $(bench_div "$r" "$t")x restic |"
-	fi
+	# Rates: files/s for many files, MB/s for one; ratios t9kfs over peer.
+	local t sec rate unit peers="" ratios="" series=()
+	for tool in $tools; do
+		sec=$(grep "\"data\":\"$label\",\"tool\":\"$tool\"" "$results" | bench_json_get seconds | bench_median)
+		if [ "$files" -gt 1 ]; then
+			rate=$(bench_div "$files" "$sec" 0) unit=files/s
+		else
+			rate=$(bench_div "$bytes" "$sec" 0 | awk '{printf "%.0f", $1 / 1e6}') unit=MB/s
+		fi
+		if [ "$tool" = t9kfs ]; then
+			t=$sec
+			series+=("t9kfs:t9kfs import=$rate")
+			continue
+		fi
+		series+=("peer:$tool=$rate")
+		peers+="${peers:+; }$tool: $rate $unit"
+		ratios+="${ratios:+, }$(bench_div "$sec" "$t")x $tool"
+	done
+	rate=$(bench_div "$files" "$t" 0)
+	[ "$files" -gt 1 ] || rate=$(bench_div "$bytes" "$t" 0 | awk '{printf "%.0f", $1 / 1e6}')
+	bench_summary "$results" "import + commit, $label" "$unit" higher "${series[@]}"
+	echo "| import $label | $rate $unit | $peers | $ratios |"
 	local rss srv
 	rss=$(grep "\"data\":\"$label\",\"tool\":\"t9kfs\"" "$results" | bench_json_get maxrss_kib | sort -n | tail -n 1)
 	srv=$(grep "\"data\":\"$label\",\"tool\":\"t9kfs\"" "$results" | bench_json_get server_hwm_kib | sort -n | tail -n 1)

@@ -112,3 +112,26 @@ bench_machine_json() {
 	bench_json bench=machine nproc="$(nproc)" cpu="$(bench_cpu_model)" \
 		kernel="$(uname -r)" date="$(date -Iseconds)"
 }
+
+# Writes one summary line for the report (bench/report.py) to results file
+# $1: workload title $2, unit $3, which way is better $4 (higher|lower),
+# then the series as KIND:NAME=VALUE with KIND t9kfs, limit or peer, e.g.
+#   bench_summary "$results" "seq read 1 GiB" MB/s higher \
+#       "t9kfs:t9kfs=1045" "limit:local disk=1200" "peer:rclone mount=380"
+# A series whose value is empty or not a number is left out.
+bench_summary() {
+	local results=$1 workload=$2 unit=$3 better=$4 s kind name value sep="" series=""
+	shift 4
+	case $better in higher | lower) ;; *) bench_die "bench_summary: better is '$better'" ;; esac
+	for s in "$@"; do
+		kind=${s%%:*}
+		s=${s#*:}
+		name=${s%%=*}
+		value=${s#*=}
+		case $kind in t9kfs | limit | peer) ;; *) bench_die "bench_summary: kind is '$kind'" ;; esac
+		[[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]] || continue
+		series+="$sep{\"kind\":\"$kind\",\"name\":\"${name//\"/\\\"}\",\"value\":$value}"
+		sep=","
+	done
+	echo "{\"bench\":\"summary\",\"workload\":\"${workload//\"/\\\"}\",\"unit\":\"$unit\",\"better\":\"$better\",\"series\":[$series]}" >>"$results"
+}

@@ -13,9 +13,9 @@
 #     each run, so nothing deduplicates.
 # The store and the local copies share one disk (BENCH_DISK, default
 # /var/tmp), so both sides read the same device; tmpfs would flatter the
-# mount. rclone mount is the peer once the S3 backend is benchmarked; it
-# is skipped with a note when not installed. Needs root (drop_caches,
-# /dev/fuse, the mount's readahead). Median of BENCH_RUNS.
+# mount. The peers (rclone mount, s3fs) read over S3: bench/mount-s3.sh.
+# Needs root (drop_caches, /dev/fuse, the mount's readahead). Median of
+# BENCH_RUNS.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -137,6 +137,14 @@ read_t=$(median_of seq_read t9kfs) read_l=$(median_of seq_read local)
 hot_t=$(median_of hot_read t9kfs) hot_l=$(median_of hot_read local)
 ls_t=$(median_of ls_lR t9kfs) ls_l=$(median_of ls_lR local)
 wr_t=$(median_of seq_write t9kfs) wr_l=$(median_of seq_write local)
+bench_summary "$results" "mount (file:// store): seq read $label, cold" MB/s higher \
+	"t9kfs:t9kfs=$read_t" "limit:local disk=$read_l"
+bench_summary "$results" "mount: hot re-read $label" MB/s higher "t9kfs:t9kfs=$hot_t" \
+	"limit:local page cache=$hot_l"
+bench_summary "$results" "mount: ls -lR $nfiles files, cold" s lower "t9kfs:t9kfs=$ls_t" \
+	"limit:local disk=$ls_l"
+bench_summary "$results" "checkpoint write $label, fsync" MB/s higher "t9kfs:t9kfs branch mount=$wr_t" \
+	"limit:local disk=$wr_l"
 echo "| mount: seq read $label, caches dropped | $read_t MB/s | local disk: $read_l MB/s | $(bench_div "$read_t" "$read_l") |"
 echo "| mount: hot re-read $label (page cache) | $hot_t MB/s | local page cache: $hot_l MB/s | $(bench_div "$hot_t" "$hot_l") |"
 echo "| mount: ls -lR $nfiles files, caches dropped | $ls_t s | local: $ls_l s | $(bench_div "$ls_l" "$ls_t") |"
@@ -144,7 +152,5 @@ echo "| mount: write $label checkpoint, fsync | $wr_t MB/s | local disk: $wr_l M
 {
 	echo "mount: store and local copies on $(df --output=source "$work" | tail -n 1) (${BENCH_DISK:-/var/tmp}); ratios are t9kfs/local speed (ls: local time / t9kfs time)"
 	echo "mount: FUSE with keep_cache reaches about 0.45x a native page-cache read on this kernel (notes/machine-facts.md), the hot re-read's reference"
-	command -v rclone >/dev/null ||
-		echo "mount: rclone mount skipped: rclone is not installed (it is the peer once the S3 backend is benchmarked)"
 	echo "mount results: ${results#"$BENCH_ROOT"/}"
 } >>"$BENCH_NOTES"

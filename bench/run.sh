@@ -16,8 +16,11 @@ bench_tmpdir
 rows=$("$BENCH_DIR/chunk.sh")
 rows+=$'\n'$("$BENCH_DIR/meta.sh")
 rows+=$'\n'$("$BENCH_DIR/import.sh")
+rows+=$'\n'$("$BENCH_DIR/dedup.sh")
 rows+=$'\n'$("$BENCH_DIR/s3.sh")
 rows+=$'\n'$("$BENCH_DIR/mount.sh")
+rows+=$'\n'$("$BENCH_DIR/mount-s3.sh")
+rows+=$'\n'$("$BENCH_DIR/follow.sh")
 rows+=$'\n'$("$BENCH_DIR/cache.sh")
 
 echo "| workload | t9kfs (median of $BENCH_RUNS) | limit or peer | ratio |"

@@ -36,6 +36,7 @@ struct fs_dirh {
 	pthread_mutex_t lock;       /* one readdir at a time per handle */
 	bool started;
 	off_t pos;                  /* offset of the next entry */
+	struct oid tree;            /* the base tree it walks */
 	struct tree_iter *it;
 	struct tree_entry cur;      /* base entry peeked from it */
 	bool has_cur, base_done;
@@ -66,11 +67,14 @@ static int ov_name_cmp(const void *a, const void *b)
 static int dirh_start(struct fs *fs, struct fs_dirh *h)
 {
 	struct oid tree;
+	bool gone;
 	int rc = 0;
 
 	dirh_reset(h);
 	pthread_mutex_lock(&fs->lock);
 	tree = h->dir->id;
+	/* a directory a followed branch no longer has lists nothing */
+	gone = fs->follow && fs_node_stale_locked(fs, h->dir);
 	if (h->dir->ov && h->dir->ov->n) {
 		h->ov = calloc(h->dir->ov->n, sizeof(*h->ov));
 		if (!h->ov)
@@ -86,7 +90,10 @@ static int dirh_start(struct fs *fs, struct fs_dirh *h)
 	pthread_mutex_unlock(&fs->lock);
 	if (rc == 0 && h->ov_n > 1)
 		qsort(h->ov, h->ov_n, sizeof(*h->ov), ov_name_cmp);
-	if (rc == 0)
+	h->tree = tree;
+	if (rc == 0 && gone)
+		h->base_done = true;
+	else if (rc == 0)
 		rc = tree_iter_new(fs->mo, &tree, NULL, 0, &h->it);
 	h->started = rc == 0;
 	return rc;
@@ -261,7 +268,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 			break;
 		}
 		if (base) { /* a base entry: its node, from the overlay or new */
-			rc = fs_lookup_entry(fs, h->dir, base, &n);
+			rc = fs_lookup_entry(fs, h->dir, &h->tree, base, &n);
 			if (rc == -ENOENT) { /* hidden since the listing started */
 				rc = 0;
 				dirh_next(h, base);

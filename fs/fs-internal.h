@@ -1,7 +1,11 @@
 /* What only the files of fs/ share: the mount, its nodes, the overlay of a branch
  * mount, and the calls between the files.
  *
- * The view. A commit mount shows the commit's tree. A branch mount shows
+ * The view. A commit mount shows the commit's tree. A read-only branch
+ * mount that follows its branch (fs/follow.c) shows one commit's tree at
+ * a time and moves every node it has to the next commit in one step
+ * under fs->lock; nodes of paths that changed are detached (unlinked)
+ * and new nodes answer for them. A branch mount shows
  * the head it resolved at start plus an overlay: every directory node may
  * carry a table (ov) of names that differ from its base tree, each naming
  * a node or a whiteout. The overlay mirrors the branch's staging exactly:
@@ -116,6 +120,9 @@ struct fs_node {
 	struct fs_stream *stream;     /* [gate] chunking the spool as it grows */
 
 	struct fs_node *ino_next, *name_next; /* [L] hash chains */
+
+	/* following a branch [L]: planned in switch follow_gen at follow_idx */
+	uint32_t follow_gen, follow_idx;
 };
 
 /* An open file (fi->fh). */
@@ -154,9 +161,18 @@ struct fs {
 	struct fs_node *root;
 
 	bool retry;                   /* [L] a close failed to store: try again */
-	pthread_mutex_t bg_lock;      /* the retry thread's sleep and stop */
+	pthread_mutex_t bg_lock;      /* the background thread's (retry or
+				       * follow) sleep, stop and start */
 	pthread_cond_t bg_cv;
-	bool bg_stop;
+	bool bg_stop;                 /* [bg_lock] */
+	bool up;                      /* [bg_lock] the kernel's INIT is answered:
+				       * notifications may be sent */
+
+	/* following a branch (read-only branch mounts, fs/follow.c) */
+	bool follow;                  /* fixed */
+	uint32_t follow_gen;          /* [L] switches so far */
+	/* commit and commit_time_ns above change only in the follow thread,
+	 * under fs->lock */
 
 	/* chunk pipelines for storing files: one run at a time each */
 	pthread_mutex_t pipe_lock;
@@ -198,10 +214,20 @@ int fs_node_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent
 /* Looks name up in dir's view: a held node, or -ENOENT / -ENOTDIR. */
 int fs_lookup(struct fs *fs, struct fs_node *dir, const char *name, size_t len,
 	      struct fs_node **out);
-/* The node for base entry e of dir (readdir): from the overlay or the
- * table, else new. 0 and a held node, or -ENOENT when the overlay hides it. */
-int fs_lookup_entry(struct fs *fs, struct fs_node *dir, const struct tree_entry *e,
-		    struct fs_node **out);
+/* The node for base entry e of dir (readdir), e read from dir's tree
+ * `tree`: from the overlay or the table, else new. 0 and a held node, or
+ * -ENOENT when the overlay hides it or, following a branch, the current
+ * commit has no such name. */
+int fs_lookup_entry(struct fs *fs, struct fs_node *dir, const struct oid *tree,
+		    const struct tree_entry *e, struct fs_node **out);
+/* The named node of name under dir, without a hold, or NULL. */
+struct fs_node *fs_node_child_locked(struct fs *fs, struct fs_node *dir, const char *name,
+				     size_t len);
+/* Takes n out of the namespace of a mount with no overlay (a followed
+ * branch): lookups no longer find it, whoever holds it keeps it. */
+void fs_node_detach_locked(struct fs *fs, struct fs_node *n);
+/* Is n, or one of its ancestors, detached or unlinked (a removed path)? */
+bool fs_node_stale_locked(const struct fs *fs, const struct fs_node *n);
 /* Whether dir's base tree has name (I/O; no lock held). */
 int fs_base_has(struct fs *fs, struct fs_node *dir, const char *name, size_t len, bool *has);
 void fs_node_stat_locked(struct fs *fs, const struct fs_node *n, struct stat *st);
@@ -305,6 +331,12 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		  const char *newname, unsigned int flags);
+
+/* ---- follow.c ---- */
+/* The follow thread: waits for fs->up, then polls the branch's head every
+ * o.poll_s seconds and switches the view to each new commit, until
+ * fs->bg_stop. */
+void *fs_follow_main(void *arg);
 
 /* The one place errors become errnos for the kernel. */
 void fs_reply_err(fuse_req_t req, int rc);

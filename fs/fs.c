@@ -10,7 +10,9 @@
  * kernel allows (max_write 1 MiB, hence max_pages 256), readdirplus is
  * always on (ls -l needs no lookups), and the backing device's readahead
  * is raised (as root) because FUSE's default of 128 KiB caps sequential
- * reads well below what the store gives.
+ * reads well below what the store gives. A read-only branch mount that
+ * follows its branch keeps the same settings: fs/follow.c tells the
+ * kernel what to drop when the head moves.
  * Locking: see fs-internal.h; this file only takes fs->lock briefly.
  */
 #include "fs/fs-internal.h"
@@ -337,6 +339,7 @@ void fs_opts_init(struct fs_opts *o)
 	o->read_ahead_kb = 16384;
 	o->max_threads = 16;
 	o->timeout = 86400;
+	o->poll_s = 2;
 }
 
 int fs_new(struct meta_client *mc, struct repo *r, const char *ref, const struct oid *commit,
@@ -361,6 +364,7 @@ int fs_new(struct meta_client *mc, struct repo *r, const char *ref, const struct
 	fs->store = repo_store(r);
 	fs->commit = *commit;
 	fs->rw = is_branch && !o->read_only;
+	fs->follow = is_branch && o->read_only && o->poll_s > 0;
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_mutex_init(&fs->ns_lock, NULL);
 	pthread_mutex_init(&fs->pipe_lock, NULL);
@@ -516,10 +520,15 @@ static void *ready_main(void *arg)
 	struct stat sb;
 	int rc = stat(fs->mountpoint, &sb) < 0 ? -errno : 0;
 
-	if (rc == 0)
+	if (rc == 0) {
 		raise_readahead(fs);
-	else
+		pthread_mutex_lock(&fs->bg_lock); /* notifications may go out now */
+		fs->up = true;
+		pthread_cond_broadcast(&fs->bg_cv);
+		pthread_mutex_unlock(&fs->bg_lock);
+	} else {
 		t9k_err(rc, "the mount at %s does not answer: %s", fs->mountpoint, strerror(-rc));
+	}
 	if (fs->o.ready)
 		fs->o.ready(fs->o.ready_arg, rc);
 	return NULL;
@@ -560,7 +569,8 @@ static void *retry_main(void *arg)
 int fs_serve(struct fs *fs)
 {
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	pthread_t ready, retry;
+	void *(*bg_main)(void *) = fs->rw ? retry_main : fs->follow ? fs_follow_main : NULL;
+	pthread_t ready, bg;
 	int rc, err;
 
 	if (!cfg)
@@ -573,17 +583,18 @@ int fs_serve(struct fs *fs)
 		fuse_loop_cfg_destroy(cfg);
 		return t9k_err(-err, "cannot start a thread: %s", strerror(err));
 	}
-	err = fs->rw ? pthread_create(&retry, NULL, retry_main, fs) : 0;
+	err = bg_main ? pthread_create(&bg, NULL, bg_main, fs) : 0;
 	if (err)
-		t9k_log(T9K_LOG_WARN, "no retry thread: %s", strerror(err));
+		t9k_log(T9K_LOG_WARN, "no %s thread: %s", fs->rw ? "retry" : "follow",
+			strerror(err));
 	rc = fuse_session_loop_mt(fs->se, cfg);
 	pthread_join(ready, NULL);
-	if (fs->rw && !err) {
+	if (bg_main && !err) {
 		pthread_mutex_lock(&fs->bg_lock);
 		fs->bg_stop = true;
-		pthread_cond_signal(&fs->bg_cv);
+		pthread_cond_broadcast(&fs->bg_cv);
 		pthread_mutex_unlock(&fs->bg_lock);
-		pthread_join(retry, NULL);
+		pthread_join(bg, NULL);
 	}
 	fuse_loop_cfg_destroy(cfg);
 	if (rc < 0)

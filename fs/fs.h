@@ -11,8 +11,10 @@
  *
  * A mount resolves its ref once (the caller passes the commit) and then
  * reads only immutable objects from the store; the metadata service is
- * used only to read the branch's staging at start and to stage what a
- * branch mount writes. The client and the repo handle must outlive fs.
+ * used only to read the branch's staging at start, to stage what a
+ * branch mount writes, and by a read-only branch mount to poll its
+ * branch's head (fs/follow.c). The client and the repo handle must
+ * outlive fs.
  * Errors are 0 or negative codes with a message (lib/err.h).
  *
  * Memory: the chunk cache (cache_bytes, passed only by chunks held by
@@ -49,6 +51,8 @@ struct fs_opts {
 	unsigned read_ahead_kb;  /* -o read_ahead_kb: kernel readahead (root only); 0 keeps it */
 	int max_threads;         /* -o max_threads: FUSE worker threads */
 	double timeout;          /* -o timeout: entry and attribute cache seconds */
+	unsigned poll_s;         /* -o poll: a read-only branch mount checks its branch's
+				  * head this often and follows it; 0: never */
 	/* Where chunk bytes come from (a cache daemon, tools/cmd_mount.c), or
 	 * NULL for the repo's store. Copied by fs_new; the caller keeps owning
 	 * its ctx and frees it after fs_free. */
@@ -60,14 +64,17 @@ struct fs_opts {
 };
 
 /* Fills the defaults: 256 MiB cache, 64 MiB prefetch on max(4, CPUs)
- * threads, 16 MiB readahead, 16 workers, owner = this process. */
+ * threads, 16 MiB readahead, 16 workers, owner = this process, a
+ * read-only branch mount polls its head every 2 s. */
 void fs_opts_init(struct fs_opts *o);
 
 struct fs;
 
 /* Prepares a mount of commit (the head of branch `ref` when is_branch and
  * not o->read_only). A branch mount loads the branch's staged changes so
- * it shows head + staging. */
+ * it shows head + staging. A read-only branch mount (is_branch and
+ * o->read_only) with o->poll_s > 0 follows the branch's head: fs_serve
+ * polls it and switches the view to each new commit. */
 int fs_new(struct meta_client *mc, struct repo *r, const char *ref, const struct oid *commit,
 	   bool is_branch, const struct fs_opts *o, struct fs **out);
 int fs_mount(struct fs *fs);

@@ -628,6 +628,38 @@ int fs_node_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent
 	return rc;
 }
 
+/* ---- following a branch ---- */
+
+struct fs_node *fs_node_child_locked(struct fs *fs, struct fs_node *dir, const char *name,
+				     size_t len)
+{
+	return name_find(fs, dir, name, len);
+}
+
+void fs_node_detach_locked(struct fs *fs, struct fs_node *n)
+{
+	struct fs_node *parent = n->parent;
+
+	assert(!n->ov && !n->in_ov); /* only mounts without an overlay follow */
+	if (!parent)
+		return;
+	n->refs++; /* keep n while it leaves its parent */
+	name_remove(fs, n);
+	n->parent = NULL;
+	n->unlinked = true;
+	parent->refs--;
+	maybe_free(fs, parent);
+	fs_node_put_locked(fs, n);
+}
+
+bool fs_node_stale_locked(const struct fs *fs, const struct fs_node *n)
+{
+	for (; n->parent; n = n->parent)
+		if (n->unlinked)
+			return true;
+	return n != fs->root;
+}
+
 /* ---- lookups ---- */
 
 int fs_base_has(struct fs *fs, struct fs_node *dir, const char *name, size_t len, bool *has)
@@ -690,10 +722,17 @@ int fs_lookup(struct fs *fs, struct fs_node *dir, const char *name, size_t len,
 	*out = NULL;
 	if (len > META_NAME_MAX)
 		return -ENAMETOOLONG;
+again:
 	pthread_mutex_lock(&fs->lock);
 	if (!S_ISDIR(dir->mode)) {
 		pthread_mutex_unlock(&fs->lock);
 		return -ENOTDIR;
+	}
+	/* a directory a followed branch no longer has: empty, like an
+	 * rmdir'ed directory someone still has open */
+	if (fs->follow && fs_node_stale_locked(fs, dir)) {
+		pthread_mutex_unlock(&fs->lock);
+		return -ENOENT;
 	}
 	rc = lookup_cached_locked(fs, dir, name, len, out);
 	tree = dir->id;
@@ -708,6 +747,15 @@ int fs_lookup(struct fs *fs, struct fs_node *dir, const char *name, size_t len,
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&fs->lock);
+	if (!oid_eq(&dir->id, &tree)) {
+		/* dir moved to another tree while we read (a followed branch
+		 * switched): a node made from the old one would outlive the
+		 * switch, so look again */
+		pthread_mutex_unlock(&fs->lock);
+		meta_node_put(fs->mo, hold);
+		hold = NULL;
+		goto again;
+	}
 	rc = lookup_cached_locked(fs, dir, name, len, out); /* raced with another lookup? */
 	if (rc == 0) {
 		*out = dir->unlinked ? NULL : fs_node_new_locked(fs, dir, name, len, &e);
@@ -718,12 +766,18 @@ int fs_lookup(struct fs *fs, struct fs_node *dir, const char *name, size_t len,
 	return rc < 0 ? rc : 0;
 }
 
-int fs_lookup_entry(struct fs *fs, struct fs_node *dir, const struct tree_entry *e,
-		    struct fs_node **out)
+int fs_lookup_entry(struct fs *fs, struct fs_node *dir, const struct oid *tree,
+		    const struct tree_entry *e, struct fs_node **out)
 {
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
+	if (fs->follow && (!oid_eq(&dir->id, tree) || fs_node_stale_locked(fs, dir))) {
+		/* the listing is of a commit the mount has left: answer with
+		 * the name's node in the current one, if any */
+		pthread_mutex_unlock(&fs->lock);
+		return fs_lookup(fs, dir, e->name, e->name_len, out);
+	}
 	rc = lookup_cached_locked(fs, dir, e->name, e->name_len, out);
 	if (rc == 0) {
 		*out = dir->unlinked ? NULL : fs_node_new_locked(fs, dir, e->name, e->name_len, e);

@@ -604,7 +604,6 @@ struct list_out {
 	size_t n;
 	size_t limit; /* 0: none */
 	bool more;
-	const char *after;
 };
 
 static int list_item(struct list_out *lo, json_t *j)
@@ -643,7 +642,7 @@ static int repo_list_one(const struct meta_repo *r, void *arg)
 
 static int h_repo_list(struct call *c)
 {
-	struct list_out lo = { c, 0, 0, false, NULL };
+	struct list_out lo = { c, 0, 0, false };
 	int rc = out_str(c->rep, "{\"repos\":[");
 
 	if (rc == 0)
@@ -729,7 +728,7 @@ static int ref_one(const char *refname, const struct oid *id, void *arg)
 
 static int h_refs(struct call *c)
 {
-	struct list_out lo = { c, 0, 0, false, NULL };
+	struct list_out lo = { c, 0, 0, false };
 	const char *prefix;
 	int rc = query(c, "prefix", &prefix);
 
@@ -855,8 +854,6 @@ static int staged_one(void *arg, const char *path, const struct tree_entry *e)
 	struct list_out *lo = arg;
 	json_t *j, *ej;
 
-	if (lo->after && strcmp(path, lo->after) <= 0)
-		return 0;
 	if (lo->limit && lo->n == lo->limit) {
 		lo->more = true;
 		return 1; /* stops the walk */
@@ -878,7 +875,7 @@ static int staged_one(void *arg, const char *path, const struct tree_entry *e)
 static int h_staging_list(struct call *c)
 {
 	const char *branch = c->arg[1], *prefix, *after;
-	struct list_out lo = { c, 0, STAGING_LIMIT_DEFAULT, false, NULL };
+	struct list_out lo = { c, 0, STAGING_LIMIT_DEFAULT, false };
 	uint64_t limit = STAGING_LIMIT_DEFAULT;
 	int rc;
 
@@ -889,10 +886,9 @@ static int h_staging_list(struct call *c)
 	if (prefix && (rc = prefix_check(prefix)) < 0)
 		return rc;
 	lo.limit = limit;
-	lo.after = after;
 	rc = out_str(c->rep, "{\"entries\":[");
 	if (rc == 0)
-		rc = repo_staged(c->slot->r, branch, prefix ? prefix : "", staged_one, &lo);
+		rc = repo_staged_after(c->slot->r, branch, prefix ? prefix : "", after, staged_one, &lo);
 	if (rc < 0)
 		return rc;
 	return list_end(c, lo.more ? "],\"more\":true}" : "],\"more\":false}", 200);
@@ -1050,7 +1046,7 @@ static int log_one(void *arg, const struct repo_commit *rc)
 
 static int h_log(struct call *c)
 {
-	struct list_out lo = { c, 0, 0, false, NULL };
+	struct list_out lo = { c, 0, 0, false };
 	const char *spec;
 	uint64_t limit = 0;
 	bool first_parent = false;
@@ -1091,7 +1087,7 @@ static int diff_one(void *arg, const char *path, const struct tree_entry *old,
 
 static int h_diff(struct call *c)
 {
-	struct list_out lo = { c, 0, 0, false, NULL };
+	struct list_out lo = { c, 0, 0, false };
 	const char *from, *to;
 	struct oid a, b;
 	int rc;

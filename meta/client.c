@@ -1,6 +1,7 @@
 /* The metadata service's client: HTTP/1.1 over a unix socket or TCP with
  * libcurl, bearer token, JSON bodies, errors mapped back to our codes.
- * Locking: c->lock guards only the pool of idle curl handles; requests run
+ * Locking: c->lock guards only the pool of idle curl handles and the
+ * timeout; requests run
  * on a borrowed handle with no lock held. Idle handles keep their
  * connection open, so a CLI or mount reuses its connections. */
 #include "meta/client.h"
@@ -26,6 +27,7 @@ struct meta_client {
 	pthread_mutex_t lock;
 	CURL *idle[POOL_MAX];
 	int nidle;
+	long timeout;   /* [lock] seconds per request */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -45,6 +47,7 @@ int meta_client_new(const char *addr, const char *token, struct meta_client **ou
 	if (!c)
 		return t9k_err(-ENOMEM, "out of memory");
 	pthread_mutex_init(&c->lock, NULL);
+	c->timeout = 3600;
 	if (!strncmp(addr, "unix:", 5)) {
 		c->socket = strdup(addr + 5);
 		c->base = strdup("http://t9kfs/api/v1");
@@ -83,13 +86,21 @@ void meta_client_free(struct meta_client *c)
 	free(c);
 }
 
-static CURL *handle_take(struct meta_client *c)
+void meta_client_set_timeout(struct meta_client *c, long seconds)
+{
+	pthread_mutex_lock(&c->lock);
+	c->timeout = seconds;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static CURL *handle_take(struct meta_client *c, long *timeout)
 {
 	CURL *h = NULL;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->nidle)
 		h = c->idle[--c->nidle];
+	*timeout = c->timeout;
 	pthread_mutex_unlock(&c->lock);
 	if (!h)
 		h = curl_easy_init();
@@ -146,14 +157,14 @@ int meta_client_call(struct meta_client *c, const char *method, const char *path
 	char *payload = NULL;
 	json_t *j = NULL;
 	json_error_t jerr;
-	long status = 0;
+	long status = 0, timeout;
 	CURLcode cc;
 	CURL *h;
 	int rc = 0;
 
 	if (reply)
 		*reply = NULL;
-	h = handle_take(c);
+	h = handle_take(c, &timeout);
 	if (!h || buf_addf(&url, "%s%s", c->base, path) < 0) {
 		rc = t9k_err(-ENOMEM, "out of memory");
 		goto out;
@@ -183,7 +194,7 @@ int meta_client_call(struct meta_client *c, const char *method, const char *path
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 3600L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		rc = t9k_err(cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO,

@@ -20,6 +20,8 @@ struct meta_client;
 /* addr: "unix:PATH" or "http://HOST:PORT"; token may be NULL. */
 int meta_client_new(const char *addr, const char *token, struct meta_client **out);
 void meta_client_free(struct meta_client *c);
+/* Most seconds one request may take from now on (default 3600). */
+void meta_client_set_timeout(struct meta_client *c, long seconds);
 
 /* One request: path is below /api/v1 ("/repos/x/log?ref=main"); body may
  * be NULL. On success *reply (if reply) is the parsed answer (NULL for an

@@ -286,8 +286,10 @@ typedef int scan_fn(const char *k, size_t klen, const char *v, size_t vlen, void
 
 /* Calls fn for each key starting with prefix, in order, reading snap (or
  * the latest state); fn's non-zero return stops the scan and is returned. */
-static int scan(struct meta_db *db, const rocksdb_snapshot_t *snap, const struct key *prefix,
-		scan_fn *fn, void *arg)
+/* Calls fn on each key starting with prefix, from the first key >= from
+ * (NULL: the prefix itself), in order, until fn returns non-zero. */
+static int scan_from(struct meta_db *db, const rocksdb_snapshot_t *snap, const struct key *prefix,
+		     const struct key *from, scan_fn *fn, void *arg)
 {
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_iterator_t *it;
@@ -300,8 +302,10 @@ static int scan(struct meta_db *db, const rocksdb_snapshot_t *snap, const struct
 	if (snap)
 		rocksdb_readoptions_set_snapshot(ro, snap);
 	it = rocksdb_create_iterator(db->rdb, ro);
-	for (rocksdb_iter_seek(it, prefix->b, prefix->len); rocksdb_iter_valid(it);
-	     rocksdb_iter_next(it)) {
+	if (from && (from->len < prefix->len || memcmp(from->b, prefix->b, prefix->len) != 0))
+		from = NULL; /* a start outside the range starts at its beginning */
+	for (rocksdb_iter_seek(it, from ? from->b : prefix->b, from ? from->len : prefix->len);
+	     rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t klen = 0, vlen = 0;
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *v = rocksdb_iter_value(it, &vlen);
@@ -319,6 +323,12 @@ out:
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
 	return ret;
+}
+
+static int scan(struct meta_db *db, const rocksdb_snapshot_t *snap, const struct key *prefix,
+		scan_fn *fn, void *arg)
+{
+	return scan_from(db, snap, prefix, NULL, fn, arg);
 }
 
 /* 0 if repo exists, T9K_ENOTFOUND with a message if not, or < 0. */
@@ -672,6 +682,9 @@ out:
 	return ret;
 }
 
+static int stage_drop_all(struct meta_db *db, const char *repo, const char *branch,
+			  rocksdb_writebatch_t *b);
+
 int meta_ref_cas(struct meta_db *db, const char *repo, const char *refname,
 		 const struct oid *old, const struct oid *new)
 {
@@ -695,11 +708,17 @@ int meta_ref_cas(struct meta_db *db, const char *repo, const char *refname,
 	if (ret < 0)
 		goto out;
 	b = rocksdb_writebatch_create();
-	if (new)
+	if (new) {
 		rocksdb_writebatch_put(b, k.b, k.len, (const char *)new->b, OID_RAWSZ);
-	else if (old)
+	} else if (old) {
 		rocksdb_writebatch_delete(b, k.b, k.len);
-	ret = batch_write(db, b);
+		/* a branch's staged changes go with it, in the same write: a
+		 * branch created later under the name starts clean */
+		if (strncmp(refname, "branch/", 7) == 0)
+			ret = stage_drop_all(db, repo, refname + 7, b);
+	}
+	if (ret >= 0)
+		ret = batch_write(db, b);
 out:
 	db_unlock(db);
 	if (b)
@@ -757,6 +776,9 @@ int meta_ref_list(struct meta_db *db, const char *repo, const char *prefix,
 
 /* ---- staging ---- */
 
+static int stage_drop_below(struct meta_db *db, const char *repo, const char *branch,
+			    const char *path, rocksdb_writebatch_t *b);
+
 int meta_stage_put_many(struct meta_db *db, const char *repo, const char *branch,
 			const struct meta_staged *items, size_t n)
 {
@@ -773,20 +795,21 @@ int meta_stage_put_many(struct meta_db *db, const char *repo, const char *branch
 	if (ret < 0)
 		return ret;
 	b = rocksdb_writebatch_create();
+	db_lock(db);
+	ret = repo_check(db, NULL, repo);
+	/* the drops first: a put of this batch below a dropped path stays */
+	for (size_t i = 0; i < n && ret >= 0; i++)
+		if (items[i].drop_below)
+			ret = stage_drop_below(db, repo, branch, items[i].path, b);
 	for (size_t i = 0; i < n && ret >= 0; i++) {
 		ret = key_build(&k, 'S', repo, branch, items[i].path);
 		if (ret >= 0)
 			rocksdb_writebatch_put(b, k.b, k.len, items[i].val ? items[i].val : "",
 					       items[i].len);
 	}
-	if (ret < 0)
-		goto out_nolock;
-	db_lock(db);
-	ret = repo_check(db, NULL, repo);
 	if (ret >= 0)
 		ret = batch_write(db, b);
 	db_unlock(db);
-out_nolock:
 	rocksdb_writebatch_destroy(b);
 	return ret;
 }
@@ -794,7 +817,7 @@ out_nolock:
 int meta_stage_put(struct meta_db *db, const char *repo, const char *branch, const char *path,
 		   const void *val, size_t len)
 {
-	struct meta_staged item = { path, val, len };
+	struct meta_staged item = { path, val, len, false };
 
 	return meta_stage_put_many(db, repo, branch, &item, 1);
 }
@@ -829,6 +852,7 @@ struct stage_list_ctx {
 	size_t skip; /* "S repo NUL branch NUL" */
 	rocksdb_writebatch_t *b; /* reset: collects deletes instead */
 	int count;
+	size_t under; /* reset of a path: the path's length; keys must end there or at '/' */
 };
 
 static int stage_list_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
@@ -838,6 +862,8 @@ static int stage_list_one(const char *k, size_t klen, const char *v, size_t vlen
 	size_t n = klen - c->skip;
 
 	if (c->b) {
+		if (c->under && n > c->under && k[c->skip + c->under] != '/')
+			return 0; /* "data" resets "data/x", not "database" */
 		if (c->count == INT_MAX)
 			return t9k_err(-EOVERFLOW, "too many staged paths to count");
 		rocksdb_writebatch_delete(c->b, k, klen);
@@ -865,29 +891,75 @@ static int stage_prefix(const char *repo, const char *branch, const char *prefix
 int meta_stage_list(struct meta_db *db, const char *repo, const char *branch, const char *prefix,
 		    int (*fn)(const char *path, const void *val, size_t len, void *arg), void *arg)
 {
-	struct stage_list_ctx c = { fn, arg, 1 + strlen(repo) + 1 + strlen(branch) + 1, NULL, 0 };
+	return meta_stage_list_after(db, repo, branch, prefix, NULL, fn, arg);
+}
+
+int meta_stage_list_after(struct meta_db *db, const char *repo, const char *branch,
+			  const char *prefix, const char *after,
+			  int (*fn)(const char *path, const void *val, size_t len, void *arg),
+			  void *arg)
+{
+	struct stage_list_ctx c = { fn, arg, 1 + strlen(repo) + 1 + strlen(branch) + 1, NULL, 0, 0 };
 	struct snap_read s;
-	struct key k;
+	struct key k, from;
 	int ret = stage_prefix(repo, branch, prefix, &k);
 
+	/* the first key after `after`: after itself followed by a NUL byte */
+	if (ret >= 0 && after && (ret = stage_prefix(repo, branch, after, &from)) >= 0) {
+		if (from.len == sizeof(from.b))
+			return t9k_err(-EINVAL, "staged path '%.80s...' too long to page after", after);
+		from.b[from.len++] = '\0';
+	}
 	if (ret < 0)
 		return ret;
 	snap_begin(db, &s);
 	ret = repo_check(db, s.ro, repo);
 	if (ret >= 0)
-		ret = scan(db, s.snap, &k, stage_list_one, &c);
+		ret = scan_from(db, s.snap, &k, after ? &from : NULL, stage_list_one, &c);
 	snap_end(db, &s);
 	return ret;
 }
 
+/* Adds a delete of every staged path of branch to b; the caller holds the
+ * lock. */
+static int stage_drop_all(struct meta_db *db, const char *repo, const char *branch,
+			  rocksdb_writebatch_t *b)
+{
+	struct stage_list_ctx c = { NULL, NULL, 0, b, 0, 0 };
+	struct key k;
+	int ret = stage_prefix(repo, branch, "", &k);
+
+	return ret < 0 ? ret : scan(db, NULL, &k, stage_list_one, &c);
+}
+
+/* Adds a delete of every staged path under path/ to b; lock held. */
+static int stage_drop_below(struct meta_db *db, const char *repo, const char *branch,
+			    const char *path, rocksdb_writebatch_t *b)
+{
+	struct stage_list_ctx c = { NULL, NULL, 0, b, 0, 0 };
+	char dir[STAGE_PATH_MAX + 2];
+	struct key k;
+	int ret;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/", path) >= sizeof(dir))
+		return t9k_err(-ENAMETOOLONG, "path '%.80s...' too long", path);
+	ret = stage_prefix(repo, branch, dir, &k);
+	return ret < 0 ? ret : scan(db, NULL, &k, stage_list_one, &c);
+}
+
 int meta_stage_reset(struct meta_db *db, const char *repo, const char *branch, const char *prefix)
 {
-	struct stage_list_ctx c = { NULL, NULL, 0, NULL, 0 };
+	size_t plen = strlen(prefix);
+	struct stage_list_ctx c = { NULL, NULL, 0, NULL, 0, 0 };
 	struct key k;
 	int ret = stage_prefix(repo, branch, prefix, &k);
 
 	if (ret < 0)
 		return ret;
+	if (plen && prefix[plen - 1] != '/') {
+		c.skip = 1 + strlen(repo) + 1 + strlen(branch) + 1;
+		c.under = plen;
+	}
 	db_lock(db);
 	ret = repo_check(db, NULL, repo);
 	if (ret < 0)

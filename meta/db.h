@@ -26,6 +26,7 @@
 
 #include "lib/oid.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,7 +65,8 @@ int meta_repo_list(struct meta_db *db, int (*fn)(const struct meta_repo *r, void
 /* refname: "branch/NAME" or "tag/NAME". */
 int meta_ref_get(struct meta_db *db, const char *repo, const char *refname, struct oid *out);
 /* Sets refname to *new if its current value is *old; old == NULL means it
- * must not exist, new == NULL deletes it. T9K_ECONFLICT otherwise. */
+ * must not exist, new == NULL deletes it (a branch's staged changes with
+ * it, atomically). T9K_ECONFLICT otherwise. */
 int meta_ref_cas(struct meta_db *db, const char *repo, const char *refname,
 		 const struct oid *old, const struct oid *new);
 /* Refs whose name starts with prefix ("branch/", "tag/", ""), in order. */
@@ -80,13 +82,24 @@ int meta_stage_get(struct meta_db *db, const char *repo, const char *branch, con
 /* Staged paths starting with prefix ("" for all), in byte order. */
 int meta_stage_list(struct meta_db *db, const char *repo, const char *branch, const char *prefix,
 		    int (*fn)(const char *path, const void *val, size_t len, void *arg), void *arg);
-/* Drops staged paths starting with prefix; returns how many. */
+/* The same, starting after path `after` (NULL: from the start): a page of
+ * a long listing costs its own length, not the pages before it. */
+int meta_stage_list_after(struct meta_db *db, const char *repo, const char *branch,
+			  const char *prefix, const char *after,
+			  int (*fn)(const char *path, const void *val, size_t len, void *arg),
+			  void *arg);
+/* Drops staged changes; returns how many. prefix "" drops all, one ending
+ * in '/' those starting with it, any other is a path: that path and what
+ * is under it ("data" drops "data" and "data/x", not "database"). */
 int meta_stage_reset(struct meta_db *db, const char *repo, const char *branch, const char *prefix);
 
 struct meta_staged {
 	const char *path;
 	const void *val;
 	size_t len;
+	/* put only: also drop what was staged under path/ before this batch
+	 * (a removal, or a file replacing a directory, leaves nothing below) */
+	bool drop_below;
 };
 
 /* The commit step, atomic and WAL-synced: if branch/BRANCH is at *old

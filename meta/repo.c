@@ -8,6 +8,7 @@
 #include "lib/err.h"
 #include "lib/util.h"
 #include "store/cdc.h"
+#include "store/chunk.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -271,6 +272,93 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
+/* Staging an entry that names an object the store lacks would let a commit
+ * point at nothing: every file manifest and directory tree an entry names
+ * must exist first (a writer uploads chunks, then the manifest, then
+ * stages). HEADs run on up to the store's concurrency in threads. */
+struct exist_job {
+	struct repo *r;
+	const struct repo_stage_item *items;
+	size_t n;
+	size_t next;         /* guarded by mu */
+	int rc;              /* first failure, guarded by mu */
+	pthread_mutex_t mu;
+};
+
+static bool names_object(const struct repo_stage_item *it)
+{
+	return it->entry && !it->dir_attrs && !it->entry->is_inline &&
+	       (S_ISREG(it->entry->mode) || S_ISDIR(it->entry->mode));
+}
+
+static void *exist_worker(void *arg)
+{
+	struct exist_job *j = arg;
+
+	for (;;) {
+		char key[CHUNK_KEY_MAX], hex[OID_HEXSZ + 1];
+		uint64_t size;
+		size_t i;
+		int rc;
+
+		pthread_mutex_lock(&j->mu);
+		while (j->next < j->n && !names_object(&j->items[j->next]))
+			j->next++;
+		i = j->next++;
+		if (j->rc < 0)
+			i = j->n;
+		pthread_mutex_unlock(&j->mu);
+		if (i >= j->n)
+			return NULL;
+		chunk_key_ns(CHUNK_NS_META, &j->items[i].entry->id, key);
+		rc = store_head(j->r->store, key, &size);
+		if (rc == -ENOENT) {
+			oid_to_hex(&j->items[i].entry->id, hex);
+			rc = t9k_err(T9K_ENOTFOUND, "cannot stage '%s': its object %s is not in the store "
+				     "(upload it first)", j->items[i].path, hex);
+		} else if (rc < 0) {
+			rc = t9k_err_wrap(rc, "checking the object of '%s'", j->items[i].path);
+		}
+		if (rc < 0) {
+			pthread_mutex_lock(&j->mu);
+			if (j->rc == 0)
+				j->rc = rc;
+			pthread_mutex_unlock(&j->mu);
+		}
+	}
+}
+
+static int objects_exist(struct repo *r, const struct repo_stage_item *items, size_t n)
+{
+	struct exist_job j = { r, items, n, 0, 0, PTHREAD_MUTEX_INITIALIZER };
+	pthread_t tid[32];
+	size_t want = 0;
+	int nt = 0;
+
+	for (size_t i = 0; i < n; i++)
+		want += names_object(&items[i]);
+	if (want == 0)
+		return 0;
+	if (want > 1) {
+		int c = store_concurrency(r->store);
+
+		nt = c < 1 ? 0 : c > 32 ? 32 : c;
+		if ((size_t)nt > want)
+			nt = (int)want;
+	}
+	/* The calling thread works too; fewer threads on failure to start. */
+	for (int k = 1; k < nt; k++)
+		if (pthread_create(&tid[k], NULL, exist_worker, &j) != 0) {
+			nt = k;
+			break;
+		}
+	exist_worker(&j);
+	for (int k = 1; k < nt; k++)
+		pthread_join(tid[k], NULL);
+	pthread_mutex_destroy(&j.mu);
+	return j.rc;
+}
+
 int repo_stage_batch(struct repo *r, const char *branch, const struct repo_stage_item *items,
 		     size_t n)
 {
@@ -300,7 +388,13 @@ int repo_stage_batch(struct repo *r, const char *branch, const struct repo_stage
 		st[i].path = items[i].path;
 		st[i].val = vals[i].data;
 		st[i].len = vals[i].len;
+		/* a removal, or a file or symlink where a directory may have
+		 * been, leaves nothing staged below it; a directory keeps what
+		 * is staged inside it */
+		st[i].drop_below = !items[i].entry || !S_ISDIR(items[i].entry->mode);
 	}
+	if (rc == 0)
+		rc = objects_exist(r, items, n);
 	if (rc == 0)
 		rc = meta_stage_put_many(r->db, r->info.name, branch, st, n);
 	for (size_t i = 0; vals && i < n; i++)
@@ -334,12 +428,18 @@ static int staged_one(const char *path, const void *val, size_t len, void *arg)
 
 int repo_staged(struct repo *r, const char *branch, const char *prefix, repo_staged_fn fn, void *arg)
 {
+	return repo_staged_after(r, branch, prefix, NULL, fn, arg);
+}
+
+int repo_staged_after(struct repo *r, const char *branch, const char *prefix, const char *after,
+		      repo_staged_fn fn, void *arg)
+{
 	struct staged_walk w = { fn, arg };
 	int rc = repo_need_db(r);
 
 	if (rc < 0)
 		return rc;
-	return meta_stage_list(r->db, r->info.name, branch, prefix, staged_one, &w);
+	return meta_stage_list_after(r->db, r->info.name, branch, prefix, after, staged_one, &w);
 }
 
 int repo_reset(struct repo *r, const char *branch, const char *prefix)
@@ -957,10 +1057,9 @@ int repo_branch_create(struct repo *r, const char *name, const char *from)
 
 int repo_branch_delete(struct repo *r, const char *name)
 {
+	/* its staged changes go in the same write (meta_ref_cas) */
 	int rc = ref_delete(r, "branch", name);
 
-	if (rc == 0) /* staged changes of a deleted branch go with it */
-		rc = meta_stage_reset(r->db, r->info.name, name, "");
 	return rc < 0 ? rc : 0;
 }
 

@@ -79,6 +79,9 @@ int repo_stage_batch(struct repo *r, const char *branch, const struct repo_stage
  * removal; a directory entry with a zero id: attributes only. */
 typedef int (*repo_staged_fn)(void *arg, const char *path, const struct tree_entry *entry);
 int repo_staged(struct repo *r, const char *branch, const char *prefix, repo_staged_fn fn, void *arg);
+/* The same from the first path after `after` (NULL: from the start). */
+int repo_staged_after(struct repo *r, const char *branch, const char *prefix, const char *after,
+		      repo_staged_fn fn, void *arg);
 /* Drops staged changes under prefix; returns how many. */
 int repo_reset(struct repo *r, const char *branch, const char *prefix);
 

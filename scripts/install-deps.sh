@@ -15,8 +15,9 @@ liburing-dev
 libcurl4-openssl-dev
 libibverbs-dev
 libmicrohttpd-dev libjansson-dev
-git restic time
+git git-lfs restic borgbackup time
 rclone s3fs
+chromium-headless-shell
 ceph-mon ceph-osd radosgw ceph-common
 util-linux"
 

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #define DAEMON_EXIT_WAIT 600 /* tenths of a second umount waits for the daemon */
+#define FOLLOW_POLL_TIMEOUT 10 /* seconds a following mount's poll may take */
 
 static const char mount_usage[] =
 	"usage: t9kfs mount [-o OPTIONS] [--cache ADDR | --cache-group PEERS] [--foreground]\n"
@@ -47,6 +48,9 @@ static const char mount_usage[] =
 	"and returns once the mount is up; the file system runs in a daemon that\n"
 	"logs to $T9KFS_HOME/mounts/. Files written to a branch mount are stored\n"
 	"and staged when closed or fsynced; 't9kfs commit' records them.\n"
+	"A read-only mount of a branch follows the branch: when its head moves,\n"
+	"the mount shows the new commit; files already open keep the version\n"
+	"they opened.\n"
 	"\n"
 	"options (-o, comma-separated):\n"
 	"  ro                    read-only, also for a branch\n"
@@ -58,6 +62,9 @@ static const char mount_usage[] =
 	"  read_ahead_kb=N       kernel readahead of the mount, as root (default 16384)\n"
 	"  max_threads=N         FUSE worker threads (default 16)\n"
 	"  timeout=SECONDS       entry and attribute cache (default 86400)\n"
+	"  poll=SECONDS          how often a read-only branch mount checks its\n"
+	"                        branch's head (default 2; 0: stay at the commit\n"
+	"                        resolved at mount)\n"
 	"  uid=N,gid=N           owner shown for stored files (default: the caller)\n"
 	"  cache_data            take chunk bytes from the cache daemon over the socket\n"
 	"                        instead of reading its files through passed descriptors\n"
@@ -276,6 +283,9 @@ static int parse_o(struct fs_opts *o, bool *cache_data, char *list)
 		} else if (!strcmp(tok, "timeout") && v) {
 			rc = parse_num("-o timeout", v, 0, 1L << 30, &n);
 			o->timeout = (double)n;
+		} else if (!strcmp(tok, "poll") && v) {
+			rc = parse_num("-o poll", v, 0, 86400, &n);
+			o->poll_s = (unsigned)n;
 		} else if ((!strcmp(tok, "uid") || !strcmp(tok, "gid")) && v) {
 			rc = parse_num(!strcmp(tok, "uid") ? "-o uid" : "-o gid", v, 0, INT32_MAX, &n);
 			if (!strcmp(tok, "uid"))
@@ -425,9 +435,14 @@ static int mount_run(struct cli *cli, struct mount_req *m, int notify_fd)
 	m->o.fsname = fsname;
 	m->o.ready = mount_ready;
 	m->o.ready_arg = m;
-	snprintf(m->msg, sizeof(m->msg), "mounted %s@%s (commit %.12s, %s) at %s", m->sp.repo, ref,
-		 oid_to_hex(&commit, hex), is_branch && !m->o.read_only ? "read-write" : "read-only",
-		 m->mp);
+	snprintf(m->msg, sizeof(m->msg), "mounted %s@%s (commit %.12s, %s%s) at %s", m->sp.repo,
+		 ref, oid_to_hex(&commit, hex),
+		 is_branch && !m->o.read_only ? "read-write" : "read-only",
+		 is_branch && m->o.read_only && m->o.poll_s ? ", following the branch" : "", m->mp);
+	/* A following mount's only requests are polls: one that hangs must
+	 * not hold up an unmount for long. */
+	if (is_branch && m->o.read_only && m->o.poll_s)
+		meta_client_set_timeout(mc, FOLLOW_POLL_TIMEOUT);
 	if (m->cache || m->cache_group) {
 		rc = cache_source_new(m, repo_store(r), &cs);
 		if (rc < 0)

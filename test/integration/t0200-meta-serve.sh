@@ -241,7 +241,19 @@ test_expect_success 'refs move by compare-and-swap only, and never to a missing 
 	expect 404 GET "/repos/data/resolve?ref=cas"
 '
 
+test_expect_success 'staging an entry whose object is not in the store is 404 and stages nothing' '
+	expect 404 POST /repos/data/branches/main/staging -d "{\"entries\":[
+		{\"path\":\"ok\",\"removed\":true},
+		{\"path\":\"d/b.txt\",\"entry\":{\"type\":\"file\",\"size\":10,\"id\":\"$ZERO\"}}]}" &&
+	error_is not_found "cannot stage .d/b.txt.: its object $ZERO is not in the store" &&
+	expect 200 GET /repos/data/branches/main/staging &&
+	[ "$(reply)" = "{\"entries\":[],\"more\":false}" ]
+'
+
+# Here the object of $ZERO exists, as if a writer had uploaded it (the
+# server only checks that it is there; nothing reads its bytes).
 test_expect_success 'staging: put, list with paging, reset by prefix' '
+	mkdir -p "$TEST_DIR/store/data/meta/00" && echo manifest >"$TEST_DIR/store/data/meta/00/$ZERO" &&
 	expect 200 POST /repos/data/branches/main/staging -d "{\"entries\":[
 		{\"path\":\"d/a.txt\",\"entry\":{\"name\":\"a.txt\",\"type\":\"file\",\"mode\":384,\"size\":5,\"mtime_ns\":7,\"inline\":\"aGVsbG8=\"}},
 		{\"path\":\"d/b.txt\",\"entry\":{\"type\":\"file\",\"size\":10,\"id\":\"$ZERO\"}},
@@ -264,7 +276,8 @@ test_expect_success 'staging: put, list with paging, reset by prefix' '
 	[ "$(reply)" = "{\"entries\":[],\"more\":false}" ] &&
 	expect 404 GET /repos/data/branches/nope/staging && error_is not_found "branch .nope. not found" &&
 	expect 404 POST /repos/data/branches/nope/staging -d "{\"entries\":[]}" &&
-	expect 400 GET "/repos/data/branches/main/staging?limit=0"
+	expect 400 GET "/repos/data/branches/main/staging?limit=0" &&
+	rm "$TEST_DIR/store/data/meta/00/$ZERO"
 '
 
 test_expect_success 'bad names, traversal, absolute paths and NUL are 400 and change nothing' '

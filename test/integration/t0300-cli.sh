@@ -99,6 +99,19 @@ test_expect_success 'revert and reset' '
 	t9kfs status data@main | grep -q "nothing staged"
 '
 
+test_expect_success 'reset of a path spares its namesakes; rm of a directory drops what is staged in it' '
+	t9kfs put bad data@main:run/a && t9kfs put bad data@main:run.log &&
+	t9kfs put bad data@main:runs/b &&
+	t9kfs reset data@main:run | grep -q "dropped 1" &&
+	t9kfs status data@main >st && grep -q run.log st && grep -q runs/b st && ! grep -q run/a st &&
+	t9kfs commit data@main -m runs >/dev/null &&
+	t9kfs put bad data@main:runs/c &&
+	t9kfs rm data@main:runs &&
+	t9kfs status data@main >st && ! grep -q runs/ st && grep -q runs st &&
+	t9kfs commit data@main -m "no runs" >/dev/null &&
+	test_must_fail t9kfs ls data@main:runs 2>/dev/null
+'
+
 test_expect_success 'tags mount history: tag create, list, delete' '
 	t9kfs tag create data@v1 --from main~2 &&
 	t9kfs tag list data | grep -q "^v1 " &&

@@ -228,7 +228,7 @@ START_TEST(missing_repo_is_not_found)
 	struct seen s = { 0 };
 	void *v = NULL;
 	size_t len;
-	struct meta_staged d = { "f", "1", 1 };
+	struct meta_staged d = { "f", "1", 1, false };
 
 	ck_assert_int_eq(meta_ref_get(db, "nope", "branch/main", &got), T9K_ENOTFOUND);
 	ck_assert_ptr_nonnull(strstr(t9k_errmsg(T9K_ENOTFOUND), "repository 'nope' not found"));
@@ -487,11 +487,72 @@ START_TEST(staging_put_get_list_reset)
 	ck_assert_int_eq(meta_stage_reset(db, "r", "main", "b/"), 0);
 	ck_assert_int_eq(staged(db, "r", "main", "b/1", v, sizeof(v)), 0);
 	ck_assert_int_eq(staged(db, "r", "main", "b.txt", v, sizeof(v)), 1);
+	/* A path without '/' drops itself and its subtree, not its namesakes:
+	 * "b" left "b.txt" staged. */
+	ck_assert_int_eq(meta_stage_put(db, "r", "main", "b/3", "x", 1), 0);
+	ck_assert_int_eq(meta_stage_put(db, "r", "main", "b", "x", 1), 0);
+	ck_assert_int_eq(meta_stage_reset(db, "r", "main", "b"), 2);
+	ck_assert_int_eq(staged(db, "r", "main", "b.txt", v, sizeof(v)), 1);
+	ck_assert_int_eq(meta_stage_reset(db, "r", "main", "b.tx"), 0);
 	ck_assert_int_eq(meta_stage_reset(db, "r", "main", ""), 4);
 	memset(&s, 0, sizeof(s));
 	ck_assert_int_eq(meta_stage_list(db, "r", "main", "", seen_path, &s), 0);
 	ck_assert_int_eq(s.n, 0);
 	ck_assert_int_eq(staged(db, "r", "dev", "a", v, sizeof(v)), 1);
+
+	/* drop_below drops what was staged under the path before the batch,
+	 * not what the batch itself stages there */
+	{
+		struct meta_staged two[] = { { "z/new", "n", 1, false }, { "z", "", 0, true } };
+
+		ck_assert_int_eq(meta_stage_put(db, "r", "zb", "z/old", "o", 1), 0);
+		ck_assert_int_eq(meta_stage_put(db, "r", "zb", "zz", "o", 1), 0);
+		ck_assert_int_eq(meta_stage_put_many(db, "r", "zb", two, 2), 0);
+		ck_assert_int_eq(staged(db, "r", "zb", "z/old", v, sizeof(v)), 0);
+		ck_assert_int_eq(staged(db, "r", "zb", "z/new", v, sizeof(v)), 1);
+		ck_assert_int_eq(staged(db, "r", "zb", "zz", v, sizeof(v)), 1);
+		ck_assert_int_eq(meta_stage_reset(db, "r", "zb", ""), 3);
+	}
+
+	/* Paging: listing after a path starts right after it, whether or not
+	 * that path is staged, and never outside the prefix. */
+	{
+		const char *paths[] = { "p/1", "p/2", "p/2x", "p/3", "q" };
+
+		for (size_t i = 0; i < 5; i++)
+			ck_assert_int_eq(meta_stage_put(db, "r", "pg", paths[i], "v", 1), 0);
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(meta_stage_list_after(db, "r", "pg", "p/", "p/2", seen_path, &s), 0);
+		ck_assert_int_eq(s.n, 2);
+		ck_assert_str_eq(s.name[0], "p/2x");
+		ck_assert_str_eq(s.name[1], "p/3");
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(meta_stage_list_after(db, "r", "pg", "", "p/25", seen_path, &s), 0);
+		ck_assert_int_eq(s.n, 3); /* "p/25" < "p/2x" */
+		ck_assert_str_eq(s.name[0], "p/2x");
+		ck_assert_str_eq(s.name[2], "q");
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(meta_stage_list_after(db, "r", "pg", "p/", "a", seen_path, &s), 0);
+		ck_assert_int_eq(s.n, 4);
+		memset(&s, 0, sizeof(s));
+		ck_assert_int_eq(meta_stage_list_after(db, "r", "pg", "p/", "p/3", seen_path, &s), 0);
+		ck_assert_int_eq(s.n, 0);
+		ck_assert_int_eq(meta_stage_reset(db, "r", "pg", ""), 5);
+	}
+
+	/* Deleting a branch drops its staging in the same write; a tag of the
+	 * same name owns none. */
+	{
+		struct oid x;
+
+		memset(x.b, 7, sizeof(x.b));
+		ck_assert_int_eq(meta_ref_cas(db, "r", "tag/dev", NULL, &x), 0);
+		ck_assert_int_eq(meta_ref_cas(db, "r", "tag/dev", &x, NULL), 0);
+		ck_assert_int_eq(staged(db, "r", "dev", "a", v, sizeof(v)), 1);
+		ck_assert_int_eq(meta_ref_cas(db, "r", "branch/dev", NULL, &x), 0);
+		ck_assert_int_eq(meta_ref_cas(db, "r", "branch/dev", &x, NULL), 0);
+		ck_assert_int_eq(staged(db, "r", "dev", "a", v, sizeof(v)), 0);
+	}
 }
 END_TEST
 
@@ -499,7 +560,7 @@ START_TEST(commit_apply_moves_head_and_drops_unchanged)
 {
 	struct oid c1 = oid_n(1), c2 = oid_n(2), c3 = oid_n(3), got;
 	struct meta_staged done[] = {
-		{ "a", "A", 1 }, { "b", "B", 1 }, { "gone", "G", 1 }, { "e", "", 0 },
+		{ "a", "A", 1, false }, { "b", "B", 1, false }, { "gone", "G", 1, false }, { "e", "", 0, false },
 	};
 	struct seen s = { 0 };
 	char v[32];
@@ -548,7 +609,7 @@ START_TEST(everything_acknowledged_survives_reopen)
 {
 	struct oid a = oid_n(41), got;
 	struct meta_repo r;
-	struct meta_staged done = { "k1", "v1", 2 };
+	struct meta_staged done = { "k1", "v1", 2, false };
 	char v[32];
 
 	make_repo(db, "r");
@@ -728,7 +789,7 @@ START_TEST(sigkill_during_commits_leaves_a_written_value)
 			_exit(2);
 		for (uint32_t i = 1;; i++) {
 			struct oid prev = oid_n(i - 1), next = oid_n(i);
-			struct meta_staged d = { "f", v, 0 };
+			struct meta_staged d = { "f", v, 0, false };
 
 			d.len = (size_t)snprintf(v, sizeof(v), "%u", i);
 			if (meta_stage_put(cdb, "r", "main", "f", v, d.len) < 0 ||

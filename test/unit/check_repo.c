@@ -178,6 +178,13 @@ START_TEST(stage_commit_log_diff)
 }
 END_TEST
 
+static int count_entries(void *arg, const char *path, const struct tree_entry *e)
+{
+	(void)path, (void)e;
+	++*(int *)arg;
+	return 0;
+}
+
 START_TEST(files_and_directories_replace_each_other)
 {
 	struct oid c;
@@ -190,10 +197,24 @@ START_TEST(files_and_directories_replace_each_other)
 	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), -ENOTDIR);
 	ck_assert_msg(strstr(t9k_errmsg(-ENOTDIR), "'a/x' is not a directory") != NULL, "%s",
 		      t9k_errmsg(-ENOTDIR));
-	/* ... unless a/x is removed in the same commit */
+	/* ... unless a/x is removed in the same commit. Staging the removal
+	 * drops what was staged below a/x, so a/x/y is staged after it. */
 	stage(r, "main", "a/x", NULL);
+	{
+		int n = 0;
+
+		ck_assert_int_eq(repo_staged(r, "main", "a/", count_entries, &n), 0);
+		ck_assert_int_eq(n, 1); /* a/x/y went with the removal */
+	}
+	stage(r, "main", "a/x/y", "2");
 	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
 	ck_assert_str_eq(cat("main", "a/x/y"), "2");
+	/* a file staged where staged children were: they go, the commit works */
+	stage(r, "main", "n/1", "1");
+	stage(r, "main", "n/2/3", "1");
+	stage(r, "main", "n", "file now");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_str_eq(cat("main", "n"), "file now");
 	/* a staged directory entry (a rename in a mount) moves a subtree */
 	{
 		struct tree_entry e;
@@ -372,6 +393,34 @@ START_TEST(reset_drops_staged_changes)
 	stage(r, "main", "x", "1");
 	ck_assert_int_eq(repo_reset(r, "main", ""), 1);
 	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), -ENODATA);
+}
+END_TEST
+
+/* An entry naming an object the store lacks is refused, with the rest of
+ * its batch: a commit could otherwise point at nothing. */
+START_TEST(staging_needs_the_named_object)
+{
+	struct tree_entry ok = file_entry("inline"), bad = { 0 };
+	struct repo_stage_item items[3] = {
+		{ .path = "a", .entry = &ok }, { .path = "big", .entry = &bad }, { .path = "c" },
+	};
+	int n = 0;
+
+	bad.mode = S_IFREG | 0644;
+	bad.size = 100000;
+	memset(bad.id.b, 0x5a, sizeof(bad.id.b));
+	ck_assert_int_eq(repo_stage_batch(r, "main", items, 3), T9K_ENOTFOUND);
+	ck_assert_int_eq(repo_staged(r, "main", "", count_entries, &n), 0);
+	ck_assert_int_eq(n, 0);
+	bad.mode = S_IFDIR | 0755;
+	ck_assert_int_eq(repo_stage(r, "main", "big", &bad), T9K_ENOTFOUND);
+
+	/* once the object is stored, the same batch stages */
+	bad.mode = S_IFREG | 0644;
+	ck_assert_int_eq(meta_object_put(r->mo, "some manifest", 13, &bad.id), 0);
+	ck_assert_int_eq(repo_stage_batch(r, "main", items, 3), 0);
+	ck_assert_int_eq(repo_staged(r, "main", "", count_entries, &n), 0);
+	ck_assert_int_eq(n, 3);
 }
 END_TEST
 
@@ -652,6 +701,7 @@ Suite *repo_suite(void)
 	tcase_add_test(tc, merge_fast_forward_three_way_and_conflicts);
 	tcase_add_test(tc, revert_undoes_a_commit);
 	tcase_add_test(tc, reset_drops_staged_changes);
+	tcase_add_test(tc, staging_needs_the_named_object);
 	tcase_add_test(tc, concurrent_commits_lose_nothing);
 	tcase_add_test(tc, gc_plan_lists_reachable_objects);
 	tcase_add_test(tc, million_files_one_directory);

@@ -191,6 +191,11 @@ fd_r=$(median_of warm_read daemon_fd)
 data_r=$(median_of warm_read daemon_data)
 peer_r=$(median_of warm_read peer_tcp)
 warm_r=$(median_of warmup file)
+bench_summary "$results" "cache: warm read $label via the local daemon" MB/s higher \
+	"t9kfs:t9kfs mount + daemon (fd passing)=$fd_r" "limit:local disk=$local_r"
+bench_summary "$results" "cache: warm read $label from a peer over TCP" MB/s higher \
+	"t9kfs:t9kfs peer over TCP loopback=$peer_r" "limit:local daemon (same run)=$fd_r" \
+	"limit:local disk=$local_r"
 echo "| cache: warm read $label via local daemon (fd passing), caches dropped | $fd_r MB/s | local disk: $local_r MB/s | $(bench_div "$fd_r" "$local_r") |"
 echo "| cache: warm read $label via local daemon (bytes over the socket) | $data_r MB/s | local disk: $local_r MB/s | $(bench_div "$data_r" "$local_r") |"
 echo "| cache: warm read $label from a peer over TCP loopback | $peer_r MB/s | local disk: $local_r MB/s | $(bench_div "$peer_r" "$local_r") |"

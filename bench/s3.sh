@@ -256,6 +256,9 @@ measure() { # LABEL SRC BYTES FILES SHOWN
 		bench_json bench=s3_summary data="$label" dir="$dir" runs="$BENCH_RUNS" \
 			t9kfs_mb_s="$(mbs "$t")" rclone_mb_s="$(mbs "$r")" s3fs_mb_s="$(mbs "$s")" \
 			vs_rclone="$(bench_div "$r" "$t")" vs_s3fs="$(bench_div "$s" "$t")" >>"$results"
+		bench_summary "$results" "S3 $dir ($([ $dir = upload ] && echo import || echo export)), $shown" \
+			MB/s higher "t9kfs:t9kfs=$(mbs "$t")" "peer:rclone copy=$(mbs "$r")" \
+			"peer:s3fs cp=$(mbs "$s")"
 		echo "| s3 $dir ($([ $dir = upload ] && echo import || echo export)), $shown | $(mbs "$t") MB/s | rclone copy: $(mbs "$r") MB/s; s3fs cp: $(mbs "$s") MB/s | $(bench_div "$r" "$t")x rclone (target 1.5x), $(bench_div "$s" "$t")x s3fs (target 2x) |"
 		local line=""
 		for tool in t9kfs rclone s3fs; do

@@ -1226,10 +1226,11 @@ static void s3_close(struct store *s)
 		char up[32], down[32];
 
 		t9k_log(T9K_LOG_INFO, "store %s: %llu requests, %llu retries, %llu connections, "
-			"%s up, %s down", st->conf.name,
+			"%llu heads skipped, %s up, %s down", st->conf.name,
 			(unsigned long long)atomic_load(&st->requests),
 			(unsigned long long)atomic_load(&st->retries),
 			(unsigned long long)atomic_load(&st->connects),
+			(unsigned long long)atomic_load(&st->base.heads_skipped),
 			format_size(atomic_load(&st->bytes_up), up, sizeof(up)),
 			format_size(atomic_load(&st->bytes_down), down, sizeof(down)));
 	}
@@ -1320,4 +1321,5 @@ const struct store_ops store_s3_ops = {
 	.del_many = s3_del_many,
 	.concurrency = s3_concurrency,
 	.stats = s3_stats,
+	.head_costly = true,
 };

@@ -65,18 +65,38 @@ struct fetch {
 	char errmsg[512];
 };
 
+/* obj is scratch for the stored object, kept by the caller between
+ * chunks so that a fetch thread does not allocate (and fault in) a new
+ * buffer per chunk. */
+static int chunk_read_into(struct repo *r, const struct manifest_chunk *c, struct buf *obj,
+			   struct buf *out)
+{
+	char key[CHUNK_KEY_MAX + 8], hex[OID_HEXSZ + 1];
+	uint64_t off = 0, len = STORE_WHOLE;
+	int rc;
+
+	buf_reset(obj);
+	if (c->loc == MANIFEST_LOC_OBJECT) {
+		chunk_key(&c->id, key);
+	} else {
+		snprintf(key, sizeof(key), "packs/%s", oid_to_hex(&c->pack, hex));
+		off = c->pack_off;
+		len = c->pack_len;
+	}
+	rc = store_get(r->store, key, off, len, obj);
+	if (rc == -ENOENT && c->loc == MANIFEST_LOC_OBJECT)
+		rc = t9k_err(-ENOENT, "chunk %s not found in store %s", oid_to_hex(&c->id, hex),
+			     store_url(r->store));
+	if (rc == 0)
+		rc = chunk_decode(&c->id, obj->data, obj->len, out);
+	return rc;
+}
+
 int repo_chunk_read(struct repo *r, const struct manifest_chunk *c, struct buf *out)
 {
 	struct buf obj = BUF_INIT;
-	char key[CHUNK_KEY_MAX + 8], hex[OID_HEXSZ + 1];
-	int rc;
+	int rc = chunk_read_into(r, c, &obj, out);
 
-	if (c->loc == MANIFEST_LOC_OBJECT)
-		return chunk_get(r->store, &c->id, out);
-	snprintf(key, sizeof(key), "packs/%s", oid_to_hex(&c->pack, hex));
-	rc = store_get(r->store, key, c->pack_off, c->pack_len, &obj);
-	if (rc == 0)
-		rc = chunk_decode(&c->id, obj.data, obj.len, out);
 	buf_release(&obj);
 	return rc;
 }
@@ -187,13 +207,13 @@ static struct fetch_file *take_locked(struct fetch *f, uint32_t *chunk, uint64_t
 }
 
 static int run_chunk(struct fetch *f, struct fetch_file *ff, uint32_t i, uint64_t off,
-		     struct buf *data)
+		     struct buf *obj, struct buf *data)
 {
 	const struct manifest_chunk *c = &ff->m.chunks[i];
 	int rc;
 
 	buf_reset(data);
-	rc = repo_chunk_read(f->r, c, data);
+	rc = chunk_read_into(f->r, c, obj, data);
 	if (rc == 0 && data->len != c->len)
 		rc = t9k_err(T9K_ECORRUPT, "chunk length differs from its manifest");
 	if (rc == 0 && (rc = pwrite_full(ff->fd, data->data, data->len, ff->base + (off_t)off)) < 0)
@@ -204,7 +224,7 @@ static int run_chunk(struct fetch *f, struct fetch_file *ff, uint32_t i, uint64_
 static void *fetch_worker(void *arg)
 {
 	struct fetch *f = arg;
-	struct buf data = BUF_INIT, raw = BUF_INIT;
+	struct buf data = BUF_INIT, raw = BUF_INIT, obj = BUF_INIT;
 
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
@@ -229,7 +249,7 @@ static void *fetch_worker(void *arg)
 			buf_reset(&raw);
 			rc = repo_manifest_load(f->r, &ff->e, &raw, &m);
 		} else {
-			rc = run_chunk(f, ff, chunk, off, &data);
+			rc = run_chunk(f, ff, chunk, off, &obj, &data);
 		}
 		if (rc < 0)
 			t9k_err_wrap(rc, "'%s'", ff->path);
@@ -264,6 +284,7 @@ static void *fetch_worker(void *arg)
 	pthread_mutex_unlock(&f->lock);
 	buf_release(&data);
 	buf_release(&raw);
+	buf_release(&obj);
 	return NULL;
 }
 

@@ -3,7 +3,9 @@
  * and reading a file's bytes by range. The CLI and the mount use these.
  *
  * Memory is bounded by the options (queue depth, batch size, the chunk
- * pipeline's window), never by the number or size of the files.
+ * pipeline's window, import workers times the maximum chunk size, the
+ * export's fetch threads: meta/fetch.h), never by the number or size of
+ * the files.
  */
 #ifndef T9K_META_TRANSFER_H
 #define T9K_META_TRANSFER_H

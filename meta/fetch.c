@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #define FETCH_THREADS_MAX 256
+#define FETCH_FILES_MAX 128 /* two descriptors each: well under a 1,024 fd limit */
 
 enum file_state { FILE_NEW, FILE_LOADING, FILE_LOADED };
 
@@ -303,6 +304,8 @@ int fetch_new(struct repo *r, int threads, struct fetch **out)
 		threads = FETCH_THREADS_MAX;
 	f->r = r;
 	f->max_files = FETCH_FILES_PER_THREAD * threads;
+	if (f->max_files > FETCH_FILES_MAX)
+		f->max_files = FETCH_FILES_MAX;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->work_cv, NULL);
 	pthread_cond_init(&f->room_cv, NULL);

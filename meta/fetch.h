@@ -11,8 +11,9 @@
  *   fetch_free(f);
  *
  * Memory: threads * (one stored object + one plaintext chunk) plus the
- * manifests of at most FETCH_FILES_PER_THREAD * threads files, never more
- * whatever the number or size of the files.
+ * manifests of at most FETCH_FILES_PER_THREAD * threads files (128 at
+ * most, two descriptors each), never more whatever the number or size of
+ * the files.
  */
 #ifndef T9K_META_FETCH_H
 #define T9K_META_FETCH_H

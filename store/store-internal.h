@@ -63,6 +63,7 @@ struct s3_conf {
 	char *ca_file;       /* NULL: libcurl's default CA bundle */
 	bool https;
 	bool path_style;     /* ENDPOINT/BUCKET/KEY, else BUCKET.HOST/KEY */
+	bool sign_payload;   /* over http: sign the body's SHA-256 (default) */
 	int concurrency;
 	double deadline;     /* seconds of retrying before a request fails */
 	double timeout;      /* seconds without progress before an attempt fails */

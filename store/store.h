@@ -12,8 +12,7 @@
  * parameters endpoint, region, path_style, ca_file, profile, concurrency,
  * deadline, timeout, multipart_threshold, part_size and sign_payload
  * (store/s3-conf.c, README "S3 backend"); S3 credentials come from the
- * environment or
- * ~/.aws, never from the URL.
+ * environment or ~/.aws, never from the URL.
  *
  * Keys are 1..STORE_KEY_MAX bytes of [A-Za-z0-9._-] in '/'-separated
  * components; no component is empty or starts with '.'. A put replaces the

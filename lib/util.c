@@ -30,6 +30,25 @@ int write_full(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int pwrite_full(int fd, const void *data, size_t len, off_t off)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
 ssize_t read_full(int fd, void *data, size_t len)
 {
 	char *p = data;

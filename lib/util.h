@@ -11,6 +11,8 @@
 
 /* write()/pwrite() until all bytes are out; retries EINTR. */
 int write_full(int fd, const void *data, size_t len);
+/* pwrite() until all bytes are out at off; retries EINTR; 0 or -errno. */
+int pwrite_full(int fd, const void *data, size_t len, off_t off);
 /* read() until len bytes or EOF; returns bytes read (short only at EOF). */
 ssize_t read_full(int fd, void *data, size_t len);
 ssize_t pread_full(int fd, void *data, size_t len, off_t off);

@@ -2,7 +2,7 @@
  *
  * Import: the calling thread walks the source tree with fd-relative calls
  * (openat/fstatat, so path length never matters) and hands regular files
- * below the minimum chunk size to a pool of workers through a bounded
+ * up to the maximum chunk size to a pool of workers through a bounded
  * queue; larger files it cuts itself through the chunk pipeline, whose own
  * workers hash and store. Results gather in a batch that is staged with
  * one synced write per IMPORT_BATCH files.
@@ -14,6 +14,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "meta/fetch.h"
 #include "meta/repo-internal.h"
 #include "store/chunk.h"
 #include "store/pipeline.h"
@@ -100,24 +101,36 @@ int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_write
 			st->bytes += (uint64_t)n;
 		return 0;
 	}
-	if (w && size < r->info.cdc_min) {
+	if (w && size <= r->info.cdc_max) {
+		/* Cut here, on the caller's thread: the import workers store many
+		 * such files at once, where the pipeline would take them one by one. */
 		struct buf data = BUF_INIT;
-		struct chunk_put_result res;
+		struct cdc_params cp;
+		uint64_t off = 0;
 
-		rc = buf_grow(&data, (size_t)size);
+		rc = cdc_params_init(&cp, r->info.cdc_min, r->info.cdc_avg, r->info.cdc_max);
+		if (rc == 0)
+			rc = buf_grow(&data, (size_t)size);
 		n = rc < 0 ? rc : read_full(fd, data.data, (size_t)size);
 		if (n >= 0 && (size_t)n != size)
 			n = t9k_err(-EAGAIN, "file changed while being read");
 		else if (n < 0 && n != rc)
 			n = t9k_err((int)n, "read: %s", strerror((int)-n));
-		rc = n < 0 ? (int)n : chunk_put(w, r->store, data.data, (size_t)size, &res);
-		buf_release(&data);
-		if (rc == 0)
-			rc = manifest_add(&mb, &res.id, 0, (uint32_t)size);
-		if (rc == 0 && st) {
-			st->chunks_new += !res.existed;
-			st->bytes_stored += res.stored_bytes;
+		rc = n < 0 ? (int)n : 0;
+		while (rc == 0 && off < size) {
+			size_t len = cdc_cut(&cp, data.data + off, (size_t)(size - off));
+			struct chunk_put_result res;
+
+			rc = chunk_put(w, r->store, data.data + off, len, &res);
+			if (rc == 0)
+				rc = manifest_add(&mb, &res.id, off, (uint32_t)len);
+			if (rc == 0 && st) {
+				st->chunks_new += !res.existed;
+				st->bytes_stored += res.stored_bytes;
+			}
+			off += len;
 		}
+		buf_release(&data);
 		e->size = size;
 	} else {
 		struct chunk_stats cs;
@@ -426,7 +439,7 @@ static int import_entry(struct walk *w, int dirfd, const char *name, const char 
 			rc = t9k_err(-errno, "cannot open '%s': %s", path, strerror(errno));
 			goto out;
 		}
-		if ((uint64_t)sb.st_size < imp->r->info.cdc_min) {
+		if ((uint64_t)sb.st_size <= imp->r->info.cdc_max) {
 			rc = enqueue(imp, fd, path, &sb);
 			path = NULL;
 		} else {
@@ -559,35 +572,6 @@ out:
 
 /* ---- reading files ---- */
 
-static int read_chunk(struct repo *r, const struct manifest_chunk *c, struct buf *out)
-{
-	struct buf obj = BUF_INIT;
-	char key[CHUNK_KEY_MAX + 8], hex[OID_HEXSZ + 1];
-	int rc;
-
-	if (c->loc == MANIFEST_LOC_OBJECT)
-		return chunk_get(r->store, &c->id, out);
-	snprintf(key, sizeof(key), "packs/%s", oid_to_hex(&c->pack, hex));
-	rc = store_get(r->store, key, c->pack_off, c->pack_len, &obj);
-	if (rc == 0)
-		rc = chunk_decode(&c->id, obj.data, obj.len, out);
-	buf_release(&obj);
-	return rc;
-}
-
-static int load_manifest(struct repo *r, const struct tree_entry *e, struct buf *raw,
-			 struct manifest *m)
-{
-	int rc = meta_object_get(r->mo, &e->id, raw);
-
-	if (rc == 0)
-		rc = manifest_decode(raw->data, raw->len, m);
-	if (rc == 0 && m->size != e->size)
-		rc = t9k_err(T9K_ECORRUPT, "manifest size %llu differs from entry size %llu",
-			     (unsigned long long)m->size, (unsigned long long)e->size);
-	return rc;
-}
-
 int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uint64_t len,
 		   struct buf *out)
 {
@@ -604,7 +588,7 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
 		len = e->size - off;
 	if (e->is_inline)
 		return buf_add(out, e->data + off, (size_t)len);
-	rc = load_manifest(r, e, &raw, &m);
+	rc = repo_manifest_load(r, e, &raw, &m);
 	for (uint32_t i = 0; rc == 0 && i < m.nchunks && len; i++) {
 		uint64_t clen = m.chunks[i].len;
 
@@ -612,7 +596,7 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
 			uint64_t from = off - pos, n = clen - from < len ? clen - from : len;
 
 			buf_reset(&chunk);
-			rc = read_chunk(r, &m.chunks[i], &chunk);
+			rc = repo_chunk_read(r, &m.chunks[i], &chunk);
 			if (rc == 0 && chunk.len != clen)
 				rc = t9k_err(T9K_ECORRUPT, "chunk length differs from its manifest");
 			if (rc == 0)
@@ -628,19 +612,43 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
 	return rc;
 }
 
+/* Large files into a regular file go through a fetch (chunks in parallel,
+ * written at their offsets from the fd's position); the rest in order. */
 int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd)
 {
 	struct buf raw = BUF_INIT, chunk = BUF_INIT;
 	struct manifest m = { 0 };
-	int rc;
+	struct stat sb;
+	int rc, fl;
 
 	if (e->is_inline)
 		return write_full(fd, e->data, e->data_len) < 0
 			       ? t9k_err(-errno, "write: %s", strerror(errno)) : 0;
-	rc = load_manifest(r, e, &raw, &m);
+	if (e->size >= r->info.cdc_max && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (fl = fcntl(fd, F_GETFL)) >= 0 && !(fl & O_APPEND)) {
+		off_t base = lseek(fd, 0, SEEK_CUR);
+		int threads = store_concurrency(r->store);
+		uint64_t chunks = e->size / (r->info.cdc_avg ? r->info.cdc_avg : 1) + 1;
+		struct fetch *f = NULL;
+
+		if (base < 0)
+			return t9k_err(-errno, "seek: %s", strerror(errno));
+		if ((uint64_t)threads > chunks)
+			threads = (int)chunks;
+		rc = fetch_new(r, threads, &f);
+		if (rc == 0) {
+			rc = fetch_file(f, e, fd, base, -1, NULL, "", 0);
+			rc = fetch_finish(f, rc);
+		}
+		fetch_free(f);
+		if (rc == 0 && lseek(fd, base + (off_t)e->size, SEEK_SET) < 0)
+			rc = t9k_err(-errno, "seek: %s", strerror(errno));
+		return rc;
+	}
+	rc = repo_manifest_load(r, e, &raw, &m);
 	for (uint32_t i = 0; rc == 0 && i < m.nchunks; i++) {
 		buf_reset(&chunk);
-		rc = read_chunk(r, &m.chunks[i], &chunk);
+		rc = repo_chunk_read(r, &m.chunks[i], &chunk);
 		if (rc == 0 && (rc = write_full(fd, chunk.data, chunk.len)) < 0)
 			rc = t9k_err(rc, "write: %s", strerror(-rc));
 	}
@@ -654,6 +662,7 @@ int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd)
 
 struct exporter {
 	struct repo *r;
+	struct fetch *f; /* writes the files that are not inline */
 	transfer_progress_fn progress;
 	void *arg;
 	double last;
@@ -724,6 +733,12 @@ static int export_entry(struct exporter *x, int dirfd, const struct tree_entry *
 		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return t9k_err(-errno, "cannot create '%s': %s", path, strerror(errno));
+		x->st.files++;
+		x->st.bytes += e->size;
+		if (!e->is_inline) { /* the fetch sets mode and time, closes or removes it */
+			rc = fetch_file(x->f, e, fd, 0, dirfd, name, path, FETCH_OWN);
+			goto progress;
+		}
 		rc = repo_file_to_fd(x->r, e, fd);
 		if (rc < 0)
 			t9k_err_wrap(rc, "'%s'", path);
@@ -731,11 +746,10 @@ static int export_entry(struct exporter *x, int dirfd, const struct tree_entry *
 			rc = t9k_err(-errno, "chmod '%s': %s", path, strerror(errno));
 		if (close(fd) < 0 && rc == 0)
 			rc = t9k_err(-errno, "writing '%s': %s", path, strerror(errno));
-		x->st.files++;
-		x->st.bytes += e->size;
 	}
 	if (rc == 0 && (rc = set_times(dirfd, name, e->mtime_ns, AT_SYMLINK_NOFOLLOW)) < 0)
 		rc = t9k_err(rc, "cannot set the time of '%s': %s", path, strerror(-rc));
+progress:
 	if (x->progress && now_sec() - x->last > 0.25) {
 		x->last = now_sec();
 		x->progress(x->arg, &x->st);
@@ -774,7 +788,12 @@ int repo_export(struct repo *r, const struct oid *commit, const char *path, cons
 		if (faccessat(dirfd, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 			rc = t9k_err(-EEXIST, "'%s' already exists", dst);
 		else
+			rc = fetch_new(r, 0, &x.f);
+		if (rc == 0) {
 			rc = export_entry(&x, dirfd, &e, base, dst);
+			rc = fetch_finish(x.f, rc);
+		}
+		fetch_free(x.f);
 		if (rc == 0 && fsync(dirfd) < 0 && errno != EINVAL)
 			rc = t9k_err(-errno, "sync '%s': %s", dst, strerror(errno));
 		close(dirfd);

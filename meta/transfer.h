@@ -3,7 +3,9 @@
  * and reading a file's bytes by range. The CLI and the mount use these.
  *
  * Memory is bounded by the options (queue depth, batch size, the chunk
- * pipeline's window), never by the number or size of the files.
+ * pipeline's window, import workers times the maximum chunk size, the
+ * export's fetch threads: meta/fetch.h), never by the number or size of
+ * the files.
  */
 #ifndef T9K_META_TRANSFER_H
 #define T9K_META_TRANSFER_H
@@ -50,8 +52,9 @@ int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd);
 
 /* Stores the content of an open regular file and fills *e (name unset)
  * for staging: inline up to META_INLINE_MAX bytes (inline_buf, of that
- * size, backs e->data), one chunk through w below the repository's
- * minimum chunk size, else through the pipeline p. st may be NULL. */
+ * size, backs e->data), cut and stored through w on this thread up to
+ * the repository's maximum chunk size (when w is given), else through
+ * the pipeline p. st may be NULL. */
 struct chunk_pipeline;
 struct chunk_writer;
 int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_writer *w, int fd,

@@ -146,7 +146,7 @@ int chunk_put_ns(struct chunk_writer *w, struct store *s, const char *ns, const 
 	if (rc < 0)
 		return rc;
 	chunk_key_ns(ns, &res->id, key);
-	rc = store_head(s, key, NULL);
+	rc = store_head_maybe(s, key, NULL);
 	if (rc == 0) {
 		res->existed = true;
 		return 0;

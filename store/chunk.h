@@ -49,7 +49,9 @@ struct chunk_put_result {
 };
 
 /* Hashes data and, unless the store already has the chunk, encodes and
- * stores it. Thread-safe across writers. */
+ * stores it. Whether it has it is asked with store_head_maybe: during a
+ * fresh upload to S3 most chunks are put without asking (existed is then
+ * false even if the object was there). Thread-safe across writers. */
 int chunk_put(struct chunk_writer *w, struct store *s, const void *data, size_t len,
 	      struct chunk_put_result *res);
 /* The same in namespace ns (CHUNK_NS_*). */

@@ -369,6 +369,9 @@ static int parse_param(struct s3_conf *c, struct params *p, const char *url, con
 	if (IS("path_style")) {
 		rc = parse_flag(url, "path_style", v, &flag);
 		p->path_style = flag;
+	} else if (IS("sign_payload")) {
+		rc = parse_flag(url, "sign_payload", v, &flag);
+		c->sign_payload = flag;
 	} else if (IS("concurrency")) {
 		n = strtol(v, &end, 10);
 		if (!*v || *end || n < 1 || n > 1024)
@@ -390,7 +393,7 @@ static int parse_param(struct s3_conf *c, struct params *p, const char *url, con
 	} else {
 		rc = t9k_err(T9K_EBADURL, "store URL '%s': unknown parameter '%.*s' (known: endpoint, "
 			     "region, path_style, ca_file, profile, concurrency, deadline, timeout, "
-			     "multipart_threshold, part_size)", url, (int)nlen, name);
+			     "multipart_threshold, part_size, sign_payload)", url, (int)nlen, name);
 	}
 #undef IS
 	free(v);
@@ -430,6 +433,7 @@ int s3_conf_parse(const char *url, const char *rest, struct s3_conf *c)
 
 	memset(c, 0, sizeof(*c));
 	c->concurrency = S3_DEFAULT_CONCURRENCY;
+	c->sign_payload = true;
 	c->deadline = S3_DEFAULT_DEADLINE;
 	c->timeout = S3_DEFAULT_TIMEOUT;
 	c->multipart_threshold = S3_DEFAULT_THRESHOLD;

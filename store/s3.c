@@ -16,7 +16,9 @@
  * parameters go out sorted and UriEncoded, never as a bare name
  * ("?uploads=", not "?uploads"), and we always send x-amz-content-sha256:
  * the body's SHA-256 over http (the server then rejects damaged bodies),
- * UNSIGNED-PAYLOAD over https (TLS already protects them).
+ * UNSIGNED-PAYLOAD over https (TLS already protects them) or when the URL
+ * says sign_payload=0 (the server then hashes nothing: measured on Ceph
+ * RGW, ~1 CPU-s less per GiB uploaded; chunks are still verified on read).
  *
  * Faults: an attempt fails on a transient HTTP status (5xx, 429, S3's
  * SlowDown and friends), a network error (refused, reset, timeout,
@@ -561,7 +563,7 @@ static int s3_request(struct s3_store *st, struct s3_req *r)
 		rc = t9k_err(-ENOMEM, "out of memory");
 		goto out;
 	}
-	if (r->has_body && !c->https) {
+	if (r->has_body && !c->https && c->sign_payload) {
 		if (body_sha256(r, sha) < 0) {
 			rc = t9k_err(-EIO, "store %s: hashing a request body failed", c->name);
 			goto out;
@@ -1226,10 +1228,11 @@ static void s3_close(struct store *s)
 		char up[32], down[32];
 
 		t9k_log(T9K_LOG_INFO, "store %s: %llu requests, %llu retries, %llu connections, "
-			"%s up, %s down", st->conf.name,
+			"%llu heads skipped, %s up, %s down", st->conf.name,
 			(unsigned long long)atomic_load(&st->requests),
 			(unsigned long long)atomic_load(&st->retries),
 			(unsigned long long)atomic_load(&st->connects),
+			(unsigned long long)atomic_load(&st->base.heads_skipped),
 			format_size(atomic_load(&st->bytes_up), up, sizeof(up)),
 			format_size(atomic_load(&st->bytes_down), down, sizeof(down)));
 	}
@@ -1320,4 +1323,5 @@ const struct store_ops store_s3_ops = {
 	.del_many = s3_del_many,
 	.concurrency = s3_concurrency,
 	.stats = s3_stats,
+	.head_costly = true,
 };

@@ -9,6 +9,7 @@
 
 #include "store/store.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 struct store_ops {
@@ -27,11 +28,19 @@ struct store_ops {
 	int (*del_many)(struct store *s, const char *const *keys, size_t n);
 	int (*concurrency)(struct store *s);
 	void (*stats)(struct store *s, struct store_stats *out);
+	/* A head costs a round trip and server work worth saving: lets
+	 * store_head_maybe answer without asking (store.c). */
+	bool head_costly;
 };
 
+/* Filled with zeros by the backend's open. */
 struct store {
 	const struct store_ops *ops;
 	char *url;
+	/* store_head_maybe's state, shared by all threads (atomics) */
+	atomic_uint probe_misses;   /* heads in a row that found nothing */
+	atomic_uint probe_turn;     /* answers given while skipping */
+	atomic_uint_fast64_t heads_skipped;
 };
 
 extern const struct store_ops store_file_ops;
@@ -54,6 +63,7 @@ struct s3_conf {
 	char *ca_file;       /* NULL: libcurl's default CA bundle */
 	bool https;
 	bool path_style;     /* ENDPOINT/BUCKET/KEY, else BUCKET.HOST/KEY */
+	bool sign_payload;   /* over http: sign the body's SHA-256 (default) */
 	int concurrency;
 	double deadline;     /* seconds of retrying before a request fails */
 	double timeout;      /* seconds without progress before an attempt fails */

@@ -117,6 +117,25 @@ int store_head(struct store *s, const char *key, uint64_t *size)
 	return rc < 0 ? rc : s->ops->head(s, key, size);
 }
 
+int store_head_maybe(struct store *s, const char *key, uint64_t *size)
+{
+	int rc = store_key_check(key);
+
+	if (rc < 0)
+		return rc;
+	if (s->ops->head_costly && atomic_load(&s->probe_misses) >= STORE_PROBE_WARMUP &&
+	    atomic_fetch_add(&s->probe_turn, 1) % STORE_PROBE_EVERY != 0) {
+		atomic_fetch_add(&s->heads_skipped, 1);
+		return -ENOENT; /* no message: callers put the object */
+	}
+	rc = s->ops->head(s, key, size);
+	if (rc == 0)
+		atomic_store(&s->probe_misses, 0);
+	else if (rc == -ENOENT)
+		atomic_fetch_add(&s->probe_misses, 1);
+	return rc;
+}
+
 int store_list(struct store *s, const char *prefix, store_list_fn fn, void *arg)
 {
 	return s->ops->list(s, prefix, fn, arg);
@@ -157,4 +176,5 @@ void store_get_stats(struct store *s, struct store_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (s->ops->stats)
 		s->ops->stats(s, out);
+	out->heads_skipped = atomic_load(&s->heads_skipped);
 }

@@ -10,9 +10,9 @@
  *
  * URLs: file:///DIR, or s3://BUCKET[/PREFIX][?NAME=VALUE&...] with the
  * parameters endpoint, region, path_style, ca_file, profile, concurrency,
- * deadline, timeout, multipart_threshold and part_size (store/s3-conf.c,
- * README "S3 backend"); S3 credentials come from the environment or
- * ~/.aws, never from the URL.
+ * deadline, timeout, multipart_threshold, part_size and sign_payload
+ * (store/s3-conf.c, README "S3 backend"); S3 credentials come from the
+ * environment or ~/.aws, never from the URL.
  *
  * Keys are 1..STORE_KEY_MAX bytes of [A-Za-z0-9._-] in '/'-separated
  * components; no component is empty or starts with '.'. A put replaces the
@@ -58,6 +58,18 @@ int store_get(struct store *s, const char *key, uint64_t off, uint64_t len, stru
 /* Returns 0 and the size when key exists, -ENOENT when it does not. */
 int store_head(struct store *s, const char *key, uint64_t *size);
 
+/* For content-addressed keys only, where putting an object that exists
+ * is harmless and costs just the upload: like store_head, but while the
+ * store keeps answering "absent" (STORE_PROBE_WARMUP times in a row) it
+ * answers -ENOENT without asking for all but one key in
+ * STORE_PROBE_EVERY, and asks for every key again as soon as one exists.
+ * So a fresh upload sends few heads, and a re-upload of what the store
+ * has sends every one and uploads nothing again. On stores whose head is
+ * cheap (file://) it always asks. */
+#define STORE_PROBE_WARMUP 8
+#define STORE_PROBE_EVERY 16
+int store_head_maybe(struct store *s, const char *key, uint64_t *size);
+
 /* Calls fn for every key that starts with prefix. */
 int store_list(struct store *s, const char *prefix, store_list_fn fn, void *arg);
 
@@ -84,6 +96,7 @@ struct store_stats {
 	uint64_t connects;   /* new connections opened (the rest were reused) */
 	uint64_t bytes_up;   /* request bodies sent */
 	uint64_t bytes_down; /* response bodies received */
+	uint64_t heads_skipped; /* store_head_maybe answers given without a request */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 

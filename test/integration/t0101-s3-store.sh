@@ -1,7 +1,8 @@
 #!/bin/bash
 # The store API on s3:// through store-tool, against a real S3 server (Ceph
 # RGW): a 100 MiB multipart object, ranged reads, head, delete, listings of
-# more than 1000 keys, batch delete, concurrency and connection reuse.
+# more than 1000 keys, batch delete, concurrency and connection reuse,
+# unsigned bodies.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-s3.sh"
 
@@ -23,6 +24,16 @@ test_expect_success 'the multipart threshold and part size come from the URL' '
 	store_tool "$url" check mp 12MiB 5 &&
 	store_tool -s "$url" put single 12MiB 5 2>stats &&
 	grep -q "requests=1 " stats
+'
+
+test_expect_success 'sign_payload=0: bodies go unsigned, requests stay signed' '
+	store_tool "$url&sign_payload=0" put unsigned 3MiB 8 &&
+	store_tool "$url" check unsigned 3MiB 8 &&
+	store_tool "$url&sign_payload=0&multipart_threshold=5MiB&part_size=5MiB" put unsigned-mp 11MiB 9 &&
+	store_tool "$url" check unsigned-mp 11MiB 9 &&
+	test_must_fail env AWS_SECRET_ACCESS_KEY=wrong "$STORE_TOOL" "$url&sign_payload=0" \
+		put unsigned 1MiB 1 2>err &&
+	grep -q SignatureDoesNotMatch err
 '
 
 test_expect_success 'ranged reads return exactly the bytes asked for' '

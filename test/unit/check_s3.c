@@ -80,6 +80,7 @@ START_TEST(conf_defaults)
 	ck_assert_ptr_null(c.session_token);
 	ck_assert_ptr_null(c.ca_file);
 	ck_assert_int_eq(c.concurrency, 16);
+	ck_assert(c.sign_payload);
 	ck_assert(c.deadline == 120.0 && c.timeout == 30.0);
 	ck_assert_uint_eq(c.multipart_threshold, 64ULL << 20);
 	ck_assert_uint_eq(c.part_size, 16ULL << 20);
@@ -97,7 +98,8 @@ START_TEST(conf_prefix_and_params)
 	s3_conf_release(&c);
 	ck_assert_int_eq(parse("s3://b.with.dots/data/sets/?endpoint=http%3A%2F%2F127.0.0.1:9000/"
 			       "&region=eu-west-3&concurrency=64&deadline=2.5&timeout=0.5"
-			       "&multipart_threshold=8MiB&part_size=5MiB&ca_file=/etc/ca%20file.pem",
+			       "&multipart_threshold=8MiB&part_size=5MiB&ca_file=/etc/ca%20file.pem"
+			       "&sign_payload=0",
 			       &c),
 			 0);
 	ck_assert_str_eq(c.bucket, "b.with.dots");
@@ -108,6 +110,7 @@ START_TEST(conf_prefix_and_params)
 	ck_assert(c.path_style); /* custom endpoint: path-style */
 	ck_assert_str_eq(c.region, "eu-west-3");
 	ck_assert_int_eq(c.concurrency, 64);
+	ck_assert(!c.sign_payload);
 	ck_assert(c.deadline == 2.5 && c.timeout == 0.5);
 	ck_assert_uint_eq(c.multipart_threshold, 8ULL << 20);
 	ck_assert_uint_eq(c.part_size, 5ULL << 20);
@@ -205,7 +208,7 @@ START_TEST(conf_bad)
 		"s3://bucket?endpoint=http://h/p", "s3://bucket?endpoint=http://h_h",
 		"s3://bucket?region=Bad_Region", "s3://bucket?path_style=2", "s3://bucket?concurrency=0",
 		"s3://bucket?concurrency=5000", "s3://bucket?deadline=-1", "s3://bucket?timeout=abc",
-		"s3://bucket?part_size=4MiB", "s3://bucket?part_size=6GiB",
+		"s3://bucket?part_size=4MiB", "s3://bucket?part_size=6GiB", "s3://bucket?sign_payload=2",
 		"s3://bucket?multipart_threshold=big", "s3://bucket?region=%zz", "s3://bucket?region=%4",
 		"s3://bucket?region=a%00b",
 	};

@@ -1,11 +1,15 @@
 /* Unit tests of import and export: a tree of files of every size class,
  * symlinks, empty directories, modes and mtimes goes in, is committed, and
- * comes back out identical; ranged reads; dedup on re-import; errors. */
+ * comes back out identical; ranged reads; dedup on re-import; parallel
+ * export of many files and of a file into an fd; a chunk missing during an
+ * export; errors. */
 #include "test/unit/suites.h"
 
 #include "lib/err.h"
 #include "lib/util.h"
+#include "meta/fetch.h"
 #include "meta/transfer.h"
+#include "store/chunk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -209,6 +213,95 @@ START_TEST(bad_imports_stage_nothing)
 }
 END_TEST
 
+/* More files than the fetch keeps open, of 0..3 chunks each (file:// runs
+ * one fetch thread per CPU, at least FETCH_FILES_PER_THREAD files each). */
+START_TEST(export_many_files_in_parallel)
+{
+	static const size_t sizes[] = { 5000, 300000, 1u << 20, (5u << 20) + 7, 70000, 9u << 20 };
+	struct import_opts o = { .threads = 3 };
+	struct transfer_stats st;
+	char p[PATH_MAX * 2];
+	struct oid c;
+
+	ck_assert_int_eq(mkdir(src, 0755), 0);
+	for (int i = 0; i < 60; i++) {
+		snprintf(p, sizeof(p), "f%02d", i);
+		write_file(p, sizes[i % 6], 100 + (uint64_t)i, i % 2 ? 0644 : 0600);
+	}
+	ck_assert_int_eq(repo_import(r, "main", src, "", &o, &st), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_export(r, &c, "", dst, NULL, NULL, &st), 0);
+	ck_assert_uint_eq(st.files, 60);
+	ck_assert_int_eq(nftw(src, compare_one, 16, FTW_PHYS), 0);
+}
+END_TEST
+
+/* A large file into an fd that already holds bytes: appended after them. */
+START_TEST(file_to_fd_in_parallel_after_existing_bytes)
+{
+	size_t size = 9u << 20;
+	uint8_t *want = malloc(size), *got = malloc(size + 3);
+	char p[PATH_MAX * 2];
+	struct meta_node *hold;
+	struct tree_entry e;
+	struct oid c;
+	int fd;
+
+	make_tree();
+	write_file("nine", size, 77, 0644);
+	test_random_bytes(want, size, 77);
+	ck_assert_int_eq(repo_import(r, "main", src, "", NULL, NULL), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_lookup(r, &c, "nine", &e, &hold), 0);
+	snprintf(p, sizeof(p), "%s/out", dir);
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write_full(fd, "hdr", 3), 0);
+	ck_assert_int_eq(repo_file_to_fd(r, &e, fd), 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), (off_t)size + 3);
+	ck_assert_int_eq(pread_full(fd, got, size + 3, 0), (ssize_t)size + 3);
+	ck_assert(!memcmp(got, "hdr", 3) && !memcmp(got + 3, want, size));
+	close(fd);
+	meta_node_put(repo_objects(r), hold);
+	free(want);
+	free(got);
+}
+END_TEST
+
+/* A chunk missing from the store: export fails naming the file, and the
+ * file is not left behind half written. */
+START_TEST(export_missing_chunk_removes_the_file)
+{
+	char key[CHUNK_KEY_MAX], p[PATH_MAX * 2];
+	struct buf raw = BUF_INIT;
+	struct manifest m = { 0 };
+	struct meta_node *hold;
+	struct tree_entry e;
+	struct stat sb;
+	struct oid c;
+	int rc;
+
+	make_tree();
+	ck_assert_int_eq(repo_import(r, "main", src, "", NULL, NULL), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_lookup(r, &c, "sub/big", &e, &hold), 0);
+	ck_assert_int_eq(repo_manifest_load(r, &e, &raw, &m), 0);
+	ck_assert_uint_ge(m.nchunks, 2);
+	chunk_key(&m.chunks[1].id, key);
+	ck_assert_int_eq(store_delete(repo_store(r), key), 0);
+	rc = repo_export(r, &c, "", dst, NULL, NULL, NULL);
+	ck_assert_int_eq(rc, -ENOENT);
+	ck_assert_msg(strstr(t9k_errmsg(rc), "sub/big") && strstr(t9k_errmsg(rc), "not found"),
+		      "%s", t9k_errmsg(rc));
+	snprintf(p, sizeof(p), "%s/sub/big", dst);
+	ck_assert_int_eq(lstat(p, &sb), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	manifest_release(&m);
+	buf_release(&raw);
+	meta_node_put(repo_objects(r), hold);
+}
+END_TEST
+
 Suite *transfer_suite(void)
 {
 	Suite *s = suite_create("transfer");
@@ -219,6 +312,9 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, import_commit_export_round_trip);
 	tcase_add_test(tc, ranged_reads_cross_chunks);
 	tcase_add_test(tc, bad_imports_stage_nothing);
+	tcase_add_test(tc, export_many_files_in_parallel);
+	tcase_add_test(tc, file_to_fd_in_parallel_after_existing_bytes);
+	tcase_add_test(tc, export_missing_chunk_removes_the_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

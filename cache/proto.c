@@ -52,7 +52,7 @@ int proto_get_encode(struct buf *out, uint8_t flags, const char *url, const stru
 		     uint32_t n)
 {
 	size_t ulen = strlen(url), len = 2 + ulen + 4 + (size_t)n * (OID_RAWSZ + 4);
-	uint8_t *p;
+	uint8_t *p = NULL;
 	int rc;
 
 	if (ulen == 0 || ulen > PROTO_URL_MAX)
@@ -105,7 +105,7 @@ int proto_get_decode(const uint8_t *p, size_t len, struct proto_get *g)
 
 int proto_hello_encode(struct buf *out, uint8_t role)
 {
-	uint8_t *p;
+	uint8_t *p = NULL;
 	int rc = frame_begin(out, PROTO_HELLO, 0, 2, &p);
 
 	if (rc == 0) {
@@ -130,7 +130,7 @@ int proto_hello_decode(const uint8_t *p, size_t len, uint8_t *role)
 
 int proto_drop_encode(struct buf *out, const struct oid *id, uint32_t len)
 {
-	uint8_t *p;
+	uint8_t *p = NULL;
 	int rc = frame_begin(out, PROTO_DROP, 0, OID_RAWSZ + 4, &p);
 
 	if (rc == 0) {
@@ -152,7 +152,7 @@ int proto_drop_decode(const uint8_t *p, size_t len, struct proto_item *it)
 int proto_err_encode(struct buf *out, int code, const char *msg)
 {
 	size_t mlen = strnlen(msg, 1000);
-	uint8_t *p;
+	uint8_t *p = NULL;
 	int rc = frame_begin(out, PROTO_ERR, 0, 4 + mlen, &p);
 
 	if (rc == 0) {

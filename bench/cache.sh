@@ -53,23 +53,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-drop_caches() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
-
-secs() {
-	local t0 t1
-	t0=$(date +%s.%N)
-	"$@" >/dev/null 2>&1 || bench_die "failed: $*"
-	t1=$(date +%s.%N)
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
-}
-
-mbps() { # bytes seconds
-	awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f\n", b / s / 1e6 }'
-}
-
 record() { # workload kind run value unit
 	bench_json bench=cache workload="$1" kind="$2" run="$3" value="$4" unit="$5" >>"$results"
 }
@@ -104,9 +87,9 @@ timed_read() {
 	shift 2
 	"$T9KFS" umount "$mnt" >/dev/null 2>&1 || true
 	"$T9KFS" mount "$@" bench@v1 "$mnt" >/dev/null
-	drop_caches
-	s=$(secs dd if="$mnt/big.bin" of=/dev/null bs=1M)
-	record warm_read "$kind" "$i" "$(mbps "$size" "$s")" MB/s
+	bench_drop_caches
+	s=$(bench_secs dd if="$mnt/big.bin" of=/dev/null bs=1M)
+	record warm_read "$kind" "$i" "$(bench_mbps "$size" "$s")" MB/s
 	"$T9KFS" umount "$mnt" >/dev/null
 }
 
@@ -129,16 +112,16 @@ f_local=$(fetches "$work/local") f_peer=$(fetches "$work/peer")
 
 for i in $(seq "$runs"); do
 	bench_log "cache: run $i/$runs"
-	drop_caches
-	s=$(secs dd if="$work/data/big.bin" of=/dev/null bs=1M)
-	record warm_read local "$i" "$(mbps "$size" "$s")" MB/s
+	bench_drop_caches
+	s=$(bench_secs dd if="$work/data/big.bin" of=/dev/null bs=1M)
+	record warm_read local "$i" "$(bench_mbps "$size" "$s")" MB/s
 	timed_read daemon_fd "$i" --cache "$work/local/cache.sock"
 	timed_read daemon_data "$i" --cache "$work/local/cache.sock" -o cache_data
 	timed_read peer_tcp "$i" --cache-group "127.0.0.1:$port"
 	# warm-up into an empty daemon, from the file:// store
 	rm -rf "$work/cold"
 	start_daemon "$work/cold" --capacity "$cap"
-	drop_caches
+	bench_drop_caches
 	out=$("$T9KFS" warmup bench@v1 --cache "$work/cold/cache.sock")
 	record warmup file "$i" "$(echo "$out" | sed -n 's/.*(\([0-9]*\) MB\/s).*/\1/p')" MB/s
 	stop_last_daemon

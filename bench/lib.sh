@@ -135,3 +135,23 @@ bench_summary() {
 	done
 	echo "{\"bench\":\"summary\",\"workload\":\"${workload//\"/\\\"}\",\"unit\":\"$unit\",\"better\":\"$better\",\"series\":[$series]}" >>"$results"
 }
+
+# Drops the page cache (and dentries, inodes) for a cold figure; root only.
+bench_drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# Prints the seconds that "$@" takes (its output discarded); dies if it fails.
+bench_secs() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@" >/dev/null 2>&1 || bench_die "failed: $*"
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
+}
+
+# Prints MB/s for $1 bytes in $2 seconds.
+bench_mbps() {
+	awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f\n", b / s / 1e6 }'
+}

@@ -153,11 +153,6 @@ mount_fresh() { # TOOL: a fresh mount with empty caches of its own
 		bench_die "$1 did not mount (see its log in $BENCH_TMP)"
 }
 
-drop_caches() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
-
 ls_seconds() { # DIR: seconds of one ls -lR
 	local t0 t1
 	t0=$(date +%s%N)
@@ -204,12 +199,12 @@ for run in $(seq "$BENCH_RUNS"); do
 		fi
 		dir=$(dirname "$path")/small
 		# metadata first, on the fresh mount: nothing of the tree is known yet
-		drop_caches
+		bench_drop_caches
 		ls_s=$(ls_seconds "$dir")
-		drop_caches
+		bench_drop_caches
 		cold=$(read_mbps "$path")
 		warm=$(read_mbps "$path")
-		drop_caches
+		bench_drop_caches
 		small_cold=$(loader_files_per_s "$dir")
 		small_warm=$(loader_files_per_s "$dir")
 		if [ "$run" = 1 ] && [ "$tool" != local ]; then # the same bytes, untimed

@@ -45,24 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-drop_caches() {
-	sync
-	echo 3 >/proc/sys/vm/drop_caches
-}
-
-# Seconds that "$@" takes.
-secs() {
-	local t0 t1
-	t0=$(date +%s.%N)
-	"$@" >/dev/null 2>&1 || bench_die "failed: $*"
-	t1=$(date +%s.%N)
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
-}
-
-mbps() { # bytes seconds
-	awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f\n", b / s / 1e6 }'
-}
-
 mount_commit() {
 	"$T9KFS" umount "$mnt" >/dev/null 2>&1 || true
 	"$T9KFS" mount bench@v1 "$mnt" >/dev/null
@@ -97,36 +79,36 @@ bench_log "mount: importing"
 for i in $(seq "$runs"); do
 	bench_log "mount: run $i/$runs"
 	# cold sequential read: local first, then a fresh mount
-	drop_caches
-	s=$(secs dd if="$work/data/big.bin" of=/dev/null bs=1M)
-	record seq_read local "$i" "$(mbps "$size" "$s")" MB/s
+	bench_drop_caches
+	s=$(bench_secs dd if="$work/data/big.bin" of=/dev/null bs=1M)
+	record seq_read local "$i" "$(bench_mbps "$size" "$s")" MB/s
 	cat "$work/data/big.bin" >/dev/null # pages other jobs' drops took
-	s=$(secs dd if="$work/data/big.bin" of=/dev/null bs=1M)
-	record hot_read local "$i" "$(mbps "$size" "$s")" MB/s
+	s=$(bench_secs dd if="$work/data/big.bin" of=/dev/null bs=1M)
+	record hot_read local "$i" "$(bench_mbps "$size" "$s")" MB/s
 	mount_commit
-	drop_caches
-	s=$(secs dd if="$mnt/big.bin" of=/dev/null bs=1M)
-	record seq_read t9kfs "$i" "$(mbps "$size" "$s")" MB/s
+	bench_drop_caches
+	s=$(bench_secs dd if="$mnt/big.bin" of=/dev/null bs=1M)
+	record seq_read t9kfs "$i" "$(bench_mbps "$size" "$s")" MB/s
 	cat "$mnt/big.bin" >/dev/null
-	s=$(secs dd if="$mnt/big.bin" of=/dev/null bs=1M)
-	record hot_read t9kfs "$i" "$(mbps "$size" "$s")" MB/s
+	s=$(bench_secs dd if="$mnt/big.bin" of=/dev/null bs=1M)
+	record hot_read t9kfs "$i" "$(bench_mbps "$size" "$s")" MB/s
 	# ls -lR, cold
-	drop_caches
-	record ls_lR local "$i" "$(secs ls -lR "$work/data/tree")" s
+	bench_drop_caches
+	record ls_lR local "$i" "$(bench_secs ls -lR "$work/data/tree")" s
 	mount_commit
-	drop_caches
-	record ls_lR t9kfs "$i" "$(secs ls -lR "$mnt/tree")" s
+	bench_drop_caches
+	record ls_lR t9kfs "$i" "$(bench_secs ls -lR "$mnt/tree")" s
 	# checkpoint write: fresh bytes, cached, written to each side
 	"$T9KFS" umount "$mnt" >/dev/null
 	head -c "$size" /dev/urandom >"$work/ckpt.src"
 	cat "$work/ckpt.src" >/dev/null
 	rm -f "$work/ckpt.local"
-	s=$(secs dd if="$work/ckpt.src" of="$work/ckpt.local" bs=1M conv=fsync)
-	record seq_write local "$i" "$(mbps "$size" "$s")" MB/s
+	s=$(bench_secs dd if="$work/ckpt.src" of="$work/ckpt.local" bs=1M conv=fsync)
+	record seq_write local "$i" "$(bench_mbps "$size" "$s")" MB/s
 	rm -f "$work/ckpt.local"
 	"$T9KFS" mount bench@main "$mnt" >/dev/null
-	s=$(secs dd if="$work/ckpt.src" of="$mnt/ckpt-$i.bin" bs=1M conv=fsync)
-	record seq_write t9kfs "$i" "$(mbps "$size" "$s")" MB/s
+	s=$(bench_secs dd if="$work/ckpt.src" of="$mnt/ckpt-$i.bin" bs=1M conv=fsync)
+	record seq_write t9kfs "$i" "$(bench_mbps "$size" "$s")" MB/s
 	"$T9KFS" umount "$mnt" >/dev/null
 	"$T9KFS" commit bench@main -m "checkpoint $i" >/dev/null
 	cmp "$work/ckpt.src" <("$T9KFS" cat "bench@main:ckpt-$i.bin") ||

@@ -161,6 +161,96 @@ START_TEST(test_proto_small_frames)
 }
 END_TEST
 
+START_TEST(test_proto_rdma_frames)
+{
+	struct cache_rdma_endpoint ep = { .qpn = 0x00abcd, .psn = 0x123456, .lid = 9 }, got;
+	struct proto_chunk c = { .status = 0, .how = PROTO_HOW_RDMA, .src = PROTO_SRC_LOCAL,
+				 .id = id_of(6), .len = 4096 }, d;
+	struct proto_rdma_desc rd = { .addr = 0x7f0000001000ull, .rkey = 0xdeadbeef, .token = 42 }, rg;
+	uint8_t ch[PROTO_CHUNK_HDR], desc[PROTO_RDMA_DESC];
+	struct buf b = BUF_INIT;
+	struct proto_hdr h;
+	uint32_t token = 0;
+
+	for (int i = 0; i < 16; i++)
+		ep.gid[i] = (uint8_t)(0xf0 + i);
+	/* RDMA_CONNECT and RDMA_ACCEPT carry an endpoint, exactly */
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_RDMA_CONNECT, &ep), 0);
+	ck_assert_uint_eq(b.len, PROTO_HDR_SIZE + CACHE_RDMA_EP_SIZE);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.type, PROTO_RDMA_CONNECT);
+	ck_assert_uint_eq(h.len, CACHE_RDMA_EP_SIZE);
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, h.len, &got), 0);
+	ck_assert_uint_eq(got.qpn, ep.qpn);
+	ck_assert_uint_eq(got.psn, ep.psn);
+	ck_assert_uint_eq(got.lid, ep.lid);
+	ck_assert(!memcmp(got.gid, ep.gid, 16));
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, h.len - 1, &got), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, 0, &got), T9K_ECORRUPT);
+	put_le32(b.data + PROTO_HDR_SIZE, 0); /* qpn 0 */
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, h.len, &got), T9K_ECORRUPT);
+	put_le32(b.data + PROTO_HDR_SIZE, 0x1000000); /* qpn beyond 24 bits */
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, h.len, &got), T9K_ECORRUPT);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_RDMA_ACCEPT, &ep), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.type, PROTO_RDMA_ACCEPT);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_GET, &ep), -EINVAL);
+
+	/* RELEASE: a token, exactly 4 bytes */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_release_encode(&b, 0xfeedf00d), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.type, PROTO_RELEASE);
+	ck_assert_int_eq(proto_release_decode(b.data + PROTO_HDR_SIZE, h.len, &token), 0);
+	ck_assert_uint_eq(token, 0xfeedf00d);
+	ck_assert_int_eq(proto_release_decode(b.data + PROTO_HDR_SIZE, 3, &token), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_release_decode(b.data + PROTO_HDR_SIZE, 5, &token), T9K_ECORRUPT);
+
+	/* a CHUNK whose bytes wait in a registered buffer */
+	proto_chunk_encode(ch, &c);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + PROTO_RDMA_DESC, &d), 0);
+	ck_assert_int_eq(d.how, PROTO_HOW_RDMA);
+	ck_assert_uint_eq(d.len, 4096);
+	/* the data never rides inline with it, and the descriptor is exact */
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + 4096, &d), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR, &d), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + PROTO_RDMA_DESC + 1, &d),
+			 T9K_ECORRUPT);
+	c.len = 0; /* nothing to read */
+	proto_chunk_encode(ch, &c);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + PROTO_RDMA_DESC, &d), T9K_ECORRUPT);
+	c.len = 4096;
+	c.status = -EIO; /* an error has no buffer */
+	proto_chunk_encode(ch, &c);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + PROTO_RDMA_DESC, &d), T9K_ECORRUPT);
+	ch[4] = PROTO_HOW_RDMA + 1;
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR, &d), T9K_ECORRUPT);
+
+	proto_rdma_desc_encode(desc, &rd);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), 4096, 1u << 20, &rg), 0);
+	ck_assert(rg.addr == rd.addr);
+	ck_assert_uint_eq(rg.rkey, rd.rkey);
+	ck_assert_uint_eq(rg.token, rd.token);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc) - 1, 4096, 1u << 20, &rg),
+			 T9K_ECORRUPT);
+	/* more than the reader's registered buffer holds, or nothing */
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), (1u << 20) + 1, 1u << 20, &rg),
+			 T9K_ECORRUPT);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), 0, 1u << 20, &rg), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), PROTO_CHUNK_MAX + 1, UINT32_MAX,
+						&rg), T9K_ECORRUPT);
+	rd.addr = 0; /* a null remote address */
+	proto_rdma_desc_encode(desc, &rd);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), 4096, 1u << 20, &rg), T9K_ECORRUPT);
+	rd.addr = UINT64_MAX - 100; /* a range that wraps */
+	proto_rdma_desc_encode(desc, &rd);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), 4096, 1u << 20, &rg), T9K_ECORRUPT);
+	buf_release(&b);
+}
+END_TEST
+
 /* ---- rendezvous ---- */
 
 START_TEST(test_rendezvous)
@@ -677,6 +767,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_proto_get_roundtrip);
 	tcase_add_test(tc, test_proto_get_malformed);
 	tcase_add_test(tc, test_proto_small_frames);
+	tcase_add_test(tc, test_proto_rdma_frames);
 	tcase_add_test(tc, test_rendezvous);
 	tcase_add_test(tc, test_group_lists);
 	tcase_add_test(tc, test_io_uring);

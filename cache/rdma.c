@@ -1,8 +1,9 @@
-/* RDMA device probe, transport choice and the verbs layer (rdma.h): RC
- * queue pairs and one-sided RDMA READ. Compiled only with T9K_HAVE_RDMA;
- * never run end to end (no RDMA device on this project's machines).
- * A cache_rdma_qp is used by one thread at a time; the CQ is per QP, so
- * completions of one reader never reach another.
+/* RDMA device probe, transport choice, the owner's lending pool and the
+ * verbs layer (rdma.h): RC queue pairs and one-sided RDMA READ. The verbs
+ * are compiled only with T9K_HAVE_RDMA; never run end to end (no RDMA
+ * device on this project's machines). A cache_rdma_qp is used by one
+ * thread at a time; the CQ is per QP, so completions of one reader never
+ * reach another. The pool's free list is guarded by its mutex.
  */
 #include "cache/rdma.h"
 
@@ -10,7 +11,9 @@
 #include "lib/err.h"
 #include "lib/util.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,98 @@ int cache_rdma_ep_decode(const uint8_t *p, size_t len, struct cache_rdma_endpoin
 enum cache_transport cache_rdma_choose(int probe, bool peer_has_rdma)
 {
 	return probe > 0 && peer_has_rdma ? CACHE_TRANSPORT_RDMA : CACHE_TRANSPORT_TCP;
+}
+
+enum cache_transport cache_rdma_choose_conn(const struct cache_rdma *r, bool peer_has_rdma,
+					    bool failed)
+{
+	return r && peer_has_rdma && !failed ? CACHE_TRANSPORT_RDMA : CACHE_TRANSPORT_TCP;
+}
+
+/* The pool's bookkeeping is the same with or without verbs; only the
+ * registration differs. */
+struct cache_rdma_pool {
+	pthread_mutex_t lock; /* guards free_ and gen */
+	struct cache_rdma_mr *mr;
+	uint8_t *mem;
+	uint32_t size;
+	int n, nfree;
+	int *free_;     /* indexes of free buffers, nfree of them */
+	uint16_t *gen;  /* per buffer, bumped on each put */
+};
+
+void cache_rdma_pool_free(struct cache_rdma_pool *pl)
+{
+	if (!pl)
+		return;
+	cache_rdma_dereg(pl->mr);
+	free(pl->mem);
+	free(pl->free_);
+	free(pl->gen);
+	pthread_mutex_destroy(&pl->lock);
+	free(pl);
+}
+
+int cache_rdma_pool_new(struct cache_rdma *r, int n, uint32_t size, struct cache_rdma_pool **out)
+{
+	struct cache_rdma_pool *pl;
+	int rc;
+
+	*out = NULL;
+	if (n <= 0 || n > 0xffff || size == 0)
+		return t9k_err(-EINVAL, "RDMA: a pool of %d buffers of %u bytes", n, size);
+	pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		return t9k_err(-ENOMEM, "out of memory");
+	pthread_mutex_init(&pl->lock, NULL);
+	pl->size = size;
+	pl->n = pl->nfree = n;
+	pl->free_ = calloc((size_t)n, sizeof(*pl->free_));
+	pl->gen = calloc((size_t)n, sizeof(*pl->gen));
+	if (!pl->free_ || !pl->gen || posix_memalign((void **)&pl->mem, 4096, (size_t)n * size)) {
+		pl->mem = NULL;
+		cache_rdma_pool_free(pl);
+		return t9k_err(-ENOMEM, "RDMA: cannot allocate %d buffers of %u bytes", n, size);
+	}
+	for (int i = 0; i < n; i++)
+		pl->free_[i] = n - 1 - i;
+	rc = cache_rdma_reg(r, pl->mem, (size_t)n * size, &pl->mr);
+	if (rc < 0) {
+		cache_rdma_pool_free(pl);
+		return rc;
+	}
+	*out = pl;
+	return 0;
+}
+
+int cache_rdma_pool_take(struct cache_rdma_pool *pl, struct cache_rdma_slot *out)
+{
+	int i;
+
+	pthread_mutex_lock(&pl->lock);
+	if (pl->nfree == 0) {
+		pthread_mutex_unlock(&pl->lock);
+		return -EBUSY;
+	}
+	i = pl->free_[--pl->nfree];
+	out->token = (uint32_t)pl->gen[i] << 16 | (uint32_t)i;
+	pthread_mutex_unlock(&pl->lock);
+	out->buf = pl->mem + (size_t)i * pl->size;
+	out->addr = (uint64_t)(uintptr_t)out->buf;
+	out->rkey = cache_rdma_rkey(pl->mr);
+	out->size = pl->size;
+	return 0;
+}
+
+void cache_rdma_pool_put(struct cache_rdma_pool *pl, const struct cache_rdma_slot *slot)
+{
+	int i = (int)(slot->token & 0xffff);
+
+	pthread_mutex_lock(&pl->lock);
+	assert(i < pl->n && pl->nfree < pl->n);
+	pl->gen[i]++;
+	pl->free_[pl->nfree++] = i;
+	pthread_mutex_unlock(&pl->lock);
 }
 
 #ifdef T9K_HAVE_RDMA

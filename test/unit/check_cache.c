@@ -1,7 +1,9 @@
 /* Unit tests of cache/: the protocol's encoders and decoders (malformed
  * frames included), rendezvous hashing, the disk cache's index, LRU,
  * capacity, single-flight and restart scan, both I/O engines, address
- * lists, and the RDMA probe where libibverbs is built in.
+ * lists, the RDMA probe where libibverbs is built in, and the RDMA
+ * transport's decision and fallbacks (to TCP) with no device: the RDMA
+ * data path itself never runs here (no device on this project's machines).
  */
 #include "test/unit/suites.h"
 
@@ -9,8 +11,10 @@
 #include "cache/group.h"
 #include "cache/io.h"
 #include "cache/net.h"
+#include "cache/peer.h"
 #include "cache/proto.h"
 #include "cache/rdma.h"
+#include "cache/server.h"
 #include "lib/endian.h"
 #include "lib/err.h"
 
@@ -20,6 +24,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -758,6 +763,227 @@ START_TEST(test_rdma_no_device)
 }
 END_TEST
 
+/* ---- RDMA transport decision and fallbacks ---- */
+
+START_TEST(test_rdma_choose_conn)
+{
+	int dummy = 0;
+	const struct cache_rdma *open_dev = (const struct cache_rdma *)&dummy; /* only tested for NULL */
+
+	ck_assert_int_eq(cache_rdma_choose_conn(open_dev, true, false), CACHE_TRANSPORT_RDMA);
+	/* only the peer has a device, or only this node */
+	ck_assert_int_eq(cache_rdma_choose_conn(NULL, true, false), CACHE_TRANSPORT_TCP);
+	ck_assert_int_eq(cache_rdma_choose_conn(open_dev, false, false), CACHE_TRANSPORT_TCP);
+	ck_assert_int_eq(cache_rdma_choose_conn(NULL, false, false), CACHE_TRANSPORT_TCP);
+	/* an RDMA step failed on the connection: TCP for its life */
+	ck_assert_int_eq(cache_rdma_choose_conn(open_dev, true, true), CACHE_TRANSPORT_TCP);
+}
+END_TEST
+
+/* A fake daemon announcing an RDMA device: records the requests of one
+ * connection and answers GETs inline, or (rdma_reply) with an RDMA
+ * descriptor nobody asked for. */
+struct fake {
+	int lfd;
+	bool rdma_reply;
+	uint8_t types[8], flags[8];
+	int n;
+};
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	int fd = accept(f->lfd, NULL, NULL);
+	uint8_t pl[4096], data[100];
+	struct proto_hdr h;
+
+	memset(data, 0x5a, sizeof(data));
+	while (fd >= 0 && f->n < 8 && proto_recv_hdr(fd, &h, NULL) == 0 && h.len <= sizeof(pl) &&
+	       proto_recv_exact(fd, pl, h.len) == 0) {
+		f->types[f->n] = h.type;
+		f->flags[f->n++] = h.flags;
+		if (h.type == PROTO_HELLO) {
+			uint8_t ok[2] = { PROTO_VERSION, PROTO_FEAT_RDMA };
+
+			if (proto_send(fd, PROTO_OK, 0, ok, 2, NULL, 0, -1) < 0)
+				break;
+		} else if (h.type == PROTO_GET) {
+			struct proto_get *g = malloc(sizeof(*g));
+			struct proto_chunk c = { .status = 0, .how = PROTO_HOW_INLINE, .len = sizeof(data) };
+			struct proto_rdma_desc d = { .addr = 4096, .rkey = 1, .token = 1 };
+			uint8_t ch[PROTO_CHUNK_HDR], desc[PROTO_RDMA_DESC];
+			int rc;
+
+			ck_assert_ptr_nonnull(g);
+			ck_assert_int_eq(proto_get_decode(pl, h.len, g), 0);
+			c.id = g->items[0].id;
+			free(g);
+			if (f->rdma_reply) {
+				c.how = PROTO_HOW_RDMA;
+				proto_chunk_encode(ch, &c);
+				proto_rdma_desc_encode(desc, &d);
+				rc = proto_send(fd, PROTO_CHUNK, 0, ch, sizeof(ch), desc, sizeof(desc), -1);
+			} else {
+				proto_chunk_encode(ch, &c);
+				rc = proto_send(fd, PROTO_CHUNK, 0, ch, sizeof(ch), data, sizeof(data), -1);
+			}
+			if (rc < 0)
+				break;
+		} else {
+			break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void fake_get(bool rdma_reply, struct fake *f, int *rc, struct buf *out,
+		     struct cache_peer_reply *r)
+{
+	char dir[256], addr[300];
+	struct cache_peer *p = NULL;
+	struct oid id = id_of(77);
+	pthread_t th;
+
+	memset(f, 0, sizeof(*f));
+	f->rdma_reply = rdma_reply;
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(addr, sizeof(addr), "unix:%s/fake.sock", dir);
+	ck_assert_int_eq(cache_net_listen(addr, &f->lfd), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, fake_main, f), 0);
+	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p), 0);
+	/* what a daemon does whose device did not open (always, here) */
+	cache_peer_set_rdma(p, NULL);
+	*rc = cache_peer_get(p, PROTO_F_PEER, "file:///nowhere", &id, 100, out, r);
+	cache_peer_free(p);
+	pthread_join(th, NULL);
+	close(f->lfd);
+	test_rmtree(dir);
+}
+
+START_TEST(test_peer_rdma_fallback)
+{
+	struct cache_peer_reply r;
+	struct buf out = BUF_INIT;
+	struct fake f;
+	int rc;
+
+	/* the peer announces RDMA, this side has no open device: plain TCP,
+	 * no RDMA_CONNECT, no PROTO_F_RDMA, the bytes arrive inline */
+	fake_get(false, &f, &rc, &out, &r);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(out.len, 100);
+	ck_assert_uint_eq(out.data[99], 0x5a);
+	ck_assert_int_eq(f.n, 2);
+	ck_assert_int_eq(f.types[0], PROTO_HELLO);
+	ck_assert_int_eq(f.types[1], PROTO_GET);
+	ck_assert_int_eq(f.flags[1] & PROTO_F_RDMA, 0);
+	ck_assert_int_eq(f.flags[1] & PROTO_F_PEER, PROTO_F_PEER);
+
+	/* an RDMA descriptor on a connection that did not ask for one is a
+	 * protocol error: the exchange fails, nothing is appended */
+	buf_reset(&out);
+	fake_get(true, &f, &rc, &out, &r);
+	ck_assert_int_eq(rc, T9K_ECORRUPT);
+	ck_assert_uint_eq(out.len, 0);
+	buf_release(&out);
+}
+END_TEST
+
+struct srv {
+	struct cache_server *s;
+	pthread_t th;
+	char dir[256], sock[300];
+};
+
+static void *srv_main(void *arg)
+{
+	cache_server_run(arg);
+	return NULL;
+}
+
+static void srv_start(struct srv *v)
+{
+	struct cache_server_opts o;
+
+	test_tmpdir(v->dir, sizeof(v->dir));
+	snprintf(v->sock, sizeof(v->sock), "%s/cache.sock", v->dir);
+	cache_server_opts_init(&o);
+	o.dir = v->dir;
+	o.capacity = 1 << 20;
+	ck_assert_int_eq(o.rdma_buffers, 8);
+	ck_assert_int_eq(cache_server_new(&o, &v->s), 0);
+	ck_assert_int_eq(pthread_create(&v->th, NULL, srv_main, v->s), 0);
+}
+
+static void srv_stop(struct srv *v)
+{
+	cache_server_stop(v->s);
+	pthread_join(v->th, NULL);
+	cache_server_free(v->s);
+	test_rmtree(v->dir);
+}
+
+/* Reads one frame; returns its type, payload in pl (at most plsz). */
+static int recv_frame(int fd, uint8_t *pl, size_t plsz, uint32_t *len)
+{
+	struct proto_hdr h;
+	int rc = proto_recv_hdr(fd, &h, NULL);
+
+	if (rc < 0)
+		return rc;
+	ck_assert_uint_le(h.len, plsz);
+	ck_assert_int_eq(proto_recv_exact(fd, pl, h.len), 0);
+	*len = h.len;
+	return h.type;
+}
+
+START_TEST(test_server_rdma_refused)
+{
+	struct cache_rdma_endpoint ep = { .qpn = 0x42, .psn = 7, .lid = 1 };
+	uint8_t pl[8192];
+	struct buf b = BUF_INIT;
+	struct srv v;
+	uint32_t len;
+	int fd;
+
+	srv_start(&v);
+	ck_assert_int_eq(cache_net_connect(v.sock, 2000, &fd), 0);
+	ck_assert_int_eq(proto_hello_encode(&b, PROTO_ROLE_PEER), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_OK);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(pl[1] & PROTO_FEAT_RDMA, 0); /* no device open: not announced */
+	/* asked anyway: a refusal the reader falls back on, the connection lives on */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_RDMA_CONNECT, &ep), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_ERR);
+	ck_assert_int_eq(proto_send(fd, PROTO_STATS, 0, NULL, 0, NULL, 0, -1), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl) - 1, &len), PROTO_TEXT);
+	pl[len] = '\0';
+	ck_assert_ptr_nonnull(strstr((char *)pl, "rdma_served 0\n"));
+	/* a malformed endpoint is a protocol error: ERR, then the connection closes */
+	ck_assert_int_eq(proto_send(fd, PROTO_RDMA_CONNECT, 0, b.data + PROTO_HDR_SIZE,
+				    CACHE_RDMA_EP_SIZE - 1, NULL, 0, -1), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_ERR);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), -ECONNRESET);
+	close(fd);
+	/* a RELEASE of nothing lent, likewise */
+	ck_assert_int_eq(cache_net_connect(v.sock, 2000, &fd), 0);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_release_encode(&b, 1), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_ERR);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), -ECONNRESET);
+	close(fd);
+	buf_release(&b);
+	srv_stop(&v);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -779,6 +1005,9 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_disk_concurrent_fills);
 	tcase_add_test(tc, test_rdma_probe);
 	tcase_add_test(tc, test_rdma_no_device);
+	tcase_add_test(tc, test_rdma_choose_conn);
+	tcase_add_test(tc, test_peer_rdma_fallback);
+	tcase_add_test(tc, test_server_rdma_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -164,7 +164,10 @@ struct cache_rdma_qp {
 	uint64_t next_id;
 };
 
-int cache_rdma_probe(char *why, size_t whysz)
+static void verbs_close(struct cache_rdma *r);
+static void verbs_qp_free(struct cache_rdma_qp *q);
+
+static int verbs_probe(char *why, size_t whysz)
 {
 	struct ibv_device **list;
 	int n = 0, err;
@@ -186,7 +189,7 @@ int cache_rdma_probe(char *why, size_t whysz)
 	return n;
 }
 
-int cache_rdma_open(const char *dev, struct cache_rdma **out)
+static int verbs_open(const char *dev, struct cache_rdma **out)
 {
 	struct cache_rdma *r = calloc(1, sizeof(*r));
 	struct ibv_device **list;
@@ -213,14 +216,14 @@ int cache_rdma_open(const char *dev, struct cache_rdma **out)
 	else if (!(r->pd = ibv_alloc_pd(r->ctx)))
 		rc = t9k_err(-ENOMEM, "RDMA: cannot allocate a protection domain");
 	if (rc < 0) {
-		cache_rdma_close(r);
+		verbs_close(r);
 		return rc;
 	}
 	*out = r;
 	return 0;
 }
 
-void cache_rdma_close(struct cache_rdma *r)
+static void verbs_close(struct cache_rdma *r)
 {
 	if (!r)
 		return;
@@ -231,7 +234,7 @@ void cache_rdma_close(struct cache_rdma *r)
 	free(r);
 }
 
-int cache_rdma_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
+static int verbs_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
 {
 	struct cache_rdma_mr *m = calloc(1, sizeof(*m));
 
@@ -249,7 +252,7 @@ int cache_rdma_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdm
 	return 0;
 }
 
-void cache_rdma_dereg(struct cache_rdma_mr *m)
+static void verbs_dereg(struct cache_rdma_mr *m)
 {
 	if (!m)
 		return;
@@ -257,13 +260,13 @@ void cache_rdma_dereg(struct cache_rdma_mr *m)
 	free(m);
 }
 
-uint32_t cache_rdma_rkey(const struct cache_rdma_mr *m)
+static uint32_t verbs_rkey(const struct cache_rdma_mr *m)
 {
 	return m->mr->rkey;
 }
 
-int cache_rdma_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
-		      struct cache_rdma_endpoint *local)
+static int verbs_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
+			struct cache_rdma_endpoint *local)
 {
 	struct cache_rdma_qp *q = calloc(1, sizeof(*q));
 	struct ibv_qp_init_attr qia = { 0 };
@@ -304,14 +307,14 @@ int cache_rdma_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
 	memcpy(local->gid, gid.raw, 16);
 out:
 	if (rc < 0) {
-		cache_rdma_qp_free(q);
+		verbs_qp_free(q);
 		return rc;
 	}
 	*out = q;
 	return 0;
 }
 
-int cache_rdma_qp_connect(struct cache_rdma_qp *q, const struct cache_rdma_endpoint *remote)
+static int verbs_qp_connect(struct cache_rdma_qp *q, const struct cache_rdma_endpoint *remote)
 {
 	struct ibv_qp_attr a;
 
@@ -355,7 +358,7 @@ int cache_rdma_qp_connect(struct cache_rdma_qp *q, const struct cache_rdma_endpo
 	return 0;
 }
 
-void cache_rdma_qp_free(struct cache_rdma_qp *q)
+static void verbs_qp_free(struct cache_rdma_qp *q)
 {
 	if (!q)
 		return;
@@ -366,8 +369,8 @@ void cache_rdma_qp_free(struct cache_rdma_qp *q)
 	free(q);
 }
 
-int cache_rdma_read(struct cache_rdma_qp *q, struct cache_rdma_mr *m, void *dst, uint64_t raddr,
-		    uint32_t rkey, uint32_t len, int timeout_ms)
+static int verbs_read(struct cache_rdma_qp *q, struct cache_rdma_mr *m, void *dst, uint64_t raddr,
+		      uint32_t rkey, uint32_t len, int timeout_ms)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)dst, .length = len, .lkey = m->mr->lkey };
 	struct ibv_send_wr wr, *bad = NULL;
@@ -401,66 +404,143 @@ int cache_rdma_read(struct cache_rdma_qp *q, struct cache_rdma_mr *m, void *dst,
 
 #else /* !T9K_HAVE_RDMA */
 
-int cache_rdma_probe(char *why, size_t whysz)
+static int verbs_probe(char *why, size_t whysz)
 {
 	snprintf(why, whysz, "built without libibverbs");
 	return -ENOTSUP;
 }
 
-int cache_rdma_open(const char *dev, struct cache_rdma **out)
+static int verbs_open(const char *dev, struct cache_rdma **out)
 {
 	(void)dev;
 	*out = NULL;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
-void cache_rdma_close(struct cache_rdma *r)
+static void verbs_close(struct cache_rdma *r)
 {
 	(void)r;
 }
 
-int cache_rdma_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
+static int verbs_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
 {
 	(void)r, (void)buf, (void)len;
 	*out = NULL;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
-void cache_rdma_dereg(struct cache_rdma_mr *mr)
+static void verbs_dereg(struct cache_rdma_mr *mr)
 {
 	(void)mr;
 }
 
-uint32_t cache_rdma_rkey(const struct cache_rdma_mr *mr)
+static uint32_t verbs_rkey(const struct cache_rdma_mr *mr)
 {
 	(void)mr;
 	return 0;
 }
 
-int cache_rdma_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
-		      struct cache_rdma_endpoint *local)
+static int verbs_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
+			struct cache_rdma_endpoint *local)
 {
 	(void)r, (void)local;
 	*out = NULL;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
-int cache_rdma_qp_connect(struct cache_rdma_qp *qp, const struct cache_rdma_endpoint *remote)
+static int verbs_qp_connect(struct cache_rdma_qp *qp, const struct cache_rdma_endpoint *remote)
 {
 	(void)qp, (void)remote;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
-void cache_rdma_qp_free(struct cache_rdma_qp *qp)
+static void verbs_qp_free(struct cache_rdma_qp *qp)
 {
 	(void)qp;
 }
 
-int cache_rdma_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst, uint64_t raddr,
-		    uint32_t rkey, uint32_t len, int timeout_ms)
+static int verbs_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst,
+		      uint64_t raddr, uint32_t rkey, uint32_t len, int timeout_ms)
 {
 	(void)qp, (void)mr, (void)dst, (void)raddr, (void)rkey, (void)len, (void)timeout_ms;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
 #endif
+
+/* ---- dispatch: libibverbs, or a test's replacement ---- */
+
+static const struct cache_rdma_ops verbs_ops = {
+	.probe = verbs_probe,
+	.open = verbs_open,
+	.close = verbs_close,
+	.reg = verbs_reg,
+	.dereg = verbs_dereg,
+	.rkey = verbs_rkey,
+	.qp_new = verbs_qp_new,
+	.qp_connect = verbs_qp_connect,
+	.qp_free = verbs_qp_free,
+	.read = verbs_read,
+};
+
+static const struct cache_rdma_ops *ops = &verbs_ops;
+
+void cache_rdma_set_ops(const struct cache_rdma_ops *o)
+{
+	ops = o ? o : &verbs_ops;
+}
+
+int cache_rdma_probe(char *why, size_t whysz)
+{
+	return ops->probe(why, whysz);
+}
+
+int cache_rdma_open(const char *dev, struct cache_rdma **out)
+{
+	return ops->open(dev, out);
+}
+
+void cache_rdma_close(struct cache_rdma *r)
+{
+	if (r)
+		ops->close(r);
+}
+
+int cache_rdma_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
+{
+	return ops->reg(r, buf, len, out);
+}
+
+void cache_rdma_dereg(struct cache_rdma_mr *mr)
+{
+	if (mr)
+		ops->dereg(mr);
+}
+
+uint32_t cache_rdma_rkey(const struct cache_rdma_mr *mr)
+{
+	return ops->rkey(mr);
+}
+
+int cache_rdma_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
+		      struct cache_rdma_endpoint *local)
+{
+	return ops->qp_new(r, out, local);
+}
+
+int cache_rdma_qp_connect(struct cache_rdma_qp *qp, const struct cache_rdma_endpoint *remote)
+{
+	return ops->qp_connect(qp, remote);
+}
+
+void cache_rdma_qp_free(struct cache_rdma_qp *qp)
+{
+	if (qp)
+		ops->qp_free(qp);
+}
+
+int cache_rdma_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst, uint64_t raddr,
+		    uint32_t rkey, uint32_t len, int timeout_ms)
+{
+	return ops->read(qp, mr, dst, raddr, rkey, len, timeout_ms);
+}

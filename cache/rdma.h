@@ -24,11 +24,16 @@
  * What is tested: it compiles where libibverbs exists (and without it,
  * where every verbs call returns -ENOTSUP); unit tests cover the probe,
  * open failing with a reason, endpoint and frame encoding, the transport
- * decision, and the fallbacks to TCP with no device (test/unit/check_cache.c);
- * the group integration test runs over TCP. What is not: no machine of
- * this project has an RDMA device, so queue pairs, registration, the pool
- * and RDMA READ have never run, and the RDMA data path has never run end
- * to end. Treat it as unproven until it has run on real hardware.
+ * decision, the fallbacks to TCP with no device, and the protocol of the
+ * data path (connect, lend, read, release, a failed read retried over
+ * TCP, an unreleased buffer taken back) between a real daemon and a real
+ * reader in one process over a fake device that stands in for these calls
+ * (cache_rdma_ops; test/unit/check_cache.c). The group integration test
+ * runs over TCP. What is not: no machine of this project has an RDMA
+ * device, so the libibverbs calls below (queue pair states, registration,
+ * RDMA READ and its completions) have never run, and the RDMA data path
+ * has never run end to end between two machines. Treat it as unproven
+ * until it has run on real hardware.
  */
 #ifndef T9K_CACHE_RDMA_H
 #define T9K_CACHE_RDMA_H
@@ -88,6 +93,27 @@ void cache_rdma_qp_free(struct cache_rdma_qp *qp);
  * waits for the completion at most timeout_ms. One caller per qp. */
 int cache_rdma_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst, uint64_t raddr,
 		    uint32_t rkey, uint32_t len, int timeout_ms);
+
+/* The calls above go through this table: libibverbs (or, built without
+ * it, -ENOTSUP everywhere), or a replacement set by a test to run the
+ * data path in one process without a device (test/unit/check_cache.c).
+ * The frees are never passed NULL. Not thread-safe: set it before any
+ * other cache_rdma_* call, and NULL puts libibverbs back. */
+struct cache_rdma_ops {
+	int (*probe)(char *why, size_t whysz);
+	int (*open)(const char *dev, struct cache_rdma **out);
+	void (*close)(struct cache_rdma *r);
+	int (*reg)(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out);
+	void (*dereg)(struct cache_rdma_mr *mr);
+	uint32_t (*rkey)(const struct cache_rdma_mr *mr);
+	int (*qp_new)(struct cache_rdma *r, struct cache_rdma_qp **out,
+		      struct cache_rdma_endpoint *local);
+	int (*qp_connect)(struct cache_rdma_qp *qp, const struct cache_rdma_endpoint *remote);
+	void (*qp_free)(struct cache_rdma_qp *qp);
+	int (*read)(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst, uint64_t raddr,
+		    uint32_t rkey, uint32_t len, int timeout_ms);
+};
+void cache_rdma_set_ops(const struct cache_rdma_ops *ops);
 
 /* Buffers an owner places chunks in for its readers' RDMA READs: n of
  * size bytes, allocated and registered once at start, so the memory is

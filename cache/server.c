@@ -67,7 +67,7 @@ static const double lat_bounds[NBUCKETS_LAT - 1] = { 0.0001, 0.00025, 0.0005, 0.
 struct counters {
 	atomic_ullong requests, hits, misses, peer_hits, peer_served, store_fetches, store_bytes,
 		bytes_served, fds_passed, uncached, peer_failures, peer_corrupt, client_corrupt,
-		errors, rdma_served, lat_sum_us;
+		errors, rdma_lent, lat_sum_us;
 	atomic_ullong lat[NBUCKETS_LAT];
 };
 
@@ -383,7 +383,7 @@ static int serve_rdma(struct conn *c, const struct proto_chunk *r)
 	cache_rdma_pool_put(s->rdma_pool, &sl);
 	if (rc < 0)
 		return rc;
-	count(&s->c.rdma_served, 1);
+	count(&s->c.rdma_lent, 1);
 	return 1;
 }
 
@@ -798,9 +798,10 @@ out:
 			s->g ? o->group : "");
 		if (s->g && s->rdma_dev)
 			t9k_log(T9K_LOG_WARN, "cache: peers use RDMA READ for chunk bytes where the peer "
-				"has a device too, TCP otherwise and for control (RDMA: %s; %d buffers of "
+				"has a device too, TCP otherwise and for control (RDMA: %s; %d buffer%s of "
 				"%s; this path has never run end to end on a real device)", s->rdma_why,
-				o->rdma_buffers, format_size(CACHE_RDMA_BUF_SIZE, a, sizeof(a)));
+				o->rdma_buffers, o->rdma_buffers == 1 ? "" : "s",
+				format_size(CACHE_RDMA_BUF_SIZE, a, sizeof(a)));
 		else if (s->g)
 			t9k_log(T9K_LOG_WARN, "cache: peers use TCP (RDMA: %s)",
 				s->rdma > 0 ? "off: --rdma-buffers 0" : s->rdma_why);
@@ -906,7 +907,7 @@ int cache_server_stats(struct cache_server *s, bool prom, struct buf *out)
 		C(peer_corrupt, "chunks from a peer whose hash did not match"),
 		C(client_corrupt, "cache files a client found corrupt (dropped)"),
 		C(errors, "requests answered with an error"),
-		C(rdma_served, "chunks a peer read by RDMA from buffers lent here"),
+		C(rdma_lent, "chunks lent to a peer's RDMA READ (and released)"),
 #undef C
 		{ "evictions", "cache files evicted", true, 0 },
 		{ "corrupt_dropped", "cache files dropped as corrupt", true, 0 },

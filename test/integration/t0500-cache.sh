@@ -106,7 +106,7 @@ test_expect_success 'node 2 reads it from its peers with zero store reads' '
 	[ "$(group_sum store_fetches)" = "$(cat nchunks)" ] &&
 	[ "$(stat_of g2 peer_hits)" -ge 1 ] &&
 	[ $(($(stat_of g2 hits) + $(stat_of g2 peer_hits))) -ge "$(cat nchunks)" ] &&
-	{ grep -q "peers use RDMA READ" "$D/g2.log" || [ "$(group_sum rdma_served)" = 0 ]; } &&
+	{ grep -q "peers use RDMA READ" "$D/g2.log" || [ "$(group_sum rdma_lent)" = 0 ]; } &&
 	umount_t9kfs m2
 '
 

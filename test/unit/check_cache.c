@@ -17,6 +17,9 @@
 #include "cache/server.h"
 #include "lib/endian.h"
 #include "lib/err.h"
+#include "lib/util.h"
+#include "store/chunk.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +27,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -964,7 +969,7 @@ START_TEST(test_server_rdma_refused)
 	ck_assert_int_eq(proto_send(fd, PROTO_STATS, 0, NULL, 0, NULL, 0, -1), 0);
 	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl) - 1, &len), PROTO_TEXT);
 	pl[len] = '\0';
-	ck_assert_ptr_nonnull(strstr((char *)pl, "rdma_served 0\n"));
+	ck_assert_ptr_nonnull(strstr((char *)pl, "rdma_lent 0\n"));
 	/* a malformed endpoint is a protocol error: ERR, then the connection closes */
 	ck_assert_int_eq(proto_send(fd, PROTO_RDMA_CONNECT, 0, b.data + PROTO_HDR_SIZE,
 				    CACHE_RDMA_EP_SIZE - 1, NULL, 0, -1), 0);
@@ -981,6 +986,329 @@ START_TEST(test_server_rdma_refused)
 	close(fd);
 	buf_release(&b);
 	srv_stop(&v);
+}
+END_TEST
+
+/* ---- the RDMA data path in one process, over a fake device ----
+ *
+ * The fake stands in for libibverbs (cache_rdma_set_ops): registrations
+ * are kept in a table, and a "read" checks the queue pair is connected,
+ * that dst lies in the reader's registration and [raddr, raddr+len) in a
+ * live registration with that rkey (as a real device would), then copies.
+ * It proves the protocol, the lending, the releases and the fallbacks, not
+ * the verbs: those have never run here. */
+
+struct fake_mr {
+	uint8_t *buf;
+	size_t len;
+	uint32_t rkey;
+	bool live;
+};
+
+struct fake_qp {
+	uint32_t qpn;
+	bool connected;
+};
+
+static struct {
+	pthread_mutex_t lock; /* guards all of it: owner and reader threads */
+	struct fake_mr mrs[64];
+	int nmr, reads, fail_reads;
+	uint32_t next_qpn;
+} fk = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int fake_probe(char *why, size_t whysz)
+{
+	snprintf(why, whysz, "1 fake RDMA device");
+	return 1;
+}
+
+static int fake_open(const char *dev, struct cache_rdma **out)
+{
+	(void)dev;
+	*out = malloc(8);
+	return *out ? 0 : -ENOMEM;
+}
+
+static void fake_close(struct cache_rdma *r)
+{
+	free(r);
+}
+
+static int fake_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
+{
+	int rc = 0;
+
+	(void)r;
+	pthread_mutex_lock(&fk.lock);
+	if (fk.nmr == 64) {
+		rc = -ENOMEM;
+	} else {
+		fk.mrs[fk.nmr] = (struct fake_mr){ buf, len, 0x1000u + (uint32_t)fk.nmr, true };
+		*out = (struct cache_rdma_mr *)&fk.mrs[fk.nmr++];
+	}
+	pthread_mutex_unlock(&fk.lock);
+	return rc;
+}
+
+static void fake_dereg(struct cache_rdma_mr *mr)
+{
+	pthread_mutex_lock(&fk.lock);
+	((struct fake_mr *)mr)->live = false;
+	pthread_mutex_unlock(&fk.lock);
+}
+
+static uint32_t fake_rkey(const struct cache_rdma_mr *mr)
+{
+	return ((const struct fake_mr *)mr)->rkey;
+}
+
+static int fake_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
+		       struct cache_rdma_endpoint *local)
+{
+	struct fake_qp *q = calloc(1, sizeof(*q));
+
+	(void)r;
+	if (!q)
+		return -ENOMEM;
+	pthread_mutex_lock(&fk.lock);
+	q->qpn = ++fk.next_qpn;
+	pthread_mutex_unlock(&fk.lock);
+	memset(local, 0, sizeof(*local));
+	local->qpn = q->qpn;
+	local->psn = 100;
+	*out = (struct cache_rdma_qp *)q;
+	return 0;
+}
+
+static int fake_qp_connect(struct cache_rdma_qp *qp, const struct cache_rdma_endpoint *remote)
+{
+	((struct fake_qp *)qp)->connected = remote->qpn != 0;
+	return 0;
+}
+
+static void fake_qp_free(struct cache_rdma_qp *qp)
+{
+	free(qp);
+}
+
+static int fake_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst, uint64_t raddr,
+		     uint32_t rkey, uint32_t len, int timeout_ms)
+{
+	struct fake_mr *l = (struct fake_mr *)mr;
+	uint8_t *d = dst;
+	int rc = -EIO;
+
+	(void)timeout_ms;
+	pthread_mutex_lock(&fk.lock);
+	fk.reads++;
+	if (fk.fail_reads > 0) {
+		fk.fail_reads--;
+	} else if (((struct fake_qp *)qp)->connected && l->live && d >= l->buf &&
+		   d + len <= l->buf + l->len) {
+		for (int i = 0; i < fk.nmr; i++) {
+			struct fake_mr *m = &fk.mrs[i];
+			uintptr_t a = (uintptr_t)raddr;
+
+			if (m->live && m->rkey == rkey && a >= (uintptr_t)m->buf &&
+			    a + len <= (uintptr_t)m->buf + m->len) {
+				memcpy(d, (const void *)a, len);
+				rc = 0;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fk.lock);
+	return rc;
+}
+
+static const struct cache_rdma_ops fake_ops = {
+	.probe = fake_probe, .open = fake_open, .close = fake_close, .reg = fake_reg,
+	.dereg = fake_dereg, .rkey = fake_rkey, .qp_new = fake_qp_new,
+	.qp_connect = fake_qp_connect, .qp_free = fake_qp_free, .read = fake_read,
+};
+
+static int fake_reads(void)
+{
+	int n;
+
+	pthread_mutex_lock(&fk.lock);
+	n = fk.reads;
+	pthread_mutex_unlock(&fk.lock);
+	return n;
+}
+
+static unsigned long long stat_value(struct cache_server *s, const char *name)
+{
+	struct buf t = BUF_INIT;
+	char key[64];
+	const char *at;
+	unsigned long long v;
+
+	ck_assert_int_eq(cache_server_stats(s, false, &t), 0);
+	snprintf(key, sizeof(key), "\n%s ", name);
+	at = strstr((char *)t.data, key);
+	ck_assert_ptr_nonnull(at);
+	v = strtoull(at + strlen(key), NULL, 10);
+	buf_release(&t);
+	return v;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void get_ok(struct cache_peer *p, const char *url, const struct oid *id, const uint8_t *data,
+		   uint32_t len)
+{
+	struct cache_peer_reply r;
+	struct buf out = BUF_INIT;
+
+	ck_assert_int_eq(cache_peer_get(p, PROTO_F_PEER, url, id, len, &out, &r), 0);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(out.len, len);
+	ck_assert(!memcmp(out.data, data, len));
+	buf_release(&out);
+}
+
+START_TEST(test_rdma_data_path_fake)
+{
+	const uint32_t small = 100000, big = 5u << 20; /* big: over CACHE_RDMA_BUF_SIZE */
+	char dir[256], cdir[300], url[300], addr[64];
+	struct cache_rdma_endpoint mine;
+	struct chunk_put_result res1, res2;
+	struct cache_server_opts o;
+	struct cache_rdma *r = NULL;
+	struct cache_rdma_qp *qp = NULL;
+	struct cache_peer *p = NULL, *p2 = NULL;
+	struct chunk_writer *w;
+	struct store *st = NULL;
+	struct cache_server *s = NULL;
+	struct proto_item it;
+	struct proto_chunk c;
+	struct buf b = BUF_INIT;
+	uint8_t *d1 = malloc(small), *d2 = malloc(big), pl[256];
+	uint32_t len;
+	pthread_t th;
+	double t0;
+	int fd;
+
+	ck_assert_ptr_nonnull(d1);
+	ck_assert_ptr_nonnull(d2);
+	cache_rdma_set_ops(&fake_ops);
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	snprintf(cdir, sizeof(cdir), "%s/cache", dir);
+	test_random_bytes(d1, small, 1);
+	test_random_bytes(d2, big, 2);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	w = chunk_writer_new(0);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(chunk_put(w, st, d1, small, &res1), 0);
+	ck_assert_int_eq(chunk_put(w, st, d2, big, &res2), 0);
+	chunk_writer_free(w);
+	store_close(st);
+
+	/* the owner: a one-member group with one buffer to lend */
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
+	cache_server_opts_init(&o);
+	o.dir = cdir;
+	o.capacity = 64u << 20;
+	o.listen = addr;
+	o.group = addr;
+	o.rdma_buffers = 1;
+	o.peer_wait_ms = 200; /* an unreleased buffer is taken back after 1.4 s */
+	ck_assert_int_eq(cache_server_new(&o, &s), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, srv_main, s), 0);
+
+	/* the reader: a peer with its own (fake) device */
+	ck_assert_int_eq(cache_rdma_open(NULL, &r), 0);
+	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p), 0);
+	cache_peer_set_rdma(p, r);
+
+	/* a chunk goes by RDMA READ: lent, read, released */
+	get_ok(p, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 1);
+	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 1);
+	/* a chunk larger than a buffer goes inline on the same connection */
+	get_ok(p, url, &res2.id, d2, big);
+	ck_assert_int_eq(fake_reads(), 1);
+	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 1);
+	/* the read fails: the buffer is released, the chunk comes over TCP ... */
+	pthread_mutex_lock(&fk.lock);
+	fk.fail_reads = 1;
+	pthread_mutex_unlock(&fk.lock);
+	get_ok(p, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 2);
+	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 2);
+	/* ... and that connection stays TCP */
+	get_ok(p, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 2);
+	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 2);
+	/* a new connection uses RDMA again: the one buffer came back */
+	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p2), 0);
+	cache_peer_set_rdma(p2, r);
+	get_ok(p2, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 3);
+	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 3);
+	cache_peer_free(p2);
+
+	/* a reader that never releases: the owner takes the buffer back and
+	 * closes the connection */
+	ck_assert_int_eq(cache_net_connect(addr, 3000, &fd), 0);
+	ck_assert_int_eq(proto_hello_encode(&b, PROTO_ROLE_PEER), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_OK);
+	ck_assert_int_eq(pl[1] & PROTO_FEAT_RDMA, PROTO_FEAT_RDMA);
+	ck_assert_int_eq(cache_rdma_qp_new(r, &qp, &mine), 0);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_RDMA_CONNECT, &mine), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_RDMA_ACCEPT);
+	ck_assert_uint_eq(len, CACHE_RDMA_EP_SIZE);
+	buf_reset(&b);
+	it = (struct proto_item){ res1.id, small };
+	ck_assert_int_eq(proto_get_encode(&b, PROTO_F_PEER | PROTO_F_RDMA, url, &it, 1), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_CHUNK);
+	ck_assert_uint_eq(len, PROTO_CHUNK_HDR + PROTO_RDMA_DESC);
+	ck_assert_int_eq(proto_chunk_decode(pl, len, &c), 0);
+	ck_assert_int_eq(c.how, PROTO_HOW_RDMA);
+	t0 = now_sec();
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), -ECONNRESET);
+	ck_assert(now_sec() - t0 > 1.0);
+	close(fd);
+	cache_rdma_qp_free(qp);
+	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 3);
+	/* the buffer is back: another chunk goes by RDMA */
+	get_ok(p, url, &res1.id, d1, small); /* p's connection is TCP now */
+	ck_assert_int_eq(fake_reads(), 3);
+	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p2), 0);
+	cache_peer_set_rdma(p2, r);
+	get_ok(p2, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 4);
+	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 4);
+
+	cache_peer_free(p2);
+	cache_peer_free(p);
+	cache_rdma_close(r);
+	cache_server_stop(s);
+	pthread_join(th, NULL);
+	cache_server_free(s);
+	cache_rdma_set_ops(NULL);
+	buf_release(&b);
+	free(d1);
+	free(d2);
+	test_rmtree(dir);
 }
 END_TEST
 
@@ -1008,6 +1336,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_rdma_choose_conn);
 	tcase_add_test(tc, test_peer_rdma_fallback);
 	tcase_add_test(tc, test_server_rdma_refused);
+	tcase_add_test(tc, test_rdma_data_path_fake);
 	suite_add_tcase(s, tc);
 	return s;
 }

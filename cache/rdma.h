@@ -26,9 +26,10 @@
  * open failing with a reason, endpoint and frame encoding, the transport
  * decision, the fallbacks to TCP with no device, and the protocol of the
  * data path (connect, lend, read, release, a failed read retried over
- * TCP, an unreleased buffer taken back) between a real daemon and a real
- * reader in one process over a fake device that stands in for these calls
- * (cache_rdma_ops; test/unit/check_cache.c). The group integration test
+ * TCP, an unreleased buffer taken back, corrupted bytes caught by the
+ * receiver's hash) between real daemons and readers in one process over
+ * a fake device that stands in for these calls (cache_rdma_ops;
+ * test/unit/check_cache.c). The group integration test
  * runs over TCP. What is not: no machine of this project has an RDMA
  * device, so the libibverbs calls below (queue pair states, registration,
  * RDMA READ and its completions) have never run, and the RDMA data path

@@ -1013,7 +1013,7 @@ struct fake_qp {
 static struct {
 	pthread_mutex_t lock; /* guards all of it: owner and reader threads */
 	struct fake_mr mrs[64];
-	int nmr, reads, fail_reads;
+	int nmr, reads, fail_reads, corrupt_reads;
 	uint32_t next_qpn;
 } fk = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -1113,6 +1113,10 @@ static int fake_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *d
 			if (m->live && m->rkey == rkey && a >= (uintptr_t)m->buf &&
 			    a + len <= (uintptr_t)m->buf + m->len) {
 				memcpy(d, (const void *)a, len);
+				if (fk.corrupt_reads > 0) {
+					fk.corrupt_reads--;
+					d[len / 2] ^= 1;
+				}
 				rc = 0;
 				break;
 			}
@@ -1151,6 +1155,20 @@ static unsigned long long stat_value(struct cache_server *s, const char *name)
 	ck_assert_ptr_nonnull(at);
 	v = strtoull(at + strlen(key), NULL, 10);
 	buf_release(&t);
+	return v;
+}
+
+/* The owner counts a lent buffer after the reader's RELEASE, which may
+ * come after the reader's caller has its bytes: wait for the count (the
+ * buffer is back in the pool by then). */
+static unsigned long long stat_wait(struct cache_server *s, const char *name,
+				    unsigned long long want)
+{
+	double until = now_sec() + 5;
+	unsigned long long v;
+
+	while ((v = stat_value(s, name)) != want && now_sec() < until)
+		usleep(1000);
 	return v;
 }
 
@@ -1238,28 +1256,28 @@ START_TEST(test_rdma_data_path_fake)
 	/* a chunk goes by RDMA READ: lent, read, released */
 	get_ok(p, url, &res1.id, d1, small);
 	ck_assert_int_eq(fake_reads(), 1);
-	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 1);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 1), 1);
 	/* a chunk larger than a buffer goes inline on the same connection */
 	get_ok(p, url, &res2.id, d2, big);
 	ck_assert_int_eq(fake_reads(), 1);
-	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 1);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 1), 1);
 	/* the read fails: the buffer is released, the chunk comes over TCP ... */
 	pthread_mutex_lock(&fk.lock);
 	fk.fail_reads = 1;
 	pthread_mutex_unlock(&fk.lock);
 	get_ok(p, url, &res1.id, d1, small);
 	ck_assert_int_eq(fake_reads(), 2);
-	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 2);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 2), 2);
 	/* ... and that connection stays TCP */
 	get_ok(p, url, &res1.id, d1, small);
 	ck_assert_int_eq(fake_reads(), 2);
-	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 2);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 2), 2);
 	/* a new connection uses RDMA again: the one buffer came back */
 	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p2), 0);
 	cache_peer_set_rdma(p2, r);
 	get_ok(p2, url, &res1.id, d1, small);
 	ck_assert_int_eq(fake_reads(), 3);
-	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 3);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 3), 3);
 	cache_peer_free(p2);
 
 	/* a reader that never releases: the owner takes the buffer back and
@@ -1288,7 +1306,7 @@ START_TEST(test_rdma_data_path_fake)
 	ck_assert(now_sec() - t0 > 1.0);
 	close(fd);
 	cache_rdma_qp_free(qp);
-	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 3);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 3), 3);
 	/* the buffer is back: another chunk goes by RDMA */
 	get_ok(p, url, &res1.id, d1, small); /* p's connection is TCP now */
 	ck_assert_int_eq(fake_reads(), 3);
@@ -1296,7 +1314,7 @@ START_TEST(test_rdma_data_path_fake)
 	cache_peer_set_rdma(p2, r);
 	get_ok(p2, url, &res1.id, d1, small);
 	ck_assert_int_eq(fake_reads(), 4);
-	ck_assert_uint_eq(stat_value(s, "rdma_lent"), 4);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 4), 4);
 
 	cache_peer_free(p2);
 	cache_peer_free(p);
@@ -1308,6 +1326,102 @@ START_TEST(test_rdma_data_path_fake)
 	buf_release(&b);
 	free(d1);
 	free(d2);
+	test_rmtree(dir);
+}
+END_TEST
+
+/* Two daemons of a group, both with a (fake) device: a client of A asks
+ * for a chunk B owns; B's bytes arrive by RDMA with one bit flipped. A must
+ * notice (hash), tell B to drop it, and serve the right bytes from the
+ * store: RDMA bytes are trusted no more than TCP ones. */
+START_TEST(test_rdma_corrupt_bytes_fake)
+{
+	const uint32_t len = 50000;
+	char dir[256], url[300], list[128], addr[2][64], cdir[2][300], sock[340];
+	struct cache_server *s[2] = { NULL, NULL };
+	struct chunk_put_result res;
+	struct cache_peer_reply rep;
+	struct cache_server_opts o;
+	struct buf out = BUF_INIT;
+	struct cache_group *g = NULL;
+	struct cache_peer *cl = NULL;
+	struct chunk_writer *w;
+	struct store *st = NULL;
+	uint8_t *d = malloc(len);
+	pthread_t th[2];
+	uint64_t seed = 100;
+
+	ck_assert_ptr_nonnull(d);
+	cache_rdma_set_ops(&fake_ops);
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	for (int i = 0; i < 2; i++) {
+		snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", free_port());
+		snprintf(cdir[i], sizeof(cdir[i]), "%s/cache%d", dir, i);
+	}
+	snprintf(list, sizeof(list), "%s,%s", addr[0], addr[1]);
+	/* a chunk whose owner is B */
+	ck_assert_int_eq(cache_group_new(list, addr[0], PROTO_ROLE_PEER, 1000, &g), 0);
+	do {
+		struct oid id;
+
+		test_random_bytes(d, len, ++seed);
+		ck_assert_int_eq(oid_hash(&id, d, len), 0);
+		if (cache_group_owner(g, &id) != g->self)
+			break;
+	} while (seed < 200);
+	cache_group_free(g);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	w = chunk_writer_new(0);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(chunk_put(w, st, d, len, &res), 0);
+	chunk_writer_free(w);
+	store_close(st);
+
+	for (int i = 0; i < 2; i++) {
+		cache_server_opts_init(&o);
+		o.dir = cdir[i];
+		o.capacity = 8u << 20;
+		o.listen = addr[i];
+		o.group = list;
+		o.rdma_buffers = 1;
+		ck_assert_int_eq(cache_server_new(&o, &s[i]), 0);
+		ck_assert_int_eq(pthread_create(&th[i], NULL, srv_main, s[i]), 0);
+	}
+	pthread_mutex_lock(&fk.lock);
+	fk.reads = 0;
+	fk.corrupt_reads = 1;
+	pthread_mutex_unlock(&fk.lock);
+	snprintf(sock, sizeof(sock), "unix:%s/cache.sock", cdir[0]);
+	ck_assert_int_eq(cache_peer_new(sock, PROTO_ROLE_CLIENT, 2000, &cl), 0);
+	ck_assert_int_eq(cache_peer_get(cl, 0, url, &res.id, len, &out, &rep), 0);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_uint_eq(out.len, len);
+	ck_assert(!memcmp(out.data, d, len)); /* the right bytes, from the store */
+	ck_assert_int_eq(fake_reads(), 1);       /* B's bytes did come by RDMA */
+	ck_assert_uint_eq(stat_wait(s[1], "rdma_lent", 1), 1);
+	ck_assert_uint_eq(stat_value(s[0], "peer_corrupt"), 1);
+	ck_assert_uint_eq(stat_value(s[0], "peer_hits"), 0);
+	ck_assert_uint_eq(stat_value(s[0], "store_fetches"), 1);
+	/* B dropped its copy (DROP), so asking again refills B from the store
+	 * and the bytes, read by RDMA again and intact now, are a peer hit */
+	buf_reset(&out);
+	ck_assert_int_eq(cache_peer_get(cl, 0, url, &res.id, len, &out, &rep), 0);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert(out.len == len && !memcmp(out.data, d, len));
+	ck_assert_int_eq(fake_reads(), 2);
+	ck_assert_uint_eq(stat_value(s[0], "peer_hits"), 1);
+	ck_assert_uint_eq(stat_wait(s[1], "rdma_lent", 2), 2);
+
+	cache_peer_free(cl);
+	for (int i = 0; i < 2; i++) {
+		cache_server_stop(s[i]);
+		pthread_join(th[i], NULL);
+		cache_server_free(s[i]);
+	}
+	cache_rdma_set_ops(NULL);
+	buf_release(&out);
+	free(d);
 	test_rmtree(dir);
 }
 END_TEST
@@ -1337,6 +1451,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_peer_rdma_fallback);
 	tcase_add_test(tc, test_server_rdma_refused);
 	tcase_add_test(tc, test_rdma_data_path_fake);
+	tcase_add_test(tc, test_rdma_corrupt_bytes_fake);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -426,6 +426,8 @@ static int serve_one(struct conn *c, struct store *st, const char *url, const st
 			if (rc > 0)
 				count(&s->c.bytes_served, c->data.len);
 			observe(s, now_sec() - t0);
+			if (c->data.cap > (8u << 20))
+				buf_release(&c->data);
 			return rc < 0 ? rc : 0;
 		}
 	}

@@ -7,8 +7,9 @@
  * verdict on each chunk is in its status), or < 0 when the daemon could
  * not be reached or broke the protocol; the caller then marks the peer
  * dead (cache_peer_mark_dead) so the next requests skip it for a while
- * instead of waiting on it again. Bytes are returned as received:
- * verifying them is the caller's job (cache/client.c, server.c).
+ * instead of waiting on it again. Bytes are returned as received (over
+ * TCP or, see cache_peer_set_rdma, by RDMA READ): verifying them is the
+ * caller's job (cache/client.c, server.c).
  * Thread-safe; cache_peer_free closes idle connections.
  */
 #ifndef T9K_CACHE_PEER_H
@@ -28,6 +29,11 @@ int cache_peer_new(const char *addr, uint8_t role, int timeout_ms, struct cache_
 /* How long an exchange may wait for the daemon's answer (it may be
  * filling the chunk from a slow store); call before first use. */
 void cache_peer_set_wait(struct cache_peer *p, int wait_ms);
+/* Lets connections to a daemon that announces an RDMA device take chunk
+ * bytes by RDMA READ (cache_peer_get only); r is not owned and outlives
+ * p. Call before first use. Without it every connection is TCP. */
+struct cache_rdma;
+void cache_peer_set_rdma(struct cache_peer *p, struct cache_rdma *r);
 void cache_peer_free(struct cache_peer *p);
 const char *cache_peer_addr(const struct cache_peer *p);
 

@@ -183,11 +183,78 @@ int proto_chunk_decode(const uint8_t *p, size_t len, struct proto_chunk *c)
 	c->len = get_le32(p + 8 + OID_RAWSZ);
 	if (c->status > 0 || c->status < -(T9K_ERR_BASE + 100))
 		return t9k_err(T9K_ECORRUPT, "cache protocol: CHUNK status %d", c->status);
-	if (c->how > PROTO_HOW_NONE || c->src > PROTO_SRC_STORE || c->len > PROTO_CHUNK_MAX)
+	if (c->how > PROTO_HOW_RDMA || c->src > PROTO_SRC_STORE || c->len > PROTO_CHUNK_MAX)
 		return t9k_err(T9K_ECORRUPT, "cache protocol: malformed CHUNK reply");
+	if (c->how == PROTO_HOW_RDMA) {
+		if (c->status != 0 || c->len == 0 || len != PROTO_CHUNK_HDR + PROTO_RDMA_DESC)
+			return t9k_err(T9K_ECORRUPT, "cache protocol: malformed RDMA CHUNK reply");
+		return 0;
+	}
 	if (len != PROTO_CHUNK_HDR + (c->how == PROTO_HOW_INLINE && c->status == 0 ? c->len : 0))
 		return t9k_err(T9K_ECORRUPT, "cache protocol: CHUNK of %zu bytes for %u of data", len,
 			       c->len);
+	return 0;
+}
+
+void proto_rdma_desc_encode(uint8_t out[PROTO_RDMA_DESC], const struct proto_rdma_desc *d)
+{
+	put_le64(out, d->addr);
+	put_le32(out + 8, d->rkey);
+	put_le32(out + 12, d->token);
+}
+
+int proto_rdma_desc_decode(const uint8_t *p, size_t plen, uint32_t len, uint32_t max,
+			   struct proto_rdma_desc *d)
+{
+	if (plen != PROTO_RDMA_DESC)
+		return t9k_err(T9K_ECORRUPT, "cache protocol: RDMA descriptor of %zu bytes", plen);
+	d->addr = get_le64(p);
+	d->rkey = get_le32(p + 8);
+	d->token = get_le32(p + 12);
+	if (len == 0 || len > max || len > PROTO_CHUNK_MAX)
+		return t9k_err(T9K_ECORRUPT, "cache protocol: RDMA read of %u bytes (at most %u)", len,
+			       max);
+	if (d->addr == 0 || d->addr > UINT64_MAX - len)
+		return t9k_err(T9K_ECORRUPT, "cache protocol: RDMA address 0x%llx for %u bytes",
+			       (unsigned long long)d->addr, len);
+	return 0;
+}
+
+int proto_rdma_ep_encode(struct buf *out, uint8_t type, const struct cache_rdma_endpoint *ep)
+{
+	uint8_t *p = NULL;
+	int rc;
+
+	if (type != PROTO_RDMA_CONNECT && type != PROTO_RDMA_ACCEPT)
+		return t9k_err(-EINVAL, "cache protocol: an endpoint in a frame of type %u", type);
+	rc = frame_begin(out, type, 0, CACHE_RDMA_EP_SIZE, &p);
+	if (rc == 0)
+		cache_rdma_ep_encode(ep, p);
+	return rc;
+}
+
+int proto_rdma_ep_decode(const uint8_t *p, size_t len, struct cache_rdma_endpoint *ep)
+{
+	if (len != CACHE_RDMA_EP_SIZE)
+		return t9k_err(T9K_ECORRUPT, "cache protocol: RDMA endpoint frame of %zu bytes", len);
+	return cache_rdma_ep_decode(p, len, ep);
+}
+
+int proto_release_encode(struct buf *out, uint32_t token)
+{
+	uint8_t *p = NULL;
+	int rc = frame_begin(out, PROTO_RELEASE, 0, 4, &p);
+
+	if (rc == 0)
+		put_le32(p, token);
+	return rc;
+}
+
+int proto_release_decode(const uint8_t *p, size_t len, uint32_t *token)
+{
+	if (len != 4)
+		return t9k_err(T9K_ECORRUPT, "cache protocol: RELEASE of %zu bytes", len);
+	*token = get_le32(p);
 	return 0;
 }
 

@@ -13,18 +13,33 @@
  *
  * Requests and their payloads:
  *   HELLO  u8 version (1), u8 role (0 client, 1 peer)       -> OK: u8 version, u8 features
+ *          (PROTO_FEAT_FD: descriptors can be passed, PROTO_FEAT_RDMA: the
+ *          daemon has an open RDMA device and answers RDMA_CONNECT)
  *   GET    u16 url_len, url (the store to fetch misses from),
  *          u32 n (1..PROTO_BATCH_MAX), n x { 32 id, u32 len } -> n CHUNK frames, in order
  *          flags: F_FD (send a file descriptor when the chunk is on disk),
  *                 F_PEER (from a group member: do not forward),
- *                 F_WARM (load only: CHUNK frames carry no data)
+ *                 F_WARM (load only: CHUNK frames carry no data),
+ *                 F_RDMA (the connection's queue pairs are connected: the
+ *                 owner may answer with how 3 instead of inline data)
  *   DROP   32 id, u32 len (the receiver found the bytes corrupt) -> OK
  *   STATS  empty                                           -> TEXT: "name value\n" lines
+ *   RDMA_CONNECT  the reader's endpoint (CACHE_RDMA_EP_SIZE, rdma.h)
+ *                                          -> RDMA_ACCEPT: the owner's endpoint, or ERR
+ *          at most once per connection; then both RC queue pairs are in RTS
+ *   RELEASE  u32 token: the reader is done with the buffer of a how-3
+ *          CHUNK (its RDMA READ completed or failed); no reply. The owner
+ *          waits for it, and on a timeout frees the buffer and closes
+ *          the connection (its queue pair first).
  * Replies:
  *   CHUNK  i32 status (0 or -errno), u8 how (0 inline, 1 fd, 2 none),
  *          u8 src (PROTO_SRC_*), u16 reserved 0, 32 id, u32 len,
  *          then len bytes when how is inline; the fd (how 1) arrives with
- *          the frame's first byte and holds the chunk's plaintext at 0..len
+ *          the frame's first byte and holds the chunk's plaintext at 0..len;
+ *          how 3 (RDMA, status 0 only) is followed by a descriptor
+ *          (PROTO_RDMA_DESC bytes): u64 addr, u32 rkey, u32 token: len bytes
+ *          the reader may RDMA READ at addr with rkey until it sends
+ *          RELEASE token
  *   OK     as above;  TEXT  text;  ERR  i32 code, message text
  *
  * Decoders check every length and value and return T9K_ECORRUPT with a
@@ -34,6 +49,7 @@
 #ifndef T9K_CACHE_PROTO_H
 #define T9K_CACHE_PROTO_H
 
+#include "cache/rdma.h"
 #include "lib/buf.h"
 #include "lib/oid.h"
 
@@ -48,20 +64,25 @@
 #define PROTO_BATCH_MAX 256
 #define PROTO_URL_MAX 4096
 #define PROTO_CHUNK_HDR 44 /* CHUNK payload before the data */
+#define PROTO_RDMA_DESC 16 /* after the CHUNK header when how is RDMA */
 
 enum proto_type {
 	PROTO_HELLO = 1,
 	PROTO_GET = 2,
 	PROTO_DROP = 3,
 	PROTO_STATS = 4,
+	PROTO_RDMA_CONNECT = 5,
+	PROTO_RELEASE = 6,
 	PROTO_OK = 0x80,
 	PROTO_CHUNK = 0x81,
 	PROTO_TEXT = 0x82,
+	PROTO_RDMA_ACCEPT = 0x83,
 	PROTO_ERR = 0xff,
 };
 
-enum { PROTO_F_FD = 1, PROTO_F_PEER = 2, PROTO_F_WARM = 4 };
-enum { PROTO_HOW_INLINE = 0, PROTO_HOW_FD = 1, PROTO_HOW_NONE = 2 };
+enum { PROTO_F_FD = 1, PROTO_F_PEER = 2, PROTO_F_WARM = 4, PROTO_F_RDMA = 8 };
+enum { PROTO_HOW_INLINE = 0, PROTO_HOW_FD = 1, PROTO_HOW_NONE = 2, PROTO_HOW_RDMA = 3 };
+enum { PROTO_FEAT_FD = 1, PROTO_FEAT_RDMA = 2 };
 /* Where a daemon found a chunk: its disk, a peer, the store. */
 enum { PROTO_SRC_LOCAL = 0, PROTO_SRC_PEER = 1, PROTO_SRC_STORE = 2 };
 enum { PROTO_ROLE_CLIENT = 0, PROTO_ROLE_PEER = 1 };
@@ -81,6 +102,12 @@ struct proto_get {
 	uint16_t url_len;
 	uint32_t n;
 	struct proto_item items[PROTO_BATCH_MAX];
+};
+
+/* Where the owner placed a chunk for an RDMA READ (how 3). */
+struct proto_rdma_desc {
+	uint64_t addr;
+	uint32_t rkey, token;
 };
 
 struct proto_chunk {
@@ -107,6 +134,16 @@ void proto_chunk_encode(uint8_t out[PROTO_CHUNK_HDR], const struct proto_chunk *
 /* Checks a CHUNK frame of payload length len whose first PROTO_CHUNK_HDR
  * bytes are p: inline frames must carry exactly c->len bytes. */
 int proto_chunk_decode(const uint8_t *p, size_t len, struct proto_chunk *c);
+void proto_rdma_desc_encode(uint8_t out[PROTO_RDMA_DESC], const struct proto_rdma_desc *d);
+/* Checks the descriptor of a chunk of len bytes: a non-null address whose
+ * range does not wrap, len within 1..max (the reader's buffer). */
+int proto_rdma_desc_decode(const uint8_t *p, size_t plen, uint32_t len, uint32_t max,
+			   struct proto_rdma_desc *d);
+/* RDMA_CONNECT (type PROTO_RDMA_CONNECT) or RDMA_ACCEPT: an endpoint. */
+int proto_rdma_ep_encode(struct buf *out, uint8_t type, const struct cache_rdma_endpoint *ep);
+int proto_rdma_ep_decode(const uint8_t *p, size_t len, struct cache_rdma_endpoint *ep);
+int proto_release_encode(struct buf *out, uint32_t token);
+int proto_release_decode(const uint8_t *p, size_t len, uint32_t *token);
 
 /* ---- frames on sockets (blocking; EINTR retried) ---- */
 

@@ -1,8 +1,9 @@
-/* RDMA device probe, transport choice and the verbs layer (rdma.h): RC
- * queue pairs and one-sided RDMA READ. Compiled only with T9K_HAVE_RDMA;
- * never run end to end (no RDMA device on this project's machines).
- * A cache_rdma_qp is used by one thread at a time; the CQ is per QP, so
- * completions of one reader never reach another.
+/* RDMA device probe, transport choice, the owner's lending pool and the
+ * verbs layer (rdma.h): RC queue pairs and one-sided RDMA READ. The verbs
+ * are compiled only with T9K_HAVE_RDMA; never run end to end (no RDMA
+ * device on this project's machines). A cache_rdma_qp is used by one
+ * thread at a time; the CQ is per QP, so completions of one reader never
+ * reach another. The pool's free list is guarded by its mutex.
  */
 #include "cache/rdma.h"
 
@@ -10,7 +11,9 @@
 #include "lib/err.h"
 #include "lib/util.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +48,98 @@ enum cache_transport cache_rdma_choose(int probe, bool peer_has_rdma)
 	return probe > 0 && peer_has_rdma ? CACHE_TRANSPORT_RDMA : CACHE_TRANSPORT_TCP;
 }
 
+enum cache_transport cache_rdma_choose_conn(const struct cache_rdma *r, bool peer_has_rdma,
+					    bool failed)
+{
+	return r && peer_has_rdma && !failed ? CACHE_TRANSPORT_RDMA : CACHE_TRANSPORT_TCP;
+}
+
+/* The pool's bookkeeping is the same with or without verbs; only the
+ * registration differs. */
+struct cache_rdma_pool {
+	pthread_mutex_t lock; /* guards free_ and gen */
+	struct cache_rdma_mr *mr;
+	uint8_t *mem;
+	uint32_t size;
+	int n, nfree;
+	int *free_;     /* indexes of free buffers, nfree of them */
+	uint16_t *gen;  /* per buffer, bumped on each put */
+};
+
+void cache_rdma_pool_free(struct cache_rdma_pool *pl)
+{
+	if (!pl)
+		return;
+	cache_rdma_dereg(pl->mr);
+	free(pl->mem);
+	free(pl->free_);
+	free(pl->gen);
+	pthread_mutex_destroy(&pl->lock);
+	free(pl);
+}
+
+int cache_rdma_pool_new(struct cache_rdma *r, int n, uint32_t size, struct cache_rdma_pool **out)
+{
+	struct cache_rdma_pool *pl;
+	int rc;
+
+	*out = NULL;
+	if (n <= 0 || n > 0xffff || size == 0)
+		return t9k_err(-EINVAL, "RDMA: a pool of %d buffers of %u bytes", n, size);
+	pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		return t9k_err(-ENOMEM, "out of memory");
+	pthread_mutex_init(&pl->lock, NULL);
+	pl->size = size;
+	pl->n = pl->nfree = n;
+	pl->free_ = calloc((size_t)n, sizeof(*pl->free_));
+	pl->gen = calloc((size_t)n, sizeof(*pl->gen));
+	if (!pl->free_ || !pl->gen || posix_memalign((void **)&pl->mem, 4096, (size_t)n * size)) {
+		pl->mem = NULL;
+		cache_rdma_pool_free(pl);
+		return t9k_err(-ENOMEM, "RDMA: cannot allocate %d buffers of %u bytes", n, size);
+	}
+	for (int i = 0; i < n; i++)
+		pl->free_[i] = n - 1 - i;
+	rc = cache_rdma_reg(r, pl->mem, (size_t)n * size, &pl->mr);
+	if (rc < 0) {
+		cache_rdma_pool_free(pl);
+		return rc;
+	}
+	*out = pl;
+	return 0;
+}
+
+int cache_rdma_pool_take(struct cache_rdma_pool *pl, struct cache_rdma_slot *out)
+{
+	int i;
+
+	pthread_mutex_lock(&pl->lock);
+	if (pl->nfree == 0) {
+		pthread_mutex_unlock(&pl->lock);
+		return -EBUSY;
+	}
+	i = pl->free_[--pl->nfree];
+	out->token = (uint32_t)pl->gen[i] << 16 | (uint32_t)i;
+	pthread_mutex_unlock(&pl->lock);
+	out->buf = pl->mem + (size_t)i * pl->size;
+	out->addr = (uint64_t)(uintptr_t)out->buf;
+	out->rkey = cache_rdma_rkey(pl->mr);
+	out->size = pl->size;
+	return 0;
+}
+
+void cache_rdma_pool_put(struct cache_rdma_pool *pl, const struct cache_rdma_slot *slot)
+{
+	int i = (int)(slot->token & 0xffff);
+
+	pthread_mutex_lock(&pl->lock);
+	assert(i < pl->n && pl->nfree < pl->n);
+	pl->gen[i]++;
+	pl->free_[pl->nfree++] = i;
+	pthread_mutex_unlock(&pl->lock);
+}
+
 #ifdef T9K_HAVE_RDMA
 
 #define PORT 1
@@ -69,7 +164,10 @@ struct cache_rdma_qp {
 	uint64_t next_id;
 };
 
-int cache_rdma_probe(char *why, size_t whysz)
+static void verbs_close(struct cache_rdma *r);
+static void verbs_qp_free(struct cache_rdma_qp *q);
+
+static int verbs_probe(char *why, size_t whysz)
 {
 	struct ibv_device **list;
 	int n = 0, err;
@@ -91,7 +189,7 @@ int cache_rdma_probe(char *why, size_t whysz)
 	return n;
 }
 
-int cache_rdma_open(const char *dev, struct cache_rdma **out)
+static int verbs_open(const char *dev, struct cache_rdma **out)
 {
 	struct cache_rdma *r = calloc(1, sizeof(*r));
 	struct ibv_device **list;
@@ -118,14 +216,14 @@ int cache_rdma_open(const char *dev, struct cache_rdma **out)
 	else if (!(r->pd = ibv_alloc_pd(r->ctx)))
 		rc = t9k_err(-ENOMEM, "RDMA: cannot allocate a protection domain");
 	if (rc < 0) {
-		cache_rdma_close(r);
+		verbs_close(r);
 		return rc;
 	}
 	*out = r;
 	return 0;
 }
 
-void cache_rdma_close(struct cache_rdma *r)
+static void verbs_close(struct cache_rdma *r)
 {
 	if (!r)
 		return;
@@ -136,7 +234,7 @@ void cache_rdma_close(struct cache_rdma *r)
 	free(r);
 }
 
-int cache_rdma_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
+static int verbs_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
 {
 	struct cache_rdma_mr *m = calloc(1, sizeof(*m));
 
@@ -154,7 +252,7 @@ int cache_rdma_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdm
 	return 0;
 }
 
-void cache_rdma_dereg(struct cache_rdma_mr *m)
+static void verbs_dereg(struct cache_rdma_mr *m)
 {
 	if (!m)
 		return;
@@ -162,13 +260,13 @@ void cache_rdma_dereg(struct cache_rdma_mr *m)
 	free(m);
 }
 
-uint32_t cache_rdma_rkey(const struct cache_rdma_mr *m)
+static uint32_t verbs_rkey(const struct cache_rdma_mr *m)
 {
 	return m->mr->rkey;
 }
 
-int cache_rdma_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
-		      struct cache_rdma_endpoint *local)
+static int verbs_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
+			struct cache_rdma_endpoint *local)
 {
 	struct cache_rdma_qp *q = calloc(1, sizeof(*q));
 	struct ibv_qp_init_attr qia = { 0 };
@@ -209,14 +307,14 @@ int cache_rdma_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
 	memcpy(local->gid, gid.raw, 16);
 out:
 	if (rc < 0) {
-		cache_rdma_qp_free(q);
+		verbs_qp_free(q);
 		return rc;
 	}
 	*out = q;
 	return 0;
 }
 
-int cache_rdma_qp_connect(struct cache_rdma_qp *q, const struct cache_rdma_endpoint *remote)
+static int verbs_qp_connect(struct cache_rdma_qp *q, const struct cache_rdma_endpoint *remote)
 {
 	struct ibv_qp_attr a;
 
@@ -260,7 +358,7 @@ int cache_rdma_qp_connect(struct cache_rdma_qp *q, const struct cache_rdma_endpo
 	return 0;
 }
 
-void cache_rdma_qp_free(struct cache_rdma_qp *q)
+static void verbs_qp_free(struct cache_rdma_qp *q)
 {
 	if (!q)
 		return;
@@ -271,8 +369,8 @@ void cache_rdma_qp_free(struct cache_rdma_qp *q)
 	free(q);
 }
 
-int cache_rdma_read(struct cache_rdma_qp *q, struct cache_rdma_mr *m, void *dst, uint64_t raddr,
-		    uint32_t rkey, uint32_t len, int timeout_ms)
+static int verbs_read(struct cache_rdma_qp *q, struct cache_rdma_mr *m, void *dst, uint64_t raddr,
+		      uint32_t rkey, uint32_t len, int timeout_ms)
 {
 	struct ibv_sge sge = { .addr = (uintptr_t)dst, .length = len, .lkey = m->mr->lkey };
 	struct ibv_send_wr wr, *bad = NULL;
@@ -306,66 +404,143 @@ int cache_rdma_read(struct cache_rdma_qp *q, struct cache_rdma_mr *m, void *dst,
 
 #else /* !T9K_HAVE_RDMA */
 
-int cache_rdma_probe(char *why, size_t whysz)
+static int verbs_probe(char *why, size_t whysz)
 {
 	snprintf(why, whysz, "built without libibverbs");
 	return -ENOTSUP;
 }
 
-int cache_rdma_open(const char *dev, struct cache_rdma **out)
+static int verbs_open(const char *dev, struct cache_rdma **out)
 {
 	(void)dev;
 	*out = NULL;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
-void cache_rdma_close(struct cache_rdma *r)
+static void verbs_close(struct cache_rdma *r)
 {
 	(void)r;
 }
 
-int cache_rdma_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
+static int verbs_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
 {
 	(void)r, (void)buf, (void)len;
 	*out = NULL;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
-void cache_rdma_dereg(struct cache_rdma_mr *mr)
+static void verbs_dereg(struct cache_rdma_mr *mr)
 {
 	(void)mr;
 }
 
-uint32_t cache_rdma_rkey(const struct cache_rdma_mr *mr)
+static uint32_t verbs_rkey(const struct cache_rdma_mr *mr)
 {
 	(void)mr;
 	return 0;
 }
 
-int cache_rdma_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
-		      struct cache_rdma_endpoint *local)
+static int verbs_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
+			struct cache_rdma_endpoint *local)
 {
 	(void)r, (void)local;
 	*out = NULL;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
-int cache_rdma_qp_connect(struct cache_rdma_qp *qp, const struct cache_rdma_endpoint *remote)
+static int verbs_qp_connect(struct cache_rdma_qp *qp, const struct cache_rdma_endpoint *remote)
 {
 	(void)qp, (void)remote;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
-void cache_rdma_qp_free(struct cache_rdma_qp *qp)
+static void verbs_qp_free(struct cache_rdma_qp *qp)
 {
 	(void)qp;
 }
 
-int cache_rdma_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst, uint64_t raddr,
-		    uint32_t rkey, uint32_t len, int timeout_ms)
+static int verbs_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst,
+		      uint64_t raddr, uint32_t rkey, uint32_t len, int timeout_ms)
 {
 	(void)qp, (void)mr, (void)dst, (void)raddr, (void)rkey, (void)len, (void)timeout_ms;
 	return t9k_err(-ENOTSUP, "RDMA: built without libibverbs");
 }
 
 #endif
+
+/* ---- dispatch: libibverbs, or a test's replacement ---- */
+
+static const struct cache_rdma_ops verbs_ops = {
+	.probe = verbs_probe,
+	.open = verbs_open,
+	.close = verbs_close,
+	.reg = verbs_reg,
+	.dereg = verbs_dereg,
+	.rkey = verbs_rkey,
+	.qp_new = verbs_qp_new,
+	.qp_connect = verbs_qp_connect,
+	.qp_free = verbs_qp_free,
+	.read = verbs_read,
+};
+
+static const struct cache_rdma_ops *ops = &verbs_ops;
+
+void cache_rdma_set_ops(const struct cache_rdma_ops *o)
+{
+	ops = o ? o : &verbs_ops;
+}
+
+int cache_rdma_probe(char *why, size_t whysz)
+{
+	return ops->probe(why, whysz);
+}
+
+int cache_rdma_open(const char *dev, struct cache_rdma **out)
+{
+	return ops->open(dev, out);
+}
+
+void cache_rdma_close(struct cache_rdma *r)
+{
+	if (r)
+		ops->close(r);
+}
+
+int cache_rdma_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
+{
+	return ops->reg(r, buf, len, out);
+}
+
+void cache_rdma_dereg(struct cache_rdma_mr *mr)
+{
+	if (mr)
+		ops->dereg(mr);
+}
+
+uint32_t cache_rdma_rkey(const struct cache_rdma_mr *mr)
+{
+	return ops->rkey(mr);
+}
+
+int cache_rdma_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
+		      struct cache_rdma_endpoint *local)
+{
+	return ops->qp_new(r, out, local);
+}
+
+int cache_rdma_qp_connect(struct cache_rdma_qp *qp, const struct cache_rdma_endpoint *remote)
+{
+	return ops->qp_connect(qp, remote);
+}
+
+void cache_rdma_qp_free(struct cache_rdma_qp *qp)
+{
+	if (qp)
+		ops->qp_free(qp);
+}
+
+int cache_rdma_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst, uint64_t raddr,
+		    uint32_t rkey, uint32_t len, int timeout_ms)
+{
+	return ops->read(qp, mr, dst, raddr, rkey, len, timeout_ms);
+}

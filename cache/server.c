@@ -14,6 +14,14 @@
  * mismatch with DROP (the file is deleted and the next request refills it
  * from the store).
  *
+ * RDMA: when this node's device opened and a peer's connection connected
+ * its queue pair (RDMA_CONNECT), a GET with PROTO_F_RDMA is answered by
+ * copying the chunk into a buffer lent from a fixed pool (--rdma-buffers)
+ * and sending its address; the connection's thread then waits for the
+ * reader's RELEASE before the next request. A missing RELEASE destroys the
+ * connection's queue pair before the buffer is lent again, and closes it.
+ * No free buffer, or a chunk larger than one: the bytes go inline.
+ *
  * Single-flight: the owner of a chunk fills it through cache_disk_begin,
  * which lets one caller fetch and makes the others wait for its file,
  * however many mounts and peers ask at once.
@@ -59,7 +67,7 @@ static const double lat_bounds[NBUCKETS_LAT - 1] = { 0.0001, 0.00025, 0.0005, 0.
 struct counters {
 	atomic_ullong requests, hits, misses, peer_hits, peer_served, store_fetches, store_bytes,
 		bytes_served, fds_passed, uncached, peer_failures, peer_corrupt, client_corrupt,
-		errors, lat_sum_us;
+		errors, rdma_lent, lat_sum_us;
 	atomic_ullong lat[NBUCKETS_LAT];
 };
 
@@ -67,6 +75,7 @@ struct conn {
 	struct cache_server *s;
 	int fd;
 	bool is_unix;
+	struct cache_rdma_qp *qp; /* connected by the peer's RDMA_CONNECT */
 	struct buf req, data;
 	struct conn *next;
 };
@@ -94,6 +103,9 @@ struct cache_server {
 	double started;
 	int rdma;          /* cache_rdma_probe's result */
 	char rdma_why[256];
+	struct cache_rdma *rdma_dev;       /* open device, or NULL: peers use TCP */
+	struct cache_rdma_pool *rdma_pool; /* buffers lent to readers */
+	atomic_bool rdma_logged;           /* an owner-side RDMA failure was logged */
 	struct counters c;
 };
 
@@ -105,6 +117,7 @@ void cache_server_opts_init(struct cache_server_opts *o)
 	o->peer_wait_ms = 10000;
 	o->dead_ms = 5000;
 	o->max_conns = 256;
+	o->rdma_buffers = 8;
 }
 
 static void count(atomic_ullong *a, uint64_t n)
@@ -298,6 +311,82 @@ static int from_disk(struct conn *c, struct store *st, const struct proto_item *
 	return rc;
 }
 
+static void rdma_log_once(struct cache_server *s, const char *what, int rc)
+{
+	bool first = !atomic_exchange(&s->rdma_logged, true);
+
+	t9k_log(first ? T9K_LOG_WARN : T9K_LOG_DEBUG, "cache: RDMA %s: %s", what, t9k_errmsg(rc));
+}
+
+/* Waits for the reader's RELEASE of token: twice its read deadline (the
+ * peer's --peer-wait, taken to be ours) and a second, so a reader giving
+ * up on its read is heard before this side gives up on it. */
+static int wait_release(struct conn *c, uint32_t token)
+{
+	struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+	struct proto_hdr h;
+	uint8_t tb[4];
+	uint32_t got = 0;
+	int n, rc;
+
+	do
+		n = poll(&pf, 1, 2 * c->s->o.peer_wait_ms + 1000);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return t9k_err(-errno, "poll: %s", strerror(errno));
+	if (n == 0)
+		return t9k_err(-ETIMEDOUT, "no RELEASE of an RDMA buffer from the reader");
+	rc = proto_recv_hdr(c->fd, &h, NULL);
+	if (rc == 0 && h.type != PROTO_RELEASE)
+		rc = t9k_err(T9K_ECORRUPT, "cache protocol: frame type %u instead of RELEASE", h.type);
+	if (rc == 0 && h.len != sizeof(tb))
+		rc = t9k_err(T9K_ECORRUPT, "cache protocol: RELEASE of %u bytes", h.len);
+	if (rc == 0)
+		rc = proto_recv_exact(c->fd, tb, sizeof(tb));
+	if (rc == 0)
+		rc = proto_release_decode(tb, sizeof(tb), &got);
+	if (rc == 0 && got != token)
+		rc = t9k_err(T9K_ECORRUPT, "cache protocol: RELEASE of buffer %08x, lent %08x", got, token);
+	return rc;
+}
+
+/* Lends c->data to the reader through a registered buffer: 1 when the
+ * chunk went that way, 0 when it is to go inline (no buffer free, chunk
+ * larger than one), < 0 when the connection must close. */
+static int serve_rdma(struct conn *c, const struct proto_chunk *r)
+{
+	struct cache_server *s = c->s;
+	uint8_t pl[PROTO_CHUNK_HDR + PROTO_RDMA_DESC];
+	struct proto_chunk rr = *r;
+	struct cache_rdma_slot sl;
+	struct proto_rdma_desc d;
+	int rc;
+
+	if (c->data.len == 0 || c->data.len > CACHE_RDMA_BUF_SIZE ||
+	    cache_rdma_pool_take(s->rdma_pool, &sl) < 0)
+		return 0;
+	memcpy(sl.buf, c->data.data, c->data.len);
+	rr.how = PROTO_HOW_RDMA;
+	rr.len = (uint32_t)c->data.len;
+	d = (struct proto_rdma_desc){ .addr = sl.addr, .rkey = sl.rkey, .token = sl.token };
+	proto_chunk_encode(pl, &rr);
+	proto_rdma_desc_encode(pl + PROTO_CHUNK_HDR, &d);
+	rc = proto_send(c->fd, PROTO_CHUNK, 0, pl, sizeof(pl), NULL, 0, -1);
+	if (rc == 0)
+		rc = wait_release(c, sl.token);
+	if (rc < 0) {
+		/* the reader may still be reading: cut it off before the buffer is lent again */
+		rdma_log_once(s, "lent buffer not released; closing the connection", rc);
+		cache_rdma_qp_free(c->qp);
+		c->qp = NULL;
+	}
+	cache_rdma_pool_put(s->rdma_pool, &sl);
+	if (rc < 0)
+		return rc;
+	count(&s->c.rdma_lent, 1);
+	return 1;
+}
+
 static void observe(struct cache_server *s, double secs)
 {
 	int b = 0;
@@ -330,6 +419,17 @@ static int serve_one(struct conn *c, struct store *st, const char *url, const st
 		log_chunk_err("cannot serve", &it->id, rc);
 		r.status = rc < -(T9K_ERR_BASE + 99) ? -EIO : rc;
 		r.how = PROTO_HOW_NONE;
+	}
+	if (r.how == PROTO_HOW_INLINE && (flags & PROTO_F_RDMA) && c->qp && s->rdma_pool) {
+		rc = serve_rdma(c, &r);
+		if (rc != 0) {
+			if (rc > 0)
+				count(&s->c.bytes_served, c->data.len);
+			observe(s, now_sec() - t0);
+			if (c->data.cap > (8u << 20))
+				buf_release(&c->data);
+			return rc < 0 ? rc : 0;
+		}
 	}
 	proto_chunk_encode(hdr, &r);
 	if (r.how == PROTO_HOW_FD) {
@@ -368,8 +468,9 @@ static int handle(struct conn *c, const struct proto_hdr *h)
 
 	switch (h->type) {
 	case PROTO_HELLO: {
-		/* features: 1 descriptors can be passed, 2 this node has an RDMA device */
-		uint8_t role, ok[2] = { PROTO_VERSION, (uint8_t)((c->is_unix ? 1 : 0) | (s->rdma > 0 ? 2 : 0)) };
+		uint8_t role, ok[2] = { PROTO_VERSION,
+					(uint8_t)((c->is_unix ? PROTO_FEAT_FD : 0) |
+						  (s->rdma_dev && !c->is_unix ? PROTO_FEAT_RDMA : 0)) };
 
 		rc = proto_hello_decode(p, h->len, &role);
 		if (rc < 0)
@@ -426,6 +527,35 @@ static int handle(struct conn *c, const struct proto_hdr *h)
 		}
 		return proto_send(c->fd, PROTO_OK, 0, NULL, 0, NULL, 0, -1);
 	}
+	case PROTO_RDMA_CONNECT: {
+		struct cache_rdma_endpoint theirs, mine;
+		struct buf b = BUF_INIT;
+
+		rc = proto_rdma_ep_decode(p, h->len, &theirs);
+		if (rc < 0)
+			return reply_err(c, rc, t9k_errmsg(rc)) < 0 ? -EIO : rc;
+		if (!s->rdma_dev || c->is_unix || c->qp) {
+			rc = t9k_err(-ENOTSUP, c->qp ? "RDMA is already connected on this connection"
+						    : "no RDMA device is open on this node");
+			return reply_err(c, rc, t9k_errmsg(rc)) < 0 ? -EIO : 0;
+		}
+		rc = cache_rdma_qp_new(s->rdma_dev, &c->qp, &mine);
+		if (rc == 0)
+			rc = cache_rdma_qp_connect(c->qp, &theirs);
+		if (rc == 0)
+			rc = proto_rdma_ep_encode(&b, PROTO_RDMA_ACCEPT, &mine);
+		if (rc < 0) {
+			/* the peer falls back to TCP on this connection */
+			rdma_log_once(s, "cannot connect a peer's queue pair", rc);
+			cache_rdma_qp_free(c->qp);
+			c->qp = NULL;
+			buf_release(&b);
+			return reply_err(c, rc, t9k_errmsg(rc)) < 0 ? -EIO : 0;
+		}
+		rc = proto_send_raw(c->fd, b.data, b.len);
+		buf_release(&b);
+		return rc;
+	}
 	case PROTO_STATS: {
 		struct buf t = BUF_INIT;
 
@@ -435,7 +565,7 @@ static int handle(struct conn *c, const struct proto_hdr *h)
 		buf_release(&t);
 		return rc;
 	}
-	default:
+	default: /* RELEASE outside serve_rdma's wait included */
 		rc = t9k_err(T9K_ECORRUPT, "cache protocol: unknown request type %u", h->type);
 		reply_err(c, rc, t9k_errmsg(rc));
 		return rc;
@@ -469,6 +599,7 @@ static void *conn_main(void *arg)
 			break;
 		}
 	}
+	cache_rdma_qp_free(c->qp);
 	close(c->fd);
 	pthread_mutex_lock(&s->lock);
 	for (pp = &s->conns; *pp != c; pp = &(*pp)->next)
@@ -627,9 +758,25 @@ int cache_server_new(const struct cache_server_opts *o, struct cache_server **ou
 		rc = cache_disk_open(o->dir, o->capacity, s->io, &s->disk);
 	if (rc == 0 && o->group)
 		rc = cache_group_new(o->group, o->listen, PROTO_ROLE_PEER, o->peer_timeout_ms, &s->g);
+	if (rc == 0 && s->g && s->rdma > 0 && o->rdma_buffers > 0) {
+		/* any failure here leaves the group on TCP, which works */
+		int rr = cache_rdma_open(NULL, &s->rdma_dev);
+
+		if (rr == 0)
+			rr = cache_rdma_pool_new(s->rdma_dev, o->rdma_buffers, CACHE_RDMA_BUF_SIZE,
+						 &s->rdma_pool);
+		if (rr < 0) {
+			snprintf(s->rdma_why, sizeof(s->rdma_why), "%s", t9k_errmsg(rr));
+			cache_rdma_close(s->rdma_dev);
+			s->rdma_dev = NULL;
+			s->rdma = rr;
+		}
+	}
 	for (int i = 0; rc == 0 && s->g && i < s->g->n; i++)
-		if (s->g->peers[i])
+		if (s->g->peers[i]) {
 			cache_peer_set_wait(s->g->peers[i], o->peer_wait_ms);
+			cache_peer_set_rdma(s->g->peers[i], s->rdma_dev);
+		}
 	if (rc == 0)
 		rc = cache_net_listen(s->sock_path, &s->lfd_unix);
 	if (rc == 0 && o->listen)
@@ -651,9 +798,15 @@ out:
 			format_size(ds.capacity, b, sizeof(b)), s->sock_path, o->listen ? " and " : "",
 			o->listen ? o->listen : "", cache_io_name(s->io), s->g ? ", group of " : "",
 			s->g ? o->group : "");
-		if (s->g)
-			t9k_log(T9K_LOG_WARN, "cache: peers use TCP (RDMA: %s%s)", s->rdma_why,
-				s->rdma > 0 ? "; the RDMA data path is not implemented yet" : "");
+		if (s->g && s->rdma_dev)
+			t9k_log(T9K_LOG_WARN, "cache: peers use RDMA READ for chunk bytes where the peer "
+				"has a device too, TCP otherwise and for control (RDMA: %s; %d buffer%s of "
+				"%s; this path has never run end to end on a real device)", s->rdma_why,
+				o->rdma_buffers, o->rdma_buffers == 1 ? "" : "s",
+				format_size(CACHE_RDMA_BUF_SIZE, a, sizeof(a)));
+		else if (s->g)
+			t9k_log(T9K_LOG_WARN, "cache: peers use TCP (RDMA: %s)",
+				s->rdma > 0 ? "off: --rdma-buffers 0" : s->rdma_why);
 	}
 	*out = s;
 	return 0;
@@ -712,7 +865,9 @@ void cache_server_free(struct cache_server *s)
 	while (s->nconns > 0)
 		pthread_cond_wait(&s->gone, &s->lock);
 	pthread_mutex_unlock(&s->lock);
-	cache_group_free(s->g);
+	cache_group_free(s->g); /* its connections' queue pairs, before the device */
+	cache_rdma_pool_free(s->rdma_pool);
+	cache_rdma_close(s->rdma_dev);
 	cache_disk_close(s->disk);
 	cache_io_free(s->io);
 	for (int i = 0; i < s->nstores; i++) {
@@ -754,6 +909,7 @@ int cache_server_stats(struct cache_server *s, bool prom, struct buf *out)
 		C(peer_corrupt, "chunks from a peer whose hash did not match"),
 		C(client_corrupt, "cache files a client found corrupt (dropped)"),
 		C(errors, "requests answered with an error"),
+		C(rdma_lent, "chunks lent to a peer's RDMA READ (and released)"),
 #undef C
 		{ "evictions", "cache files evicted", true, 0 },
 		{ "corrupt_dropped", "cache files dropped as corrupt", true, 0 },

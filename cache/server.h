@@ -10,7 +10,9 @@
  *   cache_server_free(s);
  *
  * Memory: the index (about 100 bytes per cached chunk), one chunk buffer
- * per connection (at most max_conns), up to max_stores open stores.
+ * per connection (at most max_conns), up to max_stores open stores, and
+ * with an RDMA device rdma_buffers x CACHE_RDMA_BUF_SIZE registered
+ * buffers, plus one such buffer per pooled connection to a peer.
  */
 #ifndef T9K_CACHE_SERVER_H
 #define T9K_CACHE_SERVER_H
@@ -35,6 +37,8 @@ struct cache_server_opts {
 	int peer_wait_ms;         /* how long a request waits for the owner's answer (10000) */
 	int dead_ms;              /* how long a failed peer is skipped (default 5000) */
 	int max_conns;            /* concurrent connections (default 256) */
+	int rdma_buffers;         /* buffers of CACHE_RDMA_BUF_SIZE lent to RDMA readers
+				   * (default 8; 0: peers use TCP) */
 };
 
 void cache_server_opts_init(struct cache_server_opts *o);

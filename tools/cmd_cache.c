@@ -29,7 +29,7 @@ static const char serve_usage[] =
 	"                         [--group PEERS] [--socket PATH] [--metrics HOST:PORT]\n"
 	"                         [--io auto|uring|pread] [--peer-timeout MS] [--peer-wait MS]\n"
 	"                         [--peer-skip MS]\n"
-	"                         [--max-conns N] [--stores PREFIXES]\n"
+	"                         [--max-conns N] [--stores PREFIXES] [--rdma-buffers N]\n"
 	"\n"
 	"Runs the node's chunk cache daemon in the foreground (SIGINT/SIGTERM stop\n"
 	"it). Chunks are kept as files under DIR (default $T9KFS_HOME/cache) up to\n"
@@ -50,6 +50,9 @@ static const char serve_usage[] =
 	"  --max-conns N        concurrent client and peer connections (256)\n"
 	"  --stores PREFIXES    open only stores whose URL starts with one of these\n"
 	"                       (comma-separated, e.g. s3://datasets/); default: any\n"
+	"  --rdma-buffers N     with an RDMA device here and at a peer, chunks up to\n"
+	"                       4 MiB go to it by RDMA READ from N registered 4 MiB\n"
+	"                       buffers (8; 0: TCP only); untested on real devices\n"
 	"\n"
 	"The TCP port has no authentication: listen on a private network only.\n"
 	"s3:// credentials come from this daemon's environment or ~/.aws.\n";
@@ -117,6 +120,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 		{ "peer-wait", required_argument, NULL, 'w' },
 		{ "max-conns", required_argument, NULL, 'n' },
 		{ "stores", required_argument, NULL, 'S' },
+		{ "rdma-buffers", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -178,6 +182,11 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 			if ((rc = parse_int_opt("--max-conns", optarg, 1, 100000, &n)) < 0)
 				return cli_fail(rc);
 			o.max_conns = (int)n;
+			break;
+		case 'R':
+			if ((rc = parse_int_opt("--rdma-buffers", optarg, 0, 4096, &n)) < 0)
+				return cli_fail(rc);
+			o.rdma_buffers = (int)n;
 			break;
 		case 'h': fputs(serve_usage, stdout); return 0;
 		default: fputs(serve_usage, stderr); return 2;

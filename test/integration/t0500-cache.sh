@@ -78,9 +78,15 @@ test_expect_success 'setup: a commit of ~14 chunks, three group daemons' '
 	t9kfs tag create data@v1 >/dev/null &&
 	start_daemon g1 --capacity 64M --listen 127.0.0.1:$P1 --group $G --peer-timeout 700 --peer-wait 700 --peer-skip 1000 &&
 	start_daemon g2 --capacity 64M --listen 127.0.0.1:$P2 --group $G --peer-timeout 700 --peer-wait 700 --peer-skip 1000 \
-		--metrics 127.0.0.1:$PM &&
+		--metrics 127.0.0.1:$PM --rdma-buffers 2 &&
 	start_daemon g3 --capacity 64M --listen 127.0.0.1:$P3 --group $G --peer-timeout 700 --peer-wait 700 --peer-skip 1000 &&
-	grep -q "disk I/O: io_uring" "$D/g1.log"
+	grep -q "disk I/O: io_uring" "$D/g1.log" &&
+	# the log names the peer transport; with no RDMA device (these machines) it is TCP
+	if grep -q "peers use RDMA READ" "$D/g1.log"; then
+		echo "# an RDMA device is present: this run covers the RDMA data path" >&2
+	else
+		grep -q "peers use TCP (RDMA: " "$D/g1.log"
+	fi
 '
 
 test_expect_success 'a cold read through node 1 fills the owners from the store' '
@@ -100,6 +106,7 @@ test_expect_success 'node 2 reads it from its peers with zero store reads' '
 	[ "$(group_sum store_fetches)" = "$(cat nchunks)" ] &&
 	[ "$(stat_of g2 peer_hits)" -ge 1 ] &&
 	[ $(($(stat_of g2 hits) + $(stat_of g2 peer_hits))) -ge "$(cat nchunks)" ] &&
+	{ grep -q "peers use RDMA READ" "$D/g2.log" || [ "$(group_sum rdma_lent)" = 0 ]; } &&
 	umount_t9kfs m2
 '
 
@@ -232,6 +239,8 @@ test_expect_success 'bad input gets one clear line' '
 	test_one_line_error err "HOST:PORT" &&
 	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:$P4 --group $G 2>err &&
 	test_one_line_error err "not in the group" &&
+	test_must_fail t9kfs cache serve --dir x --capacity 1M --rdma-buffers -1 2>err &&
+	test_one_line_error err "rdma-buffers" &&
 	test_must_fail t9kfs cache stats --cache "$TEST_DIR/nosock" 2>err &&
 	test_one_line_error err "cannot connect" &&
 	mkdir -p m5 &&

@@ -1,7 +1,9 @@
 /* Unit tests of cache/: the protocol's encoders and decoders (malformed
  * frames included), rendezvous hashing, the disk cache's index, LRU,
  * capacity, single-flight and restart scan, both I/O engines, address
- * lists, and the RDMA probe where libibverbs is built in.
+ * lists, the RDMA probe where libibverbs is built in, and the RDMA
+ * transport's decision and fallbacks (to TCP) with no device: the RDMA
+ * data path itself never runs here (no device on this project's machines).
  */
 #include "test/unit/suites.h"
 
@@ -9,10 +11,15 @@
 #include "cache/group.h"
 #include "cache/io.h"
 #include "cache/net.h"
+#include "cache/peer.h"
 #include "cache/proto.h"
 #include "cache/rdma.h"
+#include "cache/server.h"
 #include "lib/endian.h"
 #include "lib/err.h"
+#include "lib/util.h"
+#include "store/chunk.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +27,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -157,6 +167,96 @@ START_TEST(test_proto_small_frames)
 	ck_assert_int_eq(proto_drop_decode(b.data + PROTO_HDR_SIZE, OID_RAWSZ + 4, &it), 0);
 	ck_assert(oid_eq(&it.id, &c.id));
 	ck_assert_int_eq(proto_drop_decode(b.data + PROTO_HDR_SIZE, OID_RAWSZ, &it), T9K_ECORRUPT);
+	buf_release(&b);
+}
+END_TEST
+
+START_TEST(test_proto_rdma_frames)
+{
+	struct cache_rdma_endpoint ep = { .qpn = 0x00abcd, .psn = 0x123456, .lid = 9 }, got;
+	struct proto_chunk c = { .status = 0, .how = PROTO_HOW_RDMA, .src = PROTO_SRC_LOCAL,
+				 .id = id_of(6), .len = 4096 }, d;
+	struct proto_rdma_desc rd = { .addr = 0x7f0000001000ull, .rkey = 0xdeadbeef, .token = 42 }, rg;
+	uint8_t ch[PROTO_CHUNK_HDR], desc[PROTO_RDMA_DESC];
+	struct buf b = BUF_INIT;
+	struct proto_hdr h;
+	uint32_t token = 0;
+
+	for (int i = 0; i < 16; i++)
+		ep.gid[i] = (uint8_t)(0xf0 + i);
+	/* RDMA_CONNECT and RDMA_ACCEPT carry an endpoint, exactly */
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_RDMA_CONNECT, &ep), 0);
+	ck_assert_uint_eq(b.len, PROTO_HDR_SIZE + CACHE_RDMA_EP_SIZE);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.type, PROTO_RDMA_CONNECT);
+	ck_assert_uint_eq(h.len, CACHE_RDMA_EP_SIZE);
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, h.len, &got), 0);
+	ck_assert_uint_eq(got.qpn, ep.qpn);
+	ck_assert_uint_eq(got.psn, ep.psn);
+	ck_assert_uint_eq(got.lid, ep.lid);
+	ck_assert(!memcmp(got.gid, ep.gid, 16));
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, h.len - 1, &got), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, 0, &got), T9K_ECORRUPT);
+	put_le32(b.data + PROTO_HDR_SIZE, 0); /* qpn 0 */
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, h.len, &got), T9K_ECORRUPT);
+	put_le32(b.data + PROTO_HDR_SIZE, 0x1000000); /* qpn beyond 24 bits */
+	ck_assert_int_eq(proto_rdma_ep_decode(b.data + PROTO_HDR_SIZE, h.len, &got), T9K_ECORRUPT);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_RDMA_ACCEPT, &ep), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.type, PROTO_RDMA_ACCEPT);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_GET, &ep), -EINVAL);
+
+	/* RELEASE: a token, exactly 4 bytes */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_release_encode(&b, 0xfeedf00d), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.type, PROTO_RELEASE);
+	ck_assert_int_eq(proto_release_decode(b.data + PROTO_HDR_SIZE, h.len, &token), 0);
+	ck_assert_uint_eq(token, 0xfeedf00d);
+	ck_assert_int_eq(proto_release_decode(b.data + PROTO_HDR_SIZE, 3, &token), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_release_decode(b.data + PROTO_HDR_SIZE, 5, &token), T9K_ECORRUPT);
+
+	/* a CHUNK whose bytes wait in a registered buffer */
+	proto_chunk_encode(ch, &c);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + PROTO_RDMA_DESC, &d), 0);
+	ck_assert_int_eq(d.how, PROTO_HOW_RDMA);
+	ck_assert_uint_eq(d.len, 4096);
+	/* the data never rides inline with it, and the descriptor is exact */
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + 4096, &d), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR, &d), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + PROTO_RDMA_DESC + 1, &d),
+			 T9K_ECORRUPT);
+	c.len = 0; /* nothing to read */
+	proto_chunk_encode(ch, &c);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + PROTO_RDMA_DESC, &d), T9K_ECORRUPT);
+	c.len = 4096;
+	c.status = -EIO; /* an error has no buffer */
+	proto_chunk_encode(ch, &c);
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR + PROTO_RDMA_DESC, &d), T9K_ECORRUPT);
+	ch[4] = PROTO_HOW_RDMA + 1;
+	ck_assert_int_eq(proto_chunk_decode(ch, PROTO_CHUNK_HDR, &d), T9K_ECORRUPT);
+
+	proto_rdma_desc_encode(desc, &rd);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), 4096, 1u << 20, &rg), 0);
+	ck_assert(rg.addr == rd.addr);
+	ck_assert_uint_eq(rg.rkey, rd.rkey);
+	ck_assert_uint_eq(rg.token, rd.token);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc) - 1, 4096, 1u << 20, &rg),
+			 T9K_ECORRUPT);
+	/* more than the reader's registered buffer holds, or nothing */
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), (1u << 20) + 1, 1u << 20, &rg),
+			 T9K_ECORRUPT);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), 0, 1u << 20, &rg), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), PROTO_CHUNK_MAX + 1, UINT32_MAX,
+						&rg), T9K_ECORRUPT);
+	rd.addr = 0; /* a null remote address */
+	proto_rdma_desc_encode(desc, &rd);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), 4096, 1u << 20, &rg), T9K_ECORRUPT);
+	rd.addr = UINT64_MAX - 100; /* a range that wraps */
+	proto_rdma_desc_encode(desc, &rd);
+	ck_assert_int_eq(proto_rdma_desc_decode(desc, sizeof(desc), 4096, 1u << 20, &rg), T9K_ECORRUPT);
 	buf_release(&b);
 }
 END_TEST
@@ -668,6 +768,664 @@ START_TEST(test_rdma_no_device)
 }
 END_TEST
 
+/* ---- RDMA transport decision and fallbacks ---- */
+
+START_TEST(test_rdma_choose_conn)
+{
+	int dummy = 0;
+	const struct cache_rdma *open_dev = (const struct cache_rdma *)&dummy; /* only tested for NULL */
+
+	ck_assert_int_eq(cache_rdma_choose_conn(open_dev, true, false), CACHE_TRANSPORT_RDMA);
+	/* only the peer has a device, or only this node */
+	ck_assert_int_eq(cache_rdma_choose_conn(NULL, true, false), CACHE_TRANSPORT_TCP);
+	ck_assert_int_eq(cache_rdma_choose_conn(open_dev, false, false), CACHE_TRANSPORT_TCP);
+	ck_assert_int_eq(cache_rdma_choose_conn(NULL, false, false), CACHE_TRANSPORT_TCP);
+	/* an RDMA step failed on the connection: TCP for its life */
+	ck_assert_int_eq(cache_rdma_choose_conn(open_dev, true, true), CACHE_TRANSPORT_TCP);
+}
+END_TEST
+
+/* A fake daemon announcing an RDMA device: records the requests of one
+ * connection and answers GETs inline, or (rdma_reply) with an RDMA
+ * descriptor nobody asked for. */
+struct fake {
+	int lfd;
+	bool rdma_reply;
+	uint8_t types[8], flags[8];
+	int n;
+};
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	int fd = accept(f->lfd, NULL, NULL);
+	uint8_t pl[4096], data[100];
+	struct proto_hdr h;
+
+	memset(data, 0x5a, sizeof(data));
+	while (fd >= 0 && f->n < 8 && proto_recv_hdr(fd, &h, NULL) == 0 && h.len <= sizeof(pl) &&
+	       proto_recv_exact(fd, pl, h.len) == 0) {
+		f->types[f->n] = h.type;
+		f->flags[f->n++] = h.flags;
+		if (h.type == PROTO_HELLO) {
+			uint8_t ok[2] = { PROTO_VERSION, PROTO_FEAT_RDMA };
+
+			if (proto_send(fd, PROTO_OK, 0, ok, 2, NULL, 0, -1) < 0)
+				break;
+		} else if (h.type == PROTO_GET) {
+			struct proto_get *g = malloc(sizeof(*g));
+			struct proto_chunk c = { .status = 0, .how = PROTO_HOW_INLINE, .len = sizeof(data) };
+			struct proto_rdma_desc d = { .addr = 4096, .rkey = 1, .token = 1 };
+			uint8_t ch[PROTO_CHUNK_HDR], desc[PROTO_RDMA_DESC];
+			int rc;
+
+			ck_assert_ptr_nonnull(g);
+			ck_assert_int_eq(proto_get_decode(pl, h.len, g), 0);
+			c.id = g->items[0].id;
+			free(g);
+			if (f->rdma_reply) {
+				c.how = PROTO_HOW_RDMA;
+				proto_chunk_encode(ch, &c);
+				proto_rdma_desc_encode(desc, &d);
+				rc = proto_send(fd, PROTO_CHUNK, 0, ch, sizeof(ch), desc, sizeof(desc), -1);
+			} else {
+				proto_chunk_encode(ch, &c);
+				rc = proto_send(fd, PROTO_CHUNK, 0, ch, sizeof(ch), data, sizeof(data), -1);
+			}
+			if (rc < 0)
+				break;
+		} else {
+			break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void fake_get(bool rdma_reply, struct fake *f, int *rc, struct buf *out,
+		     struct cache_peer_reply *r)
+{
+	char dir[256], addr[300];
+	struct cache_peer *p = NULL;
+	struct oid id = id_of(77);
+	pthread_t th;
+
+	memset(f, 0, sizeof(*f));
+	f->rdma_reply = rdma_reply;
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(addr, sizeof(addr), "unix:%s/fake.sock", dir);
+	ck_assert_int_eq(cache_net_listen(addr, &f->lfd), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, fake_main, f), 0);
+	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p), 0);
+	/* what a daemon does whose device did not open (always, here) */
+	cache_peer_set_rdma(p, NULL);
+	*rc = cache_peer_get(p, PROTO_F_PEER, "file:///nowhere", &id, 100, out, r);
+	cache_peer_free(p);
+	pthread_join(th, NULL);
+	close(f->lfd);
+	test_rmtree(dir);
+}
+
+START_TEST(test_peer_rdma_fallback)
+{
+	struct cache_peer_reply r;
+	struct buf out = BUF_INIT;
+	struct fake f;
+	int rc;
+
+	/* the peer announces RDMA, this side has no open device: plain TCP,
+	 * no RDMA_CONNECT, no PROTO_F_RDMA, the bytes arrive inline */
+	fake_get(false, &f, &rc, &out, &r);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(out.len, 100);
+	ck_assert_uint_eq(out.data[99], 0x5a);
+	ck_assert_int_eq(f.n, 2);
+	ck_assert_int_eq(f.types[0], PROTO_HELLO);
+	ck_assert_int_eq(f.types[1], PROTO_GET);
+	ck_assert_int_eq(f.flags[1] & PROTO_F_RDMA, 0);
+	ck_assert_int_eq(f.flags[1] & PROTO_F_PEER, PROTO_F_PEER);
+
+	/* an RDMA descriptor on a connection that did not ask for one is a
+	 * protocol error: the exchange fails, nothing is appended */
+	buf_reset(&out);
+	fake_get(true, &f, &rc, &out, &r);
+	ck_assert_int_eq(rc, T9K_ECORRUPT);
+	ck_assert_uint_eq(out.len, 0);
+	buf_release(&out);
+}
+END_TEST
+
+struct srv {
+	struct cache_server *s;
+	pthread_t th;
+	char dir[256], sock[300];
+};
+
+static void *srv_main(void *arg)
+{
+	cache_server_run(arg);
+	return NULL;
+}
+
+static void srv_start(struct srv *v)
+{
+	struct cache_server_opts o;
+
+	test_tmpdir(v->dir, sizeof(v->dir));
+	snprintf(v->sock, sizeof(v->sock), "%s/cache.sock", v->dir);
+	cache_server_opts_init(&o);
+	o.dir = v->dir;
+	o.capacity = 1 << 20;
+	ck_assert_int_eq(o.rdma_buffers, 8);
+	ck_assert_int_eq(cache_server_new(&o, &v->s), 0);
+	ck_assert_int_eq(pthread_create(&v->th, NULL, srv_main, v->s), 0);
+}
+
+static void srv_stop(struct srv *v)
+{
+	cache_server_stop(v->s);
+	pthread_join(v->th, NULL);
+	cache_server_free(v->s);
+	test_rmtree(v->dir);
+}
+
+/* Reads one frame; returns its type, payload in pl (at most plsz). */
+static int recv_frame(int fd, uint8_t *pl, size_t plsz, uint32_t *len)
+{
+	struct proto_hdr h;
+	int rc = proto_recv_hdr(fd, &h, NULL);
+
+	if (rc < 0)
+		return rc;
+	ck_assert_uint_le(h.len, plsz);
+	ck_assert_int_eq(proto_recv_exact(fd, pl, h.len), 0);
+	*len = h.len;
+	return h.type;
+}
+
+START_TEST(test_server_rdma_refused)
+{
+	struct cache_rdma_endpoint ep = { .qpn = 0x42, .psn = 7, .lid = 1 };
+	uint8_t pl[8192];
+	struct buf b = BUF_INIT;
+	struct srv v;
+	uint32_t len;
+	int fd;
+
+	srv_start(&v);
+	ck_assert_int_eq(cache_net_connect(v.sock, 2000, &fd), 0);
+	ck_assert_int_eq(proto_hello_encode(&b, PROTO_ROLE_PEER), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_OK);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(pl[1] & PROTO_FEAT_RDMA, 0); /* no device open: not announced */
+	/* asked anyway: a refusal the reader falls back on, the connection lives on */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_RDMA_CONNECT, &ep), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_ERR);
+	ck_assert_int_eq(proto_send(fd, PROTO_STATS, 0, NULL, 0, NULL, 0, -1), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl) - 1, &len), PROTO_TEXT);
+	pl[len] = '\0';
+	ck_assert_ptr_nonnull(strstr((char *)pl, "rdma_lent 0\n"));
+	/* a malformed endpoint is a protocol error: ERR, then the connection closes */
+	ck_assert_int_eq(proto_send(fd, PROTO_RDMA_CONNECT, 0, b.data + PROTO_HDR_SIZE,
+				    CACHE_RDMA_EP_SIZE - 1, NULL, 0, -1), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_ERR);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), -ECONNRESET);
+	close(fd);
+	/* a RELEASE of nothing lent, likewise */
+	ck_assert_int_eq(cache_net_connect(v.sock, 2000, &fd), 0);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_release_encode(&b, 1), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_ERR);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), -ECONNRESET);
+	close(fd);
+	buf_release(&b);
+	srv_stop(&v);
+}
+END_TEST
+
+/* ---- the RDMA data path in one process, over a fake device ----
+ *
+ * The fake stands in for libibverbs (cache_rdma_set_ops): registrations
+ * are kept in a table, and a "read" checks the queue pair is connected,
+ * that dst lies in the reader's registration and [raddr, raddr+len) in a
+ * live registration with that rkey (as a real device would), then copies.
+ * It proves the protocol, the lending, the releases and the fallbacks, not
+ * the verbs: those have never run here. */
+
+struct fake_mr {
+	uint8_t *buf;
+	size_t len;
+	uint32_t rkey;
+	bool live;
+};
+
+struct fake_qp {
+	uint32_t qpn;
+	bool connected;
+};
+
+static struct {
+	pthread_mutex_t lock; /* guards all of it: owner and reader threads */
+	struct fake_mr mrs[64];
+	int nmr, reads, fail_reads, corrupt_reads;
+	uint32_t next_qpn;
+} fk = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int fake_probe(char *why, size_t whysz)
+{
+	snprintf(why, whysz, "1 fake RDMA device");
+	return 1;
+}
+
+static int fake_open(const char *dev, struct cache_rdma **out)
+{
+	(void)dev;
+	*out = malloc(8);
+	return *out ? 0 : -ENOMEM;
+}
+
+static void fake_close(struct cache_rdma *r)
+{
+	free(r);
+}
+
+static int fake_reg(struct cache_rdma *r, void *buf, size_t len, struct cache_rdma_mr **out)
+{
+	int rc = 0;
+
+	(void)r;
+	pthread_mutex_lock(&fk.lock);
+	if (fk.nmr == 64) {
+		rc = -ENOMEM;
+	} else {
+		fk.mrs[fk.nmr] = (struct fake_mr){ buf, len, 0x1000u + (uint32_t)fk.nmr, true };
+		*out = (struct cache_rdma_mr *)&fk.mrs[fk.nmr++];
+	}
+	pthread_mutex_unlock(&fk.lock);
+	return rc;
+}
+
+static void fake_dereg(struct cache_rdma_mr *mr)
+{
+	pthread_mutex_lock(&fk.lock);
+	((struct fake_mr *)mr)->live = false;
+	pthread_mutex_unlock(&fk.lock);
+}
+
+static uint32_t fake_rkey(const struct cache_rdma_mr *mr)
+{
+	return ((const struct fake_mr *)mr)->rkey;
+}
+
+static int fake_qp_new(struct cache_rdma *r, struct cache_rdma_qp **out,
+		       struct cache_rdma_endpoint *local)
+{
+	struct fake_qp *q = calloc(1, sizeof(*q));
+
+	(void)r;
+	if (!q)
+		return -ENOMEM;
+	pthread_mutex_lock(&fk.lock);
+	q->qpn = ++fk.next_qpn;
+	pthread_mutex_unlock(&fk.lock);
+	memset(local, 0, sizeof(*local));
+	local->qpn = q->qpn;
+	local->psn = 100;
+	*out = (struct cache_rdma_qp *)q;
+	return 0;
+}
+
+static int fake_qp_connect(struct cache_rdma_qp *qp, const struct cache_rdma_endpoint *remote)
+{
+	((struct fake_qp *)qp)->connected = remote->qpn != 0;
+	return 0;
+}
+
+static void fake_qp_free(struct cache_rdma_qp *qp)
+{
+	free(qp);
+}
+
+static int fake_read(struct cache_rdma_qp *qp, struct cache_rdma_mr *mr, void *dst, uint64_t raddr,
+		     uint32_t rkey, uint32_t len, int timeout_ms)
+{
+	struct fake_mr *l = (struct fake_mr *)mr;
+	uint8_t *d = dst;
+	int rc = -EIO;
+
+	(void)timeout_ms;
+	pthread_mutex_lock(&fk.lock);
+	fk.reads++;
+	if (fk.fail_reads > 0) {
+		fk.fail_reads--;
+	} else if (((struct fake_qp *)qp)->connected && l->live && d >= l->buf &&
+		   d + len <= l->buf + l->len) {
+		for (int i = 0; i < fk.nmr; i++) {
+			struct fake_mr *m = &fk.mrs[i];
+			uintptr_t a = (uintptr_t)raddr;
+
+			if (m->live && m->rkey == rkey && a >= (uintptr_t)m->buf &&
+			    a + len <= (uintptr_t)m->buf + m->len) {
+				memcpy(d, (const void *)a, len);
+				if (fk.corrupt_reads > 0) {
+					fk.corrupt_reads--;
+					d[len / 2] ^= 1;
+				}
+				rc = 0;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fk.lock);
+	return rc;
+}
+
+static const struct cache_rdma_ops fake_ops = {
+	.probe = fake_probe, .open = fake_open, .close = fake_close, .reg = fake_reg,
+	.dereg = fake_dereg, .rkey = fake_rkey, .qp_new = fake_qp_new,
+	.qp_connect = fake_qp_connect, .qp_free = fake_qp_free, .read = fake_read,
+};
+
+static int fake_reads(void)
+{
+	int n;
+
+	pthread_mutex_lock(&fk.lock);
+	n = fk.reads;
+	pthread_mutex_unlock(&fk.lock);
+	return n;
+}
+
+static unsigned long long stat_value(struct cache_server *s, const char *name)
+{
+	struct buf t = BUF_INIT;
+	char key[64];
+	const char *at;
+	unsigned long long v;
+
+	ck_assert_int_eq(cache_server_stats(s, false, &t), 0);
+	snprintf(key, sizeof(key), "\n%s ", name);
+	at = strstr((char *)t.data, key);
+	ck_assert_ptr_nonnull(at);
+	v = strtoull(at + strlen(key), NULL, 10);
+	buf_release(&t);
+	return v;
+}
+
+/* The owner counts a lent buffer after the reader's RELEASE, which may
+ * come after the reader's caller has its bytes: wait for the count (the
+ * buffer is back in the pool by then). */
+static unsigned long long stat_wait(struct cache_server *s, const char *name,
+				    unsigned long long want)
+{
+	double until = now_sec() + 5;
+	unsigned long long v;
+
+	while ((v = stat_value(s, name)) != want && now_sec() < until)
+		usleep(1000);
+	return v;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void get_ok(struct cache_peer *p, const char *url, const struct oid *id, const uint8_t *data,
+		   uint32_t len)
+{
+	struct cache_peer_reply r;
+	struct buf out = BUF_INIT;
+
+	ck_assert_int_eq(cache_peer_get(p, PROTO_F_PEER, url, id, len, &out, &r), 0);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(out.len, len);
+	ck_assert(!memcmp(out.data, data, len));
+	buf_release(&out);
+}
+
+START_TEST(test_rdma_data_path_fake)
+{
+	const uint32_t small = 100000, big = 5u << 20; /* big: over CACHE_RDMA_BUF_SIZE */
+	char dir[256], cdir[300], url[300], addr[64];
+	struct cache_rdma_endpoint mine;
+	struct chunk_put_result res1, res2;
+	struct cache_server_opts o;
+	struct cache_rdma *r = NULL;
+	struct cache_rdma_qp *qp = NULL;
+	struct cache_peer *p = NULL, *p2 = NULL;
+	struct chunk_writer *w;
+	struct store *st = NULL;
+	struct cache_server *s = NULL;
+	struct proto_item it;
+	struct proto_chunk c;
+	struct buf b = BUF_INIT;
+	uint8_t *d1 = malloc(small), *d2 = malloc(big), pl[256];
+	uint32_t len;
+	pthread_t th;
+	double t0;
+	int fd;
+
+	ck_assert_ptr_nonnull(d1);
+	ck_assert_ptr_nonnull(d2);
+	cache_rdma_set_ops(&fake_ops);
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	snprintf(cdir, sizeof(cdir), "%s/cache", dir);
+	test_random_bytes(d1, small, 1);
+	test_random_bytes(d2, big, 2);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	w = chunk_writer_new(0);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(chunk_put(w, st, d1, small, &res1), 0);
+	ck_assert_int_eq(chunk_put(w, st, d2, big, &res2), 0);
+	chunk_writer_free(w);
+	store_close(st);
+
+	/* the owner: a one-member group with one buffer to lend */
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
+	cache_server_opts_init(&o);
+	o.dir = cdir;
+	o.capacity = 64u << 20;
+	o.listen = addr;
+	o.group = addr;
+	o.rdma_buffers = 1;
+	o.peer_wait_ms = 200; /* an unreleased buffer is taken back after 1.4 s */
+	ck_assert_int_eq(cache_server_new(&o, &s), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, srv_main, s), 0);
+
+	/* the reader: a peer with its own (fake) device */
+	ck_assert_int_eq(cache_rdma_open(NULL, &r), 0);
+	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p), 0);
+	cache_peer_set_rdma(p, r);
+
+	/* a chunk goes by RDMA READ: lent, read, released */
+	get_ok(p, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 1);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 1), 1);
+	/* a chunk larger than a buffer goes inline on the same connection */
+	get_ok(p, url, &res2.id, d2, big);
+	ck_assert_int_eq(fake_reads(), 1);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 1), 1);
+	/* the read fails: the buffer is released, the chunk comes over TCP ... */
+	pthread_mutex_lock(&fk.lock);
+	fk.fail_reads = 1;
+	pthread_mutex_unlock(&fk.lock);
+	get_ok(p, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 2);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 2), 2);
+	/* ... and that connection stays TCP */
+	get_ok(p, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 2);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 2), 2);
+	/* a new connection uses RDMA again: the one buffer came back */
+	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p2), 0);
+	cache_peer_set_rdma(p2, r);
+	get_ok(p2, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 3);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 3), 3);
+	cache_peer_free(p2);
+
+	/* a reader that never releases: the owner takes the buffer back and
+	 * closes the connection */
+	ck_assert_int_eq(cache_net_connect(addr, 3000, &fd), 0);
+	ck_assert_int_eq(proto_hello_encode(&b, PROTO_ROLE_PEER), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_OK);
+	ck_assert_int_eq(pl[1] & PROTO_FEAT_RDMA, PROTO_FEAT_RDMA);
+	ck_assert_int_eq(cache_rdma_qp_new(r, &qp, &mine), 0);
+	buf_reset(&b);
+	ck_assert_int_eq(proto_rdma_ep_encode(&b, PROTO_RDMA_CONNECT, &mine), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_RDMA_ACCEPT);
+	ck_assert_uint_eq(len, CACHE_RDMA_EP_SIZE);
+	buf_reset(&b);
+	it = (struct proto_item){ res1.id, small };
+	ck_assert_int_eq(proto_get_encode(&b, PROTO_F_PEER | PROTO_F_RDMA, url, &it, 1), 0);
+	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_CHUNK);
+	ck_assert_uint_eq(len, PROTO_CHUNK_HDR + PROTO_RDMA_DESC);
+	ck_assert_int_eq(proto_chunk_decode(pl, len, &c), 0);
+	ck_assert_int_eq(c.how, PROTO_HOW_RDMA);
+	t0 = now_sec();
+	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), -ECONNRESET);
+	ck_assert(now_sec() - t0 > 1.0);
+	close(fd);
+	cache_rdma_qp_free(qp);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 3), 3);
+	/* the buffer is back: another chunk goes by RDMA */
+	get_ok(p, url, &res1.id, d1, small); /* p's connection is TCP now */
+	ck_assert_int_eq(fake_reads(), 3);
+	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p2), 0);
+	cache_peer_set_rdma(p2, r);
+	get_ok(p2, url, &res1.id, d1, small);
+	ck_assert_int_eq(fake_reads(), 4);
+	ck_assert_uint_eq(stat_wait(s, "rdma_lent", 4), 4);
+
+	cache_peer_free(p2);
+	cache_peer_free(p);
+	cache_rdma_close(r);
+	cache_server_stop(s);
+	pthread_join(th, NULL);
+	cache_server_free(s);
+	cache_rdma_set_ops(NULL);
+	buf_release(&b);
+	free(d1);
+	free(d2);
+	test_rmtree(dir);
+}
+END_TEST
+
+/* Two daemons of a group, both with a (fake) device: a client of A asks
+ * for a chunk B owns; B's bytes arrive by RDMA with one bit flipped. A must
+ * notice (hash), tell B to drop it, and serve the right bytes from the
+ * store: RDMA bytes are trusted no more than TCP ones. */
+START_TEST(test_rdma_corrupt_bytes_fake)
+{
+	const uint32_t len = 50000;
+	char dir[256], url[300], list[128], addr[2][64], cdir[2][300], sock[340];
+	struct cache_server *s[2] = { NULL, NULL };
+	struct chunk_put_result res;
+	struct cache_peer_reply rep;
+	struct cache_server_opts o;
+	struct buf out = BUF_INIT;
+	struct cache_group *g = NULL;
+	struct cache_peer *cl = NULL;
+	struct chunk_writer *w;
+	struct store *st = NULL;
+	uint8_t *d = malloc(len);
+	pthread_t th[2];
+	uint64_t seed = 100;
+
+	ck_assert_ptr_nonnull(d);
+	cache_rdma_set_ops(&fake_ops);
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	for (int i = 0; i < 2; i++) {
+		snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", free_port());
+		snprintf(cdir[i], sizeof(cdir[i]), "%s/cache%d", dir, i);
+	}
+	snprintf(list, sizeof(list), "%s,%s", addr[0], addr[1]);
+	/* a chunk whose owner is B */
+	ck_assert_int_eq(cache_group_new(list, addr[0], PROTO_ROLE_PEER, 1000, &g), 0);
+	do {
+		struct oid id;
+
+		test_random_bytes(d, len, ++seed);
+		ck_assert_int_eq(oid_hash(&id, d, len), 0);
+		if (cache_group_owner(g, &id) != g->self)
+			break;
+	} while (seed < 200);
+	cache_group_free(g);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	w = chunk_writer_new(0);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(chunk_put(w, st, d, len, &res), 0);
+	chunk_writer_free(w);
+	store_close(st);
+
+	for (int i = 0; i < 2; i++) {
+		cache_server_opts_init(&o);
+		o.dir = cdir[i];
+		o.capacity = 8u << 20;
+		o.listen = addr[i];
+		o.group = list;
+		o.rdma_buffers = 1;
+		ck_assert_int_eq(cache_server_new(&o, &s[i]), 0);
+		ck_assert_int_eq(pthread_create(&th[i], NULL, srv_main, s[i]), 0);
+	}
+	pthread_mutex_lock(&fk.lock);
+	fk.reads = 0;
+	fk.corrupt_reads = 1;
+	pthread_mutex_unlock(&fk.lock);
+	snprintf(sock, sizeof(sock), "unix:%s/cache.sock", cdir[0]);
+	ck_assert_int_eq(cache_peer_new(sock, PROTO_ROLE_CLIENT, 2000, &cl), 0);
+	ck_assert_int_eq(cache_peer_get(cl, 0, url, &res.id, len, &out, &rep), 0);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert_uint_eq(out.len, len);
+	ck_assert(!memcmp(out.data, d, len)); /* the right bytes, from the store */
+	ck_assert_int_eq(fake_reads(), 1);       /* B's bytes did come by RDMA */
+	ck_assert_uint_eq(stat_wait(s[1], "rdma_lent", 1), 1);
+	ck_assert_uint_eq(stat_value(s[0], "peer_corrupt"), 1);
+	ck_assert_uint_eq(stat_value(s[0], "peer_hits"), 0);
+	ck_assert_uint_eq(stat_value(s[0], "store_fetches"), 1);
+	/* B dropped its copy (DROP), so asking again refills B from the store
+	 * and the bytes, read by RDMA again and intact now, are a peer hit */
+	buf_reset(&out);
+	ck_assert_int_eq(cache_peer_get(cl, 0, url, &res.id, len, &out, &rep), 0);
+	ck_assert_int_eq(rep.status, 0);
+	ck_assert(out.len == len && !memcmp(out.data, d, len));
+	ck_assert_int_eq(fake_reads(), 2);
+	ck_assert_uint_eq(stat_value(s[0], "peer_hits"), 1);
+	ck_assert_uint_eq(stat_wait(s[1], "rdma_lent", 2), 2);
+
+	cache_peer_free(cl);
+	for (int i = 0; i < 2; i++) {
+		cache_server_stop(s[i]);
+		pthread_join(th[i], NULL);
+		cache_server_free(s[i]);
+	}
+	cache_rdma_set_ops(NULL);
+	buf_release(&out);
+	free(d);
+	test_rmtree(dir);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -677,6 +1435,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_proto_get_roundtrip);
 	tcase_add_test(tc, test_proto_get_malformed);
 	tcase_add_test(tc, test_proto_small_frames);
+	tcase_add_test(tc, test_proto_rdma_frames);
 	tcase_add_test(tc, test_rendezvous);
 	tcase_add_test(tc, test_group_lists);
 	tcase_add_test(tc, test_io_uring);
@@ -688,6 +1447,11 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_disk_concurrent_fills);
 	tcase_add_test(tc, test_rdma_probe);
 	tcase_add_test(tc, test_rdma_no_device);
+	tcase_add_test(tc, test_rdma_choose_conn);
+	tcase_add_test(tc, test_peer_rdma_fallback);
+	tcase_add_test(tc, test_server_rdma_refused);
+	tcase_add_test(tc, test_rdma_data_path_fake);
+	tcase_add_test(tc, test_rdma_corrupt_bytes_fake);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,17 @@ int cli_fail(int rc)
 {
 	fprintf(stderr, "t9kfs: %s\n", t9k_errmsg(rc));
 	return rc == T9K_EUSAGE ? 2 : 1;
+}
+
+int cli_block_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
+		return t9k_err(-EINVAL, "cannot block signals");
+	return 0;
 }
 
 int cli_usage_error(const char *fmt, ...)

@@ -6,6 +6,7 @@
 #include "meta/client.h"
 #include "store/store.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,6 +27,10 @@ struct cli_cmd {
 
 /* Prints "t9kfs: <message of rc>" and returns the exit status (1). */
 int cli_fail(int rc);
+/* For a daemon command, before it starts any thread (they inherit the
+ * mask): blocks SIGINT and SIGTERM into set, for sigwait, and ignores
+ * SIGPIPE. */
+int cli_block_stop_signals(sigset_t *set);
 /* Prints "t9kfs: <formatted>" and returns the usage exit status (2). */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

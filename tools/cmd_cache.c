@@ -207,12 +207,8 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 	if (!getenv("T9KFS_LOG"))
 		t9k_log_threshold = T9K_LOG_INFO;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	signal(SIGPIPE, SIG_IGN);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		return cli_fail(t9k_err(-EINVAL, "cannot block signals"));
+	if ((rc = cli_block_stop_signals(&set)) < 0)
+		return cli_fail(rc);
 	rc = cache_server_new(&o, &serving);
 	if (rc < 0)
 		return cli_fail(rc);

@@ -132,12 +132,8 @@ static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "t9kfs: created token file %s\n", tokf);
 
 	/* before any thread exists, so every thread inherits the mask */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	signal(SIGPIPE, SIG_IGN);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		return cli_fail(t9k_err(-EINVAL, "cannot block signals"));
+	if ((rc = cli_block_stop_signals(&set)) < 0)
+		return cli_fail(rc);
 	rc = meta_service_start(&o, &svc);
 	if (rc < 0)
 		return cli_fail(rc);

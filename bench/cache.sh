@@ -134,12 +134,7 @@ if [ -z "$s3" ]; then
 fi
 s3_note="cache: S3 warm-up skipped (BENCH_CACHE_S3=0 or Ceph not installed)"
 if [ "$s3" = 1 ]; then
-	export AWS_ACCESS_KEY_ID=T9KFSBENCHACCESSKEY1
-	export AWS_SECRET_ACCESS_KEY=t9kfs-bench-secret-key-0123456789abcdefghi
-	export AWS_REGION=us-east-1
-	unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
-	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-	export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+	bench_s3_env
 	"$T9KFS" server stop >/dev/null # the embedded server restarts with these credentials
 	CEPH_MEMSTORE_BYTES=$((size + (2 << 30)))
 	if ceph_start "$work/ceph"; then

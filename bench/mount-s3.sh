@@ -45,12 +45,7 @@ small_bytes=$((nsmall * 100 * 1024))
 READ_FILES=${READ_FILES:-$BENCH_ROOT/build/release/bench/read_files}
 [ -x "$READ_FILES" ] || bench_die "$READ_FILES not built (make build/release/bench/read_files)"
 
-export AWS_ACCESS_KEY_ID=T9KFSBENCHACCESSKEY1
-export AWS_SECRET_ACCESS_KEY=t9kfs-bench-secret-key-0123456789abcdefghi
-export AWS_REGION=us-east-1
-unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+bench_s3_env
 
 work=$(mktemp -d "${BENCH_DISK:-/var/tmp}/t9kfs-bench-mount-s3.XXXX")
 export T9KFS_HOME=$work/home

@@ -36,13 +36,7 @@ else
 fi
 fsize=$((1 << 20))
 
-# The S3 user of the local server; no proxy may see loopback requests.
-export AWS_ACCESS_KEY_ID=T9KFSBENCHACCESSKEY1
-export AWS_SECRET_ACCESS_KEY=t9kfs-bench-secret-key-0123456789abcdefghi
-export AWS_REGION=us-east-1
-unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+bench_s3_env
 
 work=$BENCH_TMP/s3-work
 mnt=$BENCH_TMP/s3-mnt

@@ -226,6 +226,17 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 	return rc < 0 ? cli_fail(rc) : 0;
 }
 
+/* Looks up the spec's path; for the caller to release hold. */
+static int lookup_spec(struct cli *cli, const struct spec *sp, struct repo **r,
+		       struct tree_entry *e, struct meta_node **hold)
+{
+	struct oid c;
+	int rc = open_at(cli, sp, r, &c, NULL);
+
+	*hold = NULL;
+	return rc < 0 ? rc : repo_lookup(*r, &c, sp->path, e, hold);
+}
+
 static const char rm_usage[] =
 	"usage: t9kfs rm REPO@BRANCH:PATH\n"
 	"\n"
@@ -237,7 +248,6 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
 	struct tree_entry e;
 	struct repo *r = NULL;
 	struct spec sp;
-	struct oid c;
 	int rc;
 
 	if (cli_help_asked(argc, argv, rm_usage))
@@ -245,10 +255,8 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
 	if (argc != 2)
 		return fputs(rm_usage, stderr), 2;
 	rc = spec_parse(argv[1], SPEC_PATH, &sp);
-	if (rc == 0)
-		rc = open_at(cli, &sp, &r, &c, NULL);
 	if (rc == 0) /* refuse to stage the removal of nothing */
-		rc = repo_lookup(r, &c, sp.path, &e, &hold);
+		rc = lookup_spec(cli, &sp, &r, &e, &hold);
 	if (rc == 0)
 		rc = repo_stage(r, ref_or_main(&sp), sp.path, NULL);
 	if (rc == 0)
@@ -257,17 +265,6 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
 		meta_node_put(repo_objects(r), hold);
 	repo_close(r);
 	return rc < 0 ? cli_fail(rc) : 0;
-}
-
-/* Looks up the spec's path; for the caller to release hold. */
-static int lookup_spec(struct cli *cli, const struct spec *sp, struct repo **r,
-		       struct tree_entry *e, struct meta_node **hold)
-{
-	struct oid c;
-	int rc = open_at(cli, sp, r, &c, NULL);
-
-	*hold = NULL;
-	return rc < 0 ? rc : repo_lookup(*r, &c, sp->path, e, hold);
 }
 
 static const char cat_usage[] =

@@ -430,57 +430,6 @@ static void owner_locked(struct fs_node *n, const struct fs_node *dir, fuse_req_
 		n->mode |= S_ISGID;
 }
 
-void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	struct fuse_entry_param ep;
-	char path[REPO_PATH_MAX + 1];
-	struct fs_node *dir, *n;
-	struct nsop op;
-	bool in_base = false;
-	int locked = ns_begin(&op, req, parent, name, &dir), rc = locked < 0 ? locked : 0;
-	struct fs *fs = op.fs;
-
-	if (rc == 0)
-		rc = name_free(fs, dir, name);
-	if (rc == 0)
-		rc = fs_base_has(fs, dir, name, strlen(name), &in_base);
-	if (rc == 0) {
-		struct tree_entry e = { .mode = S_IFDIR | (mode & 07777), .mtime_ns = op.now,
-					.id = fs->empty_tree };
-
-		pthread_mutex_lock(&fs->lock);
-		rc = child_path_locked(dir, name, path, sizeof(path));
-		if (rc == 0)
-			rc = fs_stage_add(&op.b, path, &e, false);
-		if (rc == 0)
-			rc = touch_dir_locked(&op, dir);
-		pthread_mutex_unlock(&fs->lock);
-	}
-	if (rc == 0)
-		rc = fs_stage_send(fs, &op.b);
-	if (locked > 0) {
-		pthread_mutex_lock(&fs->lock);
-		n = rc == 0 ? fs_dir_new_locked(fs, dir, name, strlen(name), mode, op.now, in_base)
-			    : NULL;
-		if (rc == 0 && !n)
-			rc = t9k_err(-ENOMEM, "out of memory");
-		if (rc == 0) {
-			owner_locked(n, dir, req);
-			fs_entry_locked(fs, n, &ep);
-			fs_stage_done_locked(&op.b);
-			fs_node_put_locked(fs, n);
-		} else {
-			undo_locked(&op);
-		}
-		pthread_mutex_unlock(&fs->lock);
-	}
-	ns_end(&op, dir, locked);
-	if (rc < 0)
-		fs_reply_err(req, rc);
-	else
-		fuse_reply_entry(req, &ep);
-}
-
 /* A new empty file in the view (staged when closed). */
 static int new_file(struct nsop *op, fuse_req_t req, struct fs_node *dir, const char *name,
 		    mode_t mode, struct fs_node **out, struct fuse_entry_param *ep)
@@ -541,8 +490,9 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	fuse_reply_create(req, &ep, fi);
 }
 
-/* Stages name in dir as entry e, then adds it to the view: symlinks, and
- * files made by mknod (which no close will stage). */
+/* Stages name in dir as entry e, then adds it to the view: new empty
+ * directories, symlinks, and files made by mknod (which no close will
+ * stage). */
 static void stage_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      struct tree_entry *e)
 {
@@ -560,6 +510,8 @@ static void stage_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = fs_base_has(fs, dir, name, strlen(name), &in_base);
 	if (rc == 0) {
 		e->mtime_ns = op.now;
+		if (S_ISDIR(e->mode))
+			e->id = fs->empty_tree;
 		pthread_mutex_lock(&fs->lock);
 		rc = child_path_locked(dir, name, path, sizeof(path));
 		if (rc == 0)
@@ -572,10 +524,14 @@ static void stage_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = fs_stage_send(fs, &op.b);
 	if (locked > 0) {
 		pthread_mutex_lock(&fs->lock);
-		n = rc == 0 ? fs_node_new_locked(fs, dir, name, strlen(name), e) : NULL;
+		n = NULL;
+		if (rc == 0) /* a directory comes with its overlay entry */
+			n = S_ISDIR(e->mode) ?
+				    fs_dir_new_locked(fs, dir, name, strlen(name), e->mode, op.now, in_base) :
+				    fs_node_new_locked(fs, dir, name, strlen(name), e);
 		if (rc == 0 && !n)
 			rc = t9k_err(-ENOMEM, "out of memory");
-		if (rc == 0)
+		if (rc == 0 && !S_ISDIR(e->mode))
 			rc = fs_ov_set_locked(fs, dir, name, strlen(name), n, in_base);
 		if (rc == 0) {
 			owner_locked(n, dir, req);
@@ -592,6 +548,13 @@ static void stage_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fs_reply_err(req, rc);
 	else
 		fuse_reply_entry(req, &ep);
+}
+
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct tree_entry e = { .mode = S_IFDIR | (mode & 07777) };
+
+	stage_new(req, parent, name, &e);
 }
 
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)

@@ -7,7 +7,7 @@
 #
 #   ceph_missing             prints the missing programs, one line (empty: none)
 #   ceph_install LOG         installs the Debian packages (root), output to LOG
-#   ceph_free_ports N        prints N distinct free TCP ports on 127.0.0.1
+#   free_ports N             prints N distinct free TCP ports on 127.0.0.1 (ports.sh)
 #   ceph_start DIR           starts the daemons with everything in DIR, on free
 #                            ports, and creates the user whose keys are
 #                            $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY
@@ -65,17 +65,8 @@ ceph_install() { # LOG
 	return 1
 }
 
-ceph_free_ports() { # N
-	/usr/bin/python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+# shellcheck source=test/integration/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 ceph_stop() {
 	local pid
@@ -131,7 +122,7 @@ ceph_start() { # DIR
 	CEPH_ERROR=""
 	CEPH_DIR=$1
 	mkdir -p "$CEPH_DIR"/run "$CEPH_DIR"/log "$CEPH_DIR"/mon "$CEPH_DIR"/osd "$CEPH_DIR"/rgw
-	read -r mon_port rgw_port tls_port <<<"$(ceph_free_ports 3)"
+	read -r mon_port rgw_port tls_port <<<"$(free_ports 3)"
 	[ -n "$tls_port" ] || { _ceph_fail "no free ports"; return 1; }
 	fsid=$(cat /proc/sys/kernel/random/uuid)
 	c=$CEPH_DIR/ceph.conf

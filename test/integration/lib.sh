@@ -85,17 +85,8 @@ test_one_line_error() {
 	grep -q -- "$pattern" "$file" || { echo "error does not match '$pattern':"; cat "$file"; return 1; }
 }
 
-free_ports() {
-	/usr/bin/python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+# shellcheck source=test/integration/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 skip_all() {
 	say "1..0 # SKIP $TEST_NAME: $*"

@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "meta/json.h"
+#include "meta/members.h"
 #include "meta/repo.h"
 #include "store/cdc.h"
 
@@ -62,6 +63,7 @@ struct meta_api {
 	size_t nslots;           /* lock */
 	uint64_t tick;           /* lock */
 	uint64_t gen;            /* lock; moves on every repository delete */
+	struct meta_members *members; /* cache groups (thread-safe itself) */
 };
 
 /* ---- the repo handle cache ---- */
@@ -206,6 +208,11 @@ int meta_api_new(struct meta_db *db, const char *default_store, struct meta_api 
 		free(api);
 		return t9k_err(-ENOMEM, "out of memory");
 	}
+	if (meta_members_new(&api->members) < 0) {
+		free(api->default_store);
+		free(api);
+		return t9k_err(-ENOMEM, "out of memory");
+	}
 	api->db = db;
 	pthread_mutex_init(&api->lock, NULL);
 	*out = api;
@@ -225,6 +232,7 @@ void meta_api_free(struct meta_api *api)
 		slot_close(s);
 	}
 	pthread_mutex_destroy(&api->lock);
+	meta_members_free(api->members);
 	free(api->default_store);
 	free(api);
 }
@@ -1158,6 +1166,68 @@ static int h_revert(struct call *c)
 	return rc;
 }
 
+/* ---- cache group membership (meta/members.h) ---- */
+
+static uint64_t now_ms(void)
+{
+	return (uint64_t)(now_sec() * 1000.0);
+}
+
+/* {"group": G, "members": [...], ...extra} with the live members. */
+static int reply_members(struct call *c, json_t *extra)
+{
+	char **v;
+	int n, rc = meta_members_list(c->api->members, c->arg[0], now_ms(), &v, &n);
+	json_t *j, *a;
+
+	if (rc < 0) {
+		json_decref(extra);
+		return rc;
+	}
+	j = extra ? extra : json_object();
+	a = json_array();
+	for (int i = 0; j && a && i < n; i++)
+		if (json_array_append_new(a, json_string(v[i])) < 0)
+			rc = -ENOMEM;
+	meta_members_list_free(v);
+	if (!j || !a || rc < 0 || json_object_set_new(j, "group", json_string(c->arg[0])) < 0 ||
+	    json_object_set_new(j, "members", a) < 0) {
+		json_decref(j);
+		return t9k_err(-ENOMEM, "out of memory");
+	}
+	return reply_json(c->rep, 200, j);
+}
+
+static int h_group_get(struct call *c)
+{
+	return reply_members(c, NULL);
+}
+
+static int h_member_beat(struct call *c)
+{
+	json_t *v = json_object_get(c->body, "ttl_ms");
+	json_int_t ttl = MEMBERS_TTL_DEFAULT_MS;
+	int rc;
+
+	if (v && !json_is_null(v)) {
+		if (!json_is_integer(v))
+			return t9k_err(-EINVAL, "request body \"ttl_ms\" is not an integer");
+		ttl = json_integer_value(v);
+		if (ttl < MEMBERS_TTL_MIN_MS || ttl > MEMBERS_TTL_MAX_MS)
+			return t9k_err(-EINVAL, "heartbeat ttl_ms %lld: want %u to %u", (long long)ttl,
+				       MEMBERS_TTL_MIN_MS, MEMBERS_TTL_MAX_MS);
+	}
+	rc = meta_members_beat(c->api->members, c->arg[0], c->arg[1], (uint32_t)ttl, now_ms());
+	return rc < 0 ? rc : reply_members(c, json_pack("{s:I}", "ttl_ms", ttl));
+}
+
+static int h_member_leave(struct call *c)
+{
+	int rc = meta_members_leave(c->api->members, c->arg[0], c->arg[1], now_ms());
+
+	return rc < 0 ? rc : reply_members(c, NULL);
+}
+
 /* ---- routing ---- */
 
 enum { NEED_REPO = 1, HAS_BODY = 2 };
@@ -1191,6 +1261,9 @@ static const struct route routes[] = {
 	{ "GET", "repos/:/diff", h_diff, NEED_REPO },
 	{ "POST", "repos/:/merge", h_merge, NEED_REPO | HAS_BODY },
 	{ "POST", "repos/:/branches/:/revert", h_revert, NEED_REPO | HAS_BODY },
+	{ "GET", "cache-groups/:", h_group_get, 0 },
+	{ "PUT", "cache-groups/:/members/:", h_member_beat, HAS_BODY },
+	{ "DELETE", "cache-groups/:/members/:", h_member_leave, 0 },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

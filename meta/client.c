@@ -6,6 +6,7 @@
  * connection open, so a CLI or mount reuses its connections. */
 #include "meta/client.h"
 
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "meta/json.h"
@@ -327,4 +328,93 @@ int meta_client_open_repo(struct meta_client *c, const char *name, struct repo *
 
 	*out = NULL;
 	return rc < 0 ? rc : repo_open_remote(&info, &remote, out);
+}
+
+/* ---- cache group membership ---- */
+
+/* The reply's "members" as one comma-separated string. */
+static int members_join(json_t *j, char **out)
+{
+	json_t *a = json_object_get(j, "members"), *v;
+	struct buf b;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	if (!json_is_array(a))
+		return t9k_err(-EPROTO, "metadata service: reply without a member list");
+	buf_init(&b);
+	json_array_foreach(a, i, v) {
+		const char *s = json_string_value(v);
+
+		if (!s || !*s || strchr(s, ',')) {
+			rc = t9k_err(-EPROTO, "metadata service: bad member in the list");
+			break;
+		}
+		if ((i && (rc = buf_addstr(&b, ",")) < 0) || (rc = buf_addstr(&b, s)) < 0)
+			break;
+	}
+	if (rc == 0 && (rc = buf_grow(&b, 0)) == 0) /* "" for an empty list too */
+		*out = buf_detach(&b, NULL);
+	buf_release(&b);
+	return rc;
+}
+
+static int member_path(const char *group, const char *addr, char *path, size_t size)
+{
+	char g[256], a[800];
+	int rc = meta_client_escape(group, g, sizeof(g));
+
+	if (rc == 0 && addr)
+		rc = meta_client_escape(addr, a, sizeof(a));
+	if (rc < 0)
+		return rc;
+	if (addr)
+		snprintf(path, size, "/cache-groups/%s/members/%s", g, a);
+	else
+		snprintf(path, size, "/cache-groups/%s", g);
+	return 0;
+}
+
+int meta_client_cache_beat(struct meta_client *c, const char *group, const char *addr,
+			   uint32_t ttl_ms, char **members)
+{
+	char path[1200];
+	json_t *j = NULL, *body;
+	int rc = member_path(group, addr, path, sizeof(path));
+
+	*members = NULL;
+	if (rc < 0)
+		return rc;
+	if (!(body = json_pack("{s:I}", "ttl_ms", (json_int_t)ttl_ms)))
+		return t9k_err(-ENOMEM, "out of memory");
+	rc = meta_client_call(c, "PUT", path, body, &j);
+	json_decref(body);
+	if (rc == 0)
+		rc = members_join(j, members);
+	json_decref(j);
+	return rc;
+}
+
+int meta_client_cache_members(struct meta_client *c, const char *group, char **members)
+{
+	char path[1200];
+	json_t *j = NULL;
+	int rc = member_path(group, NULL, path, sizeof(path));
+
+	*members = NULL;
+	if (rc == 0)
+		rc = meta_client_call(c, "GET", path, NULL, &j);
+	if (rc == 0)
+		rc = members_join(j, members);
+	json_decref(j);
+	return rc;
+}
+
+int meta_client_cache_leave(struct meta_client *c, const char *group, const char *addr)
+{
+	char path[1200];
+	int rc = member_path(group, addr, path, sizeof(path));
+
+	return rc < 0 ? rc : meta_client_call(c, "DELETE", path, NULL, NULL);
 }

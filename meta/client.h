@@ -14,6 +14,7 @@
 #include "meta/repo.h"
 
 #include <jansson.h>
+#include <stdint.h>
 
 struct meta_client;
 
@@ -40,5 +41,14 @@ int meta_client_repo_info(struct meta_client *c, const char *name, struct meta_r
 /* A repo handle whose refs and staging go through the service (the client
  * must outlive it). */
 int meta_client_open_repo(struct meta_client *c, const char *name, struct repo **out);
+
+/* Cache group membership (API.md, cache-groups). A heartbeat makes addr a
+ * member of group for ttl_ms; *members (malloc'd, the caller frees) is
+ * then the live list as "HOST:PORT,HOST:PORT" sorted, empty ("") for a
+ * group without members. Leave is T9K_ENOTFOUND when addr was no member. */
+int meta_client_cache_beat(struct meta_client *c, const char *group, const char *addr,
+			   uint32_t ttl_ms, char **members);
+int meta_client_cache_members(struct meta_client *c, const char *group, char **members);
+int meta_client_cache_leave(struct meta_client *c, const char *group, const char *addr);
 
 #endif

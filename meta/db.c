@@ -124,6 +124,11 @@ int meta_repo_name_check(const char *name)
 	return name_check("repository", name);
 }
 
+int meta_cache_group_name_check(const char *name)
+{
+	return name_check("cache group", name);
+}
+
 int meta_ref_name_check(const char *name)
 {
 	return name_check("branch or tag", name);

@@ -44,6 +44,7 @@ void meta_db_close(struct meta_db *db);
  * with '.' or '-'. Returns 0 or -EINVAL with a message. */
 int meta_repo_name_check(const char *name);
 int meta_ref_name_check(const char *name); /* the NAME of branch/NAME */
+int meta_cache_group_name_check(const char *name); /* same rules as a repository */
 /* A path inside a repository: relative, '/'-separated, no empty, "." or
  * ".." component, components up to 255 bytes, at most 4096 bytes. */
 int meta_path_check(const char *path);

@@ -48,6 +48,7 @@ static const struct err_map err_map[] = {
 	{ -EPERM, "unauthorized", 401 },
 	{ -ENOENT, "not_found", 404 },
 	{ -E2BIG, "too_large", 413 },
+	{ -ENOSPC, "no_space", 507 }, /* a bounded table is full (cache groups) */
 };
 
 #define ERR_MAP_N (sizeof(err_map) / sizeof(err_map[0]))

@@ -198,6 +198,9 @@ test_expect_success 'every endpoint refuses a missing or wrong token (401), chan
 	GET /repos/data/diff?from=main&to=main
 	POST /repos/data/merge
 	POST /repos/data/branches/main/revert
+	GET /cache-groups/pool
+	PUT /cache-groups/pool/members/h:1
+	DELETE /cache-groups/pool/members/h:1
 	GET /no/such/endpoint
 	EOF
 	curl -s -i --unix-socket "$SOCK" "$URL/repos" | grep -qi "^WWW-Authenticate: Bearer" &&
@@ -488,6 +491,26 @@ test_expect_success 'large batches, paging and replies bigger than memory buffer
 	[ $(wc -c <"$TEST_DIR/reply") -gt 2000000 ] &&
 	[ $(grep -o "\"change\":\"added\"" "$TEST_DIR/reply" | wc -l) = 20000 ] &&
 	tail -c 40 "$TEST_DIR/reply" | grep -q "}}]}$"
+'
+
+test_expect_success 'cache groups: heartbeats, expiry, leave, bad input' '
+	expect 200 GET /cache-groups/pool && [ "$(reply)" = "{\"group\":\"pool\",\"members\":[]}" ] &&
+	expect 200 PUT /cache-groups/pool/members/10.0.0.2:7070 -d "{\"ttl_ms\":1000}" &&
+	expect 200 PUT /cache-groups/pool/members/%5B::1%5D:7070 -d "{}" &&
+	[ "$(reply)" = "{\"ttl_ms\":10000,\"group\":\"pool\",\"members\":[\"10.0.0.2:7070\",\"[::1]:7070\"]}" ] &&
+	expect 400 PUT /cache-groups/pool/members/bad%20host:1 -d "{}" &&
+	error_is bad_request "character 0x20 not allowed" &&
+	expect 400 PUT /cache-groups/pool/members/h:1 -d "{\"ttl_ms\":5}" &&
+	error_is bad_request "ttl_ms 5: want 1000 to 600000" &&
+	expect 400 PUT /cache-groups/pool/members/h:1 -d "{\"ttl_ms\":\"x\"}" &&
+	expect 400 GET /cache-groups/.hidden &&
+	expect 405 POST /cache-groups/pool &&
+	sleep 1.2 &&
+	expect 200 GET /cache-groups/pool && [ "$(reply)" = "{\"group\":\"pool\",\"members\":[\"[::1]:7070\"]}" ] &&
+	expect 200 DELETE /cache-groups/pool/members/%5B::1%5D:7070 &&
+	expect 404 DELETE /cache-groups/pool/members/%5B::1%5D:7070 &&
+	error_is not_found "not a member of cache group" &&
+	expect 200 GET /cache-groups/pool && [ "$(reply)" = "{\"group\":\"pool\",\"members\":[]}" ]
 '
 
 test_expect_success 'SIGTERM stops the server cleanly and removes its socket' '

@@ -11,61 +11,15 @@
 # fallback, --stores, bad input.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-mount.sh"
+. "$(dirname "$0")/lib-cache.sh"
 
 command -v curl >/dev/null || skip_all "curl is not installed"
 
-D="$TEST_DIR/daemons"
-mkdir -p "$D"
 read -r P1 P2 P3 P4 PM <<<"$(free_ports 5)"
 G="127.0.0.1:$P1,127.0.0.1:$P2,127.0.0.1:$P3"
 
-# start_daemon NAME ARGS...: cache serve in the background, dir $D/NAME,
-# its pid in $D/NAME.pid; returns once its socket answers.
-start_daemon() {
-	local name=$1 i
-	shift
-	("$T9KFS_BIN" cache serve --dir "$D/$name" "$@" >>"$D/$name.log" 2>&1 &
-	 echo $! >"$D/$name.pid")
-	for i in $(seq 100); do
-		[ -s "$D/$name.pid" ] && t9kfs cache stats --cache "$D/$name/cache.sock" >/dev/null 2>&1 &&
-			return 0
-		sleep 0.1
-	done
-	echo "daemon $name did not start:"
-	cat "$D/$name.log"
-	return 1
-}
-
-# stop_daemon NAME [SIGNAL]: signals it and waits for it to exit.
-stop_daemon() {
-	local pid
-	pid=$(cat "$D/$1.pid" 2>/dev/null) || return 0
-	kill "-${2:-TERM}" "$pid" 2>/dev/null
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-	rm -f "$D/$1.pid"
-}
-
-stop_all_daemons() {
-	local f
-	for f in "$D"/*.pid; do
-		[ -e "$f" ] || continue
-		kill -CONT "$(cat "$f")" 2>/dev/null
-		stop_daemon "$(basename "$f" .pid)"
-	done
-}
-test_cleanup stop_all_daemons
-
-# stat NAME COUNTER: one counter of daemon NAME
-stat_of() {
-	t9kfs cache stats --cache "$D/$1/cache.sock" | awk -v k="$2" '$1 == k { print $2 }'
-}
-
 group_sum() { # COUNTER: summed over g1..g3
 	echo $(($(stat_of g1 "$1") + $(stat_of g2 "$1") + $(stat_of g3 "$1")))
-}
-
-daemon_logs_clean() {
-	! grep -E "Sanitizer|runtime error" "$D"/*.log
 }
 
 test_expect_success 'setup: a commit of ~14 chunks, three group daemons' '

@@ -313,7 +313,7 @@ START_TEST(test_group_lists)
 	ck_assert_int_eq(g->self, 1);
 	ck_assert_ptr_null(g->peers[1]);
 	ck_assert_ptr_nonnull(g->peers[0]);
-	cache_group_free(g);
+	cache_group_put(g);
 	ck_assert_int_eq(cache_group_new("h1:1,h2:2", "h9:9", PROTO_ROLE_PEER, 100, &g), T9K_EUSAGE);
 	ck_assert_int_eq(cache_group_new("h1:1,/tmp/s", NULL, PROTO_ROLE_CLIENT, 100, &g), T9K_EUSAGE);
 }
@@ -1370,7 +1370,7 @@ START_TEST(test_rdma_corrupt_bytes_fake)
 		if (cache_group_owner(g, &id) != g->self)
 			break;
 	} while (seed < 200);
-	cache_group_free(g);
+	cache_group_put(g);
 	ck_assert_int_eq(store_open(url, &st), 0);
 	w = chunk_writer_new(0);
 	ck_assert_ptr_nonnull(w);

@@ -33,7 +33,8 @@
 
 struct cache_client_opts {
 	const char *local;     /* the node's daemon (unix:PATH, a path, or HOST:PORT) */
-	const char *group;     /* or: members HOST:PORT,... read through directly */
+	const char *group;     /* or: members HOST:PORT,... read through directly
+				* (cache_client_set_group replaces them) */
 	const char *store_url; /* where daemons fetch misses (required) */
 	int timeout_ms;        /* per exchange; default 5000 local, 2000 group */
 	int dead_ms;           /* how long a failed daemon is skipped; default 5000 */

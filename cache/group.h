@@ -32,8 +32,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Every field but refs is fixed once the group is built: holders read
+ * them with no lock. */
 struct cache_group {
-	atomic_int refs;
+	atomic_int refs;           /* holders: the slot, requests, the builder */
 	int n;
 	char **addrs;              /* NULL-terminated */
 	uint64_t *h;               /* per member: hash of its address */

@@ -63,7 +63,8 @@ void cache_server_stop(struct cache_server *s);
 void cache_server_free(struct cache_server *s);
 
 /* Makes list (comma-separated HOST:PORT, as o.group) this daemon's group.
- * Thread-safe; callable while cache_server_run serves. list must hold
+ * Thread-safe; callable while cache_server_run serves (not once
+ * cache_server_free has begun). list must hold
  * o.listen, and the server must have one: else T9K_EUSAGE and nothing
  * changes. Returns 0 once list is in effect for new requests (also when it
  * has the current members, in any order: then nothing is rebuilt); logs

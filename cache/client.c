@@ -2,7 +2,10 @@
  * (the local one, or the chunk's owner in a group), fetch, read a passed
  * descriptor, verify, report corruption.
  *
- * Locking: none of its own; peers lock their pools, counters are atomics.
+ * Locking: none of its own; peers lock their pools, counters are atomics,
+ * and the group is held per call (group.h: one mutex lock), so a call
+ * takes the owner and its peer from one group however the list changes
+ * meanwhile (cache_client_set_group).
  */
 #include "cache/client.h"
 
@@ -23,19 +26,22 @@ struct cache_client {
 	char *url;
 	int dead_ms;
 	bool no_fd;
-	struct cache_peer *local;
-	struct cache_group *g;
-	atomic_ullong gets, fd_reads, corrupt, failures;
+	struct cache_peer *local;  /* or: */
+	struct cache_group_slot g; /* the group's members (none with local) */
+	atomic_ullong gets, fd_reads, corrupt, failures, group_changes;
 };
 
 int cache_client_new(const struct cache_client_opts *o, struct cache_client **out)
 {
 	struct cache_client *cc = calloc(1, sizeof(*cc));
+	struct cache_group_conf gc = { .role = PROTO_ROLE_CLIENT,
+				       .timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 2000 };
 	int rc;
 
 	*out = NULL;
 	if (!cc)
 		return t9k_err(-ENOMEM, "out of memory");
+	cache_group_slot_init(&cc->g, &gc);
 	cc->dead_ms = o->dead_ms > 0 ? o->dead_ms : 5000;
 	cc->no_fd = o->no_fd;
 	cc->url = o->store_url ? strdup(o->store_url) : NULL;
@@ -46,9 +52,8 @@ int cache_client_new(const struct cache_client_opts *o, struct cache_client **ou
 	else if (o->local)
 		rc = cache_peer_new(o->local, PROTO_ROLE_CLIENT, o->timeout_ms > 0 ? o->timeout_ms : 5000,
 				    &cc->local);
-	else
-		rc = cache_group_new(o->group, NULL, PROTO_ROLE_CLIENT,
-				     o->timeout_ms > 0 ? o->timeout_ms : 2000, &cc->g);
+	else if ((rc = cache_group_slot_set(&cc->g, o->group)) > 0)
+		rc = 0;
 	if (rc < 0) {
 		cache_client_free(cc);
 		return rc;
@@ -62,14 +67,21 @@ void cache_client_free(struct cache_client *cc)
 	if (!cc)
 		return;
 	cache_peer_free(cc->local);
-	cache_group_free(cc->g);
+	cache_group_slot_release(&cc->g);
 	free(cc->url);
 	free(cc);
 }
 
-static struct cache_peer *pick(struct cache_client *cc, const struct oid *id)
+int cache_client_set_group(struct cache_client *cc, const char *list)
 {
-	return cc->local ? cc->local : cc->g->peers[cache_group_owner(cc->g, id)];
+	int rc;
+
+	if (cc->local)
+		return t9k_err(T9K_EUSAGE, "cache: a client of a local daemon has no group to change");
+	rc = cache_group_slot_set(&cc->g, list);
+	if (rc > 0)
+		atomic_fetch_add(&cc->group_changes, 1);
+	return rc < 0 ? rc : 0;
 }
 
 /* Reads a passed descriptor's len bytes to out. */
@@ -92,13 +104,13 @@ static int read_fd(int fd, uint32_t len, struct buf *out)
 	return 0;
 }
 
-int cache_client_get(struct cache_client *cc, const struct oid *id, uint32_t len, struct buf *out)
+/* cache_client_get from the daemon p. */
+static int get_from(struct cache_client *cc, struct cache_peer *p, const struct oid *id,
+		    uint32_t len, struct buf *out)
 {
-	struct cache_peer *p = pick(cc, id);
 	size_t before = out->len;
 	char hex[OID_HEXSZ + 1];
 
-	atomic_fetch_add(&cc->gets, 1);
 	if (!cache_peer_alive(p))
 		return t9k_err(-EHOSTDOWN, "cache %s is skipped after a failure", cache_peer_addr(p));
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -138,12 +150,27 @@ int cache_client_get(struct cache_client *cc, const struct oid *id, uint32_t len
 		       cache_peer_addr(p));
 }
 
+int cache_client_get(struct cache_client *cc, const struct oid *id, uint32_t len, struct buf *out)
+{
+	struct cache_group *g;
+	int rc;
+
+	atomic_fetch_add(&cc->gets, 1);
+	if (cc->local)
+		return get_from(cc, cc->local, id, len, out);
+	g = cache_group_hold(&cc->g);
+	rc = get_from(cc, g->peers[cache_group_owner(g, id)], id, len, out);
+	cache_group_put(g);
+	return rc;
+}
+
 int cache_client_warm(struct cache_client *cc, const struct proto_item *items, uint32_t n,
 		      int32_t *status, uint8_t *src)
 {
 	struct proto_item *sub = NULL;
+	struct cache_group *g = NULL;
 	uint32_t *idx = NULL;
-	int nm = cc->g ? cc->g->n : 1, ret = 0;
+	int nm = 1, ret = 0;
 
 	if (n == 0)
 		return 0;
@@ -154,16 +181,20 @@ int cache_client_warm(struct cache_client *cc, const struct proto_item *items, u
 		free(idx);
 		return t9k_err(-ENOMEM, "out of memory");
 	}
+	if (!cc->local) { /* owners and peers from one group for the whole call */
+		g = cache_group_hold(&cc->g);
+		nm = g->n;
+	}
 	/* one batch per daemon: a group's members each get their own chunks */
 	for (int m = 0; m < nm; m++) {
-		struct cache_peer *p = cc->local ? cc->local : cc->g->peers[m];
+		struct cache_peer *p = g ? g->peers[m] : cc->local;
 		int32_t st[PROTO_BATCH_MAX];
 		uint8_t sr[PROTO_BATCH_MAX];
 		uint32_t k = 0;
 		int rc;
 
 		for (uint32_t i = 0; i < n; i++)
-			if (cc->local || cache_group_owner(cc->g, &items[i].id) == m) {
+			if (!g || cache_group_owner(g, &items[i].id) == m) {
 				idx[k] = i;
 				sub[k++] = items[i];
 			}
@@ -181,6 +212,7 @@ int cache_client_warm(struct cache_client *cc, const struct proto_item *items, u
 		if (rc < 0)
 			ret = rc;
 	}
+	cache_group_put(g);
 	free(sub);
 	free(idx);
 	return ret;
@@ -188,11 +220,18 @@ int cache_client_warm(struct cache_client *cc, const struct proto_item *items, u
 
 int cache_client_stats(struct cache_client *cc, int member, struct buf *out)
 {
+	struct cache_group *g;
+	int rc;
+
 	if (cc->local)
 		return cache_peer_stats(cc->local, out);
-	if (member < 0 || member >= cc->g->n)
-		return t9k_err(-EINVAL, "no group member %d", member);
-	return cache_peer_stats(cc->g->peers[member], out);
+	g = cache_group_hold(&cc->g);
+	if (member < 0 || member >= g->n)
+		rc = t9k_err(-EINVAL, "no group member %d (of %d)", member, g->n);
+	else
+		rc = cache_peer_stats(g->peers[member], out);
+	cache_group_put(g);
+	return rc;
 }
 
 void cache_client_get_stats(struct cache_client *cc, struct cache_client_stats *out)
@@ -201,4 +240,6 @@ void cache_client_get_stats(struct cache_client *cc, struct cache_client_stats *
 	out->fd_reads = atomic_load(&cc->fd_reads);
 	out->corrupt = atomic_load(&cc->corrupt);
 	out->failures = atomic_load(&cc->failures);
+	out->group_changes = atomic_load(&cc->group_changes);
+	out->group_members = (uint64_t)cache_group_slot_members(&cc->g);
 }

@@ -16,6 +16,10 @@
  *   cache_client_new(&o, &cc);
  *   cache_client_get(cc, &id, len, &buf);   // thread-safe
  *   cache_client_free(cc);
+ *
+ * In group mode the member list can change while calls run
+ * (cache_client_set_group): each call uses the list current when it
+ * starts; members that stay keep their connections.
  */
 #ifndef T9K_CACHE_CLIENT_H
 #define T9K_CACHE_CLIENT_H
@@ -29,7 +33,8 @@
 
 struct cache_client_opts {
 	const char *local;     /* the node's daemon (unix:PATH, a path, or HOST:PORT) */
-	const char *group;     /* or: members HOST:PORT,... read through directly */
+	const char *group;     /* or: members HOST:PORT,... read through directly
+				* (cache_client_set_group replaces them) */
 	const char *store_url; /* where daemons fetch misses (required) */
 	int timeout_ms;        /* per exchange; default 5000 local, 2000 group */
 	int dead_ms;           /* how long a failed daemon is skipped; default 5000 */
@@ -38,11 +43,19 @@ struct cache_client_opts {
 
 struct cache_client_stats {
 	uint64_t gets, fd_reads, corrupt, failures;
+	uint64_t group_members; /* now; 0 on a local daemon */
+	uint64_t group_changes; /* by cache_client_set_group */
 };
 
 struct cache_client;
 int cache_client_new(const struct cache_client_opts *o, struct cache_client **out);
 void cache_client_free(struct cache_client *cc);
+
+/* Makes list (HOST:PORT,... as o->group) the group read through; a
+ * client of a local daemon is T9K_EUSAGE. Thread-safe, also while other
+ * threads read. 0 once new calls use list (also when its members are the
+ * current ones: nothing changes), < 0 with nothing changed. */
+int cache_client_set_group(struct cache_client *cc, const char *list);
 
 /* Appends the verified plaintext of chunk id (len bytes) to out. */
 int cache_client_get(struct cache_client *cc, const struct oid *id, uint32_t len, struct buf *out);
@@ -52,7 +65,8 @@ int cache_client_get(struct cache_client *cc, const struct oid *id, uint32_t len
  * daemon answered for some of them. */
 int cache_client_warm(struct cache_client *cc, const struct proto_item *items, uint32_t n,
 		      int32_t *status, uint8_t *src);
-/* The stats text of the local daemon (or of group member i). */
+/* The stats text of the local daemon (or of member i of the group as it
+ * is at the call: indexes move when the list changes). */
 int cache_client_stats(struct cache_client *cc, int member, struct buf *out);
 void cache_client_get_stats(struct cache_client *cc, struct cache_client_stats *out);
 

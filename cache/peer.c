@@ -11,7 +11,8 @@
  * life and the chunk is asked for again over TCP: RDMA never fails a read.
  *
  * Locking: p->lock guards the idle pool and dead_until; a pconn belongs to
- * the one request holding it.
+ * the one request holding it. refs is atomic: a peer is shared by the
+ * successive groups (group.c) that list its member.
  */
 #include "cache/peer.h"
 
@@ -43,6 +44,7 @@ struct pconn {
 };
 
 struct cache_peer {
+	atomic_int refs;
 	char *addr;
 	uint8_t role;
 	int timeout_ms, wait_ms;
@@ -89,6 +91,7 @@ int cache_peer_new(const char *addr, uint8_t role, int timeout_ms, struct cache_
 		free(p);
 		return t9k_err(-ENOMEM, "out of memory");
 	}
+	atomic_init(&p->refs, 1);
 	p->role = role;
 	p->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
 	p->wait_ms = p->timeout_ms;
@@ -98,9 +101,15 @@ int cache_peer_new(const char *addr, uint8_t role, int timeout_ms, struct cache_
 	return 0;
 }
 
+struct cache_peer *cache_peer_ref(struct cache_peer *p)
+{
+	atomic_fetch_add(&p->refs, 1);
+	return p;
+}
+
 void cache_peer_free(struct cache_peer *p)
 {
-	if (!p)
+	if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
 		return;
 	for (int i = 0; i < p->nidle; i++)
 		conn_close(p->idle[i]);

@@ -10,7 +10,10 @@
  * instead of waiting on it again. Bytes are returned as received (over
  * TCP or, see cache_peer_set_rdma, by RDMA READ): verifying them is the
  * caller's job (cache/client.c, server.c).
- * Thread-safe; cache_peer_free closes idle connections.
+ * Thread-safe. Reference counted: cache_peer_new gives the caller one
+ * reference, cache_peer_ref another (a cache group shares a peer with the
+ * next group when the member stays), cache_peer_free drops one and the
+ * last closes the idle connections and frees the peer.
  */
 #ifndef T9K_CACHE_PEER_H
 #define T9K_CACHE_PEER_H
@@ -34,6 +37,9 @@ void cache_peer_set_wait(struct cache_peer *p, int wait_ms);
  * p. Call before first use. Without it every connection is TCP. */
 struct cache_rdma;
 void cache_peer_set_rdma(struct cache_peer *p, struct cache_rdma *r);
+/* One more reference to p, for a holder that frees it on its own. */
+struct cache_peer *cache_peer_ref(struct cache_peer *p);
+/* Drops one reference; the last frees p. cache_peer_free(NULL) is a no-op. */
 void cache_peer_free(struct cache_peer *p);
 const char *cache_peer_addr(const struct cache_peer *p);
 

@@ -26,10 +26,18 @@
  * which lets one caller fetch and makes the others wait for its file,
  * however many mounts and peers ask at once.
  *
+ * Membership: the group can change while requests run
+ * (cache_server_set_group). Each GET batch holds the group current when
+ * it starts (cache_group_hold: one mutex lock per batch) and takes the
+ * owner index and the owner's peer from that one group; a change only
+ * affects later batches, and a removed member's peer lives until the
+ * last batch holding a group with it ends.
+ *
  * Locking: s->lock guards the connection list and count, and the store
- * table. Counters are atomics. Lock order: s->lock, then a disk's or a
- * peer's lock (never the reverse; neither is held across I/O here except
- * store_open on first use of a URL).
+ * table. s->group has its own locks (group.h), never taken with s->lock
+ * held nor the reverse. Counters are atomics. Lock order: s->lock, then a
+ * disk's or a peer's lock (never the reverse; neither is held across I/O
+ * here except store_open on first use of a URL).
  */
 #include "cache/server.h"
 
@@ -67,7 +75,7 @@ static const double lat_bounds[NBUCKETS_LAT - 1] = { 0.0001, 0.00025, 0.0005, 0.
 struct counters {
 	atomic_ullong requests, hits, misses, peer_hits, peer_served, store_fetches, store_bytes,
 		bytes_served, fds_passed, uncached, peer_failures, peer_corrupt, client_corrupt,
-		errors, rdma_lent, lat_sum_us;
+		errors, rdma_lent, group_changes, lat_sum_us;
 	atomic_ullong lat[NBUCKETS_LAT];
 };
 
@@ -90,7 +98,7 @@ struct cache_server {
 	char *sock_path;
 	struct cache_io *io;
 	struct cache_disk *disk;
-	struct cache_group *g;
+	struct cache_group_slot group; /* current members; no group: standalone */
 	int lfd_unix, lfd_tcp;
 	int stop_pipe[2];
 	struct MHD_Daemon *mhd;
@@ -190,12 +198,11 @@ static void log_chunk_err(const char *what, const struct oid *id, int rc)
 	t9k_log(T9K_LOG_WARN, "cache: chunk %.16s: %s: %s", oid_to_hex(id, hex), what, t9k_errmsg(rc));
 }
 
-/* Asks the owner; 0 when r holds its answer (data verified in c->data). */
-static int from_owner(struct conn *c, const char *url, const struct proto_item *it, bool warm,
-		      struct proto_chunk *r)
+/* Asks the owner p; 0 when r holds its answer (data verified in c->data). */
+static int from_owner(struct conn *c, struct cache_peer *p, const char *url,
+		      const struct proto_item *it, bool warm, struct proto_chunk *r)
 {
 	struct cache_server *s = c->s;
-	struct cache_peer *p = s->g->peers[cache_group_owner(s->g, &it->id)];
 	int rc;
 
 	if (!cache_peer_alive(p))
@@ -397,21 +404,22 @@ static void observe(struct cache_server *s, double secs)
 	count(&s->c.lat_sum_us, (uint64_t)(secs * 1e6));
 }
 
-static int serve_one(struct conn *c, struct store *st, const char *url, const struct proto_item *it,
-		     uint8_t flags)
+/* g: the group held for the batch, or NULL (standalone). */
+static int serve_one(struct conn *c, const struct cache_group *g, struct store *st, const char *url,
+		     const struct proto_item *it, uint8_t flags)
 {
 	struct cache_server *s = c->s;
 	struct proto_chunk r = { .status = 0, .how = PROTO_HOW_NONE, .id = it->id, .len = it->len };
 	uint8_t hdr[PROTO_CHUNK_HDR];
 	double t0 = now_sec();
-	int fd = -1, rc = -EHOSTDOWN;
+	int fd = -1, rc = -EHOSTDOWN, owner;
 
 	c->data.len = 0;
 	count(&s->c.requests, 1);
 	if (flags & PROTO_F_PEER)
 		count(&s->c.peer_served, 1);
-	if (s->g && !(flags & PROTO_F_PEER) && cache_group_owner(s->g, &it->id) != s->g->self)
-		rc = from_owner(c, url, it, flags & PROTO_F_WARM, &r);
+	if (g && !(flags & PROTO_F_PEER) && (owner = cache_group_owner(g, &it->id)) != g->self)
+		rc = from_owner(c, g->peers[owner], url, it, flags & PROTO_F_WARM, &r);
 	if (rc < 0)
 		rc = from_disk(c, st, it, flags, &r, &fd);
 	if (rc < 0) {
@@ -481,6 +489,7 @@ static int handle(struct conn *c, const struct proto_hdr *h)
 		struct proto_get *g = malloc(sizeof(*g));
 		char url[PROTO_URL_MAX + 1];
 		struct store *st = NULL;
+		struct cache_group *grp;
 
 		if (!g)
 			return -ENOMEM;
@@ -492,6 +501,7 @@ static int handle(struct conn *c, const struct proto_hdr *h)
 		memcpy(url, g->url, g->url_len);
 		url[g->url_len] = '\0';
 		rc = get_store(s, url, &st);
+		grp = cache_group_hold(&s->group); /* the whole batch sees one group */
 		for (uint32_t i = 0; i < g->n; i++) {
 			if (rc < 0) {
 				/* every chunk of the batch gets the store's error */
@@ -504,11 +514,13 @@ static int handle(struct conn *c, const struct proto_hdr *h)
 					break;
 				continue;
 			}
-			if (serve_one(c, st, url, &g->items[i], h->flags) < 0) {
+			if (serve_one(c, grp, st, url, &g->items[i], h->flags) < 0) {
+				cache_group_put(grp);
 				free(g);
 				return -EIO;
 			}
 		}
+		cache_group_put(grp);
 		if (rc < 0)
 			t9k_log(T9K_LOG_WARN, "cache: store %s: %s", url, t9k_errmsg(rc));
 		free(g);
@@ -721,6 +733,8 @@ static int start_metrics(struct cache_server *s)
 int cache_server_new(const struct cache_server_opts *o, struct cache_server **out)
 {
 	struct cache_server *s = calloc(1, sizeof(*s));
+	struct cache_group_conf gc = { .self = o->listen, .role = PROTO_ROLE_PEER,
+				       .timeout_ms = o->peer_timeout_ms, .wait_ms = o->peer_wait_ms };
 	char path[4200];
 	int rc;
 
@@ -732,6 +746,7 @@ int cache_server_new(const struct cache_server_opts *o, struct cache_server **ou
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->gone, NULL);
+	cache_group_slot_init(&s->group, &gc);
 	s->started = now_sec();
 	if (!o->dir || !*o->dir || o->capacity == 0) {
 		rc = t9k_err(T9K_EUSAGE, "the cache needs a directory and a capacity");
@@ -756,10 +771,10 @@ int cache_server_new(const struct cache_server_opts *o, struct cache_server **ou
 	rc = cache_io_new(o->io_mode, 256, &s->io);
 	if (rc == 0)
 		rc = cache_disk_open(o->dir, o->capacity, s->io, &s->disk);
-	if (rc == 0 && o->group)
-		rc = cache_group_new(o->group, o->listen, PROTO_ROLE_PEER, o->peer_timeout_ms, &s->g);
-	if (rc == 0 && s->g && s->rdma > 0 && o->rdma_buffers > 0) {
-		/* any failure here leaves the group on TCP, which works */
+	if (rc == 0 && o->listen && s->rdma > 0 && o->rdma_buffers > 0) {
+		/* with --listen, not only --group: a group may come later
+		 * (cache_server_set_group). Any failure here leaves the group
+		 * on TCP, which works */
 		int rr = cache_rdma_open(NULL, &s->rdma_dev);
 
 		if (rr == 0)
@@ -772,11 +787,9 @@ int cache_server_new(const struct cache_server_opts *o, struct cache_server **ou
 			s->rdma = rr;
 		}
 	}
-	for (int i = 0; rc == 0 && s->g && i < s->g->n; i++)
-		if (s->g->peers[i]) {
-			cache_peer_set_wait(s->g->peers[i], o->peer_wait_ms);
-			cache_peer_set_rdma(s->g->peers[i], s->rdma_dev);
-		}
+	s->group.conf.rdma = s->rdma_dev; /* peers added later get it too */
+	if (rc == 0 && o->group && (rc = cache_group_slot_set(&s->group, o->group)) > 0)
+		rc = 0;
 	if (rc == 0)
 		rc = cache_net_listen(s->sock_path, &s->lfd_unix);
 	if (rc == 0 && o->listen)
@@ -796,15 +809,15 @@ out:
 		t9k_log(T9K_LOG_WARN, "cache: serving %s (%llu chunks, %s of %s) on %s%s%s, disk I/O: %s%s%s",
 			o->dir, (unsigned long long)ds.chunks, format_size(ds.used, a, sizeof(a)),
 			format_size(ds.capacity, b, sizeof(b)), s->sock_path, o->listen ? " and " : "",
-			o->listen ? o->listen : "", cache_io_name(s->io), s->g ? ", group of " : "",
-			s->g ? o->group : "");
-		if (s->g && s->rdma_dev)
+			o->listen ? o->listen : "", cache_io_name(s->io), o->group ? ", group of " : "",
+			o->group ? o->group : "");
+		if (o->listen && s->rdma_dev)
 			t9k_log(T9K_LOG_WARN, "cache: peers use RDMA READ for chunk bytes where the peer "
 				"has a device too, TCP otherwise and for control (RDMA: %s; %d buffer%s of "
 				"%s; this path has never run end to end on a real device)", s->rdma_why,
 				o->rdma_buffers, o->rdma_buffers == 1 ? "" : "s",
 				format_size(CACHE_RDMA_BUF_SIZE, a, sizeof(a)));
-		else if (s->g)
+		else if (o->listen)
 			t9k_log(T9K_LOG_WARN, "cache: peers use TCP (RDMA: %s)",
 				s->rdma > 0 ? "off: --rdma-buffers 0" : s->rdma_why);
 	}
@@ -865,7 +878,9 @@ void cache_server_free(struct cache_server *s)
 	while (s->nconns > 0)
 		pthread_cond_wait(&s->gone, &s->lock);
 	pthread_mutex_unlock(&s->lock);
-	cache_group_free(s->g); /* its connections' queue pairs, before the device */
+	/* no request holds a group now: this frees the peers and their
+	 * connections' queue pairs, before the device */
+	cache_group_slot_release(&s->group);
 	cache_rdma_pool_free(s->rdma_pool);
 	cache_rdma_close(s->rdma_dev);
 	cache_disk_close(s->disk);
@@ -881,6 +896,19 @@ void cache_server_free(struct cache_server *s)
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->gone);
 	free(s);
+}
+
+int cache_server_set_group(struct cache_server *s, const char *list)
+{
+	int rc;
+
+	if (!s->o.listen)
+		return t9k_err(T9K_EUSAGE, "cache: a daemon without --listen HOST:PORT cannot join a "
+			       "group");
+	rc = cache_group_slot_set(&s->group, list);
+	if (rc > 0)
+		count(&s->c.group_changes, 1);
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- stats ---- */
@@ -910,6 +938,7 @@ int cache_server_stats(struct cache_server *s, bool prom, struct buf *out)
 		C(client_corrupt, "cache files a client found corrupt (dropped)"),
 		C(errors, "requests answered with an error"),
 		C(rdma_lent, "chunks lent to a peer's RDMA READ (and released)"),
+		C(group_changes, "changes of the group's member list"),
 #undef C
 		{ "evictions", "cache files evicted", true, 0 },
 		{ "corrupt_dropped", "cache files dropped as corrupt", true, 0 },
@@ -918,9 +947,12 @@ int cache_server_stats(struct cache_server *s, bool prom, struct buf *out)
 		{ "chunks", "chunks cached", false, 0 },
 		{ "io_requests", "disk requests through io_uring", true, 0 },
 		{ "io_batches", "io_uring submissions", true, 0 },
+		{ "group_members", "members of this daemon's group incl. itself (0: standalone)",
+		  false, 0 },
 	};
+	enum { NEXTRA = 8 }; /* the last NEXTRA of m[] take their value from extra[] */
 	size_t nm = sizeof(m) / sizeof(m[0]);
-	uint64_t extra[7];
+	uint64_t extra[NEXTRA];
 	int rc = 0;
 
 	cache_disk_stats(s->disk, &ds);
@@ -932,8 +964,9 @@ int cache_server_stats(struct cache_server *s, bool prom, struct buf *out)
 	extra[4] = ds.chunks;
 	extra[5] = ioreq;
 	extra[6] = iobatch;
+	extra[7] = (uint64_t)cache_group_slot_members(&s->group);
 	for (size_t i = 0; i < nm && rc == 0; i++) {
-		uint64_t v = i >= nm - 7 ? extra[i - (nm - 7)] : m[i].v;
+		uint64_t v = i >= nm - NEXTRA ? extra[i - (nm - NEXTRA)] : m[i].v;
 
 		if (prom)
 			rc = buf_addf(out, "# HELP t9kfs_cache_%s%s %s\n# TYPE t9kfs_cache_%s%s %s\n"

@@ -9,10 +9,20 @@
  *   cache_server_run(s);         // until cache_server_stop (signal-safe)
  *   cache_server_free(s);
  *
+ * Group: o.group (with o.listen, its own address in the list) starts the
+ * daemon in a group; o.listen without o.group starts it standalone. Either
+ * can be given a new member list at any time, from any thread, while
+ * cache_server_run serves (cache_server_set_group): members that stay
+ * keep their connections and dead marks, requests already running finish
+ * with the old list, and the chunks of a removed member are served from
+ * this disk or the store from then on.
+ *
  * Memory: the index (about 100 bytes per cached chunk), one chunk buffer
  * per connection (at most max_conns), up to max_stores open stores, and
  * with an RDMA device rdma_buffers x CACHE_RDMA_BUF_SIZE registered
- * buffers, plus one such buffer per pooled connection to a peer.
+ * buffers, plus one such buffer per pooled connection to a peer. The
+ * device opens when listen is set (a group may come later).
+ * The strings of the opts are not copied: they outlive the server.
  */
 #ifndef T9K_CACHE_SERVER_H
 #define T9K_CACHE_SERVER_H
@@ -28,7 +38,9 @@ struct cache_server_opts {
 	uint64_t capacity;        /* bytes of chunks kept (required) */
 	const char *socket;       /* unix socket for local clients (default DIR/cache.sock) */
 	const char *listen;       /* TCP HOST:PORT for peers and remote clients, or NULL */
-	const char *group;        /* comma-separated members incl. listen, or NULL */
+	const char *group;        /* comma-separated members incl. listen, or NULL:
+				   * standalone (cache_server_set_group may add one
+				   * later when listen is set) */
 	const char *metrics;      /* HOST:PORT serving GET /metrics, or NULL */
 	const char *stores;       /* comma-separated URL prefixes the daemon may open
 				   * stores under, or NULL for any */
@@ -50,7 +62,17 @@ int cache_server_run(struct cache_server *s);
 void cache_server_stop(struct cache_server *s);
 void cache_server_free(struct cache_server *s);
 
-/* The counters as "name value\n" lines, or in the Prometheus text format. */
+/* Makes list (comma-separated HOST:PORT, as o.group) this daemon's group.
+ * Thread-safe; callable while cache_server_run serves (not once
+ * cache_server_free has begun). list must hold
+ * o.listen, and the server must have one: else T9K_EUSAGE and nothing
+ * changes. Returns 0 once list is in effect for new requests (also when it
+ * has the current members, in any order: then nothing is rebuilt); logs
+ * each change at info and counts it (stats: group_changes, group_members). */
+int cache_server_set_group(struct cache_server *s, const char *list);
+
+/* The counters as "name value\n" lines, or in the Prometheus text format;
+ * group_members (incl. this daemon, 0 standalone) is the list now. */
 int cache_server_stats(struct cache_server *s, bool prometheus, struct buf *out);
 
 #endif

@@ -4,9 +4,12 @@
  * lists, the RDMA probe where libibverbs is built in, and the RDMA
  * transport's decision and fallbacks (to TCP) with no device: the RDMA
  * data path itself never runs here (no device on this project's machines).
+ * Changing a group's member list: shared peers, real daemons on loopback
+ * joining, refusing and shrinking, and list swaps under concurrent reads.
  */
 #include "test/unit/suites.h"
 
+#include "cache/client.h"
 #include "cache/disk.h"
 #include "cache/group.h"
 #include "cache/io.h"
@@ -25,6 +28,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -313,9 +317,54 @@ START_TEST(test_group_lists)
 	ck_assert_int_eq(g->self, 1);
 	ck_assert_ptr_null(g->peers[1]);
 	ck_assert_ptr_nonnull(g->peers[0]);
-	cache_group_free(g);
+	cache_group_put(g);
 	ck_assert_int_eq(cache_group_new("h1:1,h2:2", "h9:9", PROTO_ROLE_PEER, 100, &g), T9K_EUSAGE);
 	ck_assert_int_eq(cache_group_new("h1:1,/tmp/s", NULL, PROTO_ROLE_CLIENT, 100, &g), T9K_EUSAGE);
+}
+END_TEST
+
+/* A rebuilt group shares the peers of the members that stay, and a slot
+ * swaps groups while holders keep theirs (ASan checks the lifetimes). */
+START_TEST(test_group_rebuild)
+{
+	struct cache_group_conf conf = { .self = "h2:2", .role = PROTO_ROLE_PEER, .timeout_ms = 100 };
+	struct cache_group *g1, *g2, *held;
+	struct cache_group_slot sl;
+
+	ck_assert_int_eq(cache_group_new("h1:1,h2:2,h3:3", "h2:2", PROTO_ROLE_PEER, 100, &g1), 0);
+	ck_assert_int_eq(cache_group_rebuild(g1, "h3:3,h4:4,h2:2,h1:1", &conf, &g2), 0);
+	ck_assert_int_eq(g2->n, 4);
+	ck_assert_int_eq(g2->self, 2);
+	ck_assert_ptr_eq(g2->peers[0], g1->peers[2]); /* h3 stays: same peer */
+	ck_assert_ptr_eq(g2->peers[3], g1->peers[0]); /* h1 too */
+	ck_assert_ptr_nonnull(g2->peers[1]);          /* h4 is new */
+	ck_assert_ptr_null(g2->peers[2]);
+	ck_assert_int_eq(cache_group_rebuild(g1, "h1:1,h3:3", &conf, &held), T9K_EUSAGE);
+	ck_assert_ptr_null(held);
+	cache_group_put(g1); /* g2's shared peers live on */
+	ck_assert_str_eq(cache_peer_addr(g2->peers[0]), "h3:3");
+	ck_assert_str_eq(cache_peer_addr(g2->peers[3]), "h1:1");
+	cache_group_put(g2);
+
+	cache_group_slot_init(&sl, &conf);
+	ck_assert_ptr_null(cache_group_hold(&sl));
+	ck_assert_int_eq(cache_group_slot_members(&sl), 0);
+	ck_assert_int_eq(cache_group_slot_set(&sl, "h1:1,h2:2"), 1);
+	held = cache_group_hold(&sl);
+	ck_assert_int_eq(cache_group_slot_set(&sl, "h2:2,h1:1"), 0); /* same members */
+	ck_assert_ptr_eq(cache_group_hold(&sl), held);
+	cache_group_put(held);
+	ck_assert_int_eq(cache_group_slot_set(&sl, "h1:1"), T9K_EUSAGE); /* self missing */
+	ck_assert_int_eq(cache_group_slot_set(&sl, ""), T9K_EUSAGE);
+	ck_assert_int_eq(cache_group_slot_set(&sl, "h2:2,unix:/x"), T9K_EUSAGE);
+	ck_assert_int_eq(cache_group_slot_members(&sl), 2);
+	ck_assert_int_eq(cache_group_slot_set(&sl, "h2:2,h3:3"), 1);
+	ck_assert_int_eq(cache_group_slot_members(&sl), 2);
+	/* the holder still sees its group, h1's peer included */
+	ck_assert_int_eq(held->n, 2);
+	ck_assert_str_eq(cache_peer_addr(held->peers[0]), "h1:1");
+	cache_group_put(held);
+	cache_group_slot_release(&sl);
 }
 END_TEST
 
@@ -1370,7 +1419,7 @@ START_TEST(test_rdma_corrupt_bytes_fake)
 		if (cache_group_owner(g, &id) != g->self)
 			break;
 	} while (seed < 200);
-	cache_group_free(g);
+	cache_group_put(g);
 	ck_assert_int_eq(store_open(url, &st), 0);
 	w = chunk_writer_new(0);
 	ck_assert_ptr_nonnull(w);
@@ -1426,6 +1475,290 @@ START_TEST(test_rdma_corrupt_bytes_fake)
 }
 END_TEST
 
+/* ---- changing a group's member list, real daemons on loopback ---- */
+
+#define GC_CHUNKS 24
+#define GC_LEN 4096
+
+struct gdaemon {
+	struct cache_server *s;
+	pthread_t th;
+	char addr[64], dir[300], sock[340];
+};
+
+/* Picks the daemon's port and paths under base (start it with gd_start). */
+static void gd_init(struct gdaemon *d, const char *base, int i)
+{
+	snprintf(d->addr, sizeof(d->addr), "127.0.0.1:%d", free_port());
+	snprintf(d->dir, sizeof(d->dir), "%s/cache%d", base, i);
+	snprintf(d->sock, sizeof(d->sock), "unix:%s/cache.sock", d->dir);
+}
+
+static void gd_start(struct gdaemon *d, const char *group)
+{
+	struct cache_server_opts o;
+
+	cache_server_opts_init(&o);
+	o.dir = d->dir;
+	o.capacity = 8u << 20;
+	o.listen = d->addr;
+	o.group = group;
+	ck_assert_int_eq(cache_server_new(&o, &d->s), 0);
+	ck_assert_int_eq(pthread_create(&d->th, NULL, srv_main, d->s), 0);
+}
+
+static void gd_stop(struct gdaemon *d)
+{
+	if (!d->s)
+		return;
+	cache_server_stop(d->s);
+	pthread_join(d->th, NULL);
+	cache_server_free(d->s);
+	d->s = NULL;
+}
+
+/* GC_CHUNKS chunks of GC_LEN random bytes in a file store under dir. */
+static void gc_store(const char *dir, char *url, size_t urlsz, struct oid *ids, uint8_t *data)
+{
+	struct chunk_writer *w = chunk_writer_new(0);
+	struct store *st = NULL;
+
+	snprintf(url, urlsz, "file://%s/objects", dir);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	for (int i = 0; i < GC_CHUNKS; i++) {
+		struct chunk_put_result res;
+
+		test_random_bytes(data + (size_t)i * GC_LEN, GC_LEN, 7000 + (uint64_t)i);
+		ck_assert_int_eq(chunk_put(w, st, data + (size_t)i * GC_LEN, GC_LEN, &res), 0);
+		ids[i] = res.id;
+	}
+	chunk_writer_free(w);
+	store_close(st);
+}
+
+/* Reads chunk i through cc and checks its bytes. */
+static void gc_read(struct cache_client *cc, const struct oid *ids, const uint8_t *data, int i)
+{
+	struct buf out = BUF_INIT;
+
+	ck_assert_int_eq(cache_client_get(cc, &ids[i], GC_LEN, &out), 0);
+	ck_assert_uint_eq(out.len, GC_LEN);
+	ck_assert(!memcmp(out.data, data + (size_t)i * GC_LEN, GC_LEN));
+	buf_release(&out);
+}
+
+/* A standalone daemon A joins a group with B: it forwards B's chunks to
+ * B; a list without A is refused and changes nothing; shrunk back to
+ * itself, A serves B's former chunks from the store and its disk. */
+START_TEST(test_group_change_server)
+{
+	char dir[256], url[300], list[160], bad[200];
+	struct gdaemon a, b;
+	struct oid ids[GC_CHUNKS];
+	bool of_b[GC_CHUNKS];
+	uint8_t *data = malloc((size_t)GC_CHUNKS * GC_LEN);
+	struct cache_client_opts co = { 0 };
+	struct cache_client *cc = NULL;
+	struct cache_group *g = NULL;
+	struct srv v;
+	int nb = 0;
+
+	ck_assert_ptr_nonnull(data);
+	test_tmpdir(dir, sizeof(dir));
+	gc_store(dir, url, sizeof(url), ids, data);
+	gd_init(&a, dir, 0);
+	gd_init(&b, dir, 1);
+	gd_start(&a, NULL);
+	gd_start(&b, NULL);
+	co.local = a.sock;
+	co.store_url = url;
+	ck_assert_int_eq(cache_client_new(&co, &cc), 0);
+	ck_assert_int_eq(cache_client_set_group(cc, "127.0.0.1:9"), T9K_EUSAGE); /* local */
+	ck_assert_uint_eq(stat_value(a.s, "group_members"), 0);
+
+	/* (a) A joins {A, B}: B's chunks come from B */
+	snprintf(list, sizeof(list), "%s,%s", a.addr, b.addr);
+	ck_assert_int_eq(cache_group_new(list, a.addr, PROTO_ROLE_PEER, 1000, &g), 0);
+	for (int i = 0; i < GC_CHUNKS; i++)
+		nb += of_b[i] = cache_group_owner(g, &ids[i]) != g->self;
+	cache_group_put(g);
+	ck_assert(nb > 0 && nb < GC_CHUNKS);
+	ck_assert_int_eq(cache_server_set_group(a.s, list), 0);
+	ck_assert_uint_eq(stat_value(a.s, "group_members"), 2);
+	ck_assert_uint_eq(stat_value(a.s, "group_changes"), 1);
+	snprintf(bad, sizeof(bad), "%s,%s", b.addr, a.addr); /* the same members */
+	ck_assert_int_eq(cache_server_set_group(a.s, bad), 0);
+	ck_assert_uint_eq(stat_value(a.s, "group_changes"), 1);
+	for (int i = 0; i < GC_CHUNKS; i++)
+		gc_read(cc, ids, data, i);
+	ck_assert_uint_eq(stat_value(a.s, "peer_hits"), (unsigned)nb);
+	ck_assert_uint_eq(stat_value(b.s, "peer_served"), (unsigned)nb);
+	ck_assert_uint_eq(stat_value(b.s, "store_fetches"), (unsigned)nb);
+	ck_assert_uint_eq(stat_value(a.s, "store_fetches"), (unsigned)(GC_CHUNKS - nb));
+
+	/* (b) lists without A, or not HOST:PORT, change nothing */
+	ck_assert_int_eq(cache_server_set_group(a.s, b.addr), T9K_EUSAGE);
+	snprintf(bad, sizeof(bad), "127.0.0.1:1,%s", b.addr);
+	ck_assert_int_eq(cache_server_set_group(a.s, bad), T9K_EUSAGE);
+	snprintf(bad, sizeof(bad), "%s,unix:/tmp/x.sock", a.addr);
+	ck_assert_int_eq(cache_server_set_group(a.s, bad), T9K_EUSAGE);
+	ck_assert_int_eq(cache_server_set_group(a.s, ""), T9K_EUSAGE);
+	ck_assert_int_eq(cache_server_set_group(a.s, NULL), T9K_EUSAGE);
+	ck_assert_uint_eq(stat_value(a.s, "group_members"), 2);
+	ck_assert_uint_eq(stat_value(a.s, "group_changes"), 1);
+	for (int i = 0; i < GC_CHUNKS; i++)
+		if (of_b[i])
+			gc_read(cc, ids, data, i);
+	ck_assert_uint_eq(stat_value(a.s, "peer_hits"), 2u * (unsigned)nb); /* still B's */
+	/* a daemon with no --listen cannot join any */
+	srv_start(&v);
+	ck_assert_int_eq(cache_server_set_group(v.s, list), T9K_EUSAGE);
+	ck_assert_uint_eq(stat_value(v.s, "group_members"), 0);
+	srv_stop(&v);
+
+	/* (c) A alone again: B's chunks from the store, then A's disk, never B */
+	ck_assert_int_eq(cache_server_set_group(a.s, a.addr), 0);
+	ck_assert_uint_eq(stat_value(a.s, "group_members"), 1);
+	ck_assert_uint_eq(stat_value(a.s, "group_changes"), 2);
+	for (int i = 0; i < GC_CHUNKS; i++)
+		if (of_b[i])
+			gc_read(cc, ids, data, i);
+	ck_assert_uint_eq(stat_value(a.s, "store_fetches"), GC_CHUNKS);
+	ck_assert_uint_eq(stat_value(b.s, "peer_served"), 2u * (unsigned)nb);
+	gd_stop(&b);
+	for (int i = 0; i < GC_CHUNKS; i++)
+		gc_read(cc, ids, data, i);
+	ck_assert_uint_eq(stat_value(a.s, "hits"), GC_CHUNKS);
+	ck_assert_uint_eq(stat_value(a.s, "peer_hits"), 2u * (unsigned)nb);
+	ck_assert_uint_eq(stat_value(a.s, "peer_failures"), 0);
+	ck_assert_uint_eq(stat_value(a.s, "errors"), 0);
+
+	cache_client_free(cc);
+	gd_stop(&a);
+	free(data);
+	test_rmtree(dir);
+}
+END_TEST
+
+struct gc_stress {
+	struct cache_client *cc;
+	const struct oid *ids;
+	const uint8_t *data;
+	atomic_bool done;
+	atomic_int reads, warms, bad;
+};
+
+/* Warm-up batches (one group held across its members) and member stats. */
+static void *gc_warmer(void *arg)
+{
+	struct gc_stress *t = arg;
+	struct proto_item items[8];
+	int32_t st[8];
+	uint8_t src[8];
+	struct buf out = BUF_INIT;
+
+	for (int k = 0; !atomic_load(&t->done); k++) {
+		for (int j = 0; j < 8; j++)
+			items[j] = (struct proto_item){ t->ids[(k + 3 * j) % GC_CHUNKS], GC_LEN };
+		if (cache_client_warm(t->cc, items, 8, st, src) < 0)
+			atomic_fetch_add(&t->bad, 1);
+		for (int j = 0; j < 8; j++)
+			if (st[j] != 0)
+				atomic_fetch_add(&t->bad, 1);
+		out.len = 0;
+		if (cache_client_stats(t->cc, k % 2, &out) < 0 || !strstr((char *)out.data, "\nhits "))
+			atomic_fetch_add(&t->bad, 1);
+		atomic_fetch_add(&t->warms, 1);
+	}
+	buf_release(&out);
+	return NULL;
+}
+
+static void *gc_reader(void *arg)
+{
+	struct gc_stress *t = arg;
+	struct buf out = BUF_INIT;
+	uint64_t x = (uint64_t)(uintptr_t)&out; /* a different sequence per thread */
+
+	while (!atomic_load(&t->done)) {
+		int i = (int)((x = x * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) %
+			GC_CHUNKS;
+
+		out.len = 0;
+		if (cache_client_get(t->cc, &t->ids[i], GC_LEN, &out) < 0 || out.len != GC_LEN ||
+		    memcmp(out.data, t->data + (size_t)i * GC_LEN, GC_LEN))
+			atomic_fetch_add(&t->bad, 1);
+		atomic_fetch_add(&t->reads, 1);
+	}
+	buf_release(&out);
+	return NULL;
+}
+
+/* Four threads use a group client (three read chunks, one warms batches
+ * and asks members for stats) while the lists of the client and of two
+ * daemons swap between two and three members 200 times: every read is
+ * verified, and a dropped member's peers are freed only once no thread
+ * uses them any more (ASan). */
+START_TEST(test_group_change_stress)
+{
+	char dir[256], url[300], l2[160], l3[240];
+	struct gdaemon d[3];
+	struct oid ids[GC_CHUNKS];
+	uint8_t *data = malloc((size_t)GC_CHUNKS * GC_LEN);
+	struct cache_client_opts co = { 0 };
+	struct cache_client_stats cs;
+	struct gc_stress t = { 0 };
+	pthread_t th[4];
+
+	ck_assert_ptr_nonnull(data);
+	test_tmpdir(dir, sizeof(dir));
+	gc_store(dir, url, sizeof(url), ids, data);
+	for (int i = 0; i < 3; i++)
+		gd_init(&d[i], dir, i);
+	snprintf(l2, sizeof(l2), "%s,%s", d[0].addr, d[1].addr);
+	snprintf(l3, sizeof(l3), "%s,%s,%s", d[0].addr, d[1].addr, d[2].addr);
+	for (int i = 0; i < 3; i++)
+		gd_start(&d[i], l3);
+	co.group = l3;
+	co.store_url = url;
+	ck_assert_int_eq(cache_client_new(&co, &t.cc), 0);
+	t.ids = ids;
+	t.data = data;
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, i < 3 ? gc_reader : gc_warmer, &t), 0);
+	for (int k = 0; k < 200; k++) {
+		const char *l = k % 2 ? l3 : l2;
+
+		ck_assert_int_eq(cache_client_set_group(t.cc, l), 0);
+		ck_assert_int_eq(cache_server_set_group(d[0].s, l), 0);
+		ck_assert_int_eq(cache_server_set_group(d[1].s, l), 0);
+		usleep(1000);
+	}
+	atomic_store(&t.done, true);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(atomic_load(&t.bad), 0);
+	ck_assert_int_gt(atomic_load(&t.reads), 200);
+	ck_assert_int_gt(atomic_load(&t.warms), 20);
+	cache_client_get_stats(t.cc, &cs);
+	ck_assert_uint_eq(cs.group_changes, 200);
+	ck_assert_uint_eq(cs.group_members, 3);
+	ck_assert_uint_eq(cs.failures, 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_uint_eq(stat_value(d[i].s, "peer_failures"), 0);
+		ck_assert_uint_eq(stat_value(d[i].s, "errors"), 0);
+	}
+	ck_assert_uint_eq(stat_value(d[0].s, "group_changes"), 200);
+	ck_assert_uint_eq(stat_value(d[2].s, "group_changes"), 0);
+	cache_client_free(t.cc);
+	for (int i = 0; i < 3; i++)
+		gd_stop(&d[i]);
+	free(data);
+	test_rmtree(dir);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -1438,6 +1771,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_proto_rdma_frames);
 	tcase_add_test(tc, test_rendezvous);
 	tcase_add_test(tc, test_group_lists);
+	tcase_add_test(tc, test_group_rebuild);
 	tcase_add_test(tc, test_io_uring);
 	tcase_add_test(tc, test_io_pread);
 	tcase_add_test(tc, test_io_uring_concurrent);
@@ -1452,6 +1786,8 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_server_rdma_refused);
 	tcase_add_test(tc, test_rdma_data_path_fake);
 	tcase_add_test(tc, test_rdma_corrupt_bytes_fake);
+	tcase_add_test(tc, test_group_change_server);
+	tcase_add_test(tc, test_group_change_stress);
 	suite_add_tcase(s, tc);
 	return s;
 }

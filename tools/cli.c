@@ -196,7 +196,7 @@ bool cli_help_asked(int argc, char **argv, const char *usage)
 int cli_repo_call(struct cli *cli, const char *repo, const char *method, const char *suffix,
 		  json_t *body, json_t **reply)
 {
-	struct meta_client *c;
+	struct meta_client *c = NULL;
 	char path[8192];
 	int rc = cli_repo_path(repo, suffix, path, sizeof(path));
 
@@ -344,21 +344,27 @@ int cli_server_ensure(struct cli *cli, bool *started)
 	return t9k_err(-ETIMEDOUT, "the local server did not answer within 10 s; see %s", log);
 }
 
-int cli_client(struct cli *cli, struct meta_client **out)
+int cli_client_new(struct cli *cli, struct meta_client **out)
 {
 	char tok[512];
 	bool started;
 	int rc;
 
-	if (cli->client) {
-		*out = cli->client;
-		return 0;
-	}
+	*out = NULL;
 	rc = cli_server_ensure(cli, &started);
 	if (rc == 0)
 		rc = read_token(cli, tok, sizeof(tok));
 	if (rc == 0)
-		rc = meta_client_new(cli->server, tok, &cli->client);
+		rc = meta_client_new(cli->server, tok, out);
+	return rc;
+}
+
+int cli_client(struct cli *cli, struct meta_client **out)
+{
+	int rc = 0;
+
+	if (!cli->client)
+		rc = cli_client_new(cli, &cli->client);
 	*out = cli->client;
 	return rc;
 }

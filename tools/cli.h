@@ -39,6 +39,8 @@ int cli_open_store(struct cli *cli, struct store **out);
 /* The metadata service client; for the embedded default, starts the local
  * server first if it is not running. */
 int cli_client(struct cli *cli, struct meta_client **out);
+/* A client of its own (its own connections and timeout); the caller frees it. */
+int cli_client_new(struct cli *cli, struct meta_client **out);
 /* Starts the embedded server if needed; *started tells whether it did. */
 int cli_server_ensure(struct cli *cli, bool *started);
 int cli_server_pid(struct cli *cli);

@@ -10,8 +10,10 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "meta/db.h"
 #include "meta/objects.h"
 #include "meta/tree.h"
+#include "tools/members.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -26,7 +28,9 @@
 
 static const char serve_usage[] =
 	"usage: t9kfs cache serve [--dir DIR] --capacity SIZE [--listen HOST:PORT]\n"
-	"                         [--group PEERS] [--socket PATH] [--metrics HOST:PORT]\n"
+	"                         [--group PEERS | --meta URL [--group-name NAME]\n"
+	"                         [--member-ttl MS]]\n"
+	"                         [--socket PATH] [--metrics HOST:PORT]\n"
 	"                         [--io auto|uring|pread] [--peer-timeout MS] [--peer-wait MS]\n"
 	"                         [--peer-skip MS]\n"
 	"                         [--max-conns N] [--stores PREFIXES] [--rdma-buffers N]\n"
@@ -41,6 +45,14 @@ static const char serve_usage[] =
 	"  --group PEERS        comma-separated HOST:PORT of every member, this one\n"
 	"                       included (as given to --listen); each chunk is kept\n"
 	"                       by one owner chosen by rendezvous hashing\n"
+	"  --meta URL           instead of --group: register with heartbeats in the\n"
+	"                       metadata service at URL (unix:PATH or http://HOST:PORT,\n"
+	"                       token from $T9KFS_TOKEN or $T9KFS_HOME/token) and take\n"
+	"                       the group's live members from it; a member that stops\n"
+	"                       beating leaves after --member-ttl, one that stops\n"
+	"                       cleanly at once\n"
+	"  --group-name NAME    the group to join with --meta (default: default)\n"
+	"  --member-ttl MS      a heartbeat every MS/3, valid for MS (9000)\n"
 	"  --metrics HOST:PORT  serve Prometheus text at http://HOST:PORT/metrics\n"
 	"  --io MODE            disk I/O engine: io_uring, falling back to pread (auto)\n"
 	"  --peer-timeout MS    a peer that cannot be connected to within MS (2000),\n"
@@ -62,7 +74,8 @@ static const char stats_usage[] =
 	"\n"
 	"Prints a cache daemon's counters, one 'name value' a line (the local\n"
 	"daemon by default: $T9KFS_CACHE or unix:$T9KFS_HOME/cache/cache.sock;\n"
-	"with --group, every member in turn).\n";
+	"with --group, every member in turn). PEERS is HOST:PORT,... or @NAME:\n"
+	"the live members of a group registered in the metadata service.\n";
 
 static const char warmup_usage[] =
 	"usage: t9kfs warmup REPO@REF [PATH...] [--cache ADDR | --group PEERS]\n"
@@ -71,7 +84,9 @@ static const char warmup_usage[] =
 	"Loads the chunks of the files under PATH (default: everything) of a\n"
 	"commit into the cache: through the local daemon (--cache, default\n"
 	"$T9KFS_CACHE or unix:$T9KFS_HOME/cache/cache.sock), or straight into the\n"
-	"owners of a group (--group). Chunks already cached are not fetched again.\n"
+	"owners of a group (--group HOST:PORT,... or @NAME for the live members of\n"
+	"a group registered in the metadata service). Chunks already cached are\n"
+	"not fetched again.\n"
 	"Prints chunks, bytes, MB/s and how many were cached already.\n"
 	"\n"
 	"  -j N        requests in flight (default 8)\n"
@@ -88,9 +103,47 @@ static void default_cache_addr(struct cli *cli, char *out, size_t size)
 		snprintf(out, size, "unix:%s/cache/cache.sock", cli->home);
 }
 
+/* PEERS as given, or for @NAME the live members of cache group NAME in
+ * the metadata service (cache serve --meta); *list is the caller's. */
+static int group_arg(struct cli *cli, const char *arg, char **list)
+{
+	struct meta_client *mc;
+	int rc;
+
+	*list = NULL;
+	if (arg[0] != '@')
+		return (*list = strdup(arg)) ? 0 : t9k_err(-ENOMEM, "out of memory");
+	if ((rc = meta_cache_group_name_check(arg + 1)) < 0 || (rc = cli_client(cli, &mc)) < 0)
+		return rc;
+	return members_lookup(mc, arg + 1, list);
+}
+
 /* ---- serve ---- */
 
 static struct cache_server *serving;
+
+static int serve_set_group(void *arg, const char *list)
+{
+	return cache_server_set_group(arg, list);
+}
+
+/* --meta: joins the group, *list its members now (this daemon included). */
+static int serve_join(struct cli *cli, const char *url, const char *name, const char *self,
+		      uint32_t ttl_ms, char **list, struct members_watch **w)
+{
+	struct meta_client *mc;
+	int rc = snprintf(cli->server, sizeof(cli->server), "%s", url);
+
+	if (rc < 0 || (size_t)rc >= sizeof(cli->server))
+		return t9k_err(T9K_EUSAGE, "--meta URL is too long");
+	cli->embedded = false;
+	rc = cli_client_new(cli, &mc);
+	if (rc == 0)
+		rc = members_watch_new(mc, name, self, ttl_ms, list, w);
+	if (rc == 0)
+		t9k_log(T9K_LOG_INFO, "cache: joined group '%s' at %s: %s", name, url, *list);
+	return rc;
+}
 
 static void *signal_main(void *arg)
 {
@@ -112,6 +165,8 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "meta", required_argument, NULL, 'M' },
+		{ "group-name", required_argument, NULL, 'N' },
+		{ "member-ttl", required_argument, NULL, 'T' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "io", required_argument, NULL, 'i' },
@@ -126,6 +181,10 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 	};
 	struct cache_server_opts o;
 	char dir[sizeof(cli->home) + 16];
+	const char *meta = NULL, *group_name = "default";
+	struct members_watch *watch = NULL;
+	char *members = NULL;
+	long ttl = MEMBERS_WATCH_TTL_MS;
 	bool have_cap = false;
 	pthread_t sigth;
 	sigset_t set;
@@ -147,9 +206,16 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 			break;
 		case 'l': o.listen = optarg; break;
 		case 'g': o.group = optarg; break;
-		case 'M':
-			return cli_usage_error("--meta (group membership through the metadata service) "
-					       "is not implemented; list the members with --group");
+		case 'M': meta = optarg; break;
+		case 'N':
+			if ((rc = meta_cache_group_name_check(optarg)) < 0)
+				return cli_fail(rc);
+			group_name = optarg;
+			break;
+		case 'T':
+			if ((rc = parse_int_opt("--member-ttl", optarg, 1000, 600000, &ttl)) < 0)
+				return cli_fail(rc);
+			break;
 		case 's': o.socket = optarg; break;
 		case 'S': o.stores = optarg; break;
 		case 'm': o.metrics = optarg; break;
@@ -204,24 +270,45 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("--listen wants HOST:PORT (the unix socket is --socket)");
 	if (o.metrics && ((rc = cache_net_check(o.metrics)) < 0))
 		return cli_fail(rc);
+	if (meta && o.group)
+		return cli_usage_error("--group and --meta exclude each other (a static member list, "
+				       "or the live one of the metadata service)");
+	if (meta && !o.listen)
+		return cli_usage_error("--meta needs --listen HOST:PORT: the address the other members "
+				       "reach this one at");
 	if (!getenv("T9KFS_LOG"))
 		t9k_log_threshold = T9K_LOG_INFO;
 
 	if ((rc = cli_block_stop_signals(&set)) < 0)
 		return cli_fail(rc);
-	rc = cache_server_new(&o, &serving);
-	if (rc < 0)
+	if (meta && (rc = serve_join(cli, meta, group_name, o.listen, (uint32_t)ttl, &members,
+					&watch)) < 0)
 		return cli_fail(rc);
+	o.group = members ? members : o.group;
+	rc = cache_server_new(&o, &serving);
+	if (rc == 0 && watch)
+		rc = members_watch_start(watch, serve_set_group, serving);
+	if (rc < 0) {
+		members_watch_stop(watch);
+		free(members);
+		cache_server_free(serving);
+		serving = NULL;
+		return cli_fail(rc);
+	}
 	fprintf(stderr, "t9kfs: cache daemon ready (pid %d)\n", (int)getpid());
 	fflush(stderr);
 	rc = pthread_create(&sigth, NULL, signal_main, &set);
 	if (rc) {
+		members_watch_stop(watch);
+		free(members);
 		cache_server_free(serving);
 		return cli_fail(t9k_err(-rc, "cannot start a thread: %s", strerror(rc)));
 	}
 	rc = cache_server_run(serving);
 	pthread_kill(sigth, SIGTERM); /* when run ended on its own */
 	pthread_join(sigth, NULL);
+	members_watch_stop(watch); /* leaves the group before the port closes */
+	free(members);
 	cache_server_free(serving);
 	serving = NULL;
 	return rc < 0 ? cli_fail(rc) : 0;
@@ -239,7 +326,7 @@ static int cache_stats_cmd(struct cli *cli, int argc, char **argv)
 	};
 	struct cache_client_opts co = { .store_url = "none", .timeout_ms = 3000 };
 	struct cache_client *cc = NULL;
-	char addr[sizeof(cli->home) + 64], **members = NULL;
+	char addr[sizeof(cli->home) + 64], **members = NULL, *glist = NULL;
 	const char *group = NULL, *local = NULL;
 	int c, rc = 0, failed = 0, n = 1;
 
@@ -260,11 +347,14 @@ static int cache_stats_cmd(struct cli *cli, int argc, char **argv)
 		default_cache_addr(cli, addr, sizeof(addr));
 		local = addr;
 	}
+	if (group && (rc = group_arg(cli, group, &glist)) < 0)
+		return cli_fail(rc);
 	co.local = local;
-	co.group = group;
+	co.group = glist;
 	rc = cache_client_new(&co, &cc);
 	if (rc == 0 && group)
-		rc = cache_net_list(group, &members, &n);
+		rc = cache_net_list(glist, &members, &n);
+	free(glist);
 	if (rc < 0) {
 		cache_client_free(cc);
 		return cli_fail(rc);
@@ -459,7 +549,7 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 	};
 	struct warm_job *w = calloc(1, sizeof(*w));
 	struct cache_client_opts co = { .timeout_ms = 30000 };
-	char addr[sizeof(cli->home) + 64], a[32];
+	char addr[sizeof(cli->home) + 64], a[32], *glist = NULL;
 	const char *group = NULL, *local = NULL;
 	pthread_t th[64];
 	struct repo *r = NULL;
@@ -508,10 +598,12 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 		rc = cli_repo(cli, &sp, &r);
 	if (rc == 0)
 		rc = repo_resolve(r, sp.has_ref ? sp.ref : "main", &commit);
+	if (rc == 0 && group)
+		rc = group_arg(cli, group, &glist);
 	if (rc < 0)
 		goto out;
 	co.local = local;
-	co.group = group;
+	co.group = glist;
 	co.store_url = store_url(repo_store(r));
 	rc = cache_client_new(&co, &w->cc);
 	if (rc < 0)
@@ -570,6 +662,7 @@ out:
 		cli_fail(rc);
 out_usage:
 	cache_client_free(w->cc);
+	free(glist);
 	repo_close(r);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->space);

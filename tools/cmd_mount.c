@@ -18,6 +18,8 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "meta/db.h"
+#include "tools/members.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -72,7 +74,9 @@ static const char mount_usage[] =
 	"  --cache ADDR          read chunks through the node's cache daemon (unix:PATH\n"
 	"                        or HOST:PORT; env T9KFS_CACHE); see 't9kfs cache serve'\n"
 	"  --cache-group PEERS   read chunks from their owners in a cache group directly\n"
-	"                        (comma-separated HOST:PORT; env T9KFS_CACHE_GROUP)\n"
+	"                        (comma-separated HOST:PORT, or @NAME: the live members\n"
+	"                        of a group registered in the metadata service,\n"
+	"                        followed while mounted; env T9KFS_CACHE_GROUP)\n"
 	"  --foreground          stay in the foreground, log to stderr\n"
 	"Chunks from a cache are verified here; a cache that fails is skipped and the\n"
 	"store read instead.\n";
@@ -348,9 +352,18 @@ static void mount_ready(void *arg, int rc)
  * (verified by cache_client_get), the store when the cache fails. */
 struct cache_source {
 	struct cache_client *cc;
+	struct members_watch *watch; /* --cache-group @NAME */
 	struct fs_chunk_source store;
 	atomic_ullong fallbacks;
 };
+
+static int cache_source_set_group(void *arg, const char *list)
+{
+	struct cache_source *cs = arg;
+
+	t9k_log(T9K_LOG_INFO, "cache group members now %s", list);
+	return cache_client_set_group(cs->cc, list);
+}
 
 static int cache_fetch(void *ctx, const struct manifest_chunk *mc, struct buf *out)
 {
@@ -371,24 +384,42 @@ static int cache_fetch(void *ctx, const struct manifest_chunk *mc, struct buf *o
 	return cs->store.fetch(cs->store.ctx, mc, out);
 }
 
-static int cache_source_new(struct mount_req *m, struct store *st, struct cache_source **out)
+/* A group named @NAME is the live member list of the metadata service,
+ * followed while the mount runs. */
+static int cache_source_new(struct cli *cli, struct mount_req *m, struct store *st,
+			    struct cache_source **out)
 {
 	struct cache_client_opts co = { .local = m->cache, .group = m->cache_group,
 					.store_url = store_url(st), .no_fd = m->cache_data };
 	struct cache_source *cs = calloc(1, sizeof(*cs));
 	struct buf probe = BUF_INIT;
-	int rc;
+	char *members = NULL;
+	int rc = 0;
 
 	*out = NULL;
 	if (!cs)
 		return t9k_err(-ENOMEM, "out of memory");
-	rc = cache_client_new(&co, &cs->cc);
+	if (m->cache_group && m->cache_group[0] == '@') {
+		struct meta_client *own;
+
+		rc = cli_client_new(cli, &own);
+		if (rc == 0)
+			rc = members_watch_new(own, m->cache_group + 1, NULL, MEMBERS_WATCH_TTL_MS,
+					       &members, &cs->watch);
+		co.group = members;
+	}
+	if (rc == 0)
+		rc = cache_client_new(&co, &cs->cc);
+	free(members);
 	if (rc == 0 && m->cache) /* a daemon that is not there is a mistake, say it now */
 		rc = cache_client_stats(cs->cc, 0, &probe);
 	buf_release(&probe);
 	if (rc == 0)
 		rc = fs_chunk_source_store(st, &cs->store);
+	if (rc == 0 && cs->watch)
+		rc = members_watch_start(cs->watch, cache_source_set_group, cs);
 	if (rc < 0) {
+		members_watch_stop(cs->watch);
 		cache_client_free(cs->cc);
 		free(cs);
 		return rc;
@@ -401,6 +432,7 @@ static void cache_source_free(struct cache_source *cs)
 {
 	if (!cs)
 		return;
+	members_watch_stop(cs->watch);
 	cache_client_free(cs->cc);
 	free(cs);
 }
@@ -444,7 +476,7 @@ static int mount_run(struct cli *cli, struct mount_req *m, int notify_fd)
 	if (is_branch && m->o.read_only && m->o.poll_s)
 		meta_client_set_timeout(mc, FOLLOW_POLL_TIMEOUT);
 	if (m->cache || m->cache_group) {
-		rc = cache_source_new(m, repo_store(r), &cs);
+		rc = cache_source_new(cli, m, repo_store(r), &cs);
 		if (rc < 0)
 			goto out;
 		src = (struct fs_chunk_source){ .fetch = cache_fetch, .free = NULL, .ctx = cs };
@@ -610,7 +642,10 @@ int cmd_mount(struct cli *cli, int argc, char **argv)
 	}
 	if (m->cache && (rc = cache_net_check(m->cache)) < 0)
 		goto out;
-	if (m->cache_group) {
+	if (m->cache_group && m->cache_group[0] == '@') {
+		if ((rc = meta_cache_group_name_check(m->cache_group + 1)) < 0)
+			goto out;
+	} else if (m->cache_group) {
 		char **list;
 		int n;
 

@@ -1,0 +1,141 @@
+#!/bin/bash
+# Cache group membership through the metadata service (issue 7): daemons
+# started with --meta register with heartbeats and take the live member
+# list from the service, on loopback. Members join one by one and every
+# daemon sees the whole group; a mount follows @NAME; a clean stop leaves
+# at once, a kill -9 expires after the ttl, and reads stay correct through
+# both; an outage of the service keeps the last list; bad input.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-mount.sh"
+. "$(dirname "$0")/lib-cache.sh"
+
+read -r P1 P2 P3 <<<"$(free_ports 3)"
+META="unix:$T9KFS_HOME/meta.sock"
+
+# member NAME PORT: a daemon of group "pool" with a 3 s heartbeat ttl
+member() {
+	start_daemon "$1" --capacity 64M --listen "127.0.0.1:$2" --meta "$META" --group-name pool \
+		--member-ttl 3000 --peer-timeout 700 --peer-wait 2000 --peer-skip 1000
+}
+
+# wait_members NAME N: daemon NAME sees N members within 15 s
+wait_members() {
+	local i
+	for i in $(seq 150); do
+		[ "$(stat_of "$1" group_members)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "daemon $1 sees $(stat_of "$1" group_members) members, want $2"
+	tail -n 5 "$D/$1.log"
+	return 1
+}
+
+group_sum() { # COUNTER: summed over g1..g3
+	echo $(($(stat_of g1 "$1") + $(stat_of g2 "$1") + $(stat_of g3 "$1")))
+}
+
+test_expect_success 'setup: a commit of ~12 chunks; the first member registers' '
+	mkdir -p src &&
+	head -c 12000000 /dev/urandom >src/big.bin &&
+	head -c 1500000 /dev/urandom >src/one.bin &&
+	t9kfs repo create data >/dev/null &&
+	t9kfs import src data@main -m v1 >/dev/null &&
+	member g1 $P1 &&
+	grep -q "joined group .pool. at $META: 127.0.0.1:$P1" "$D/g1.log" &&
+	t9kfs cache stats --group @pool >out && grep -q "^# 127.0.0.1:$P1$" out &&
+	[ "$(stat_of g1 group_members)" = 1 ]
+'
+
+test_expect_success 'two more join; within a heartbeat every member sees all three' '
+	member g2 $P2 && member g3 $P3 &&
+	wait_members g1 3 && wait_members g2 3 && wait_members g3 3 &&
+	grep -q "group now 3 members" "$D/g1.log" &&
+	t9kfs cache stats --group @pool | grep -c "^# 127.0.0.1:" >n && [ "$(cat n)" = 3 ]
+'
+
+test_expect_success 'a mount on @pool reads through the owners; a second node needs no store' '
+	mount_t9kfs data@main m1 --cache-group @pool >/dev/null &&
+	cmp src/big.bin m1/big.bin && cmp src/one.bin m1/one.bin &&
+	n=$(group_sum chunks) && [ "$n" -ge 10 ] && [ "$(group_sum store_fetches)" = "$n" ] &&
+	owners=0 && for g in g1 g2 g3; do [ "$(stat_of $g chunks)" = 0 ] || owners=$((owners + 1)); done &&
+	[ $owners -ge 2 ] &&
+	mount_t9kfs data@main m2 --cache "$D/g2/cache.sock" >/dev/null &&
+	cmp src/big.bin m2/big.bin &&
+	[ "$(group_sum store_fetches)" = "$n" ] && [ "$(stat_of g2 peer_hits)" -ge 1 ] &&
+	umount_t9kfs m2 && echo "$n" >nchunks
+'
+
+test_expect_success 'a member that stops cleanly leaves at once; reads stay correct' '
+	stop_daemon g3 &&
+	t9kfs cache stats --group @pool | grep -c "^# 127.0.0.1:" >n && [ "$(cat n)" = 2 ] &&
+	wait_members g1 2 && wait_members g2 2 &&
+	grep -q "group now 2 members" "$D/g1.log" &&
+	umount_t9kfs m1 &&
+	mount_t9kfs data@main m1 --cache-group @pool >/dev/null &&
+	cmp src/big.bin m1/big.bin && cmp src/one.bin m1/one.bin &&
+	umount_t9kfs m1
+'
+
+test_expect_success 'a member killed with -9 expires after its ttl; the mount follows' '
+	member g3 $P3 && wait_members g1 3 && wait_members g2 3 &&
+	mount_t9kfs data@main m1 --cache-group @pool >/dev/null &&
+	stop_daemon g3 KILL &&
+	cmp src/big.bin m1/big.bin &&
+	wait_members g1 2 && wait_members g2 2 &&
+	for i in $(seq 100); do grep -q "cache group members now 127.0.0.1:$P1,127.0.0.1:$P2$" \
+		"$T9KFS_HOME"/mounts/*.log && break; sleep 0.1; done &&
+	grep -q "cache group members now 127.0.0.1:$P1,127.0.0.1:$P2$" "$T9KFS_HOME"/mounts/*.log &&
+	{ sync && echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null || true &&
+	cmp src/one.bin m1/one.bin && cmp src/big.bin m1/big.bin &&
+	umount_t9kfs m1
+'
+
+test_expect_success 'an outage of the metadata service keeps the last list; it recovers' '
+	t9kfs server stop &&
+	sleep 2 &&
+	[ "$(stat_of g1 group_members)" = 2 ] && [ "$(stat_of g2 group_members)" = 2 ] &&
+	grep -q "cache group .pool.: metadata service: .*keeping the last list" "$D/g1.log" &&
+	t9kfs server start &&
+	for i in $(seq 100); do grep -q "metadata service answers again" "$D/g1.log" && break; sleep 0.1; done &&
+	grep -q "metadata service answers again" "$D/g1.log" &&
+	for i in $(seq 100); do
+		[ "$(t9kfs cache stats --group @pool | grep -c "^# 127.0.0.1:")" = 2 ] && break; sleep 0.1
+	done &&
+	[ "$(t9kfs cache stats --group @pool | grep -c "^# 127.0.0.1:")" = 2 ] &&
+	[ "$(stat_of g1 group_members)" = 2 ]
+'
+
+test_expect_success 'bad input gets one clear line and changes nothing' '
+	test_must_fail t9kfs cache serve --dir x --capacity 1M --meta "$META" 2>err &&
+	test_one_line_error err "needs --listen" &&
+	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:1 --meta "$META" \
+		--group 127.0.0.1:1 2>err &&
+	test_one_line_error err "exclude each other" &&
+	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:1 --meta "$META" \
+		--group-name .bad 2>err &&
+	test_one_line_error err "bad cache group name" &&
+	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:1 --meta "$META" \
+		--member-ttl 10 2>err &&
+	test_one_line_error err "member-ttl" &&
+	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:1 \
+		--meta "unix:$TEST_DIR/nosock" 2>err &&
+	test_one_line_error err "not answering" &&
+	test_must_fail t9kfs cache stats --group @nobody 2>err &&
+	test_one_line_error err "no live members" &&
+	test_must_fail t9kfs warmup data@main --group @nobody 2>err &&
+	test_one_line_error err "no live members" &&
+	mkdir -p m5 && test_must_fail t9kfs mount --cache-group @nobody data@main m5 2>err &&
+	test_one_line_error err "no live members" &&
+	test_must_fail t9kfs mount --cache-group @bad/name data@main m5 2>err &&
+	test_one_line_error err "bad cache group name" &&
+	[ "$(t9kfs cache stats --group @pool | grep -c "^# 127.0.0.1:")" = 2 ] &&
+	t9kfs cache serve --help | grep -q "member-ttl"
+'
+
+test_expect_success 'daemons stop cleanly and leave; no sanitizer report anywhere' '
+	unmount_all && stop_all_daemons &&
+	test_must_fail t9kfs cache stats --group @pool 2>err && grep -q "no live members" err &&
+	daemon_logs_clean && mount_logs_clean
+'
+
+test_done

@@ -733,7 +733,8 @@ static int start_metrics(struct cache_server *s)
 int cache_server_new(const struct cache_server_opts *o, struct cache_server **out)
 {
 	struct cache_server *s = calloc(1, sizeof(*s));
-	struct cache_group_conf gc = { .self = o->listen, .role = PROTO_ROLE_PEER,
+	struct cache_group_conf gc = { .self = o->advertise ? o->advertise : o->listen,
+				       .role = PROTO_ROLE_PEER,
 				       .timeout_ms = o->peer_timeout_ms, .wait_ms = o->peer_wait_ms };
 	char path[4200];
 	int rc;
@@ -752,11 +753,13 @@ int cache_server_new(const struct cache_server_opts *o, struct cache_server **ou
 		rc = t9k_err(T9K_EUSAGE, "the cache needs a directory and a capacity");
 		goto out;
 	}
-	if (o->group && !o->listen) {
+	if ((o->group || o->advertise) && !o->listen) {
 		rc = t9k_err(T9K_EUSAGE, "a cache group member needs --listen HOST:PORT (its own address "
 			     "in the group list)");
 		goto out;
 	}
+	if (o->advertise && (rc = cache_net_check(o->advertise)) < 0)
+		goto out;
 	snprintf(path, sizeof(path), "%s/cache.sock", o->dir);
 	s->sock_path = strdup(o->socket ? o->socket : path);
 	if (!s->sock_path) {

@@ -38,6 +38,9 @@ struct cache_server_opts {
 	uint64_t capacity;        /* bytes of chunks kept (required) */
 	const char *socket;       /* unix socket for local clients (default DIR/cache.sock) */
 	const char *listen;       /* TCP HOST:PORT for peers and remote clients, or NULL */
+	const char *advertise;    /* this member's address in group lists when it is
+				   * not listen (listen on 0.0.0.0:7070, advertise
+				   * 10.0.0.7:7070), or NULL: listen */
 	const char *group;        /* comma-separated members incl. listen, or NULL:
 				   * standalone (cache_server_set_group may add one
 				   * later when listen is set) */
@@ -64,8 +67,9 @@ void cache_server_free(struct cache_server *s);
 
 /* Makes list (comma-separated HOST:PORT, as o.group) this daemon's group.
  * Thread-safe; callable while cache_server_run serves (not once
- * cache_server_free has begun). list must hold
- * o.listen, and the server must have one: else T9K_EUSAGE and nothing
+ * cache_server_free has begun). list must hold this member's address
+ * (o.advertise, else o.listen), and the server must listen: else
+ * T9K_EUSAGE and nothing
  * changes. Returns 0 once list is in effect for new requests (also when it
  * has the current members, in any order: then nothing is rebuilt); logs
  * each change at info and counts it (stats: group_changes, group_members). */

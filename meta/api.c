@@ -64,6 +64,7 @@ struct meta_api {
 	uint64_t tick;           /* lock */
 	uint64_t gen;            /* lock; moves on every repository delete */
 	struct meta_members *members; /* cache groups (thread-safe itself) */
+	uint64_t started_ms;          /* when this service started (now_ms) */
 };
 
 /* ---- the repo handle cache ---- */
@@ -214,6 +215,7 @@ int meta_api_new(struct meta_db *db, const char *default_store, struct meta_api 
 		return t9k_err(-ENOMEM, "out of memory");
 	}
 	api->db = db;
+	api->started_ms = (uint64_t)(now_sec() * 1000.0);
 	pthread_mutex_init(&api->lock, NULL);
 	*out = api;
 	return 0;
@@ -1173,11 +1175,15 @@ static uint64_t now_ms(void)
 	return (uint64_t)(now_sec() * 1000.0);
 }
 
-/* {"group": G, "members": [...], ...extra} with the live members. */
-static int reply_members(struct call *c, json_t *extra)
+/* {"group": G, "members": [...], "complete": B, ...extra} with the live
+ * members. complete is false while the service has been up for less than
+ * ttl_ms: members alive before a restart may not have beaten again yet,
+ * so a missing one is not known to be gone. */
+static int reply_members(struct call *c, json_t *extra, uint64_t ttl_ms)
 {
+	uint64_t now = now_ms();
 	char **v;
-	int n, rc = meta_members_list(c->api->members, c->arg[0], now_ms(), &v, &n);
+	int n, rc = meta_members_list(c->api->members, c->arg[0], now, &v, &n);
 	json_t *j, *a;
 
 	if (rc < 0) {
@@ -1191,7 +1197,8 @@ static int reply_members(struct call *c, json_t *extra)
 			rc = -ENOMEM;
 	meta_members_list_free(v);
 	if (!j || !a || rc < 0 || json_object_set_new(j, "group", json_string(c->arg[0])) < 0 ||
-	    json_object_set_new(j, "members", a) < 0) {
+	    json_object_set_new(j, "members", a) < 0 ||
+	    json_object_set_new(j, "complete", json_boolean(now - c->api->started_ms >= ttl_ms)) < 0) {
 		json_decref(j);
 		return t9k_err(-ENOMEM, "out of memory");
 	}
@@ -1200,7 +1207,10 @@ static int reply_members(struct call *c, json_t *extra)
 
 static int h_group_get(struct call *c)
 {
-	return reply_members(c, NULL);
+	uint64_t ttl = MEMBERS_TTL_DEFAULT_MS;
+	int rc = query_u64(c, "ttl_ms", MEMBERS_TTL_MIN_MS, MEMBERS_TTL_MAX_MS, &ttl);
+
+	return rc < 0 ? rc : reply_members(c, NULL, ttl);
 }
 
 static int h_member_beat(struct call *c)
@@ -1218,14 +1228,14 @@ static int h_member_beat(struct call *c)
 				       MEMBERS_TTL_MIN_MS, MEMBERS_TTL_MAX_MS);
 	}
 	rc = meta_members_beat(c->api->members, c->arg[0], c->arg[1], (uint32_t)ttl, now_ms());
-	return rc < 0 ? rc : reply_members(c, json_pack("{s:I}", "ttl_ms", ttl));
+	return rc < 0 ? rc : reply_members(c, json_pack("{s:I}", "ttl_ms", ttl), (uint64_t)ttl);
 }
 
 static int h_member_leave(struct call *c)
 {
 	int rc = meta_members_leave(c->api->members, c->arg[0], c->arg[1], now_ms());
 
-	return rc < 0 ? rc : reply_members(c, NULL);
+	return rc < 0 ? rc : reply_members(c, NULL, MEMBERS_TTL_DEFAULT_MS);
 }
 
 /* ---- routing ---- */

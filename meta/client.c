@@ -332,15 +332,18 @@ int meta_client_open_repo(struct meta_client *c, const char *name, struct repo *
 
 /* ---- cache group membership ---- */
 
-/* The reply's "members" as one comma-separated string. */
-static int members_join(json_t *j, char **out)
+/* The reply's "members" as one comma-separated string, and whether the
+ * service called the list complete (absent: it is). */
+static int members_join(json_t *j, char **out, bool *complete)
 {
-	json_t *a = json_object_get(j, "members"), *v;
+	json_t *a = json_object_get(j, "members"), *v, *cpl = json_object_get(j, "complete");
 	struct buf b;
 	size_t i;
 	int rc = 0;
 
 	*out = NULL;
+	if (complete)
+		*complete = !json_is_false(cpl);
 	if (!json_is_array(a))
 		return t9k_err(-EPROTO, "metadata service: reply without a member list");
 	buf_init(&b);
@@ -377,7 +380,7 @@ static int member_path(const char *group, const char *addr, char *path, size_t s
 }
 
 int meta_client_cache_beat(struct meta_client *c, const char *group, const char *addr,
-			   uint32_t ttl_ms, char **members)
+			   uint32_t ttl_ms, char **members, bool *complete)
 {
 	char path[1200];
 	json_t *j = NULL, *body;
@@ -391,22 +394,28 @@ int meta_client_cache_beat(struct meta_client *c, const char *group, const char 
 	rc = meta_client_call(c, "PUT", path, body, &j);
 	json_decref(body);
 	if (rc == 0)
-		rc = members_join(j, members);
+		rc = members_join(j, members, complete);
 	json_decref(j);
 	return rc;
 }
 
-int meta_client_cache_members(struct meta_client *c, const char *group, char **members)
+int meta_client_cache_members(struct meta_client *c, const char *group, uint32_t ttl_ms,
+			      char **members, bool *complete)
 {
 	char path[1200];
 	json_t *j = NULL;
 	int rc = member_path(group, NULL, path, sizeof(path));
 
 	*members = NULL;
+	if (rc == 0 && ttl_ms) {
+		size_t n = strlen(path);
+
+		snprintf(path + n, sizeof(path) - n, "?ttl_ms=%u", ttl_ms);
+	}
 	if (rc == 0)
 		rc = meta_client_call(c, "GET", path, NULL, &j);
 	if (rc == 0)
-		rc = members_join(j, members);
+		rc = members_join(j, members, complete);
 	json_decref(j);
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include "meta/repo.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct meta_client;
@@ -45,10 +46,14 @@ int meta_client_open_repo(struct meta_client *c, const char *name, struct repo *
 /* Cache group membership (API.md, cache-groups). A heartbeat makes addr a
  * member of group for ttl_ms; *members (malloc'd, the caller frees) is
  * then the live list as "HOST:PORT,HOST:PORT" sorted, empty ("") for a
- * group without members. Leave is T9K_ENOTFOUND when addr was no member. */
+ * group without members. *complete (if not NULL) is false while the
+ * service has been up for less than ttl_ms (0 for the lookup: the
+ * service's default): members from before a restart may be missing.
+ * Leave is T9K_ENOTFOUND when addr was no member. */
 int meta_client_cache_beat(struct meta_client *c, const char *group, const char *addr,
-			   uint32_t ttl_ms, char **members);
-int meta_client_cache_members(struct meta_client *c, const char *group, char **members);
+			   uint32_t ttl_ms, char **members, bool *complete);
+int meta_client_cache_members(struct meta_client *c, const char *group, uint32_t ttl_ms,
+			      char **members, bool *complete);
 int meta_client_cache_leave(struct meta_client *c, const char *group, const char *addr);
 
 #endif

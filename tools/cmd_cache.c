@@ -28,6 +28,7 @@
 
 static const char serve_usage[] =
 	"usage: t9kfs cache serve [--dir DIR] --capacity SIZE [--listen HOST:PORT]\n"
+	"                         [--advertise HOST:PORT]\n"
 	"                         [--group PEERS | --meta URL [--group-name NAME]\n"
 	"                         [--member-ttl MS]]\n"
 	"                         [--socket PATH] [--metrics HOST:PORT]\n"
@@ -42,9 +43,12 @@ static const char serve_usage[] =
 	"(default DIR/cache.sock: 't9kfs mount --cache unix:DIR/cache.sock').\n"
 	"\n"
 	"  --listen HOST:PORT   TCP address for the other members of the group\n"
+	"  --advertise HOST:PORT  this member's address in the group, when it is not\n"
+	"                       --listen's (e.g. --listen 0.0.0.0:7070 --advertise\n"
+	"                       10.0.0.7:7070)\n"
 	"  --group PEERS        comma-separated HOST:PORT of every member, this one\n"
-	"                       included (as given to --listen); each chunk is kept\n"
-	"                       by one owner chosen by rendezvous hashing\n"
+	"                       included (as given to --advertise or --listen); each\n"
+	"                       chunk is kept by one owner chosen by rendezvous hashing\n"
 	"  --meta URL           instead of --group: register with heartbeats in the\n"
 	"                       metadata service at URL (unix:PATH or http://HOST:PORT,\n"
 	"                       token from $T9KFS_TOKEN or $T9KFS_HOME/token) and take\n"
@@ -163,6 +167,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "capacity", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "advertise", required_argument, NULL, 'A' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "meta", required_argument, NULL, 'M' },
 		{ "group-name", required_argument, NULL, 'N' },
@@ -205,6 +210,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 			have_cap = true;
 			break;
 		case 'l': o.listen = optarg; break;
+		case 'A': o.advertise = optarg; break;
 		case 'g': o.group = optarg; break;
 		case 'M': meta = optarg; break;
 		case 'N':
@@ -273,16 +279,21 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 	if (meta && o.group)
 		return cli_usage_error("--group and --meta exclude each other (a static member list, "
 				       "or the live one of the metadata service)");
-	if (meta && !o.listen)
-		return cli_usage_error("--meta needs --listen HOST:PORT: the address the other members "
-				       "reach this one at");
+	if ((meta || o.advertise) && !o.listen)
+		return cli_usage_error("--meta and --advertise need --listen HOST:PORT: where this "
+				       "member takes the other members' connections");
+	if (o.advertise && (rc = cache_net_check(o.advertise)) < 0)
+		return cli_fail(rc);
+	if (meta && !o.advertise && (!strncmp(o.listen, "0.0.0.0:", 8) || !strncmp(o.listen, "[::]:", 5)))
+		return cli_usage_error("--listen %s is no address the other members can reach: say "
+				       "which one with --advertise HOST:PORT", o.listen);
 	if (!getenv("T9KFS_LOG"))
 		t9k_log_threshold = T9K_LOG_INFO;
 
 	if ((rc = cli_block_stop_signals(&set)) < 0)
 		return cli_fail(rc);
-	if (meta && (rc = serve_join(cli, meta, group_name, o.listen, (uint32_t)ttl, &members,
-					&watch)) < 0)
+	if (meta && (rc = serve_join(cli, meta, group_name, o.advertise ? o.advertise : o.listen,
+					(uint32_t)ttl, &members, &watch)) < 0)
 		return cli_fail(rc);
 	o.group = members ? members : o.group;
 	rc = cache_server_new(&o, &serving);

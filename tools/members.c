@@ -29,16 +29,55 @@ struct members_watch {
 };
 
 /* One heartbeat (member) or lookup (client): the live list in *list. */
-static int refresh(struct members_watch *w, char **list)
+static int refresh(struct members_watch *w, char **list, bool *complete)
 {
 	if (w->self)
-		return meta_client_cache_beat(w->c, w->group, w->self, w->ttl_ms, list);
-	return meta_client_cache_members(w->c, w->group, list);
+		return meta_client_cache_beat(w->c, w->group, w->self, w->ttl_ms, list, complete);
+	return meta_client_cache_members(w->c, w->group, w->ttl_ms, list, complete);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The members of two lists "a:1,b:2" once each, sorted, as a new list in
+ * *out: what a group has when an incomplete answer adds members but
+ * cannot be trusted to remove any. */
+static int list_union(const char *a, const char *b, char **out)
+{
+	char *all = NULL, **v = NULL, *save = NULL;
+	size_t n = 0, len = strlen(a) + strlen(b) + 2, k = 0;
+	int rc = 0;
+
+	*out = NULL;
+	for (const char *p = a; *p; p++)
+		n += *p == ',';
+	for (const char *p = b; *p; p++)
+		n += *p == ',';
+	if (!(all = malloc(len)) || !(v = calloc(n + 2, sizeof(*v))) || !(*out = malloc(len))) {
+		rc = t9k_err(-ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(all, len, "%s,%s", a, b);
+	for (char *t = strtok_r(all, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		v[k++] = t;
+	qsort(v, k, sizeof(*v), str_cmp);
+	(*out)[0] = '\0';
+	for (size_t i = 0, o = 0; i < k; i++) {
+		if (i && !strcmp(v[i], v[i - 1]))
+			continue;
+		o += (size_t)snprintf(*out + o, len - o, "%s%s", o ? "," : "", v[i]);
+	}
+out:
+	free(v);
+	free(all);
+	return rc;
 }
 
 int members_lookup(struct meta_client *c, const char *group, char **list)
 {
-	int rc = meta_client_cache_members(c, group, list);
+	int rc = meta_client_cache_members(c, group, 0, list, NULL);
 
 	if (rc < 0)
 		return t9k_err(rc, "cache group '%s': %s", group, t9k_errmsg(rc));
@@ -75,7 +114,7 @@ int members_watch_new(struct meta_client *c, const char *group, const char *self
 	pthread_cond_init(&w->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (self)
-		rc = meta_client_cache_beat(c, group, self, ttl_ms, &w->last);
+		rc = meta_client_cache_beat(c, group, self, ttl_ms, &w->last, NULL);
 	else
 		rc = members_lookup(c, group, &w->last);
 	if (rc < 0) {
@@ -112,7 +151,8 @@ static void *watch_main(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		char *list = NULL;
+		char *list = NULL, *merged;
+		bool complete = true;
 		int rc;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -125,7 +165,10 @@ static void *watch_main(void *arg)
 		if (w->stop)
 			break;
 		pthread_mutex_unlock(&w->lock);
-		rc = refresh(w, &list);
+		rc = refresh(w, &list, &complete);
+		/* just after a service restart, a member not yet back is not gone */
+		if (rc == 0 && !complete && (rc = list_union(w->last, list, &merged)) == 0)
+			free(list), list = merged;
 		if (rc < 0 && !w->failing)
 			t9k_log(T9K_LOG_WARN, "cache group '%s': metadata service: %s (keeping the "
 					      "last %s)",

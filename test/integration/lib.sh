@@ -8,6 +8,8 @@
 #   test_must_fail CMD...                 CMD must fail cleanly (exit 1..125, no signal)
 #   test_cmp EXPECTED ACTUAL              files must be equal (diff shown otherwise)
 #   test_cleanup CMD...                   run CMD at exit, also on failure (last first)
+#   test_wait SECONDS CMD...              run CMD every 0.1 s until it succeeds (fails,
+#                                         saying what it waited for, after SECONDS)
 #   free_ports N                          N distinct free TCP ports on 127.0.0.1
 #   skip_all REASON                       skip the whole script (exit 77)
 #   test_done                             print the result and exit
@@ -72,6 +74,17 @@ test_must_fail() {
 		return 1
 	fi
 	return 0
+}
+
+test_wait() {
+	local secs=$1 i
+	shift
+	for i in $(seq $((secs * 10))); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	echo "test_wait: no success within $secs s: $*" >&2
+	return 1
 }
 
 test_cmp() {

@@ -575,7 +575,7 @@ out:
 int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uint64_t len,
 		   struct buf *out)
 {
-	struct buf raw = BUF_INIT, chunk = BUF_INIT;
+	struct buf chunk = BUF_INIT;
 	struct manifest m = { 0 };
 	uint64_t pos = 0;
 	int rc = 0;
@@ -588,7 +588,7 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
 		len = e->size - off;
 	if (e->is_inline)
 		return buf_add(out, e->data + off, (size_t)len);
-	rc = repo_manifest_load(r, e, &raw, &m);
+	rc = meta_manifest_get(r->mo, e, &m);
 	for (uint32_t i = 0; rc == 0 && i < m.nchunks && len; i++) {
 		uint64_t clen = m.chunks[i].len;
 
@@ -607,7 +607,6 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
 		pos += clen;
 	}
 	manifest_release(&m);
-	buf_release(&raw);
 	buf_release(&chunk);
 	return rc;
 }
@@ -616,7 +615,7 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
  * written at their offsets from the fd's position); the rest in order. */
 int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd)
 {
-	struct buf raw = BUF_INIT, chunk = BUF_INIT;
+	struct buf chunk = BUF_INIT;
 	struct manifest m = { 0 };
 	struct stat sb;
 	int rc, fl;
@@ -645,7 +644,7 @@ int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd)
 			rc = t9k_err(-errno, "seek: %s", strerror(errno));
 		return rc;
 	}
-	rc = repo_manifest_load(r, e, &raw, &m);
+	rc = meta_manifest_get(r->mo, e, &m);
 	for (uint32_t i = 0; rc == 0 && i < m.nchunks; i++) {
 		buf_reset(&chunk);
 		rc = repo_chunk_read(r, &m.chunks[i], &chunk);
@@ -653,7 +652,6 @@ int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd)
 			rc = t9k_err(rc, "write: %s", strerror(-rc));
 	}
 	manifest_release(&m);
-	buf_release(&raw);
 	buf_release(&chunk);
 	return rc;
 }

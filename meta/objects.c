@@ -167,6 +167,29 @@ int meta_manifest_get(struct meta_objects *mo, const struct tree_entry *e, struc
 	return rc;
 }
 
+int meta_manifest_put(struct meta_objects *mo, const struct manifest *m, struct tree_entry *e)
+{
+	struct buf enc = BUF_INIT;
+	int rc;
+
+	e->is_inline = false;
+	e->data = NULL;
+	e->data_len = 0;
+	e->size = m->size;
+	e->is_chunk = m->nchunks == 1 && m->chunks[0].loc == MANIFEST_LOC_OBJECT &&
+		      m->size > META_INLINE_MAX && m->size <= META_CHUNK_ENTRY_MAX &&
+		      m->chunks[0].len == m->size;
+	if (e->is_chunk) {
+		e->id = m->chunks[0].id;
+		return 0;
+	}
+	rc = manifest_encode(m, &enc);
+	if (rc == 0)
+		rc = meta_object_put(mo, enc.data, enc.len, &e->id);
+	buf_release(&enc);
+	return rc;
+}
+
 static unsigned bucket_of(const struct oid *id)
 {
 	return ((unsigned)id->b[0] | (unsigned)id->b[1] << 8) % NBUCKETS;

@@ -58,17 +58,14 @@ static int manifest_add(void *arg, const struct oid *id, uint64_t off, uint32_t 
 	return 0;
 }
 
+/* Points e at the file's chunks: one chunk becomes a payload-2 entry, more
+ * are stored as a manifest (meta_manifest_put). */
 static int put_manifest(struct repo *r, const struct manifest_builder *mb, uint64_t size,
-			struct oid *id)
+			struct tree_entry *e)
 {
 	struct manifest m = { .size = size, .nchunks = mb->n, .chunks = mb->v };
-	struct buf enc = BUF_INIT;
-	int rc = manifest_encode(&m, &enc);
 
-	if (rc == 0)
-		rc = meta_object_put(r->mo, enc.data, enc.len, id);
-	buf_release(&enc);
-	return rc;
+	return meta_manifest_put(r->mo, &m, e);
 }
 
 int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_writer *w, int fd,
@@ -143,7 +140,7 @@ int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_write
 		e->size = cs.bytes;
 	}
 	if (rc == 0)
-		rc = put_manifest(r, &mb, e->size, &e->id);
+		rc = put_manifest(r, &mb, e->size, e);
 	if (rc == 0 && st)
 		st->bytes += e->size;
 	free(mb.v);

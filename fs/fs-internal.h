@@ -54,7 +54,8 @@
  * built; shared by reference count ([L]). */
 struct fs_manifest {
 	int refs;
-	struct oid id;
+	struct oid id;      /* the entry's id: a manifest, or the chunk when is_chunk */
+	bool is_chunk;
 	uint64_t size;
 	uint32_t n;
 	struct manifest_chunk *chunks;
@@ -95,10 +96,12 @@ struct fs_node {
 	int64_t mtime_ns, ctime_ns;
 	uint32_t uid, gid;
 
-	/* stored content [L]: a file's manifest or inline bytes, a symlink's
-	 * target, a directory's tree. Replaced only under ns_lock. */
+	/* stored content [L]: a file's manifest, its one chunk (is_chunk) or
+	 * inline bytes, a symlink's target, a directory's tree. Replaced only
+	 * under ns_lock. */
 	bool has_content;             /* false: a new file not stored yet */
 	bool is_inline;
+	bool is_chunk;                /* file: id is its one chunk (payload 2) */
 	struct oid id;
 	uint8_t *data;                /* inline bytes (malloc'd), data_len of them */
 	uint32_t data_len;

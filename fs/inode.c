@@ -265,6 +265,7 @@ int fs_node_set_content_locked(struct fs *fs, struct fs_node *n, const struct tr
 	n->data = data;
 	n->data_len = e->is_inline ? e->data_len : 0;
 	n->is_inline = e->is_inline;
+	n->is_chunk = !e->is_inline && e->is_chunk;
 	n->has_content = true;
 	if (!e->is_inline)
 		n->id = e->id;
@@ -272,7 +273,8 @@ int fs_node_set_content_locked(struct fs *fs, struct fs_node *n, const struct tr
 		n->count = e->size;
 	else
 		n->stored_size = e->size;
-	if (n->mf && (e->is_inline || !oid_eq(&n->mf->id, &e->id))) {
+	if (n->mf && (e->is_inline || n->mf->is_chunk != e->is_chunk ||
+		      !oid_eq(&n->mf->id, &e->id))) {
 		fs_manifest_put_locked(n->mf);
 		n->mf = NULL;
 	}
@@ -807,30 +809,26 @@ void fs_manifest_put(struct fs *fs, struct fs_manifest *m)
 	pthread_mutex_unlock(&fs->lock);
 }
 
-static int manifest_load(struct fs *fs, const struct oid *id, uint64_t size,
+/* Loads the manifest of a file entry with id (payload 2 when is_chunk)
+ * and size, through meta_manifest_get. */
+static int manifest_load(struct fs *fs, const struct oid *id, bool is_chunk, uint64_t size,
 			 struct fs_manifest **out)
 {
 	struct fs_manifest *m = calloc(1, sizeof(*m));
-	struct buf raw = BUF_INIT;
+	struct tree_entry e = { .mode = S_IFREG, .size = size, .is_chunk = is_chunk, .id = *id };
 	struct manifest man = { 0 };
 	uint64_t pos = 0;
 	int rc;
 
 	if (!m)
 		return t9k_err(-ENOMEM, "out of memory");
-	rc = meta_object_get(fs->mo, id, &raw);
+	rc = meta_manifest_get(fs->mo, &e, &man);
 	if (rc == T9K_ENOTFOUND || rc == -ENOENT)
 		rc = t9k_err(-EIO, "%s", t9k_errmsg(rc));
-	if (rc == 0)
-		rc = manifest_decode(raw.data, raw.len, &man);
-	if (rc == 0 && man.size != size)
-		rc = t9k_err(T9K_ECORRUPT, "manifest size %llu differs from entry size %llu",
-			     (unsigned long long)man.size, (unsigned long long)size);
 	if (rc == 0 && !(m->ends = malloc((man.nchunks + 1) * sizeof(*m->ends))))
 		rc = t9k_err(-ENOMEM, "out of memory");
 	if (rc < 0) {
 		manifest_release(&man);
-		buf_release(&raw);
 		free(m);
 		return rc;
 	}
@@ -840,10 +838,10 @@ static int manifest_load(struct fs *fs, const struct oid *id, uint64_t size,
 	}
 	m->refs = 1;
 	m->id = *id;
+	m->is_chunk = is_chunk;
 	m->size = man.size;
 	m->n = man.nchunks;
 	m->chunks = man.chunks; /* taken over */
-	buf_release(&raw);
 	*out = m;
 	return 0;
 }
@@ -852,6 +850,7 @@ int fs_manifest_get(struct fs *fs, struct fs_node *n, struct fs_manifest **out)
 {
 	struct fs_manifest *m = NULL;
 	struct oid id;
+	bool is_chunk;
 	uint64_t size;
 	int rc;
 
@@ -868,17 +867,18 @@ int fs_manifest_get(struct fs *fs, struct fs_node *n, struct fs_manifest **out)
 		return 0;
 	}
 	id = n->id;
+	is_chunk = n->is_chunk;
 	size = n->stored_size;
 	if (!S_ISREG(n->mode)) {
 		pthread_mutex_unlock(&fs->lock);
 		return t9k_err(-EIO, "no stored content to read");
 	}
 	pthread_mutex_unlock(&fs->lock);
-	rc = manifest_load(fs, &id, size, &m);
+	rc = manifest_load(fs, &id, is_chunk, size, &m);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&fs->lock);
-	if (!n->mf && !n->is_inline && oid_eq(&n->id, &id)) {
+	if (!n->mf && !n->is_inline && n->is_chunk == is_chunk && oid_eq(&n->id, &id)) {
 		n->mf = m;
 		m->refs++;
 	}

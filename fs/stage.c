@@ -118,6 +118,7 @@ int fs_node_entry_locked(const struct fs_node *n, struct tree_entry *e, bool *di
 		e->data_len = n->data_len;
 	} else {
 		e->id = n->id;
+		e->is_chunk = n->is_chunk;
 	}
 	return 1;
 }

@@ -4,7 +4,8 @@
  *
  * Invariants:
  *   - a file's bytes are its spool when it has one (spool_fd >= 0), else
- *     its stored content (inline bytes or a manifest), and size is theirs;
+ *     its stored content (inline bytes, one chunk or a manifest), and size
+ *     is theirs;
  *     the first write or truncation copies stored content into a new spool
  *     (copy-up), unless the file is emptied first;
  *   - dirty: the spool or the attributes differ from what is staged;
@@ -305,22 +306,18 @@ static void stream_note_written(struct fs *fs, struct fs_node *n, uint64_t end)
 	pthread_mutex_unlock(&st->lock);
 }
 
-/* Stores the stream's chunks as n's content: the manifest, then *e. */
+/* Stores the stream's chunks as n's content: the manifest (none for a
+ * single chunk: meta_manifest_put), then *e. */
 static int stream_store(struct fs *fs, struct fs_node *n, uint64_t size, struct tree_entry *e)
 {
 	struct manifest m;
-	struct buf enc = BUF_INIT;
 	int rc = stream_finish(fs, n, false, size, &m);
 
 	if (rc < 0)
 		return rc;
 	memset(e, 0, sizeof(*e));
 	e->mode = S_IFREG;
-	e->size = m.size;
-	rc = manifest_encode(&m, &enc);
-	if (rc == 0)
-		rc = meta_object_put(fs->mo, enc.data, enc.len, &e->id);
-	buf_release(&enc);
+	rc = meta_manifest_put(fs->mo, &m, e);
 	manifest_release(&m);
 	return rc;
 }

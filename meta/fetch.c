@@ -102,19 +102,6 @@ int repo_chunk_read(struct repo *r, const struct manifest_chunk *c, struct buf *
 	return rc;
 }
 
-int repo_manifest_load(struct repo *r, const struct tree_entry *e, struct buf *raw,
-		       struct manifest *m)
-{
-	int rc = meta_object_get(r->mo, &e->id, raw);
-
-	if (rc == 0)
-		rc = manifest_decode(raw->data, raw->len, m);
-	if (rc == 0 && m->size != e->size)
-		rc = t9k_err(T9K_ECORRUPT, "manifest size %llu differs from entry size %llu",
-			     (unsigned long long)m->size, (unsigned long long)e->size);
-	return rc;
-}
-
 static void file_free(struct fetch_file *ff)
 {
 	if (!ff)
@@ -225,7 +212,7 @@ static int run_chunk(struct fetch *f, struct fetch_file *ff, uint32_t i, uint64_
 static void *fetch_worker(void *arg)
 {
 	struct fetch *f = arg;
-	struct buf data = BUF_INIT, raw = BUF_INIT, obj = BUF_INIT;
+	struct buf data = BUF_INIT, obj = BUF_INIT;
 
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
@@ -247,8 +234,7 @@ static void *fetch_worker(void *arg)
 
 		t9k_err_clear();
 		if (chunk == UINT32_MAX) {
-			buf_reset(&raw);
-			rc = repo_manifest_load(f->r, &ff->e, &raw, &m);
+			rc = meta_manifest_get(f->r->mo, &ff->e, &m);
 		} else {
 			rc = run_chunk(f, ff, chunk, off, &obj, &data);
 		}
@@ -284,7 +270,6 @@ static void *fetch_worker(void *arg)
 	}
 	pthread_mutex_unlock(&f->lock);
 	buf_release(&data);
-	buf_release(&raw);
 	buf_release(&obj);
 	return NULL;
 }

@@ -53,12 +53,9 @@ int fetch_file(struct fetch *f, const struct tree_entry *e, int fd, off_t base, 
 int fetch_finish(struct fetch *f, int rc);
 void fetch_free(struct fetch *f);
 
-/* The serial pieces, also used by ranged reads: a chunk of a manifest
- * (standalone object or a range of a pack), appended to out; the manifest
- * of a file entry, checked against the entry's size (m released by
- * manifest_release; raw is scratch). */
+/* The serial piece, also used by ranged reads: a chunk of a manifest
+ * (standalone object or a range of a pack), appended to out. A file
+ * entry's manifest comes from meta_manifest_get (meta/objects.h). */
 int repo_chunk_read(struct repo *r, const struct manifest_chunk *c, struct buf *out);
-int repo_manifest_load(struct repo *r, const struct tree_entry *e, struct buf *raw,
-		       struct manifest *m);
 
 #endif

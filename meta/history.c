@@ -676,19 +676,21 @@ static int emit_key(struct reach *g, const char *ns, const struct oid *id)
 	return g->fn(g->arg, key);
 }
 
-static int reach_manifest(struct reach *g, const struct oid *id)
+/* Reports a file's manifest object (payload 0 only: a payload-2 entry has
+ * none) and every chunk its manifest names, from meta_manifest_get. */
+static int reach_file(struct reach *g, const struct tree_entry *e)
 {
-	struct buf raw = BUF_INIT;
 	struct manifest m = { 0 };
-	int rc = oidset_add(&g->seen_meta, id);
+	int rc = 0;
 
-	if (rc <= 0)
-		return rc;
-	rc = emit_key(g, CHUNK_NS_META, id);
+	if (!e->is_chunk) {
+		rc = oidset_add(&g->seen_meta, &e->id);
+		if (rc <= 0)
+			return rc;
+		rc = emit_key(g, CHUNK_NS_META, &e->id);
+	}
 	if (rc == 0)
-		rc = meta_object_get(g->r->mo, id, &raw);
-	if (rc == 0)
-		rc = manifest_decode(raw.data, raw.len, &m);
+		rc = meta_manifest_get(g->r->mo, e, &m);
 	for (uint32_t i = 0; rc == 0 && i < m.nchunks; i++) {
 		const struct oid *cid = m.chunks[i].loc == MANIFEST_LOC_PACK ? &m.chunks[i].pack
 									      : &m.chunks[i].id;
@@ -698,7 +700,6 @@ static int reach_manifest(struct reach *g, const struct oid *id)
 			rc = emit_key(g, CHUNK_NS_DATA, cid);
 	}
 	manifest_release(&m);
-	buf_release(&raw);
 	return rc < 0 ? rc : 0;
 }
 
@@ -723,7 +724,7 @@ static int reach_tree(struct reach *g, const struct oid *id)
 
 		if (e->is_inline)
 			continue;
-		rc = S_ISDIR(e->mode) ? reach_tree(g, &e->id) : reach_manifest(g, &e->id);
+		rc = S_ISDIR(e->mode) ? reach_tree(g, &e->id) : reach_file(g, e);
 	}
 	meta_node_put(g->r->mo, n);
 	return rc;

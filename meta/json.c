@@ -254,7 +254,7 @@ json_t *meta_json_entry(const struct tree_entry *e)
 			rc = -1;
 		}
 	} else {
-		rc |= set(j, "id", meta_json_oid_new(&e->id));
+		rc |= set(j, e->is_chunk ? "chunk" : "id", meta_json_oid_new(&e->id));
 	}
 	if (rc) {
 		json_decref(j);
@@ -305,7 +305,7 @@ int meta_json_to_entry_ex(const json_t *j, struct tree_entry *e, struct buf *hol
 	size_t name_len, type_len, b64_len;
 	json_int_t mode = -1, size = 0, mtime = 0;
 	uint32_t fmt;
-	int rc, has_id, has_inline;
+	int rc, has_id, has_inline, has_chunk;
 
 	memset(e, 0, sizeof(*e));
 	if (!json_is_object(j))
@@ -350,15 +350,32 @@ int meta_json_to_entry_ex(const json_t *j, struct tree_entry *e, struct buf *hol
 
 	has_id = json_object_get(j, "id") != NULL;
 	has_inline = json_object_get(j, "inline") != NULL;
+	has_chunk = json_object_get(j, "chunk") != NULL;
 	if (attrs) {
-		if (has_id || has_inline)
-			return t9k_err(-EINVAL, "directory attributes take no \"id\" or \"inline\"");
+		if (has_id || has_inline || has_chunk)
+			return t9k_err(-EINVAL, "directory attributes take no \"id\", \"inline\" or \"chunk\"");
 		return 0;
 	}
 	if (has_id && has_inline)
 		return t9k_err(-EINVAL, "entry has both \"id\" and \"inline\"");
-	if (!has_id && !has_inline)
-		return t9k_err(-EINVAL, "entry has neither \"id\" nor \"inline\"");
+	if (has_chunk && (has_id || has_inline))
+		return t9k_err(-EINVAL, "entry has both \"chunk\" and \"%s\": one payload only",
+			       has_id ? "id" : "inline");
+	if (!has_id && !has_inline && !has_chunk)
+		return t9k_err(-EINVAL, "entry has neither \"id\" nor \"inline\" nor \"chunk\"");
+	if (has_chunk) {
+		if (fmt != S_IFREG)
+			return t9k_err(-EINVAL, "only a file entry may carry \"chunk\"");
+		if (!json_object_get(j, "size"))
+			return t9k_err(-EINVAL, "entry has no \"size\"");
+		if (e->size <= META_INLINE_MAX || e->size > META_CHUNK_ENTRY_MAX)
+			return t9k_err(-EINVAL, "entry \"chunk\" needs a \"size\" of %d to %u bytes, "
+				       "not %" JSON_INTEGER_FORMAT, META_INLINE_MAX + 1,
+				       META_CHUNK_ENTRY_MAX, size);
+		e->is_chunk = true;
+		rc = meta_json_oid(j, "chunk", &e->id);
+		return rc < 0 ? rc : 0;
+	}
 	if (has_id) {
 		if (fmt == S_IFLNK)
 			return t9k_err(-EINVAL, "symlink entry needs \"inline\" (its target), not \"id\"");

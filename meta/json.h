@@ -36,7 +36,7 @@ json_t *meta_json_entry(const struct tree_entry *e);
 /* Flags of meta_json_to_entry_ex. */
 enum {
 	META_JSON_NAME_OPTIONAL = 1, /* "name" may be absent (e->name NULL, name_len 0) */
-	META_JSON_ATTRS_ONLY = 2,    /* a directory's mode and mtime: no "id"/"inline"
+	META_JSON_ATTRS_ONLY = 2,    /* a directory's mode and mtime: no "id"/"inline"/"chunk"
 				      * (e->id is zero); "size" optional */
 };
 
@@ -45,7 +45,9 @@ enum {
  * points there, so use one hold per entry that must stay alive. Checks
  * the name (meta_name_check), type, permission bits, and the payload
  * rules of meta/object.h (symlinks inline and non-empty, directories
- * never inline, inline size == bytes <= META_INLINE_MAX). */
+ * never inline, inline size == bytes <= META_INLINE_MAX, "chunk" only on
+ * files of META_INLINE_MAX < size <= META_CHUNK_ENTRY_MAX, exactly one of
+ * "id", "inline" and "chunk"). */
 int meta_json_to_entry(const json_t *j, struct tree_entry *e, struct buf *hold);
 int meta_json_to_entry_ex(const json_t *j, struct tree_entry *e, struct buf *hold, unsigned flags);
 

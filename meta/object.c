@@ -7,6 +7,7 @@
 
 #include "lib/endian.h"
 #include "lib/err.h"
+#include "store/cdc.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -31,6 +32,11 @@
 #define COMMIT_HDR (8 + OID_RAWSZ)
 #define KV_FIXED (2 + 4)
 #define KV_MIN (KV_FIXED + 1)
+
+_Static_assert(META_CHUNK_ENTRY_MAX == CDC_MAX_LIMIT,
+	       "a one-chunk entry must hold the largest chunk a repository can cut");
+
+enum { PAYLOAD_ID = 0, PAYLOAD_INLINE = 1, PAYLOAD_CHUNK = 2 };
 
 #define QUOTE_MAX 48 /* bytes of a name shown in a message */
 #define QUOTE_BUF (QUOTE_MAX * 4 + 8)
@@ -457,6 +463,19 @@ static int entry_check(const struct tree_entry *e, int code, size_t *size)
 		return code; /* keeps the message quoting the name */
 	if ((rc = mode_check(e->mode, code)) < 0)
 		return rc;
+	if (e->is_chunk) {
+		if (e->is_inline)
+			return t9k_err(code, "entry is both inline and one chunk");
+		if (type != S_IFREG)
+			return t9k_err(code, "bad payload: only regular files may name a single chunk");
+		if (e->size <= META_INLINE_MAX)
+			return t9k_err(code, "bad payload: one-chunk file of %" PRIu64 " bytes, "
+				       "but files up to %d bytes are inline", e->size, META_INLINE_MAX);
+		if (e->size > META_CHUNK_ENTRY_MAX)
+			return t9k_err(code, "bad payload: one-chunk file of %" PRIu64 " bytes, "
+				       "more than the largest chunk (%u)", e->size,
+				       META_CHUNK_ENTRY_MAX);
+	}
 	if (!e->is_inline) {
 		if (type == S_IFLNK)
 			return t9k_err(code, "symlink is not inline");
@@ -488,7 +507,7 @@ static void entry_write(struct wr *w, const struct tree_entry *e)
 	wr_u32(w, e->mode);
 	wr_u64(w, e->size);
 	wr_u64(w, (uint64_t)e->mtime_ns);
-	wr_u8(w, e->is_inline);
+	wr_u8(w, e->is_inline ? PAYLOAD_INLINE : e->is_chunk ? PAYLOAD_CHUNK : PAYLOAD_ID);
 	if (e->is_inline) {
 		wr_u32(w, e->data_len);
 		wr_bytes(w, e->data, e->data_len);
@@ -511,9 +530,11 @@ static int entry_parse(struct rd *r, struct tree_entry *e)
 	if ((rc = rd_u32(r, &e->mode)) < 0 || (rc = rd_u64(r, &e->size)) < 0 ||
 	    (rc = rd_i64(r, &e->mtime_ns)) < 0 || (rc = rd_u8(r, &payload)) < 0)
 		return rc;
-	if (payload == 0)
+	if (payload == PAYLOAD_ID || payload == PAYLOAD_CHUNK) {
+		e->is_chunk = payload == PAYLOAD_CHUNK;
 		return rd_oid(r, &e->id);
-	if (payload != 1)
+	}
+	if (payload != PAYLOAD_INLINE)
 		return t9k_err(T9K_ECORRUPT, "unknown payload kind %u", payload);
 	e->is_inline = true;
 	if ((rc = rd_u32(r, &e->data_len)) < 0 || (rc = rd_bytes(r, e->data_len, &e->data)) < 0)

@@ -40,10 +40,18 @@
  *   4   mode: S_IFREG, S_IFDIR or S_IFLNK | permission bits (07777)
  *   8   size: file bytes; symlink target length; directory entry count
  *   8   mtime, nanoseconds since the epoch (signed)
- *   1   payload: 0 = id, 1 = inline bytes
+ *   1   payload: 0 = id, 1 = inline bytes, 2 = chunk
  *   payload 0: 32 id (file: manifest; dir: root node of its tree)
  *   payload 1: 4 length, then the bytes (files up to META_INLINE_MAX whose
  *              length equals size; symlinks: the target). Dirs never inline.
+ *   payload 2: 32 chunk id: a regular file whose bytes are exactly one
+ *              chunk, stored as the standalone object "chunks/<id>" (no
+ *              manifest object). Only files with META_INLINE_MAX < size <=
+ *              META_CHUNK_ENTRY_MAX. Its implied manifest is {size, one
+ *              chunk: id, length size, location 0} (meta_manifest_get).
+ *              Added after version 1 shipped, without a version bump:
+ *              older binaries refuse such trees ("unknown payload kind 2").
+ *              Files of several chunks keep payload 0.
  * Inner item (a reference to a child node):
  *   2   key length (1..255), then the key: the last name under the child
  *   32  child node id
@@ -74,6 +82,9 @@
 
 #define META_NAME_MAX 255
 #define META_INLINE_MAX 4096     /* files up to this size live in their entry */
+#define META_CHUNK_ENTRY_MAX (64u << 20) /* largest one-chunk entry (payload 2):
+					  * CDC_MAX_LIMIT, the largest chunk any
+					  * repository can cut */
 #define META_MAX_PARENTS 16
 #define META_TREE_MAX_LEVEL 15
 #define META_MSG_MAX (1u << 20)
@@ -117,8 +128,9 @@ struct tree_entry {
 	uint32_t mode;
 	uint64_t size;
 	int64_t mtime_ns;
-	bool is_inline;
-	struct oid id;          /* !is_inline */
+	bool is_inline;         /* payload 1 */
+	bool is_chunk;          /* payload 2: id is a chunk (never with is_inline) */
+	struct oid id;          /* !is_inline: manifest, tree node or (is_chunk) chunk */
 	const uint8_t *data;    /* is_inline */
 	uint32_t data_len;
 };

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define NBUCKETS 4096
 #define MAX_IDLE_WRITERS 8
@@ -131,6 +132,61 @@ int meta_object_get(struct meta_objects *mo, const struct oid *id, struct buf *o
 	pthread_mutex_lock(&mo->lock);
 	mo->stats.reads++;
 	pthread_mutex_unlock(&mo->lock);
+	return rc;
+}
+
+int meta_manifest_get(struct meta_objects *mo, const struct tree_entry *e, struct manifest *m)
+{
+	struct buf raw = BUF_INIT;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	if (!S_ISREG(e->mode) || e->is_inline)
+		return t9k_err(-EINVAL, "entry has no manifest: not a stored regular file");
+	if (e->is_chunk) {
+		if (e->size <= META_INLINE_MAX || e->size > META_CHUNK_ENTRY_MAX)
+			return t9k_err(T9K_ECORRUPT, "one-chunk entry of %llu bytes is out of range",
+				       (unsigned long long)e->size);
+		if (!(m->chunks = calloc(1, sizeof(*m->chunks))))
+			return t9k_err(-ENOMEM, "out of memory");
+		m->size = e->size;
+		m->nchunks = 1;
+		m->chunks[0] = (struct manifest_chunk){ .id = e->id, .len = (uint32_t)e->size,
+							.loc = MANIFEST_LOC_OBJECT };
+		return 0;
+	}
+	rc = meta_object_get(mo, &e->id, &raw);
+	if (rc == 0)
+		rc = manifest_decode(raw.data, raw.len, m);
+	if (rc == 0 && m->size != e->size) {
+		rc = t9k_err(T9K_ECORRUPT, "manifest size %llu differs from entry size %llu",
+			     (unsigned long long)m->size, (unsigned long long)e->size);
+		manifest_release(m);
+	}
+	buf_release(&raw);
+	return rc;
+}
+
+int meta_manifest_put(struct meta_objects *mo, const struct manifest *m, struct tree_entry *e)
+{
+	struct buf enc = BUF_INIT;
+	int rc;
+
+	e->is_inline = false;
+	e->data = NULL;
+	e->data_len = 0;
+	e->size = m->size;
+	e->is_chunk = m->nchunks == 1 && m->chunks[0].loc == MANIFEST_LOC_OBJECT &&
+		      m->size > META_INLINE_MAX && m->size <= META_CHUNK_ENTRY_MAX &&
+		      m->chunks[0].len == m->size;
+	if (e->is_chunk) {
+		e->id = m->chunks[0].id;
+		return 0;
+	}
+	rc = manifest_encode(m, &enc);
+	if (rc == 0)
+		rc = meta_object_put(mo, enc.data, enc.len, &e->id);
+	buf_release(&enc);
 	return rc;
 }
 

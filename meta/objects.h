@@ -53,6 +53,22 @@ int meta_object_put(struct meta_objects *mo, const void *data, size_t len, struc
 /* Appends the verified bytes of object id to out (T9K_ENOTFOUND if absent). */
 int meta_object_get(struct meta_objects *mo, const struct oid *id, struct buf *out);
 
+/* The manifest of file entry e (S_IFREG, not inline), the one function
+ * every reader uses: payload 0 fetches and decodes the manifest object and
+ * checks its size against e->size; payload 2 (e->is_chunk) synthesizes
+ * {e->size, one chunk: e->id, length e->size, standalone object} without
+ * touching the store. On success the caller frees *m with manifest_release;
+ * on failure *m is empty. T9K_ENOTFOUND when the manifest object is absent. */
+int meta_manifest_get(struct meta_objects *mo, const struct tree_entry *e, struct manifest *m);
+
+/* Makes file entry e (mode, name, mtime left to the caller) name the
+ * content of m: a file of exactly one standalone chunk with META_INLINE_MAX
+ * < size <= META_CHUNK_ENTRY_MAX becomes a payload-2 entry and no manifest
+ * is stored; otherwise m is stored and e names it (payload 0). Sets
+ * e->size, e->id, e->is_chunk and clears e->is_inline. The chunks must be
+ * in the store already; m stays the caller's. */
+int meta_manifest_put(struct meta_objects *mo, const struct manifest *m, struct tree_entry *e);
+
 /* A decoded tree node, from the cache or the store. */
 int meta_node_get(struct meta_objects *mo, const struct oid *id, struct meta_node **out);
 void meta_node_put(struct meta_objects *mo, struct meta_node *n);

@@ -239,6 +239,7 @@ static int stage_encode(const char *name, const struct tree_entry *e, bool dir_a
 			return t9k_err(-EINVAL, "'%s': attributes only apply to directories", name);
 		memset(&copy.id, 0, sizeof(copy.id));
 		copy.is_inline = false;
+		copy.is_chunk = false;
 	}
 	if (buf_add(out, dir_attrs ? "A" : "E", 1) < 0)
 		return t9k_err(-ENOMEM, "out of memory");
@@ -273,9 +274,10 @@ static const char *base_name(const char *path)
 }
 
 /* Staging an entry that names an object the store lacks would let a commit
- * point at nothing: every file manifest and directory tree an entry names
- * must exist first (a writer uploads chunks, then the manifest, then
- * stages). HEADs run on up to the store's concurrency in threads. */
+ * point at nothing: every file manifest, one-chunk file's chunk (payload 2)
+ * and directory tree an entry names must exist first (a writer uploads
+ * chunks, then the manifest, then stages). HEADs run on up to the store's
+ * concurrency in threads. */
 struct exist_job {
 	struct repo *r;
 	const struct repo_stage_item *items;
@@ -310,7 +312,8 @@ static void *exist_worker(void *arg)
 		pthread_mutex_unlock(&j->mu);
 		if (i >= j->n)
 			return NULL;
-		chunk_key_ns(CHUNK_NS_META, &j->items[i].entry->id, key);
+		chunk_key_ns(j->items[i].entry->is_chunk ? CHUNK_NS_DATA : CHUNK_NS_META,
+			     &j->items[i].entry->id, key);
 		rc = store_head(j->r->store, key, &size);
 		if (rc == -ENOENT) {
 			oid_to_hex(&j->items[i].entry->id, hex);

@@ -58,17 +58,14 @@ static int manifest_add(void *arg, const struct oid *id, uint64_t off, uint32_t 
 	return 0;
 }
 
+/* Points e at the file's chunks: one chunk becomes a payload-2 entry, more
+ * are stored as a manifest (meta_manifest_put). */
 static int put_manifest(struct repo *r, const struct manifest_builder *mb, uint64_t size,
-			struct oid *id)
+			struct tree_entry *e)
 {
 	struct manifest m = { .size = size, .nchunks = mb->n, .chunks = mb->v };
-	struct buf enc = BUF_INIT;
-	int rc = manifest_encode(&m, &enc);
 
-	if (rc == 0)
-		rc = meta_object_put(r->mo, enc.data, enc.len, id);
-	buf_release(&enc);
-	return rc;
+	return meta_manifest_put(r->mo, &m, e);
 }
 
 int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_writer *w, int fd,
@@ -143,7 +140,7 @@ int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_write
 		e->size = cs.bytes;
 	}
 	if (rc == 0)
-		rc = put_manifest(r, &mb, e->size, &e->id);
+		rc = put_manifest(r, &mb, e->size, e);
 	if (rc == 0 && st)
 		st->bytes += e->size;
 	free(mb.v);
@@ -575,7 +572,7 @@ out:
 int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uint64_t len,
 		   struct buf *out)
 {
-	struct buf raw = BUF_INIT, chunk = BUF_INIT;
+	struct buf chunk = BUF_INIT;
 	struct manifest m = { 0 };
 	uint64_t pos = 0;
 	int rc = 0;
@@ -588,7 +585,7 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
 		len = e->size - off;
 	if (e->is_inline)
 		return buf_add(out, e->data + off, (size_t)len);
-	rc = repo_manifest_load(r, e, &raw, &m);
+	rc = meta_manifest_get(r->mo, e, &m);
 	for (uint32_t i = 0; rc == 0 && i < m.nchunks && len; i++) {
 		uint64_t clen = m.chunks[i].len;
 
@@ -607,7 +604,6 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
 		pos += clen;
 	}
 	manifest_release(&m);
-	buf_release(&raw);
 	buf_release(&chunk);
 	return rc;
 }
@@ -616,7 +612,7 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
  * written at their offsets from the fd's position); the rest in order. */
 int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd)
 {
-	struct buf raw = BUF_INIT, chunk = BUF_INIT;
+	struct buf chunk = BUF_INIT;
 	struct manifest m = { 0 };
 	struct stat sb;
 	int rc, fl;
@@ -645,7 +641,7 @@ int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd)
 			rc = t9k_err(-errno, "seek: %s", strerror(errno));
 		return rc;
 	}
-	rc = repo_manifest_load(r, e, &raw, &m);
+	rc = meta_manifest_get(r->mo, e, &m);
 	for (uint32_t i = 0; rc == 0 && i < m.nchunks; i++) {
 		buf_reset(&chunk);
 		rc = repo_chunk_read(r, &m.chunks[i], &chunk);
@@ -653,7 +649,6 @@ int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd)
 			rc = t9k_err(rc, "write: %s", strerror(-rc));
 	}
 	manifest_release(&m);
-	buf_release(&raw);
 	buf_release(&chunk);
 	return rc;
 }

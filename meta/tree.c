@@ -656,7 +656,7 @@ bool tree_entry_eq(const struct tree_entry *a, const struct tree_entry *b)
 {
 	if (a->name_len != b->name_len || memcmp(a->name, b->name, a->name_len) ||
 	    a->mode != b->mode || a->size != b->size || a->mtime_ns != b->mtime_ns ||
-	    a->is_inline != b->is_inline)
+	    a->is_inline != b->is_inline || a->is_chunk != b->is_chunk)
 		return false;
 	if (a->is_inline)
 		return a->data_len == b->data_len && !memcmp(a->data, b->data, a->data_len);

@@ -441,21 +441,18 @@ static int add_item(struct warm_job *w, const struct manifest_chunk *mc)
 	return 0;
 }
 
+/* Queues the chunks of a stored file (payload 0 or 2). */
 static int add_file(struct warm_job *w, struct repo *r, const struct tree_entry *e)
 {
-	struct buf raw = BUF_INIT;
 	struct manifest m = { 0 };
 	int rc;
 
 	if (e->is_inline || e->size == 0)
 		return 0;
-	rc = meta_object_get(repo_objects(r), &e->id, &raw);
-	if (rc == 0)
-		rc = manifest_decode(raw.data, raw.len, &m);
+	rc = meta_manifest_get(repo_objects(r), e, &m);
 	for (uint32_t i = 0; rc == 0 && i < m.nchunks; i++)
 		rc = add_item(w, &m.chunks[i]);
 	manifest_release(&m);
-	buf_release(&raw);
 	return rc;
 }
 

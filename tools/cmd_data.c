@@ -472,8 +472,9 @@ int cmd_stat(struct cli *cli, int argc, char **argv)
 				      "mode", (int)(e.mode & 07777), "size", (json_int_t)e.size,
 				      "mtime_ns", (json_int_t)e.mtime_ns);
 
-		if (!e.is_inline)
-			json_object_set_new(j, "id", json_string(oid_to_hex(&e.id, hex)));
+		if (!e.is_inline) /* the entry's payload, as in meta/API.md */
+			json_object_set_new(j, e.is_chunk ? "chunk" : "id",
+					    json_string(oid_to_hex(&e.id, hex)));
 		cli_print_json(j);
 		json_decref(j);
 	} else if (rc == 0) {
@@ -483,11 +484,12 @@ int cmd_stat(struct cli *cli, int argc, char **argv)
 
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-		printf("  path: %s\n  type: %s\n  mode: %04o\n  size: %llu%s\n mtime: %s\n    id: %s\n",
+		printf("  path: %s\n  type: %s\n  mode: %04o\n  size: %llu%s\n mtime: %s\n    id: %s%s\n",
 		       sp.path[0] ? sp.path : "/",
 		       S_ISDIR(e.mode) ? "directory" : S_ISLNK(e.mode) ? "symlink" : "file",
 		       e.mode & 07777, (unsigned long long)e.size, S_ISDIR(e.mode) ? " entries" : " bytes",
-		       when, e.is_inline ? "(inline)" : oid_to_hex(&e.id, hex));
+		       when, e.is_inline ? "(inline)" : oid_to_hex(&e.id, hex),
+		       e.is_chunk ? " (one chunk, no manifest)" : "");
 	}
 	if (hold)
 		meta_node_put(repo_objects(r), hold);

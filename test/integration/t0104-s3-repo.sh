@@ -52,6 +52,45 @@ test_expect_success 'a fresh import skips most HEADs; a re-import uploads no chu
 	t9kfs export dedup@main:again dd-out && diff -r dd dd-out
 '
 
+requests() { sed -n 's/.*: \([0-9]*\) requests, .*/\1/p' "$1" | tail -n 1; }
+
+# How many metadata objects of store URL are file manifests (magic "T9KM"
+# after the 12-byte object header, zstd-compressed when byte 5 is 1).
+manifests() {
+	local key n=0 magic
+	for key in $(store_tool "$1" list meta/ | cut -d" " -f1); do
+		store_tool "$1" cat "$key" >obj || return 1
+		if [ "$(od -An -tu1 -j5 -N1 obj | tr -d " ")" = 1 ]; then
+			magic=$(tail -c +13 obj | zstd -dc | head -c 4)
+		else
+			magic=$(tail -c +13 obj | head -c 4)
+		fi
+		[ "$magic" = T9KM ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# A file of one chunk is one object: its import PUTs the chunk and no
+# manifest, and an export GETs just the chunk. With a manifest per file
+# both took more than 2 requests per file; now they stay under 2.
+test_expect_success 'one-chunk files: one object each, same bytes back' '
+	t9kfs repo create single --store "$(s3_url repos/single)" >/dev/null &&
+	mkdir -p sg/d && for i in $(seq 1 40); do head -c 100000 /dev/urandom >sg/d/f$i; done &&
+	head -c 9000000 /dev/urandom >sg/big &&
+	T9KFS_LOG=info t9kfs import sg/d single@main:d -m "v1" >/dev/null 2>log &&
+	[ "$(store_tool "$(s3_url repos/single)" count chunks/)" = 40 ] &&
+	[ "$(manifests "$(s3_url repos/single)")" = 0 ] &&
+	n=$(requests log) &&
+	{ [ "$n" -lt 80 ] || { echo "import made $n requests for 40 one-chunk files"; exit 1; }; } &&
+	t9kfs stat --json single@main:d/f7 | grep -q "\"chunk\"" &&
+	t9kfs put sg/big single@main:big && t9kfs commit single@main -m "v2" >/dev/null &&
+	[ "$(manifests "$(s3_url repos/single)")" = 1 ] &&
+	T9KFS_LOG=info t9kfs export single@main sg-out >/dev/null 2>log &&
+	diff -r sg sg-out &&
+	n=$(requests log) &&
+	{ [ "$n" -lt 80 ] || { echo "export made $n requests for 40 one-chunk files"; exit 1; }; }
+'
+
 test_expect_success 'a chunk missing during an export: clear error, no partial file' '
 	t9kfs repo create holes --store "$(s3_url repos/holes)" >/dev/null &&
 	mkdir hs && head -c 20000000 /dev/urandom >hs/big.bin &&

@@ -136,6 +136,51 @@ test_expect_success 'bad input: one line, non-zero, nothing changed' '
 	t9kfs status data@main | grep -q "nothing staged"
 '
 
+# Files of one chunk name it in their tree entry ("chunk" in stat --json)
+# and get no manifest object; bigger files keep one. min 1M: files up to
+# 1 MiB are one chunk for sure, 9 MiB is three or more.
+test_expect_success 'one-chunk files: no manifest, same bytes back, diff' '
+	t9kfs repo create one --min 1M --avg 2M --max 4M >/dev/null &&
+	store=$T9KFS_HOME/store/one &&
+	mkdir -p one/sub &&
+	head -c 5120 /dev/urandom >one/a5k &&
+	head -c 102400 /dev/urandom >one/sub/b100k &&
+	head -c 1048576 /dev/urandom >one/c1m &&
+	head -c 3145728 /dev/urandom >one/d3m &&
+	head -c 9437184 /dev/urandom >one/e9m &&
+	: >one/empty &&
+	metas=$(find "$store/meta" -type f | wc -l) &&
+	t9kfs import one one@main -m "six files" >/dev/null &&
+	for f in a5k sub/b100k c1m; do
+		t9kfs stat --json one@main:$f >st &&
+		grep -q "\"chunk\": \"[0-9a-f]\{64\}\"" st && ! grep -q "\"id\"" st || exit 1
+	done &&
+	t9kfs stat one@main:c1m | grep -q "(one chunk, no manifest)" &&
+	t9kfs stat --json one@main:e9m | grep -q "\"id\"" &&
+	t9kfs stat --json one@main:empty >st && ! grep -q "\"id\"\|\"chunk\"" st &&
+	manifests=0 &&
+	for f in a5k sub/b100k c1m d3m e9m; do
+		if t9kfs stat --json one@main:$f | grep -q "\"id\""; then
+			manifests=$((manifests + 1))
+		fi
+	done &&
+	[ "$manifests" -ge 1 ] &&
+	after=$(find "$store/meta" -type f | wc -l) &&
+	{ [ $((after - metas)) = $((3 + manifests)) ] ||
+	  { echo "meta objects: $metas -> $after, want 3 new + $manifests manifests"; exit 1; }; } &&
+	t9kfs export one@main one-out && diff -r one one-out &&
+	t9kfs cat one@main:sub/b100k | cmp - one/sub/b100k &&
+	head -c 204800 /dev/urandom >b200k &&
+	t9kfs put b200k one@main:sub/b100k &&
+	t9kfs put b200k one@main:new200k &&
+	t9kfs commit one@main -m "two more" >/dev/null &&
+	t9kfs stat --json one@main:new200k | grep -q "\"chunk\"" &&
+	t9kfs diff one@main~1 one@main >diff &&
+	printf "A new200k (204800 bytes)\nM sub/b100k (102400 -> 204800 bytes)\n" >want &&
+	test_cmp want diff &&
+	t9kfs get one@main:new200k got && cmp got b200k
+'
+
 test_expect_success 'a restart of the server loses nothing' '
 	head=$(t9kfs log --oneline -n 1 data@main) &&
 	t9kfs put bad data@main:kept.txt &&

@@ -15,6 +15,8 @@ mkdata() {
 	head -c 4096 /dev/urandom >"$1/a/b/inline-max"
 	head -c 4097 /dev/urandom >"$1/a/b/inline-max+1"
 	head -c 300000 /dev/urandom >"$1/with space/one chunk"
+	head -c 5120 /dev/urandom >"$1/a/b/five-k"
+	head -c 1048576 /dev/urandom >"$1/a/one-mib"
 	echo ü >"$1/ünï/ä.txt"
 	chmod 600 "$1/a/b/inline-max"
 	chmod 755 "$1/a/b/c/hello.txt"
@@ -44,7 +46,11 @@ test_expect_success 'a tag mounts read-only and equals the source byte for byte'
 	[ "$(readlink mnt/a/rel-link)" = b/c/hello.txt ] &&
 	[ "$(readlink mnt/abs-link)" = /etc/hostname ] &&
 	cat mnt/a/rel-link | grep -q hello &&
-	[ "$(stat -c %s mnt/a/big.bin)" = 10000000 ]
+	[ "$(stat -c %s mnt/a/big.bin)" = 10000000 ] &&
+	for f in a/b/inline-max+1 a/b/five-k "with space/one chunk"; do
+		t9kfs stat --json "data@v1:$f" | grep -q "\"chunk\"" || exit 1
+	done &&
+	t9kfs stat --json data@v1:a/big.bin | grep -q "\"id\""
 '
 
 test_expect_success 'reads at odd offsets and sizes match' '

@@ -167,6 +167,23 @@ test_expect_success 'commit; the new commit mounts equal to the branch view, mti
 	umount_t9kfs mnt3
 '
 
+test_expect_success 'a 200 KiB file written through the mount is one chunk, no manifest' '
+	head -c 204800 /dev/urandom >b200k &&
+	metas=$(find "$T9KFS_HOME/store/data/meta" -type f | wc -l) &&
+	both "cp ../b200k w200k" &&
+	same &&
+	t9kfs commit data@exp -m "one chunk" >/dev/null &&
+	t9kfs stat --json data@exp:w200k >st &&
+	grep -q "\"chunk\": \"[0-9a-f]\{64\}\"" st && ! grep -q "\"id\"" st &&
+	after=$(find "$T9KFS_HOME/store/data/meta" -type f | wc -l) &&
+	{ [ $((after - metas)) = 2 ] ||
+	  { echo "meta objects: $metas -> $after, want only a commit and a root tree"; exit 1; }; } &&
+	t9kfs diff data@exp~1 data@exp >diff &&
+	echo "A w200k (204800 bytes)" >want && test_cmp want diff &&
+	t9kfs export data@exp exp-out && diff -r --no-dereference ref exp-out &&
+	cmp mnt/w200k b200k
+'
+
 test_expect_success 'after a commit the mount keeps working; remount shows the same' '
 	both "echo after >after.txt && mv x3 x4 && rm sparse" &&
 	same &&

@@ -81,6 +81,17 @@ START_TEST(test_entry_roundtrip)
 	}
 	e.size = e.data_len = META_INLINE_MAX;
 	entry_roundtrip(&e);
+	/* one-chunk files (payload 2), at both ends of their range */
+	e.is_inline = false;
+	e.data = NULL;
+	e.data_len = 0;
+	e.is_chunk = true;
+	e.size = META_INLINE_MAX + 1;
+	entry_roundtrip(&e);
+	e.size = META_CHUNK_ENTRY_MAX;
+	entry_roundtrip(&e);
+	e.is_chunk = false;
+	e.is_inline = true;
 	e.mode = S_IFLNK | 0777;
 	e.data = (const uint8_t *)"../target";
 	e.size = e.data_len = 9;
@@ -102,6 +113,24 @@ START_TEST(test_entry_fields)
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "mode")), 0644);
 	ck_assert_str_eq(json_string_value(json_object_get(j, "inline")), "YWJj");
 	ck_assert_ptr_null(json_object_get(j, "id"));
+	ck_assert_ptr_null(json_object_get(j, "chunk"));
+	json_decref(j);
+
+	/* a one-chunk file shows "chunk", not "id" */
+	j = meta_json_entry(&(struct tree_entry){ .name = "c", .name_len = 1,
+						  .mode = S_IFREG | 0644, .size = 5000,
+						  .is_chunk = true, .id.b = { 0xcd } });
+	ck_assert_str_eq(json_string_value(json_object_get(j, "chunk")),
+			 "cd00000000000000000000000000000000000000000000000000000000000000");
+	ck_assert_ptr_null(json_object_get(j, "id"));
+	ck_assert_ptr_null(json_object_get(j, "inline"));
+	json_decref(j);
+	j = parse("{\"name\": \"c\", \"type\": \"file\", \"size\": 5000, \"chunk\": "
+		  "\"cd00000000000000000000000000000000000000000000000000000000000000\"}");
+	ck_assert_int_eq(meta_json_to_entry(j, &e, &hold), 0);
+	ck_assert(e.is_chunk && !e.is_inline);
+	ck_assert_uint_eq(e.id.b[0], 0xcd);
+	ck_assert_uint_eq(e.size, 5000);
 	json_decref(j);
 
 	/* defaults: mode by type, mtime 0, size from the inline bytes */
@@ -152,6 +181,33 @@ START_TEST(test_entry_rejects)
 	entry_rejected(text, 0, "both");
 	snprintf(text, sizeof(text), "{\"name\": \"a\", \"type\": \"file\", %s}", id);
 	entry_rejected(text, 0, "no \"size\"");
+	/* "chunk": one payload only, files only, sizes of one chunk only */
+	snprintf(text, sizeof(text), "{\"name\": \"a\", \"type\": \"file\", \"size\": 5000, %s, "
+		 "\"chunk\": \"%064d\"}", id, 1);
+	entry_rejected(text, 0, "both \"chunk\" and \"id\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"file\", \"size\": 5000, \"inline\": \"\", "
+		       "\"chunk\": \"0000000000000000000000000000000000000000000000000000000000000001\"}",
+		       0, "both \"chunk\" and \"inline\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"dir\", \"size\": 5000, \"chunk\": "
+		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}",
+		       0, "only a file entry may carry \"chunk\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"symlink\", \"size\": 5000, \"chunk\": "
+		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}",
+		       0, "only a file entry may carry \"chunk\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"file\", \"chunk\": "
+		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}",
+		       0, "no \"size\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"file\", \"size\": 4096, \"chunk\": "
+		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}",
+		       0, "needs a \"size\" of 4097 to 67108864 bytes, not 4096");
+	entry_rejected("{\"name\": \"a\", \"type\": \"file\", \"size\": 67108865, \"chunk\": "
+		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}",
+		       0, "not 67108865");
+	entry_rejected("{\"name\": \"a\", \"type\": \"file\", \"size\": 5000, \"chunk\": 5}",
+		       0, "hex digits");
+	entry_rejected("{\"type\": \"dir\", \"chunk\": "
+		       "\"0000000000000000000000000000000000000000000000000000000000000001\"}",
+		       META_JSON_NAME_OPTIONAL | META_JSON_ATTRS_ONLY, "no \"id\", \"inline\" or \"chunk\"");
 	snprintf(text, sizeof(text), "{\"name\": \"a\", \"type\": \"symlink\", \"size\": 1, %s}", id);
 	entry_rejected(text, 0, "symlink entry needs \"inline\"");
 	entry_rejected("{\"name\": \"a\", \"type\": \"dir\", \"inline\": \"\"}", 0,
@@ -179,7 +235,7 @@ START_TEST(test_entry_rejects)
 	entry_rejected("{\"name\": \"a\", \"type\": \"file\", \"mode\": 1}", META_JSON_ATTRS_ONLY,
 		       "need \"type\": \"dir\"");
 	snprintf(text, sizeof(text), "{\"name\": \"a\", \"type\": \"dir\", %s}", id);
-	entry_rejected(text, META_JSON_ATTRS_ONLY, "no \"id\" or \"inline\"");
+	entry_rejected(text, META_JSON_ATTRS_ONLY, "no \"id\", \"inline\" or \"chunk\"");
 }
 END_TEST
 

@@ -7,6 +7,7 @@
 #include "lib/endian.h"
 #include "lib/err.h"
 #include "meta/object.h"
+#include "meta/tree.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -237,7 +238,7 @@ static void raw_entry(struct buf *b, const struct tree_entry *e)
 	raw32(b, e->mode);
 	raw64(b, e->size);
 	raw64(b, (uint64_t)e->mtime_ns);
-	raw8(b, e->is_inline);
+	raw8(b, e->is_inline ? 1 : e->is_chunk ? 2 : 0);
 	if (e->is_inline) {
 		raw32(b, e->data_len);
 		raw(b, e->data, e->data_len);
@@ -567,6 +568,7 @@ static void assert_entry_eq(const struct tree_entry *a, const struct tree_entry 
 	ck_assert_uint_eq(a->size, b->size);
 	ck_assert_int_eq(a->mtime_ns, b->mtime_ns);
 	ck_assert_int_eq(a->is_inline, b->is_inline);
+	ck_assert_int_eq(a->is_chunk, b->is_chunk);
 	if (a->is_inline) {
 		ck_assert_uint_eq(a->data_len, b->data_len);
 		ck_assert(a->data_len == 0 || !memcmp(a->data, b->data, a->data_len));
@@ -682,6 +684,73 @@ START_TEST(tree_entry_alone)
 }
 END_TEST
 
+/* Payload 2: a file of one chunk names the chunk itself. */
+START_TEST(tree_chunk_payload)
+{
+	struct tree_entry v[3] = {
+		{ .name = "a", .name_len = 1, .mode = S_IFREG | 0644, .size = 1u << 20,
+		  .mtime_ns = 7, .id = mkoid(30) },
+		{ .name = "b", .name_len = 1, .mode = S_IFREG | 0600, .size = META_INLINE_MAX + 1,
+		  .is_chunk = true, .id = mkoid(31) },
+		{ .name = "c", .name_len = 1, .mode = S_IFREG | 0644, .size = META_CHUNK_ENTRY_MAX,
+		  .is_chunk = true, .id = mkoid(32) },
+	};
+	struct tree_node n = { 0, 3, v, NULL }, d;
+	struct buf b = BUF_INIT, r = BUF_INIT;
+	struct tree_entry e, same;
+
+	ck_assert_int_eq(tree_node_encode(&n, &b), 0);
+	raw_tree(&r, &n);
+	ck_assert_uint_eq(b.len, r.len);
+	ck_assert(!memcmp(b.data, r.data, b.len));
+	ck_assert_int_eq(tree_node_decode(b.data, b.len, &d), 0);
+	for (int i = 0; i < 3; i++)
+		assert_entry_eq(&d.entries[i], &v[i]);
+	ck_assert(!d.entries[0].is_chunk && d.entries[1].is_chunk && !d.entries[1].is_inline);
+	tree_node_release(&d);
+	ck_assert_int_eq(dec_tree(b.data, b.len), 0);
+
+	/* on its own (staging), and payload byte 2 on the wire */
+	buf_reset(&b);
+	ck_assert_int_eq(tree_entry_encode(&v[1], &b), 0);
+	ck_assert_uint_eq(b.data[2 + 1 + 4 + 8 + 8], 2);
+	ck_assert_int_eq(tree_entry_decode(b.data, b.len, &e), (int)b.len);
+	assert_entry_eq(&e, &v[1]);
+
+	/* the same id as payload 0 is another entry */
+	same = v[1];
+	same.is_chunk = false;
+	ck_assert(tree_entry_eq(&v[1], &v[1]));
+	ck_assert(!tree_entry_eq(&v[1], &same));
+
+	/* unknown kinds stay refused */
+	b.data[2 + 1 + 4 + 8 + 8] = 3;
+	expect_msg(tree_entry_decode(b.data, b.len, &e), T9K_ECORRUPT, "unknown payload kind 3");
+
+	/* rules, by encoder and decoder alike */
+	v[1].mode = S_IFDIR | 0755;
+	expect_tree_invalid(&n, "entry 1: bad payload: only regular files may name a single chunk");
+	v[1].mode = S_IFLNK | 0777;
+	expect_tree_invalid(&n, "entry 1: bad payload: only regular files may name a single chunk");
+	v[1].mode = S_IFREG | 0600;
+	v[1].size = META_INLINE_MAX;
+	expect_tree_invalid(&n, "entry 1: bad payload: one-chunk file of 4096 bytes, but files up "
+			    "to 4096 bytes are inline");
+	v[1].size = 0;
+	expect_tree_invalid(&n, "entry 1: bad payload: one-chunk file of 0 bytes");
+	v[1].size = META_INLINE_MAX + 1;
+	v[2].size = (uint64_t)META_CHUNK_ENTRY_MAX + 1;
+	expect_tree_invalid(&n, "entry 2: bad payload: one-chunk file of 67108865 bytes, more "
+			    "than the largest chunk");
+	v[2].size = META_CHUNK_ENTRY_MAX;
+	v[2].is_inline = true; /* both flags: the encoder refuses */
+	buf_reset(&b);
+	expect_msg(tree_node_encode(&n, &b), -EINVAL, "entry is both inline and one chunk");
+	buf_release(&b);
+	buf_release(&r);
+}
+END_TEST
+
 START_TEST(tree_rejects_malformed)
 {
 	struct tree_node n = sample_leaf(), in = sample_inner(3);
@@ -728,16 +797,20 @@ START_TEST(tree_rejects_malformed)
 	/* an inner node turned into a leaf, and the other way round */
 	ck_assert_int_eq(dec_patched(dec_tree, &ib, 5, "\0", 1), T9K_ECORRUPT);
 	ck_assert_int_eq(dec_patched(dec_tree, &b, 5, &one, 1), T9K_ECORRUPT);
-	/* entry 0: name length past the end, payload kind 2 */
+	/* entry 0: name length past the end, payload kind 3; kind 2 (one
+	 * chunk) does not hold a 1 GiB file */
 	{
-		uint8_t p[2];
+		uint8_t p[2], three = 3;
 
 		put_le16(p, 0xffff);
 		expect_msg(dec_patched(dec_tree, &b, 12, p, 2), T9K_ECORRUPT,
 			   "tree node: entry 0: truncated at byte");
 		/* entry 0 is "B": payload byte after 2+1+4+8+8 */
+		expect_msg(dec_patched(dec_tree, &b, 12 + 23, &three, 1), T9K_ECORRUPT,
+			   "entry 0: unknown payload kind 3");
 		expect_msg(dec_patched(dec_tree, &b, 12 + 23, &two, 1), T9K_ECORRUPT,
-			   "entry 0: unknown payload kind 2");
+			   "entry 0: bad payload: one-chunk file of 1073741824 bytes, more than "
+			   "the largest chunk");
 	}
 	/* inline data length past the end (entry 2 "a.txt") */
 	{
@@ -1152,6 +1225,7 @@ Suite *object_suite(void)
 	tcase_add_test(tc, tree_leaf_round_trip);
 	tcase_add_test(tc, tree_inner_round_trip);
 	tcase_add_test(tc, tree_entry_alone);
+	tcase_add_test(tc, tree_chunk_payload);
 	tcase_add_test(tc, tree_rejects_malformed);
 	tcase_add_test(tc, tree_invalid_both_ways);
 	tcase_add_test(tc, commit_round_trip);

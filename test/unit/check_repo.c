@@ -5,6 +5,8 @@
 
 #include "lib/err.h"
 #include "meta/repo-internal.h"
+#include "meta/transfer.h"
+#include "store/chunk.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -612,6 +614,60 @@ START_TEST(gc_plan_lists_reachable_objects)
 }
 END_TEST
 
+/* Payload 2: staging checks the chunk (not a manifest), gc reaches the
+ * chunk and no manifest, and the same bytes as payload 0 diff as modified. */
+START_TEST(one_chunk_entries)
+{
+	static uint8_t data[5000];
+	struct tree_entry e = { .mode = S_IFREG | 0644, .size = sizeof(data), .is_chunk = true };
+	struct tree_entry m0 = { .mode = S_IFREG | 0644 };
+	struct manifest_chunk ch = { .len = sizeof(data), .loc = MANIFEST_LOC_OBJECT };
+	struct manifest m = { .size = sizeof(data), .nchunks = 1, .chunks = &ch };
+	struct chunk_writer *w = chunk_writer_new(1);
+	struct chunk_put_result res;
+	struct buf enc = BUF_INIT, got = BUF_INIT;
+	struct meta_node *hold;
+	struct tree_entry look;
+	size_t n[3] = { 0 };
+	struct oid c1, c2;
+
+	test_random_bytes(data, sizeof(data), 5);
+	oid_hash(&e.id, data, sizeof(data));
+	/* a metadata object of the same id is not the chunk */
+	ck_assert_int_eq(chunk_put_ns(w, repo_store(r), CHUNK_NS_META, data, sizeof(data), &res), 0);
+	ck_assert_int_eq(repo_stage(r, "main", "one", &e), T9K_ENOTFOUND);
+	ck_assert_msg(strstr(t9k_errmsg(T9K_ENOTFOUND), "cannot stage 'one'"), "%s",
+		      t9k_errmsg(T9K_ENOTFOUND));
+	ck_assert_int_eq(chunk_put(w, repo_store(r), data, sizeof(data), &res), 0);
+	ck_assert(oid_eq(&res.id, &e.id));
+	ck_assert_int_eq(repo_stage(r, "main", "one", &e), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c1), 0);
+	ck_assert_int_eq(repo_lookup(r, &c1, "one", &look, &hold), 0);
+	ck_assert(look.is_chunk && oid_eq(&look.id, &e.id));
+	meta_node_put(repo_objects(r), hold);
+	ck_assert_int_eq(repo_file_read(r, &e, 10, 100, &got), 0);
+	ck_assert_uint_eq(got.len, 100);
+	ck_assert(!memcmp(got.data, data + 10, 100));
+
+	/* gc: 2 commits, root tree, empty tree; the chunk; no manifest */
+	ck_assert_int_eq(repo_gc_reachable(r, count_keys, n), 0);
+	ck_assert_uint_eq(n[2], 1);
+	ck_assert_uint_eq(n[1], 4);
+
+	/* the same bytes behind a manifest: reported as modified */
+	ch.id = e.id;
+	ck_assert_int_eq(manifest_encode(&m, &enc), 0);
+	ck_assert_int_eq(meta_object_put(repo_objects(r), enc.data, enc.len, &m0.id), 0);
+	m0.size = sizeof(data);
+	ck_assert_int_eq(repo_stage(r, "main", "one", &m0), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c2), 0);
+	ck_assert_str_eq(diff_specs("main~1", "main"), "M one\n");
+	buf_release(&enc);
+	buf_release(&got);
+	chunk_writer_free(w);
+}
+END_TEST
+
 /* 1,000,000 files, in one directory or 1,000 x 1,000: a commit of 10
  * changes writes few objects, and a diff reads few. Counts, not seconds. */
 static void big_repo(int two_level)
@@ -702,6 +758,7 @@ Suite *repo_suite(void)
 	tcase_add_test(tc, revert_undoes_a_commit);
 	tcase_add_test(tc, reset_drops_staged_changes);
 	tcase_add_test(tc, staging_needs_the_named_object);
+	tcase_add_test(tc, one_chunk_entries);
 	tcase_add_test(tc, concurrent_commits_lose_nothing);
 	tcase_add_test(tc, gc_plan_lists_reachable_objects);
 	tcase_add_test(tc, million_files_one_directory);

@@ -134,6 +134,25 @@ START_TEST(import_commit_export_round_trip)
 	ck_assert_uint_eq(st.bytes, 100 + META_INLINE_MAX + 100000 + (3u << 20) + META_INLINE_MAX + 1);
 	ck_assert_uint_gt(st.chunks_new, 3);
 	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	/* files of one chunk name it (payload 2); bigger ones a manifest */
+	{
+		static const struct { const char *path; bool chunk, inl; } want[] = {
+			{ "data/one-chunk", true, false },
+			{ "data/sub/deeper/just-over", true, false },
+			{ "data/inline-max", false, true },
+			{ "data/sub/big", false, false },
+		};
+
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			struct meta_node *hold;
+			struct tree_entry e;
+
+			ck_assert_int_eq(repo_lookup(r, &c, want[i].path, &e, &hold), 0);
+			ck_assert_msg(e.is_chunk == want[i].chunk && e.is_inline == want[i].inl,
+				      "%s: chunk %d inline %d", want[i].path, e.is_chunk, e.is_inline);
+			meta_node_put(repo_objects(r), hold);
+		}
+	}
 	ck_assert_int_eq(repo_export(r, &c, "data", dst, NULL, NULL, &st), 0);
 	ck_assert_uint_eq(st.files, 6);
 	/* export carries every type, byte, mode and mtime of the source */
@@ -285,7 +304,7 @@ START_TEST(export_missing_chunk_removes_the_file)
 	ck_assert_int_eq(repo_import(r, "main", src, "", NULL, NULL), 0);
 	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
 	ck_assert_int_eq(repo_lookup(r, &c, "sub/big", &e, &hold), 0);
-	ck_assert_int_eq(repo_manifest_load(r, &e, &raw, &m), 0);
+	ck_assert_int_eq(meta_manifest_get(repo_objects(r), &e, &m), 0);
 	ck_assert_uint_ge(m.nchunks, 2);
 	chunk_key(&m.chunks[1].id, key);
 	ck_assert_int_eq(store_delete(repo_store(r), key), 0);

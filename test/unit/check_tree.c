@@ -3,7 +3,9 @@
 #include "test/unit/suites.h"
 
 #include "lib/err.h"
+#include "meta/objects.h"
 #include "meta/tree.h"
+#include "store/chunk.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -320,6 +322,82 @@ START_TEST(bad_edits_are_refused)
 }
 END_TEST
 
+/* meta_manifest_put picks the payload; meta_manifest_get, the one getter
+ * of readers, synthesizes payload 2 without the store and fetches
+ * payload 0. */
+START_TEST(manifest_get_both_payloads)
+{
+	struct manifest_chunk two[2] = {
+		{ .id.b = { 1 }, .len = 3000, .loc = MANIFEST_LOC_OBJECT },
+		{ .id.b = { 2 }, .len = 3000, .loc = MANIFEST_LOC_OBJECT },
+	};
+	struct manifest one_m = { .size = 5000, .nchunks = 1, .chunks = two }, two_m = {
+		.size = 6000, .nchunks = 2, .chunks = two }, got;
+	struct tree_entry e = { .mode = S_IFREG | 0644 };
+	struct meta_stats ms;
+	char key[CHUNK_KEY_MAX];
+	uint64_t size;
+
+	/* one chunk over the inline limit: payload 2, nothing stored */
+	two[0].len = 5000;
+	meta_objects_stats_reset(mo);
+	ck_assert_int_eq(meta_manifest_put(mo, &one_m, &e), 0);
+	ck_assert(e.is_chunk && !e.is_inline);
+	ck_assert(oid_eq(&e.id, &two[0].id));
+	ck_assert_uint_eq(e.size, 5000);
+	meta_objects_stats(mo, &ms);
+	ck_assert_uint_eq(ms.writes, 0);
+	ck_assert_int_eq(meta_manifest_get(mo, &e, &got), 0);
+	meta_objects_stats(mo, &ms);
+	ck_assert_uint_eq(ms.reads, 0);
+	ck_assert_uint_eq(got.size, 5000);
+	ck_assert_uint_eq(got.nchunks, 1);
+	ck_assert(oid_eq(&got.chunks[0].id, &two[0].id));
+	ck_assert_uint_eq(got.chunks[0].len, 5000);
+	ck_assert_uint_eq(got.chunks[0].loc, MANIFEST_LOC_OBJECT);
+	manifest_release(&got);
+	/* the chunk is not in this store, and it was never asked for */
+	chunk_key(&e.id, key);
+	ck_assert_int_eq(store_head(st, key, &size), -ENOENT);
+
+	/* a chunk of a pack, or of a size that must be inline: a manifest */
+	two[0].len = 4000;
+	one_m.size = 4000;
+	ck_assert_int_eq(meta_manifest_put(mo, &one_m, &e), 0);
+	ck_assert(!e.is_chunk);
+	meta_objects_stats(mo, &ms);
+	ck_assert_uint_eq(ms.writes, 1);
+
+	/* several chunks: a manifest object, fetched back */
+	two[0].len = 3000;
+	ck_assert_int_eq(meta_manifest_put(mo, &two_m, &e), 0);
+	ck_assert(!e.is_chunk);
+	ck_assert_uint_eq(e.size, 6000);
+	meta_objects_stats(mo, &ms);
+	ck_assert_uint_eq(ms.writes, 2);
+	ck_assert_int_eq(meta_manifest_get(mo, &e, &got), 0);
+	meta_objects_stats(mo, &ms);
+	ck_assert_uint_eq(ms.reads, 1);
+	ck_assert_uint_eq(got.nchunks, 2);
+	ck_assert(oid_eq(&got.chunks[1].id, &two[1].id));
+	manifest_release(&got);
+
+	/* payload 0 checks the size; a missing manifest is not found */
+	e.size = 6001;
+	ck_assert_int_eq(meta_manifest_get(mo, &e, &got), T9K_ECORRUPT);
+	ck_assert_ptr_null(got.chunks);
+	e.id.b[0] ^= 1;
+	e.size = 6000;
+	ck_assert_int_eq(meta_manifest_get(mo, &e, &got), T9K_ENOTFOUND);
+	/* a payload-2 entry out of range is refused, not synthesized */
+	e.is_chunk = true;
+	e.size = META_INLINE_MAX;
+	ck_assert_int_eq(meta_manifest_get(mo, &e, &got), T9K_ECORRUPT);
+	e.mode = S_IFDIR | 0755;
+	ck_assert_int_eq(meta_manifest_get(mo, &e, &got), -EINVAL);
+}
+END_TEST
+
 Suite *tree_suite(void)
 {
 	Suite *s = suite_create("tree");
@@ -331,6 +409,7 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, shape_is_canonical);
 	tcase_add_test(tc, random_edits_match_a_model);
 	tcase_add_test(tc, bad_edits_are_refused);
+	tcase_add_test(tc, manifest_get_both_payloads);
 	tcase_add_test(tc, big_directory_changes_are_cheap);
 	suite_add_tcase(s, tc);
 	return s;

@@ -38,6 +38,10 @@ int cli_open_store(struct cli *cli, struct store **out);
 
 /* The metadata service client; for the embedded default, starts the local
  * server first if it is not running. */
+/* Reads HOME/config (tools/config.c): each "key = value" becomes the
+ * default of its T9KFS_* environment variable. A missing file is fine; an
+ * unknown key or a malformed line is T9K_EUSAGE naming file and line. */
+int cli_config_load(const char *home);
 int cli_client(struct cli *cli, struct meta_client **out);
 /* A client of its own (its own connections and timeout); the caller frees it. */
 int cli_client_new(struct cli *cli, struct meta_client **out);

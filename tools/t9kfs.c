@@ -70,7 +70,11 @@ static void usage(FILE *f)
 	for (const struct cli_cmd *c = commands; c->name; c++)
 		fprintf(f, "  %-9s %s\n", c->name, c->summary);
 	fprintf(f, "\nRun 't9kfs <command> --help' for a command's options.\n"
-		   "Environment: T9KFS_HOME, T9KFS_STORE, T9KFS_LOG=error|warn|info|debug.\n");
+		   "Environment: T9KFS_HOME, T9KFS_STORE, T9KFS_SERVER, T9KFS_TOKEN,\n"
+		   "T9KFS_CACHE, T9KFS_CACHE_GROUP, T9KFS_AUTHOR, T9KFS_LOG=error|warn|info|debug.\n"
+		   "$T9KFS_HOME/config may set defaults for them, one 'key = value' a line\n"
+		   "(server, store, cache, cache_group, author, log); the environment and the\n"
+		   "command line win over it.\n");
 }
 
 static int cmd_version(struct cli *cli, int argc, char **argv)
@@ -129,7 +133,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli cli = { .prog = "t9kfs" };
-	const char *store = getenv("T9KFS_STORE"), *home = getenv("T9KFS_HOME"), *server;
+	const char *store = NULL, *home = getenv("T9KFS_HOME"), *server;
 	int c, rc;
 
 	t9k_log_init();
@@ -155,6 +159,11 @@ int main(int argc, char **argv)
 	}
 	if (rc < 0 || (size_t)rc >= sizeof(cli.home))
 		return cli_usage_error("T9KFS_HOME is too long");
+	if ((rc = cli_config_load(cli.home)) < 0)
+		return cli_fail(rc);
+	t9k_log_init(); /* T9KFS_LOG may come from the config file */
+	if (!store)
+		store = getenv("T9KFS_STORE");
 	if (store && *store)
 		rc = set_store_url(&cli, store);
 	else {

@@ -46,4 +46,24 @@ test_expect_success 'no state is created by help or errors' '
 	test ! -e "$T9KFS_HOME"
 '
 
+test_expect_success 'the config file sets defaults; environment and options win' '
+	mkdir -p "$T9KFS_HOME" && echo hello >f &&
+	printf "# a node of the cluster\n\n  store = file://$TEST_DIR/cfgstore  \nlog=warn\n" \
+		>"$T9KFS_HOME/config" &&
+	t9kfs chunk put f >/dev/null && test -n "$(find "$TEST_DIR/cfgstore" -type f)" &&
+	T9KFS_STORE="file://$TEST_DIR/envstore" t9kfs chunk put f >/dev/null &&
+	test -n "$(find "$TEST_DIR/envstore" -type f)" &&
+	t9kfs --store "$TEST_DIR/optstore" chunk put f >/dev/null &&
+	test -n "$(find "$TEST_DIR/optstore" -type f)"
+'
+
+test_expect_success 'a bad config file is one clear line naming file and line' '
+	printf "store = x\ncach = unix:/x\n" >"$T9KFS_HOME/config" &&
+	test_must_fail t9kfs chunk put f 2>err &&
+	test_one_line_error err "config:2: unknown key .cach. (known: server, store, cache" &&
+	printf "just words\n" >"$T9KFS_HOME/config" &&
+	test_must_fail t9kfs chunk put f 2>err && test_one_line_error err "config:1: want .key = value." &&
+	rm "$T9KFS_HOME/config"
+'
+
 test_done

@@ -64,6 +64,17 @@ test_expect_success 'node 2 reads it from its peers with zero store reads' '
 	umount_t9kfs m2
 '
 
+test_expect_success 'the config file names the cache daemon for mounts' '
+	echo "cache = unix:$D/g2/cache.sock" >"$T9KFS_HOME/config" &&
+	r0=$(stat_of g2 requests) &&
+	mount_t9kfs data@v1 m2 >/dev/null &&
+	rm "$T9KFS_HOME/config" &&
+	cmp src/d/one.bin m2/d/one.bin &&
+	[ "$(stat_of g2 requests)" -gt "$r0" ] &&
+	[ "$(group_sum store_fetches)" = "$(cat nchunks)" ] &&
+	umount_t9kfs m2
+'
+
 test_expect_success 'a mount reading the group directly (--cache-group) needs no daemon of its own' '
 	mount_t9kfs data@v1 m3 --cache-group $G >/dev/null &&
 	cmp src/big.bin m3/big.bin &&

@@ -22,6 +22,8 @@ oid() {
 str() { le ${#2} "$1"; printf %s "$2"; }
 # entry NAME MODE SIZE MTIME: leaf item with an id payload
 entry() { str 2 "$1"; le "$2" 4; le "$3" 8; le "$4" 8; le 0 1; oid 7; }
+# chunk_entry NAME SIZE: a file of exactly one chunk (payload 2)
+chunk_entry() { str 2 "$1"; le 33188 4; le "$2" 8; le 6 8; le 2 1; oid 8; }
 # inline_entry NAME MODE TEXT: leaf item with inline bytes
 inline_entry() { str 2 "$1"; le "$2" 4; le ${#3} 8; le 5 8; le 1 1; str 4 "$3"; }
 
@@ -40,6 +42,9 @@ mkdir -p $out/fuzz_manifest $out/fuzz_tree $out/fuzz_commit
 { printf 'T9KT\1\1\0\0'; le 2 4; str 2 m; oid 4; le 2 8; str 2 zz; oid 5; le 3 8; } \
 	>$out/fuzz_tree/inner
 inline_entry notes 33188 'x' >$out/fuzz_tree/entry
+chunk_entry img.jpg 100000 >$out/fuzz_tree/chunk-entry
+{ printf 'T9KT\1\0\0\0'; le 2 4; chunk_entry a.jpg 4097; chunk_entry b.jpg 4194304; } \
+	>$out/fuzz_tree/chunk-leaf
 
 { printf 'T9KK\1\0\0\0'; oid 9; le 0 8; le 0 2; le 0 4; le 0 2; } >$out/fuzz_commit/root
 { printf 'T9KK\1\2\0\0'; oid 9; oid 10; oid 11; le 1700000000000000000 8;

@@ -36,7 +36,10 @@ int tree_empty(struct meta_objects *mo, struct oid *id);
 
 /* Applies edits to the directory rooted at *root (NULL: empty) and writes
  * the new nodes. Deleting an absent name is not an error. *new_root gets
- * the new root, *count (may be NULL) its number of entries. */
+ * the new root, *count (may be NULL) its number of entries. An edit that
+ * would only turn a file's manifest of exactly one chunk (payload 0) into
+ * that chunk (payload 2), all else equal, keeps the old entry: re-imports
+ * of unchanged data change nothing across the format's two forms. */
 int tree_apply(struct meta_objects *mo, const struct oid *root, const struct tree_edit *edits,
 	       size_t n, struct oid *new_root, uint64_t *count);
 

@@ -2,6 +2,7 @@
  * canonical shape, O(changes) updates and diffs that skip equal subtrees. */
 #include "test/unit/suites.h"
 
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "meta/objects.h"
 #include "meta/tree.h"
@@ -398,6 +399,45 @@ START_TEST(manifest_get_both_payloads)
 }
 END_TEST
 
+/* A file stored with a manifest by an older binary (payload 0) and
+ * imported again unchanged as payload 2 keeps its old entry: the tree does
+ * not change. Other bytes, or another mtime, replace it. */
+START_TEST(same_bytes_keep_the_old_payload)
+{
+	struct manifest_chunk c = { .id.b = { 9 }, .len = 5000, .loc = MANIFEST_LOC_OBJECT };
+	struct manifest m = { .size = 5000, .nchunks = 1, .chunks = &c };
+	struct tree_edit ed;
+	struct tree_entry got;
+	struct meta_node *hold;
+	struct buf enc = BUF_INIT;
+	struct oid r1, r2;
+
+	file_edit(&ed, "img.jpg", 0);
+	ed.entry.size = 5000;
+	ck_assert_int_eq(manifest_encode(&m, &enc), 0);
+	ck_assert_int_eq(meta_object_put(mo, enc.data, enc.len, &ed.entry.id), 0);
+	buf_release(&enc);
+	ck_assert_int_eq(tree_apply(mo, NULL, &ed, 1, &r1, NULL), 0);
+
+	ed.entry.is_chunk = true;
+	ed.entry.id = c.id;
+	ck_assert_int_eq(tree_apply(mo, &r1, &ed, 1, &r2, NULL), 0);
+	ck_assert(oid_eq(&r1, &r2));
+
+	ed.entry.mtime_ns = 7;
+	ck_assert_int_eq(tree_apply(mo, &r1, &ed, 1, &r2, NULL), 0);
+	ck_assert(!oid_eq(&r1, &r2));
+
+	ed.entry.mtime_ns = 0;
+	ed.entry.id.b[0] = 10;
+	ck_assert_int_eq(tree_apply(mo, &r1, &ed, 1, &r2, NULL), 0);
+	ck_assert(!oid_eq(&r1, &r2));
+	ck_assert_int_eq(tree_lookup(mo, &r2, "img.jpg", 7, &got, &hold), 0);
+	ck_assert(got.is_chunk && got.id.b[0] == 10);
+	meta_node_put(mo, hold);
+}
+END_TEST
+
 Suite *tree_suite(void)
 {
 	Suite *s = suite_create("tree");
@@ -410,6 +450,7 @@ Suite *tree_suite(void)
 	tcase_add_test(tc, random_edits_match_a_model);
 	tcase_add_test(tc, bad_edits_are_refused);
 	tcase_add_test(tc, manifest_get_both_payloads);
+	tcase_add_test(tc, same_bytes_keep_the_old_payload);
 	tcase_add_test(tc, big_directory_changes_are_cheap);
 	suite_add_tcase(s, tc);
 	return s;

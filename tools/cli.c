@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -221,6 +222,24 @@ int parse_int_opt(const char *opt, const char *arg, long lo, long hi, long *out)
 	if (!*arg || *end || v < lo || v > hi)
 		return t9k_err(T9K_EUSAGE, "invalid value '%s' for %s (want %ld..%ld)", arg, opt, lo, hi);
 	*out = v;
+	return 0;
+}
+
+int cli_store_url(const char *arg, char *out, size_t size)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (strstr(arg, "://"))
+		n = snprintf(out, size, "%s", arg);
+	else if (arg[0] == '/')
+		n = snprintf(out, size, "file://%s", arg);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(out, size, "file://%s/%s", cwd, arg);
+	else
+		n = -1;
+	if (n < 0 || (size_t)n >= size)
+		return cli_usage_error("store '%s' is too long", arg);
 	return 0;
 }
 

@@ -38,6 +38,10 @@ int cli_open_store(struct cli *cli, struct store **out);
 
 /* The metadata service client; for the embedded default, starts the local
  * server first if it is not running. */
+/* A --store argument as a URL in out: one with a scheme as given, a
+ * path as file://ABS (relative to the working directory). A result too
+ * long is a usage error (printed; its exit status returned). */
+int cli_store_url(const char *arg, char *out, size_t size);
 /* Reads HOME/config (tools/config.c): each "key = value" becomes the
  * default of its T9KFS_* environment variable. A missing file is fine; an
  * unknown key or a malformed line is T9K_EUSAGE naming file and line. */

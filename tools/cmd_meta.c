@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,25 +36,6 @@ static const char serve_usage[] =
 	"  --max-connections N concurrent connections (default 64)\n"
 	"\n"
 	"Logs one line per request on stderr (T9KFS_LOG, default info here).\n";
-
-/* A store argument without a scheme is a local path: file://ABS. */
-static int store_arg(const char *arg, char *out, size_t size)
-{
-	char cwd[PATH_MAX];
-	int n;
-
-	if (strstr(arg, "://"))
-		n = snprintf(out, size, "%s", arg);
-	else if (arg[0] == '/')
-		n = snprintf(out, size, "file://%s", arg);
-	else if (getcwd(cwd, sizeof(cwd)))
-		n = snprintf(out, size, "file://%s/%s", cwd, arg);
-	else
-		n = -1;
-	if (n < 0 || (size_t)n >= size)
-		return cli_usage_error("store '%s' is too long", arg);
-	return 0;
-}
 
 static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 {
@@ -87,7 +67,7 @@ static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 		case 'd': db = optarg; break;
 		case 't': tokf = optarg; break;
 		case 's':
-			if ((rc = store_arg(optarg, store, sizeof(store))) != 0)
+			if ((rc = cli_store_url(optarg, store, sizeof(store))) != 0)
 				return rc;
 			break;
 		case 'l':

@@ -7,7 +7,6 @@
 #include "lib/log.h"
 
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,30 +98,6 @@ static int cmd_help(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
-/* A store argument without scheme is a local path: make it file://ABS. */
-static int set_store_url(struct cli *cli, const char *arg)
-{
-	char abs[PATH_MAX];
-	int n;
-
-	if (strstr(arg, "://")) {
-		n = snprintf(cli->store_url, sizeof(cli->store_url), "%s", arg);
-	} else {
-		if (arg[0] == '/')
-			n = snprintf(abs, sizeof(abs), "%s", arg);
-		else if (getcwd(abs, sizeof(abs)))
-			n = snprintf(abs + strlen(abs), sizeof(abs) - strlen(abs), "/%s", arg);
-		else
-			n = -1;
-		if (n < 0 || (size_t)n >= sizeof(abs))
-			return cli_usage_error("store path '%s' is too long", arg);
-		n = snprintf(cli->store_url, sizeof(cli->store_url), "file://%s", abs);
-	}
-	if (n < 0 || (size_t)n >= sizeof(cli->store_url))
-		return cli_usage_error("store URL '%s' is too long", arg);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -165,12 +140,12 @@ int main(int argc, char **argv)
 	if (!store)
 		store = getenv("T9KFS_STORE");
 	if (store && *store)
-		rc = set_store_url(&cli, store);
+		rc = cli_store_url(store, cli.store_url, sizeof(cli.store_url));
 	else {
 		char path[sizeof(cli.home) + 8];
 
 		snprintf(path, sizeof(path), "%s/store", cli.home);
-		rc = set_store_url(&cli, path);
+		rc = cli_store_url(path, cli.store_url, sizeof(cli.store_url));
 	}
 	if (rc)
 		return rc;

@@ -94,8 +94,8 @@ static int resolve(const char *addr, bool passive, struct addrinfo **res)
 
 int cache_net_listen(const char *addr, int *out)
 {
-	struct addrinfo *res = NULL, *ai;
-	int fd = -1, rc, one = 1;
+	struct addrinfo *res = NULL;
+	int fd = -1, rc;
 
 	*out = -1;
 	if (cache_net_is_unix(addr)) {
@@ -133,23 +133,10 @@ int cache_net_listen(const char *addr, int *out)
 	rc = resolve(addr, true, &res);
 	if (rc < 0)
 		return rc;
-	rc = -EADDRNOTAVAIL;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			rc = -errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
-			break;
-		rc = -errno;
-		close(fd);
-		fd = -1;
-	}
+	fd = listen_first(res, SOCK_CLOEXEC, 128);
 	freeaddrinfo(res);
 	if (fd < 0)
-		return t9k_err(rc, "cannot listen on %s: %s", addr, strerror(-rc));
+		return t9k_err(fd, "cannot listen on %s: %s", addr, strerror(-fd));
 	*out = fd;
 	return 0;
 }

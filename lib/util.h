@@ -29,6 +29,13 @@ int parse_size(const char *s, uint64_t *out);
 char *format_size(uint64_t bytes, char *out, size_t outsz);
 
 int cpu_count(void);
+
+struct addrinfo;
+/* A socket bound and listening on the first of the addresses res lists
+ * that takes it (SO_REUSEADDR; type_flags such as SOCK_CLOEXEC are or'ed
+ * into each socket type): its fd, or the -errno of the last attempt
+ * (-EADDRNOTAVAIL when res is empty). */
+int listen_first(const struct addrinfo *res, int type_flags, int backlog);
 /* Monotonic clock in seconds. */
 double now_sec(void);
 

@@ -462,13 +462,13 @@ static int listen_tcp(struct listener *l, const char *spec)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *res = NULL, *ai;
+	struct addrinfo *res = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char host[256], port[16], hbuf[NI_MAXHOST], pbuf[NI_MAXSERV];
 	const char *colon = strrchr(spec, ':');
 	size_t hlen;
-	int fd = -1, rc, one = 1;
+	int fd = -1, rc;
 
 	if (!colon || !colon[1] || strlen(colon + 1) >= sizeof(port))
 		return t9k_err(-EINVAL, "bad listen address '%s': want HOST:PORT or unix:PATH", spec);
@@ -483,24 +483,10 @@ static int listen_tcp(struct listener *l, const char *spec)
 	rc = getaddrinfo(hlen ? host : NULL, port, &hints, &res);
 	if (rc != 0)
 		return t9k_err(-EINVAL, "bad listen address '%s': %s", spec, gai_strerror(rc));
-	rc = -EADDRNOTAVAIL;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			    ai->ai_protocol);
-		if (fd < 0) {
-			rc = -errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
-			break;
-		rc = -errno;
-		close(fd);
-		fd = -1;
-	}
+	fd = listen_first(res, SOCK_CLOEXEC | SOCK_NONBLOCK, LISTEN_BACKLOG);
 	freeaddrinfo(res);
 	if (fd < 0)
-		return t9k_err(rc, "cannot listen on %s: %s", spec, strerror(-rc));
+		return t9k_err(fd, "cannot listen on %s: %s", spec, strerror(-fd));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
 	    getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf),
 			NI_NUMERICHOST | NI_NUMERICSERV) != 0) {

@@ -581,21 +581,28 @@ int fs_ov_attach_locked(struct fs *fs, struct fs_node *n, bool in_base)
 	return fs_ov_set_locked(fs, n->parent, n->name, n->name_len, n, in_base);
 }
 
-void fs_node_unlink_locked(struct fs *fs, struct fs_node *n, bool in_base)
+/* Takes n out of its parent's names for good; drops the reference the
+ * caller took to keep n alive meanwhile. */
+static void leave_parent_locked(struct fs *fs, struct fs_node *n)
 {
 	struct fs_node *parent = n->parent;
 
-	if (!parent)
-		return;
-	n->refs++; /* keep n while it leaves its slot and its parent */
-	if (fs_ov_set_locked(fs, parent, n->name, n->name_len, NULL, in_base) < 0)
-		t9k_log(T9K_LOG_ERROR, "unlink '%s': out of memory for the whiteout", n->name);
 	name_remove(fs, n);
 	n->parent = NULL;
 	n->unlinked = true;
 	parent->refs--;
 	maybe_free(fs, parent);
 	fs_node_put_locked(fs, n);
+}
+
+void fs_node_unlink_locked(struct fs *fs, struct fs_node *n, bool in_base)
+{
+	if (!n->parent)
+		return;
+	n->refs++; /* keep n while it leaves its slot and its parent */
+	if (fs_ov_set_locked(fs, n->parent, n->name, n->name_len, NULL, in_base) < 0)
+		t9k_log(T9K_LOG_ERROR, "unlink '%s': out of memory for the whiteout", n->name);
+	leave_parent_locked(fs, n);
 }
 
 int fs_node_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent,
@@ -640,18 +647,11 @@ struct fs_node *fs_node_child_locked(struct fs *fs, struct fs_node *dir, const c
 
 void fs_node_detach_locked(struct fs *fs, struct fs_node *n)
 {
-	struct fs_node *parent = n->parent;
-
 	assert(!n->ov && !n->in_ov); /* only mounts without an overlay follow */
-	if (!parent)
+	if (!n->parent)
 		return;
 	n->refs++; /* keep n while it leaves its parent */
-	name_remove(fs, n);
-	n->parent = NULL;
-	n->unlinked = true;
-	parent->refs--;
-	maybe_free(fs, parent);
-	fs_node_put_locked(fs, n);
+	leave_parent_locked(fs, n);
 }
 
 bool fs_node_stale_locked(const struct fs *fs, const struct fs_node *n)

@@ -197,6 +197,11 @@ static void slot_forget(struct meta_api *api, const char *name)
 		slot_close(s);
 }
 
+static uint64_t now_ms(void)
+{
+	return (uint64_t)(now_sec() * 1000.0);
+}
+
 int meta_api_new(struct meta_db *db, const char *default_store, struct meta_api **out)
 {
 	struct meta_api *api = calloc(1, sizeof(*api));
@@ -215,7 +220,7 @@ int meta_api_new(struct meta_db *db, const char *default_store, struct meta_api 
 		return t9k_err(-ENOMEM, "out of memory");
 	}
 	api->db = db;
-	api->started_ms = (uint64_t)(now_sec() * 1000.0);
+	api->started_ms = now_ms();
 	pthread_mutex_init(&api->lock, NULL);
 	*out = api;
 	return 0;
@@ -1169,11 +1174,6 @@ static int h_revert(struct call *c)
 }
 
 /* ---- cache group membership (meta/members.h) ---- */
-
-static uint64_t now_ms(void)
-{
-	return (uint64_t)(now_sec() * 1000.0);
-}
 
 /* {"group": G, "members": [...], "complete": B, ...extra} with the live
  * members. complete is false while the service has been up for less than

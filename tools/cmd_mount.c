@@ -361,8 +361,7 @@ static int cache_source_set_group(void *arg, const char *list)
 {
 	struct cache_source *cs = arg;
 
-	t9k_log(T9K_LOG_INFO, "cache group members now %s", list);
-	return cache_client_set_group(cs->cc, list);
+	return cache_client_set_group(cs->cc, list); /* logs the change */
 }
 
 static int cache_fetch(void *ctx, const struct manifest_chunk *mc, struct buf *out)

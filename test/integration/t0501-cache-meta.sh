@@ -90,7 +90,7 @@ test_expect_success 'a member killed with -9 expires after its ttl; the mount fo
 	stop_daemon g3 KILL &&
 	cmp src/big.bin m1/big.bin &&
 	wait_members g1 2 && wait_members g2 2 &&
-	test_wait 15 logged "cache group members now 127.0.0.1:$P1,127.0.0.1:$P2$" \
+	test_wait 15 logged "cache: group now 2 members (+0 -1): 127.0.0.1:$P1,127.0.0.1:$P2$" \
 		"$T9KFS_HOME"/mounts/*.log &&
 	{ sync && echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null || true &&
 	cmp src/one.bin m1/one.bin && cmp src/big.bin m1/big.bin &&

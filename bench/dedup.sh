@@ -12,11 +12,8 @@ set -euo pipefail
 bench_scale
 bench_runs
 bench_tmpdir
-T9KFS=$BENCH_ROOT/t9kfs
-[ -x "$T9KFS" ] || bench_die "$T9KFS not built"
-for tool in restic borg git-lfs; do
-	command -v $tool >/dev/null || bench_die "$tool is not installed (scripts/install-deps.sh)"
-done
+bench_t9kfs
+bench_need restic borg git-lfs
 if [ "$BENCH_SCALE" = full ]; then
 	nfiles=16 size=$((128 << 20))
 else

@@ -17,8 +17,7 @@ set -euo pipefail
 bench_scale
 bench_runs
 bench_tmpdir
-T9KFS=${T9KFS_BIN:-$BENCH_ROOT/t9kfs}
-[ -x "$T9KFS" ] || bench_die "$T9KFS not built"
+bench_t9kfs
 [ "$(id -u)" = 0 ] || bench_die "follow.sh needs root (/dev/fuse)"
 if [ "$BENCH_SCALE" = full ]; then
 	nfiles=100000

@@ -13,11 +13,8 @@ set -euo pipefail
 bench_scale
 bench_runs
 bench_tmpdir
-T9KFS=$BENCH_ROOT/t9kfs
-[ -x "$T9KFS" ] || bench_die "$T9KFS not built"
-for tool in git git-lfs restic borg; do
-	command -v $tool >/dev/null || bench_die "$tool is not installed (scripts/install-deps.sh)"
-done
+bench_t9kfs
+bench_need git git-lfs restic borg
 if [ "$BENCH_SCALE" = full ]; then
 	nfiles=100000 big=$((4 << 30)) biglabel="4 GiB"
 else

@@ -54,6 +54,21 @@ bench_tmpdir() {
 	export BENCH_NOTES
 }
 
+# Sets T9KFS, the binary under test ($T9KFS_BIN, default the repo's
+# ./t9kfs), or dies when it is not built.
+bench_t9kfs() {
+	T9KFS=${T9KFS_BIN:-$BENCH_ROOT/t9kfs}
+	[ -x "$T9KFS" ] || bench_die "$T9KFS not built"
+}
+
+# Dies naming the first of the commands given that is not installed.
+bench_need() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || bench_die "$tool is not installed (scripts/install-deps.sh)"
+	done
+}
+
 # Prints a new results file path for workload $1 and creates its folder.
 bench_results_file() {
 	mkdir -p "$BENCH_DIR/results"

@@ -30,12 +30,9 @@ own_tmp=0
 bench_scale
 bench_runs
 bench_tmpdir
-T9KFS=${T9KFS_BIN:-$BENCH_ROOT/t9kfs}
-[ -x "$T9KFS" ] || bench_die "$T9KFS not built"
+bench_t9kfs
 [ "$(id -u)" = 0 ] || bench_die "mount-s3.sh needs root (drop_caches, /dev/fuse)"
-for tool in rclone s3fs fusermount3 curl mountpoint; do
-	command -v $tool >/dev/null || bench_die "$tool is not installed (scripts/install-deps.sh)"
-done
+bench_need rclone s3fs fusermount3 curl mountpoint
 if [ "$BENCH_SCALE" = full ]; then
 	size=$((2 << 30)) label="2 GiB" nsmall=20000
 else

@@ -23,8 +23,7 @@ set -euo pipefail
 bench_scale
 bench_runs
 bench_tmpdir
-T9KFS=${T9KFS_BIN:-$BENCH_ROOT/t9kfs}
-[ -x "$T9KFS" ] || bench_die "$T9KFS not built"
+bench_t9kfs
 [ "$(id -u)" = 0 ] || bench_die "mount.sh needs root (drop_caches, /dev/fuse)"
 if [ "$BENCH_SCALE" = full ]; then
 	size=$((2 << 30)) label="2 GiB" nfiles=100000

@@ -24,11 +24,8 @@ own_tmp=0
 bench_scale
 bench_runs
 bench_tmpdir
-T9KFS=$BENCH_ROOT/t9kfs
-[ -x "$T9KFS" ] || bench_die "$T9KFS not built"
-for tool in rclone s3fs fusermount3 curl; do
-	command -v $tool >/dev/null || bench_die "$tool is not installed (scripts/install-deps.sh)"
-done
+bench_t9kfs
+bench_need rclone s3fs fusermount3 curl
 if [ "$BENCH_SCALE" = full ]; then
 	big=$((1 << 30)) biglabel="1 GiB" nfiles=1000
 else

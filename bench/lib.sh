@@ -173,11 +173,6 @@ bench_mbps() {
 
 # The S3 user of the bench's local RGW (test/integration/ceph.sh creates
 # it from these variables), and no proxy that could see loopback requests.
-bench_s3_env() {
-	export AWS_ACCESS_KEY_ID=T9KFSBENCHACCESSKEY1
-	export AWS_SECRET_ACCESS_KEY=t9kfs-bench-secret-key-0123456789abcdefghi
-	export AWS_REGION=us-east-1
-	unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
-	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-	export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+bench_s3_env() { # needs test/integration/ceph.sh sourced (the S3 workloads do)
+	ceph_client_env T9KFSBENCHACCESSKEY1 t9kfs-bench-secret-key-0123456789abcdefghi
 }

@@ -8,6 +8,9 @@
 #   ceph_missing             prints the missing programs, one line (empty: none)
 #   ceph_install LOG         installs the Debian packages (root), output to LOG
 #   free_ports N             prints N distinct free TCP ports on 127.0.0.1 (ports.sh)
+#   ceph_client_env KEY SECRET  exports the S3 user's keys (AWS_*) and a region,
+#                            drops any other AWS setting, and keeps every proxy
+#                            away from loopback requests
 #   ceph_start DIR           starts the daemons with everything in DIR, on free
 #                            ports, and creates the user whose keys are
 #                            $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY
@@ -34,6 +37,13 @@
 # delayed ACK). Facts behind the settings: ../shared/notes/s3-test-server.md.
 
 CEPH_PKGS="ceph-mon ceph-osd radosgw ceph-common curl openssl"
+
+ceph_client_env() { # ACCESS_KEY SECRET_KEY
+	export AWS_ACCESS_KEY_ID=$1 AWS_SECRET_ACCESS_KEY=$2 AWS_REGION=us-east-1
+	unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
+	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+	export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+}
 CEPH_PIDS=${CEPH_PIDS:-}
 CEPH_ERROR=""
 

@@ -29,13 +29,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/ceph.sh"
 
 S3_BUCKET=t9kfs-test
-export AWS_ACCESS_KEY_ID=T9KFSTESTACCESSKEY01
-export AWS_SECRET_ACCESS_KEY=t9kfs-test-secret-key-0123456789abcdefghij
-export AWS_REGION=us-east-1
-unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_DEFAULT_REGION
-# Loopback only: no proxy may see these requests.
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+ceph_client_env T9KFSTESTACCESSKEY01 t9kfs-test-secret-key-0123456789abcdefghij
 S3_MEMSTORE_BYTES=${S3_MEMSTORE_BYTES:-1073741824}
 
 if [ -z "${STORE_TOOL:-}" ]; then

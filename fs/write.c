@@ -171,7 +171,7 @@ static ssize_t stream_read(void *arg, void *buf, size_t len)
 	return got < 0 ? t9k_err((int)got, "spool read: %s", strerror((int)-got)) : got;
 }
 
-static int stream_emit(void *arg, const struct oid *id, uint64_t off, uint32_t len)
+static int stream_emit(void *arg, const struct chunk_loc *c, uint64_t off)
 {
 	struct fs_stream *st = arg;
 
@@ -185,9 +185,8 @@ static int stream_emit(void *arg, const struct oid *id, uint64_t off, uint32_t l
 		st->chunks = v;
 		st->cap = cap;
 	}
-	st->chunks[st->n++] = (struct manifest_chunk){ .id = *id, .len = len,
-						       .loc = MANIFEST_LOC_OBJECT };
-	st->bytes += len;
+	st->chunks[st->n++] = meta_manifest_chunk(c);
+	st->bytes += c->len;
 	return 0;
 }
 

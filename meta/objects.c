@@ -190,6 +190,15 @@ int meta_manifest_put(struct meta_objects *mo, const struct manifest *m, struct 
 	return rc;
 }
 
+struct manifest_chunk meta_manifest_chunk(const struct chunk_loc *c)
+{
+	if (!c->packed)
+		return (struct manifest_chunk){ .id = c->id, .len = c->len, .loc = MANIFEST_LOC_OBJECT };
+	return (struct manifest_chunk){ .id = c->id, .len = c->len, .loc = MANIFEST_LOC_PACK,
+					.pack = c->pack, .pack_off = c->pack_off,
+					.pack_len = c->pack_len };
+}
+
 static unsigned bucket_of(const struct oid *id)
 {
 	return ((unsigned)id->b[0] | (unsigned)id->b[1] << 8) % NBUCKETS;

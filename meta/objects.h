@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/oid.h"
 #include "meta/object.h"
+#include "store/pack.h"
 #include "store/store.h"
 
 #include <stdint.h>
@@ -68,6 +69,9 @@ int meta_manifest_get(struct meta_objects *mo, const struct tree_entry *e, struc
  * e->size, e->id, e->is_chunk and clears e->is_inline. The chunks must be
  * in the store already; m stays the caller's. */
 int meta_manifest_put(struct meta_objects *mo, const struct manifest *m, struct tree_entry *e);
+
+/* The manifest entry of a chunk where the chunk pipeline stored it. */
+struct manifest_chunk meta_manifest_chunk(const struct chunk_loc *c);
 
 /* A decoded tree node, from the cache or the store. */
 int meta_node_get(struct meta_objects *mo, const struct oid *id, struct meta_node **out);

@@ -40,7 +40,7 @@ struct manifest_builder {
 	uint32_t n, cap;
 };
 
-static int manifest_add(void *arg, const struct oid *id, uint64_t off, uint32_t len)
+static int manifest_add(void *arg, const struct chunk_loc *c, uint64_t off)
 {
 	struct manifest_builder *mb = arg;
 
@@ -54,7 +54,7 @@ static int manifest_add(void *arg, const struct oid *id, uint64_t off, uint32_t 
 		mb->v = v;
 		mb->cap = cap;
 	}
-	mb->v[mb->n++] = (struct manifest_chunk){ .id = *id, .len = len, .loc = MANIFEST_LOC_OBJECT };
+	mb->v[mb->n++] = meta_manifest_chunk(c);
 	return 0;
 }
 
@@ -120,7 +120,8 @@ int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_write
 
 			rc = chunk_put(w, r->store, data.data + off, len, &res);
 			if (rc == 0)
-				rc = manifest_add(&mb, &res.id, off, (uint32_t)len);
+				rc = manifest_add(&mb, &(struct chunk_loc){ .id = res.id, .len = (uint32_t)len },
+						  off);
 			if (rc == 0 && st) {
 				st->chunks_new += !res.existed;
 				st->bytes_stored += res.stored_bytes;

@@ -24,6 +24,12 @@
  *   submit_seq - done_seq <= nslots  (the reader waits for the oldest slot,
  *   running queued slots itself meanwhile, so its core is not left idle;
  *   after a failure it drops them instead: nothing more is emitted)
+ * Packs (opts.pack_size > 0): a worker hashes a chunk, asks the index
+ * whether it is stored, and encodes it into its slot (the header and, when
+ * compressed, the payload; a raw payload stays in the ring); the reader
+ * appends it to the open pack as it emits, so a file's chunks lie in its
+ * packs in file order, and the run waits for the packs to be stored.
+ *
  * Locking: one mutex guards the slot sequence numbers and every slot's
  * state/result. The bytes of a chunk are written by the reader before the
  * slot is queued and not touched again until it is emitted, so hashing and
@@ -59,6 +65,13 @@ struct slot {
 	uint64_t off;
 	int rc;
 	struct chunk_put_result res;
+	struct chunk_loc loc;
+	/* packs: the stored object, to be appended when emitted */
+	bool fresh;
+	uint8_t hdr[CHUNK_HDR_SIZE];
+	uint8_t *enc;
+	size_t enccap;
+	struct iovec iov[2];
 	char err[256];
 };
 
@@ -68,6 +81,8 @@ struct chunk_pipeline {
 	pthread_t *workers;
 	int nworkers;
 	struct chunk_writer *rw; /* the reader's, for the slots it runs */
+	struct pack_writer *pw;  /* packs; NULL: one object per chunk */
+	struct store_probe probe; /* costly index lookups */
 
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv; /* queued work or stop: workers wait */
@@ -100,6 +115,67 @@ void chunk_pipeline_opts_init(struct chunk_pipeline_opts *o)
 	o->zlevel = CHUNK_ZLEVEL_DEFAULT;
 }
 
+/* Whether the index has the chunk: 0 and *out, or -ENOENT. */
+static int pack_lookup(struct chunk_pipeline *p, const struct oid *id, struct chunk_loc *out)
+{
+	const struct pack_ops *ops = &p->o.pack;
+	int rc;
+
+	if (!ops->lookup || (ops->lookup_costly && !store_probe_ask(&p->probe)))
+		return -ENOENT;
+	rc = ops->lookup(ops->arg, id, out);
+	if (rc == 0 && (!oid_eq(&out->id, id)))
+		rc = t9k_err(-EIO, "chunk index: asked for one chunk, told of another");
+	if (ops->lookup_costly && (rc == 0 || rc == -ENOENT))
+		store_probe_answer(&p->probe, rc == 0);
+	return rc;
+}
+
+/* Packs: hashes the slot's chunk and, unless the index has it, encodes it
+ * into the slot for drain() to append to the open pack. */
+static int pack_slot(struct chunk_pipeline *p, struct chunk_writer *w, struct slot *sl)
+{
+	struct iovec iov[2];
+	uint8_t codec;
+	int rc;
+
+	memset(&sl->res, 0, sizeof(sl->res));
+	rc = oid_hash(&sl->res.id, sl->data, sl->len);
+	if (rc < 0)
+		return rc;
+	rc = pack_lookup(p, &sl->res.id, &sl->loc);
+	if (rc == 0 && sl->loc.len != sl->len)
+		rc = t9k_err(T9K_ECORRUPT, "chunk index: chunk of %u bytes recorded as %u", sl->len,
+			     sl->loc.len);
+	if (rc != -ENOENT) {
+		sl->res.existed = rc == 0;
+		return rc;
+	}
+	sl->loc = (struct chunk_loc){ .id = sl->res.id, .len = sl->len };
+	rc = chunk_encode(w, sl->data, sl->len, iov, &codec);
+	if (rc < 0)
+		return rc;
+	memcpy(sl->hdr, iov[0].iov_base, CHUNK_HDR_SIZE);
+	sl->iov[0] = (struct iovec){ .iov_base = sl->hdr, .iov_len = CHUNK_HDR_SIZE };
+	sl->iov[1] = iov[1]; /* raw: the slot's bytes, which stay until emitted */
+	if (codec == CHUNK_ZSTD) { /* w's scratch is reused by its next chunk */
+		if (sl->enccap < iov[1].iov_len) {
+			uint8_t *d = realloc(sl->enc, iov[1].iov_len);
+
+			if (!d)
+				return t9k_err(-ENOMEM, "out of memory");
+			sl->enc = d;
+			sl->enccap = iov[1].iov_len;
+		}
+		memcpy(sl->enc, iov[1].iov_base, iov[1].iov_len);
+		sl->iov[1].iov_base = sl->enc;
+	}
+	sl->res.codec = codec;
+	sl->res.stored_bytes = (uint32_t)(CHUNK_HDR_SIZE + iov[1].iov_len);
+	sl->fresh = true;
+	return 0;
+}
+
 /* Runs the slot taken at take_seq - 1. Called and returns with the lock
  * held; drops it meanwhile. */
 static void run_slot(struct chunk_pipeline *p, struct chunk_writer *w, struct slot *sl)
@@ -108,10 +184,15 @@ static void run_slot(struct chunk_pipeline *p, struct chunk_writer *w, struct sl
 	pthread_mutex_unlock(&p->lock);
 
 	t9k_err_clear();
+	sl->fresh = false;
 	if (!w)
 		sl->rc = t9k_err(-ENOMEM, "out of memory starting a chunk worker");
+	else if (p->pw)
+		sl->rc = pack_slot(p, w, sl);
 	else
 		sl->rc = chunk_put(w, p->store, sl->data, sl->len, &sl->res);
+	if (sl->rc == 0 && !p->pw)
+		sl->loc = (struct chunk_loc){ .id = sl->res.id, .len = sl->len };
 	if (sl->rc < 0)
 		snprintf(sl->err, sizeof(sl->err), "%s", t9k_errmsg(sl->rc));
 
@@ -215,6 +296,14 @@ int chunk_pipeline_new(struct store *s, const struct chunk_pipeline_opts *o,
 	p->slots = calloc((size_t)p->nslots, sizeof(*p->slots));
 	p->workers = calloc((size_t)p->o.threads, sizeof(*p->workers));
 	p->rw = chunk_writer_new(p->o.zlevel);
+	if (p->o.pack_size > 0) {
+		rc = pack_writer_new(s, p->o.pack_size, p->o.pack_uploads ? p->o.pack_uploads : 4,
+				     &p->o.pack, &p->pw);
+		if (rc < 0) {
+			chunk_pipeline_free(p);
+			return rc;
+		}
+	}
 	if (!p->slots || !p->workers || !p->rw || (!p->ring && !p->win)) {
 		chunk_pipeline_free(p);
 		return t9k_err(-ENOMEM, "out of memory");
@@ -245,8 +334,11 @@ void chunk_pipeline_free(struct chunk_pipeline *p)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->work_cv);
 	pthread_cond_destroy(&p->done_cv);
-	for (int i = 0; p->slots && i < p->nslots; i++)
+	for (int i = 0; p->slots && i < p->nslots; i++) {
 		free(p->slots[i].buf);
+		free(p->slots[i].enc);
+	}
+	pack_writer_free(p->pw);
 	if (p->ring)
 		munmap(p->ring, 2 * p->ringsz);
 	chunk_writer_free(p->rw);
@@ -308,7 +400,10 @@ static int drain(struct chunk_pipeline *p, struct run *r, int wait)
 				r->st->bytes_stored += sl->res.stored_bytes;
 			}
 			pthread_mutex_unlock(&p->lock);
-			rc = r->emit ? r->emit(r->earg, &sl->res.id, sl->off, sl->len) : 0;
+			if (sl->fresh)
+				rc = pack_writer_add(p->pw, sl->iov, 2, &sl->loc);
+			if (rc == 0 && r->emit)
+				rc = r->emit(r->earg, &sl->loc, sl->off);
 			pthread_mutex_lock(&p->lock);
 		}
 		sl->state = SLOT_FREE;
@@ -423,6 +518,12 @@ out:
 			rc = e;
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (p->pw) { /* also after a failure: no upload may outlive the run */
+		int e = pack_writer_flush(p->pw);
+
+		if (e < 0 && rc == 0)
+			rc = e;
+	}
 	return rc;
 }
 

@@ -12,6 +12,8 @@
  * (inflight + 2) * cdc.max bytes that chunks are stored from without a copy
  * (or, where memfd_create is missing, (inflight + 4) * cdc.max of copies),
  * plus (threads + 1) * compressBound(cdc.max) of compression scratch.
+ * With packs, also (pack_uploads + 1) * pack_size of pack buffers and each
+ * slot's compressed bytes (at most inflight * compressBound(cdc.max)).
  * One run at a time per pipeline; the store must outlive it.
  */
 #ifndef T9K_PIPELINE_H
@@ -19,6 +21,7 @@
 
 #include "lib/oid.h"
 #include "store/cdc.h"
+#include "store/pack.h"
 #include "store/store.h"
 
 #include <sys/types.h>
@@ -29,6 +32,12 @@ struct chunk_pipeline_opts {
 		       * stores chunks too while it waits for them) */
 	int inflight; /* chunks queued or being stored; 0 = 2 * threads + 2 */
 	int zlevel;   /* zstd level, 0 = no compression */
+	/* > 0: new chunks go into packs of about this many bytes (pack.h), in
+	 * stream order, and a run returns once its packs are stored; 0: each
+	 * chunk is its own object. */
+	uint32_t pack_size;
+	int pack_uploads;     /* packs stored at once; 0 = 4 */
+	struct pack_ops pack; /* the index that finds packed chunks again */
 };
 
 /* Fills defaults: 256K/1M/4M chunks, workers as above, zstd level 1. */
@@ -43,9 +52,10 @@ struct chunk_stats {
 
 /* Reads up to len bytes into buf: returns the count, 0 at end, or < 0. */
 typedef ssize_t (*chunk_read_fn)(void *arg, void *buf, size_t len);
-/* Receives chunk number i (0-based) at offset off, in stream order. A
+/* Receives each chunk, where it is stored and its offset in the stream, in
+ * stream order. A packed chunk is durable only when the run returns 0. A
  * negative return stops the run and is returned by it. */
-typedef int (*chunk_emit_fn)(void *arg, const struct oid *id, uint64_t off, uint32_t len);
+typedef int (*chunk_emit_fn)(void *arg, const struct chunk_loc *c, uint64_t off);
 
 struct chunk_pipeline;
 int chunk_pipeline_new(struct store *s, const struct chunk_pipeline_opts *o,

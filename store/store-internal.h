@@ -38,8 +38,7 @@ struct store {
 	const struct store_ops *ops;
 	char *url;
 	/* store_head_maybe's state, shared by all threads (atomics) */
-	atomic_uint probe_misses;   /* heads in a row that found nothing */
-	atomic_uint probe_turn;     /* answers given while skipping */
+	struct store_probe probe;
 	atomic_uint_fast64_t heads_skipped;
 };
 

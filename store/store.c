@@ -117,22 +117,33 @@ int store_head(struct store *s, const char *key, uint64_t *size)
 	return rc < 0 ? rc : s->ops->head(s, key, size);
 }
 
+bool store_probe_ask(struct store_probe *p)
+{
+	return atomic_load(&p->misses) < STORE_PROBE_WARMUP ||
+	       atomic_fetch_add(&p->turn, 1) % STORE_PROBE_EVERY == 0;
+}
+
+void store_probe_answer(struct store_probe *p, bool found)
+{
+	if (found)
+		atomic_store(&p->misses, 0);
+	else
+		atomic_fetch_add(&p->misses, 1);
+}
+
 int store_head_maybe(struct store *s, const char *key, uint64_t *size)
 {
 	int rc = store_key_check(key);
 
 	if (rc < 0)
 		return rc;
-	if (s->ops->head_costly && atomic_load(&s->probe_misses) >= STORE_PROBE_WARMUP &&
-	    atomic_fetch_add(&s->probe_turn, 1) % STORE_PROBE_EVERY != 0) {
+	if (s->ops->head_costly && !store_probe_ask(&s->probe)) {
 		atomic_fetch_add(&s->heads_skipped, 1);
 		return -ENOENT; /* no message: callers put the object */
 	}
 	rc = s->ops->head(s, key, size);
-	if (rc == 0)
-		atomic_store(&s->probe_misses, 0);
-	else if (rc == -ENOENT)
-		atomic_fetch_add(&s->probe_misses, 1);
+	if (rc == 0 || rc == -ENOENT)
+		store_probe_answer(&s->probe, rc == 0);
 	return rc;
 }
 

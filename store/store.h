@@ -26,6 +26,8 @@
 
 #include "lib/buf.h"
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -69,6 +71,16 @@ int store_head(struct store *s, const char *key, uint64_t *size);
 #define STORE_PROBE_WARMUP 8
 #define STORE_PROBE_EVERY 16
 int store_head_maybe(struct store *s, const char *key, uint64_t *size);
+
+/* That rule for any costly question "is this content-addressed thing
+ * stored?" (the pack writer's index lookups): store_probe_ask says whether
+ * to ask this time, store_probe_answer records what the answer was. */
+struct store_probe {
+	atomic_uint misses; /* answers in a row that found nothing */
+	atomic_uint turn;   /* questions skipped or asked while skipping */
+};
+bool store_probe_ask(struct store_probe *p);
+void store_probe_answer(struct store_probe *p, bool found);
 
 /* Calls fn for every key that starts with prefix. */
 int store_list(struct store *s, const char *prefix, store_list_fn fn, void *arg);

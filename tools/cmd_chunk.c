@@ -38,15 +38,15 @@ struct put_ctx {
 	uint64_t n;
 };
 
-static int print_chunk(void *arg, const struct oid *id, uint64_t off, uint32_t len)
+static int print_chunk(void *arg, const struct chunk_loc *c, uint64_t off)
 {
 	struct put_ctx *ctx = arg;
 	char hex[OID_HEXSZ + 1];
 
 	(void)off;
-	if (printf("%s %u\n", oid_to_hex(id, hex), len) < 0)
+	if (printf("%s %u\n", oid_to_hex(&c->id, hex), c->len) < 0)
 		return t9k_err(-EIO, "writing the manifest to stdout: %s", strerror(errno));
-	ctx->done += len;
+	ctx->done += c->len;
 	ctx->n++;
 	progress_update(&ctx->prog, ctx->done, ctx->total, ctx->n);
 	return 0;

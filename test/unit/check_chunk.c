@@ -4,6 +4,7 @@
 
 #include "lib/err.h"
 #include "store/chunk.h"
+#include "store/pack.h"
 #include "store/pipeline.h"
 
 #include <errno.h>
@@ -254,9 +255,11 @@ struct manifest {
 	int n, fail_at;
 };
 
-static int collect(void *arg, const struct oid *id, uint64_t off, uint32_t len)
+static int collect(void *arg, const struct chunk_loc *c, uint64_t off)
 {
 	struct manifest *m = arg;
+	const struct oid *id = &c->id;
+	uint32_t len = c->len;
 
 	ck_assert_uint_eq(off, m->next_off); /* in stream order, contiguous */
 	if (m->n == m->fail_at)
@@ -366,6 +369,209 @@ START_TEST(pipeline_stops_on_errors)
 }
 END_TEST
 
+/* ---- packs ---- */
+
+/* A chunk index in memory, for the pack tests: filled by ops.stored,
+ * read by ops.lookup. */
+struct mem_index {
+	struct chunk_loc v[4096];
+	int n, lookups, stored_calls, fail_stored;
+	pthread_mutex_t lock;
+};
+
+static int idx_lookup(void *arg, const struct oid *id, struct chunk_loc *out)
+{
+	struct mem_index *x = arg;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&x->lock);
+	x->lookups++;
+	for (int i = 0; i < x->n && rc; i++)
+		if (oid_eq(&x->v[i].id, id)) {
+			*out = x->v[i];
+			rc = 0;
+		}
+	pthread_mutex_unlock(&x->lock);
+	return rc;
+}
+
+static int idx_stored(void *arg, const struct chunk_loc *v, size_t n)
+{
+	struct mem_index *x = arg;
+	char key[PACK_KEY_MAX];
+	uint64_t size;
+
+	if (x->fail_stored)
+		return t9k_err(-EIO, "index refused by test");
+	/* called once the pack is in the store, holding every range */
+	pack_key(&v[0].pack, key);
+	ck_assert_int_eq(store_head(st, key, &size), 0);
+	pthread_mutex_lock(&x->lock);
+	x->stored_calls++;
+	for (size_t i = 0; i < n; i++) {
+		ck_assert(v[i].packed && oid_eq(&v[i].pack, &v[0].pack));
+		ck_assert_uint_le(v[i].pack_off + v[i].pack_len, size);
+		ck_assert_int_lt(x->n, 4096);
+		x->v[x->n++] = v[i];
+	}
+	pthread_mutex_unlock(&x->lock);
+	return 0;
+}
+
+struct loc_list {
+	struct chunk_loc v[4096];
+	uint64_t next_off;
+	int n;
+};
+
+static int collect_loc(void *arg, const struct chunk_loc *c, uint64_t off)
+{
+	struct loc_list *l = arg;
+
+	ck_assert_uint_eq(off, l->next_off);
+	ck_assert_int_lt(l->n, 4096);
+	l->v[l->n++] = *c;
+	l->next_off += c->len;
+	return 0;
+}
+
+static int count_key(const char *key, uint64_t size, void *arg)
+{
+	(void)key;
+	(void)size;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int count_packs(void)
+{
+	int n = 0;
+
+	ck_assert_int_eq(store_list(st, "packs/", count_key, &n), 0);
+	return n;
+}
+
+static int pack_run(const uint8_t *d, size_t len, int threads, struct mem_index *x,
+		    struct loc_list *l, struct chunk_stats *cs)
+{
+	struct chunk_pipeline_opts o;
+	struct chunk_pipeline *p;
+	struct mem_reader r = { d, len, 0, 100000 };
+	int rc;
+
+	chunk_pipeline_opts_init(&o);
+	ck_assert_int_eq(cdc_params_init(&o.cdc, 16384, 65536, 262144), 0);
+	o.threads = threads;
+	o.pack_size = 1u << 20;
+	o.pack_uploads = 2;
+	o.pack = (struct pack_ops){ .lookup = idx_lookup, .stored = idx_stored, .arg = x };
+	ck_assert_int_eq(chunk_pipeline_new(st, &o, &p), 0);
+	memset(l, 0, sizeof(*l));
+	rc = chunk_pipeline_run(p, mem_read, &r, collect_loc, l, cs);
+	chunk_pipeline_free(p);
+	return rc;
+}
+
+START_TEST(pipeline_packs_chunks_in_stream_order)
+{
+	size_t len = 6u << 20;
+	uint8_t *d = malloc(len);
+	struct mem_index *x = calloc(1, sizeof(*x));
+	struct loc_list *l = malloc(sizeof(*l));
+	struct chunk_stats cs;
+	struct buf obj = BUF_INIT, out = BUF_INIT;
+	char key[PACK_KEY_MAX];
+	int packs, npacks = 1;
+
+	pthread_mutex_init(&x->lock, NULL);
+	test_random_bytes(d, len - (1u << 20), 21);
+	fill_text(d + len - (1u << 20), 1u << 20); /* compressed chunks too */
+	ck_assert_int_eq(pack_run(d, len, 3, x, l, &cs), 0);
+	ck_assert_uint_eq(cs.chunks, (uint64_t)l->n);
+	ck_assert_uint_eq(cs.chunks_new, cs.chunks);
+	ck_assert_int_eq(x->n, l->n); /* every chunk reported stored */
+	for (int i = 0; i < l->n; i++) {
+		const struct chunk_loc *c = &l->v[i];
+
+		ck_assert(c->packed);
+		/* in stream order: each chunk right after the one before it,
+		 * or at the start of the next pack */
+		if (i > 0 && oid_eq(&c->pack, &l->v[i - 1].pack)) {
+			ck_assert_uint_eq(c->pack_off, l->v[i - 1].pack_off + l->v[i - 1].pack_len);
+		} else {
+			ck_assert_uint_eq(c->pack_off, 0);
+			npacks += i > 0;
+		}
+		ck_assert_uint_le(c->pack_off + c->pack_len, (1u << 20) + 262144 + CHUNK_HDR_SIZE);
+		pack_key(&c->pack, key);
+		buf_reset(&obj);
+		ck_assert_int_eq(store_get(st, key, c->pack_off, c->pack_len, &obj), 0);
+		ck_assert_int_eq(chunk_decode(&c->id, obj.data, obj.len, &out), 0);
+	}
+	ck_assert_uint_eq(out.len, len);
+	ck_assert(!memcmp(out.data, d, len));
+	ck_assert_uint_lt(cs.bytes_stored, len); /* the text compressed */
+	packs = count_packs();
+	ck_assert_int_eq(packs, npacks);
+	ck_assert_int_ge(packs, 5);
+	ck_assert_int_eq(x->stored_calls, packs);
+
+	/* the same stream again: every chunk found in the index, no new pack */
+	ck_assert_int_eq(pack_run(d, len, 1, x, l, &cs), 0);
+	ck_assert_uint_eq(cs.chunks_new, 0);
+	ck_assert_uint_eq(cs.bytes_stored, 0);
+	ck_assert_int_eq(count_packs(), packs);
+	for (int i = 0; i < l->n; i++)
+		ck_assert(l->v[i].packed);
+
+	/* a failure to record the index fails the run, with its message */
+	x->fail_stored = 1;
+	d[0] ^= 1;
+	ck_assert_int_eq(pack_run(d, len, 2, x, l, &cs), -EIO);
+	ck_assert(strstr(t9k_errmsg(-EIO), "index refused by test") != NULL);
+
+	buf_release(&obj);
+	buf_release(&out);
+	pthread_mutex_destroy(&x->lock);
+	free(l);
+	free(x);
+	free(d);
+}
+END_TEST
+
+START_TEST(pack_writer_oversized_chunk_and_bad_input)
+{
+	struct pack_writer *pw;
+	struct chunk_loc loc = { 0 };
+	uint8_t big[3000], small[10];
+	struct iovec iov = { big, sizeof(big) };
+	struct buf got = BUF_INIT;
+	char key[PACK_KEY_MAX];
+
+	ck_assert_int_eq(pack_writer_new(st, 0, 1, NULL, &pw), -EINVAL);
+	ck_assert_int_eq(pack_writer_new(st, 1000, 1, NULL, &pw), 0);
+	test_random_bytes(big, sizeof(big), 3);
+	memset(small, 7, sizeof(small));
+	/* a first object larger than the pack size still fits its pack */
+	ck_assert_int_eq(pack_writer_add(pw, &iov, 1, &loc), 0);
+	ck_assert_uint_eq(loc.pack_off, 0);
+	ck_assert_uint_eq(loc.pack_len, sizeof(big));
+	iov = (struct iovec){ small, sizeof(small) };
+	struct chunk_loc loc2 = { 0 };
+	ck_assert_int_eq(pack_writer_add(pw, &iov, 1, &loc2), 0);
+	ck_assert(!oid_eq(&loc.pack, &loc2.pack)); /* the next one starts a pack */
+	iov.iov_len = 0;
+	ck_assert_int_eq(pack_writer_add(pw, &iov, 1, &loc2), -EINVAL);
+	ck_assert_int_eq(pack_writer_flush(pw), 0);
+	pack_key(&loc.pack, key);
+	ck_assert_int_eq(store_get(st, key, 0, STORE_WHOLE, &got), 0);
+	ck_assert_uint_eq(got.len, sizeof(big));
+	ck_assert(!memcmp(got.data, big, sizeof(big)));
+	pack_writer_free(pw);
+	buf_release(&got);
+}
+END_TEST
+
 Suite *chunk_suite(void)
 {
 	Suite *s = suite_create("chunk");
@@ -379,6 +585,8 @@ Suite *chunk_suite(void)
 	tcase_add_test(tc, two_threads_put_same_chunk);
 	tcase_add_test(tc, pipeline_round_trip_and_dedup);
 	tcase_add_test(tc, pipeline_stops_on_errors);
+	tcase_add_test(tc, pipeline_packs_chunks_in_stream_order);
+	tcase_add_test(tc, pack_writer_oversized_chunk_and_bad_input);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -76,7 +76,8 @@ int main(int argc, char **argv)
 		pe[i].path = paths[i];
 		pe[i].entry = &e;
 	}
-	if ((rc = meta_db_open(dbdir, &db)) < 0 || (rc = repo_create(db, "bench", url, NULL, &r)) < 0)
+	if ((rc = meta_db_open(dbdir, &db)) < 0 ||
+	    (rc = repo_create(db, "bench", url, NULL, REPO_PACK_SIZE_AUTO, &r)) < 0)
 		return die(rc, "creating the repository");
 	/* the head: n files, built in one go as an import would */
 	t = now_sec();

@@ -672,6 +672,8 @@ static int h_repo_create(struct call *c)
 	uint32_t cdc[3] = { CDC_MIN_DEFAULT, CDC_AVG_DEFAULT, CDC_MAX_DEFAULT };
 	static const char *const keys[3] = { "min", "avg", "max" };
 	json_t *chunk = json_object_get(c->body, "chunk");
+	json_t *pack = json_object_get(c->body, "pack_size");
+	int64_t pack_size = REPO_PACK_SIZE_AUTO;
 	struct repo_slot *slot;
 	struct repo *r;
 	uint64_t gen;
@@ -697,6 +699,14 @@ static int h_repo_create(struct call *c)
 				       keys[i]);
 		cdc[i] = (uint32_t)json_integer_value(v);
 	}
+	/* absent or null: the default for the store (repo_create) */
+	if (pack && !json_is_null(pack)) {
+		if (!json_is_integer(pack) || json_integer_value(pack) < 0 ||
+		    json_integer_value(pack) > REPO_PACK_SIZE_MAX)
+			return t9k_err(-EINVAL, "request body \"pack_size\" is not 0 or a size in bytes "
+					       "up to %u", REPO_PACK_SIZE_MAX);
+		pack_size = json_integer_value(pack);
+	}
 	if (store)
 		rc = snprintf(url, sizeof(url), "%s", store);
 	else
@@ -706,7 +716,7 @@ static int h_repo_create(struct call *c)
 	pthread_mutex_lock(&c->api->lock);
 	gen = c->api->gen;
 	pthread_mutex_unlock(&c->api->lock);
-	rc = repo_create(c->api->db, name, url, cdc, &r);
+	rc = repo_create(c->api->db, name, url, cdc, pack_size, &r);
 	if (rc == 0)
 		rc = slot_insert(c->api, name, r, gen, &slot);
 	if (rc < 0)

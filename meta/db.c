@@ -28,8 +28,10 @@
 #define SCHEMA_VERSION 1
 #define STAGE_PATH_MAX 4096
 #define STAGE_COMPONENT_MAX 255
-#define REPO_REC_VERSION 1
+#define REPO_REC_VERSION 1      /* no packs: what binaries before packs read */
+#define REPO_REC_VERSION_PACKS 2 /* pack_size appended after the URL */
 #define REPO_REC_FIXED 23 /* version 1, cdc 3 x 4, created 8, URL length 2 */
+#define REPO_REC_PACKS 4  /* v2: pack_size */
 #define BLOCK_CACHE_BYTES ((size_t)32 << 20)
 #define WRITE_BUFFER_BYTES ((size_t)8 << 20)
 #define MAX_OPEN_FILES 256
@@ -185,14 +187,22 @@ static int stage_args_check(const char *repo, const char *branch, const char *pa
 static int repo_decode(const char *name, size_t nlen, const unsigned char *v, size_t len,
 		       struct meta_repo *out)
 {
-	size_t ulen;
+	size_t ulen, tail;
 
-	if (nlen > META_REPO_NAME_MAX || len < REPO_REC_FIXED || v[0] != REPO_REC_VERSION)
+	if (nlen > META_REPO_NAME_MAX || len < REPO_REC_FIXED)
+		goto bad;
+	if (v[0] == REPO_REC_VERSION)
+		tail = 0;
+	else if (v[0] == REPO_REC_VERSION_PACKS)
+		tail = REPO_REC_PACKS;
+	else
 		goto bad;
 	ulen = get_le16(v + 21);
-	if (ulen > META_URL_MAX || len != REPO_REC_FIXED + ulen)
+	if (ulen > META_URL_MAX || len != REPO_REC_FIXED + ulen + tail)
 		goto bad;
 	memset(out, 0, sizeof(*out));
+	if (tail)
+		out->pack_size = get_le32(v + REPO_REC_FIXED + ulen);
 	memcpy(out->name, name, nlen);
 	out->cdc_min = get_le32(v + 1);
 	out->cdc_avg = get_le32(v + 5);
@@ -512,7 +522,7 @@ void meta_db_close(struct meta_db *db)
 
 int meta_repo_create(struct meta_db *db, const struct meta_repo *r)
 {
-	unsigned char rec[REPO_REC_FIXED + META_URL_MAX];
+	unsigned char rec[REPO_REC_FIXED + META_URL_MAX + REPO_REC_PACKS];
 	rocksdb_writebatch_t *b = NULL;
 	struct buf v = BUF_INIT;
 	size_t ulen = strnlen(r->store_url, sizeof(r->store_url));
@@ -529,13 +539,16 @@ int meta_repo_create(struct meta_db *db, const struct meta_repo *r)
 	ret = key_build(&k, 'R', r->name, NULL, NULL);
 	if (ret < 0)
 		return ret;
-	rec[0] = REPO_REC_VERSION;
+	/* v1 while there are no packs, so older binaries still read it */
+	rec[0] = r->pack_size ? REPO_REC_VERSION_PACKS : REPO_REC_VERSION;
 	put_le32(rec + 1, r->cdc_min);
 	put_le32(rec + 5, r->cdc_avg);
 	put_le32(rec + 9, r->cdc_max);
 	put_le64(rec + 13, (uint64_t)r->created_ns);
 	put_le16(rec + 21, (uint16_t)ulen);
 	memcpy(rec + REPO_REC_FIXED, r->store_url, ulen);
+	if (r->pack_size)
+		put_le32(rec + REPO_REC_FIXED + ulen, r->pack_size);
 
 	db_lock(db);
 	ret = kv_get(db, NULL, &k, &v);
@@ -546,7 +559,8 @@ int meta_repo_create(struct meta_db *db, const struct meta_repo *r)
 		goto out;
 	}
 	b = rocksdb_writebatch_create();
-	rocksdb_writebatch_put(b, k.b, k.len, (const char *)rec, REPO_REC_FIXED + ulen);
+	rocksdb_writebatch_put(b, k.b, k.len, (const char *)rec,
+			       REPO_REC_FIXED + ulen + (r->pack_size ? REPO_REC_PACKS : 0));
 	ret = batch_write(db, b);
 out:
 	db_unlock(db);

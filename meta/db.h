@@ -13,8 +13,20 @@
  *   'V'     V                                 u32 schema version (1)
  *
  * refname is "branch/NAME" or "tag/NAME"; path is relative, '/'-separated.
- * Repo record: 1 version, 4 cdc min, 4 cdc avg, 4 cdc max, 8 created ns,
- * 2 store URL length, URL bytes (little-endian).
+ * Repo record (little-endian):
+ *
+ *   offset  size  field
+ *   0       1     version: 1, or 2 when pack_size > 0
+ *   1       4     cdc min
+ *   5       4     cdc avg
+ *   9       4     cdc max
+ *   13      8     created, ns since the epoch (signed)
+ *   21      2     store URL length u
+ *   23      u     store URL bytes
+ *   23+u    4     pack_size (version 2 only)
+ *
+ * A repository without packs keeps the version-1 record, which binaries
+ * from before packs read; one with packs needs a binary that knows v2.
  *
  * Errors: T9K_ENOTFOUND for a missing repo/ref/staged path (message names
  * it), T9K_ECONFLICT when a compare-and-swap finds another value, -EEXIST
@@ -54,6 +66,7 @@ struct meta_repo {
 	char store_url[META_URL_MAX + 1];
 	uint32_t cdc_min, cdc_avg, cdc_max;
 	int64_t created_ns;
+	uint32_t pack_size; /* target bytes per pack object; 0: no packs */
 };
 
 int meta_repo_create(struct meta_db *db, const struct meta_repo *r); /* -EEXIST */

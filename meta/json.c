@@ -428,6 +428,7 @@ json_t *meta_json_repo(const struct meta_repo *r)
 	rc |= set(chunk, "max", json_integer(r->cdc_max));
 	rc |= set(j, "chunk", json_incref(chunk));
 	rc |= set(j, "created_ns", json_integer(r->created_ns));
+	rc |= set(j, "pack_size", json_integer(r->pack_size));
 	json_decref(chunk);
 	if (rc) {
 		json_decref(j);
@@ -440,7 +441,7 @@ int meta_json_to_repo(const json_t *j, struct meta_repo *r)
 {
 	const char *name, *url;
 	size_t name_len, url_len;
-	json_int_t v[3] = { 0, 0, 0 }, created = 0;
+	json_int_t v[3] = { 0, 0, 0 }, created = 0, pack_size = 0;
 	static const char *const keys[3] = { "min", "avg", "max" };
 	json_t *chunk;
 	int rc;
@@ -465,12 +466,15 @@ int meta_json_to_repo(const json_t *j, struct meta_repo *r)
 			return rc;
 	if ((rc = get_int(j, "repository", "created_ns", false, INT64_MIN, INT64_MAX, &created)) < 0)
 		return rc;
+	if ((rc = get_int(j, "repository", "pack_size", false, 0, UINT32_MAX, &pack_size)) < 0)
+		return rc;
 	memcpy(r->name, name, name_len);
 	memcpy(r->store_url, url, url_len);
 	r->cdc_min = (uint32_t)v[0];
 	r->cdc_avg = (uint32_t)v[1];
 	r->cdc_max = (uint32_t)v[2];
 	r->created_ns = created;
+	r->pack_size = (uint32_t)pack_size;
 	return 0;
 }
 

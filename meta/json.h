@@ -14,7 +14,8 @@
  * JSON shapes (see meta/API.md):
  *   Entry  {"name", "type": "file"|"dir"|"symlink", "mode": permission
  *           bits, "size", "mtime_ns", "id": 64 hex | "inline": base64}
- *   Repo   {"name", "store", "chunk": {"min", "avg", "max"}, "created_ns"}
+ *   Repo   {"name", "store", "chunk": {"min", "avg", "max"}, "created_ns",
+ *           "pack_size" (absent: 0)}
  *   Commit {"id", "root", "parents": [ids], "time_ns", "author",
  *           "message", "meta": {key: value strings, sorted by key}}
  *   Error  {"error": {"code": "not_found", "message": "..."}}

@@ -52,6 +52,10 @@ int repo_branch_move(struct repo *r, const char *branch, const struct oid *old,
 
 int64_t repo_now_ns(void);
 
+/* The pack size REPO_PACK_SIZE_AUTO picks for a store URL and largest
+ * chunk (repo_create; exposed for tests). */
+uint32_t repo_pack_size_default(const char *store_url, uint32_t cdc_max);
+
 /* -ENOTSUP with a message when r has no local database. */
 int repo_need_db(const struct repo *r);
 

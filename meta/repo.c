@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,8 +148,25 @@ int repo_write_commit(struct repo *r, const struct oid *root, const struct oid *
 	return rc;
 }
 
+uint32_t repo_pack_size_default(const char *store_url, uint32_t cdc_max)
+{
+	/* object stores bill per request; a local directory does not */
+	if (strncmp(store_url, "s3://", 5) != 0)
+		return 0;
+	return cdc_max > REPO_PACK_SIZE_S3_DEFAULT ? cdc_max : REPO_PACK_SIZE_S3_DEFAULT;
+}
+
+static int pack_size_check(int64_t pack_size, uint32_t cdc_max)
+{
+	if (pack_size == 0 || (pack_size >= cdc_max && pack_size <= REPO_PACK_SIZE_MAX))
+		return 0;
+	return t9k_err(-EINVAL, "pack size %lld is out of range: want 0 (no packs) or %" PRIu32
+			       " (the largest chunk) to %u (1 GiB)",
+		       (long long)pack_size, cdc_max, REPO_PACK_SIZE_MAX);
+}
+
 int repo_create(struct meta_db *db, const char *name, const char *store_url,
-		const uint32_t cdc[3], struct repo **out)
+		const uint32_t cdc[3], int64_t pack_size, struct repo **out)
 {
 	struct meta_repo info = { 0 };
 	struct commit_info ci = { .author = "t9kfs", .message = "Repository created" };
@@ -172,6 +190,12 @@ int repo_create(struct meta_db *db, const char *name, const char *store_url,
 	info.cdc_min = p.min;
 	info.cdc_avg = p.avg;
 	info.cdc_max = p.max;
+	if (pack_size == REPO_PACK_SIZE_AUTO)
+		pack_size = repo_pack_size_default(store_url, p.max);
+	rc = pack_size_check(pack_size, p.max);
+	if (rc < 0)
+		return rc;
+	info.pack_size = (uint32_t)pack_size;
 	info.created_ns = repo_now_ns();
 	if (meta_repo_get(db, name, &(struct meta_repo){ 0 }) == 0)
 		return t9k_err(-EEXIST, "repository '%s' already exists", name);

@@ -5,7 +5,8 @@
  *
  * Calling sequence:
  *   struct repo *r;
- *   repo_create(db, "imagenet", "file:///data/store", NULL, &r);  // or repo_open
+ *   repo_create(db, "imagenet", "file:///data/store", NULL,      // or repo_open
+ *               REPO_PACK_SIZE_AUTO, &r);
  *   repo_stage(r, "main", "train/cat.jpg", &entry);              // after storing its data
  *   repo_commit(r, "main", &info, &id);
  *   repo_close(r);
@@ -29,13 +30,23 @@
 #define REPO_PATH_MAX 4096
 #define REPO_DEFAULT_BRANCH "main"
 
+/* Packs: many chunks of a large file written as one object "packs/<hex>"
+ * (object stores charge per request). pack_size is the target bytes per
+ * pack, 0 for none; valid values are 0 and cdc max..REPO_PACK_SIZE_MAX. */
+#define REPO_PACK_SIZE_AUTO (-1)                /* repo_create: by store URL */
+#define REPO_PACK_SIZE_S3_DEFAULT (16u << 20)   /* s3:// stores; others 0 */
+#define REPO_PACK_SIZE_MAX (1u << 30)
+
 struct repo;
 struct repo_stage_item;
 
 /* Creates the repo record, an initial empty commit and branch "main".
- * cdc (may be NULL) overrides the chunking defaults. */
+ * cdc (may be NULL) overrides the chunking defaults. pack_size is 0 (no
+ * packs), cdc max..REPO_PACK_SIZE_MAX, or REPO_PACK_SIZE_AUTO: packs of
+ * REPO_PACK_SIZE_S3_DEFAULT (at least cdc max) on an s3:// store, where
+ * every request costs, none on others. -EINVAL with a message otherwise. */
 int repo_create(struct meta_db *db, const char *name, const char *store_url,
-		const uint32_t cdc[3], struct repo **out);
+		const uint32_t cdc[3], int64_t pack_size, struct repo **out);
 int repo_open(struct meta_db *db, const char *name, struct repo **out);
 
 /* A handle for a process that is not the metadata service: it reads

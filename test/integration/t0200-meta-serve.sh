@@ -1,8 +1,8 @@
 #!/bin/bash
 # The metadata service over HTTP (meta/API.md) with curl against a real
-# `t9kfs meta serve`: auth on every endpoint, repos, refs, staging, commit,
-# log, diff, merge, revert, bad input (4xx, nothing changed), restarts and
-# kill -9.
+# `t9kfs meta serve`: auth on every endpoint, repos (pack_size, also via
+# `t9kfs repo create`), refs, staging, commit, log, diff, merge, revert,
+# bad input (4xx, nothing changed), restarts and kill -9.
 . "$(dirname "$0")/lib.sh"
 
 command -v curl >/dev/null || skip_all "curl is not installed"
@@ -164,6 +164,50 @@ test_expect_success 'repo create, get, list; default and explicit stores' '
 	expect 404 GET /repos/nope && error_is not_found "repository .nope. not found" &&
 	expect 400 POST /repos -d "{\"name\":\"x\",\"chunk\":{\"min\":1,\"avg\":3,\"max\":2}}" &&
 	expect 404 GET /repos/x
+'
+
+test_expect_success 'pack_size: 0 by default on a file:// store, explicit sizes, bad ones are 400' '
+	expect 200 GET /repos/data && reply | grep -q "\"pack_size\":0}" &&
+	expect 201 POST /repos -d "{\"name\":\"packed\",\"pack_size\":16777216}" &&
+	reply | grep -q "\"pack_size\":16777216}" &&
+	expect 200 GET /repos/packed && reply | grep -q "\"pack_size\":16777216}" &&
+	expect 201 POST /repos -d "{\"name\":\"nopack\",\"pack_size\":0}" &&
+	reply | grep -q "\"pack_size\":0}" &&
+	expect 400 POST /repos -d "{\"name\":\"px\",\"pack_size\":1048576}" &&
+	error_is bad_request "pack size 1048576 is out of range: want 0 (no packs) or 4194304" &&
+	expect 400 POST /repos -d "{\"name\":\"px\",\"pack_size\":1073741825}" &&
+	error_is bad_request "request body ..pack_size.. is not 0 or a size" &&
+	expect 400 POST /repos -d "{\"name\":\"px\",\"pack_size\":-1}" &&
+	expect 400 POST /repos -d "{\"name\":\"px\",\"pack_size\":\"16M\"}" &&
+	expect 404 GET /repos/px &&
+	expect 204 DELETE /repos/packed && expect 204 DELETE /repos/nopack
+'
+
+# The t9kfs command against this server.
+cli() {
+	T9KFS_SERVER="unix:$SOCK" t9kfs "$@"
+}
+
+test_expect_success 'repo create --pack-size through the CLI' '
+	cli repo create --help >help && grep -q -- "--pack-size SIZE" help &&
+	grep -q "16M on an s3:// store, 0 on others" help &&
+	cli repo create cli1 --pack-size 32M >out && grep -q "created repository .cli1." out &&
+	cli repo create cli2 >/dev/null &&
+	cli repo create cli3 --pack-size 0 >/dev/null &&
+	cli repo list --json | tr -d " \n" >list &&
+	grep -q "\"name\":\"cli1\",\"pack_size\":33554432," list &&
+	grep -q "\"name\":\"cli2\",\"pack_size\":0," list &&
+	grep -q "\"name\":\"cli3\",\"pack_size\":0," list &&
+	test_must_fail cli repo create cli4 --pack-size 1M 2>err &&
+	test_one_line_error err "pack size 1048576 is out of range" &&
+	test_must_fail cli repo create cli4 --min 1M --avg 2M --max 8M --pack-size 4M 2>err &&
+	test_one_line_error err "the largest chunk" &&
+	test_must_fail cli repo create cli4 --pack-size 2G 2>err &&
+	test_one_line_error err "invalid pack size .2G." &&
+	test_must_fail cli repo create cli4 --pack-size lots 2>err &&
+	test_one_line_error err "invalid pack size .lots." &&
+	! cli repo list | grep -q "^cli4 " &&
+	for r in cli1 cli2 cli3; do cli repo delete $r >/dev/null || exit 1; done
 '
 
 test_expect_success 'every endpoint refuses a missing or wrong token (401), changing nothing' '

@@ -1,5 +1,5 @@
-/* Unit tests of the metadata database: repos, refs, staging, the commit
- * step, name checks, durability across reopen and SIGKILL, the single-owner
+/* Unit tests of the metadata database: repos (record versions 1 and 2),
+ * refs, staging, the commit step, name checks, durability across reopen and SIGKILL, the single-owner
  * lock and compare-and-swap under two threads. Each test has its own dir. */
 #include "test/unit/suites.h"
 
@@ -710,6 +710,107 @@ START_TEST(unknown_schema_version_is_refused)
 }
 END_TEST
 
+/* The raw value of key k, read with RocksDB itself (db must be closed). */
+static size_t raw_get(const char *k, size_t klen, unsigned char *out, size_t max)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	char *err = NULL, *v;
+	size_t vlen = 0;
+	rocksdb_t *raw = rocksdb_open(o, dbdir, &err);
+
+	ck_assert_ptr_null(err);
+	v = rocksdb_get(raw, ro, k, klen, &vlen, &err);
+	ck_assert_ptr_null(err);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_le(vlen, max);
+	memcpy(out, v, vlen);
+	rocksdb_free(v);
+	rocksdb_close(raw);
+	rocksdb_readoptions_destroy(ro);
+	rocksdb_options_destroy(o);
+	return vlen;
+}
+
+static void raw_put(const char *k, size_t klen, const unsigned char *v, size_t vlen)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+	char *err = NULL;
+	rocksdb_t *raw = rocksdb_open(o, dbdir, &err);
+
+	ck_assert_ptr_null(err);
+	rocksdb_put(raw, wo, k, klen, (const char *)v, vlen, &err);
+	ck_assert_ptr_null(err);
+	rocksdb_close(raw);
+	rocksdb_writeoptions_destroy(wo);
+	rocksdb_options_destroy(o);
+}
+
+/* Version 1 without packs (what older binaries read), version 2 with
+ * pack_size appended; a record written by an older binary still decodes
+ * and an unknown version is refused as malformed. */
+START_TEST(repo_record_versions)
+{
+	/* a v1 record as binaries before packs wrote it: cdc 1M/4M/16M,
+	 * created 5, URL "file:///o" */
+	static const unsigned char old_v1[] = {
+		1, 0, 0, 0x10, 0, 0, 0, 0x40, 0, 0, 0, 0, 1, 5, 0, 0, 0, 0, 0, 0, 0,
+		9, 0, 'f', 'i', 'l', 'e', ':', '/', '/', '/', 'o',
+	};
+	unsigned char v[64 + META_URL_MAX];
+	struct meta_repo r, got;
+	size_t n;
+
+	make_repo(db, "nopacks");
+	memset(&r, 0, sizeof(r));
+	snprintf(r.name, sizeof(r.name), "packs");
+	snprintf(r.store_url, sizeof(r.store_url), "s3://bucket/packs");
+	r.cdc_min = 1;
+	r.cdc_avg = 2;
+	r.cdc_max = 3;
+	r.created_ns = -7;
+	r.pack_size = 16u << 20;
+	ck_assert_int_eq(meta_repo_create(db, &r), 0);
+	ck_assert_int_eq(meta_repo_get(db, "packs", &got), 0);
+	ck_assert_int_eq(memcmp(&r, &got, sizeof(r)), 0);
+	ck_assert_int_eq(meta_repo_get(db, "nopacks", &got), 0);
+	ck_assert_uint_eq(got.pack_size, 0);
+	meta_db_close(db);
+	db = NULL;
+
+	n = raw_get("Rnopacks", 8, v, sizeof(v));
+	ck_assert_uint_eq(v[0], 1);
+	ck_assert_uint_eq(n, 23 + strlen("file:///data/nopacks"));
+	n = raw_get("Rpacks", 6, v, sizeof(v));
+	ck_assert_uint_eq(v[0], 2);
+	ck_assert_uint_eq(n, 23 + strlen("s3://bucket/packs") + 4);
+	ck_assert_uint_eq(v[n - 2], 0x00);
+	ck_assert_uint_eq(v[n - 3], 0x00);
+	ck_assert_uint_eq(v[n - 1], 0x01); /* 16 MiB little-endian: 00 00 00 01 */
+
+	raw_put("Rold", 4, old_v1, sizeof(old_v1));
+	memcpy(v, old_v1, sizeof(old_v1));
+	v[0] = 3;
+	raw_put("Rv3", 3, v, sizeof(old_v1));
+	memcpy(v, old_v1, sizeof(old_v1));
+	v[0] = 2; /* v2 without its pack_size */
+	raw_put("Rshort", 6, v, sizeof(old_v1));
+
+	ck_assert_int_eq(meta_db_open(dbdir, &db), 0);
+	ck_assert_int_eq(meta_repo_get(db, "old", &got), 0);
+	ck_assert_str_eq(got.store_url, "file:///o");
+	ck_assert_uint_eq(got.cdc_min, 1u << 20);
+	ck_assert_uint_eq(got.cdc_avg, 4u << 20);
+	ck_assert_uint_eq(got.cdc_max, 1u << 24);
+	ck_assert(got.created_ns == 5);
+	ck_assert_uint_eq(got.pack_size, 0);
+	ck_assert_int_eq(meta_repo_get(db, "v3", &got), T9K_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(t9k_errmsg(T9K_ECORRUPT), "'v3' is malformed"));
+	ck_assert_int_eq(meta_repo_get(db, "short", &got), T9K_ECORRUPT);
+}
+END_TEST
+
 struct cas_arg {
 	int moves;
 	int conflicts;
@@ -854,6 +955,7 @@ Suite *db_suite(void)
 	tcase_add_test(tc, everything_acknowledged_survives_reopen);
 	tcase_add_test(tc, second_open_is_refused);
 	tcase_add_test(tc, unknown_schema_version_is_refused);
+	tcase_add_test(tc, repo_record_versions);
 	tcase_add_test(tc, two_threads_cas_no_lost_update);
 	suite_add_tcase(s, tc);
 

@@ -269,8 +269,24 @@ START_TEST(test_repo_roundtrip)
 	j = parse("{\"name\": \"ok\", \"store\": \"s\", \"chunk\": {\"min\": 1, \"avg\": 0}}");
 	ck_assert_int_eq(meta_json_to_repo(j, &out), -EINVAL);
 	json_decref(j);
+
+	/* pack_size: written always, absent reads as 0 */
+	r.pack_size = 16u << 20;
+	j = meta_json_repo(&r);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "pack_size")), 16 << 20);
+	ck_assert_int_eq(meta_json_to_repo(j, &out), 0);
+	ck_assert_int_eq(memcmp(&r, &out, sizeof(r)), 0);
+	json_decref(j);
+	j = parse("{\"name\": \"ok\", \"store\": \"s\"}");
+	ck_assert_int_eq(meta_json_to_repo(j, &out), 0);
+	ck_assert_uint_eq(out.pack_size, 0);
+	json_decref(j);
+	j = parse("{\"name\": \"ok\", \"store\": \"s\", \"pack_size\": -1}");
+	ck_assert_int_eq(meta_json_to_repo(j, &out), -EINVAL);
+	json_decref(j);
 }
 END_TEST
+
 
 START_TEST(test_commit_roundtrip)
 {

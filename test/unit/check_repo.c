@@ -1,6 +1,7 @@
 /* Unit tests of repositories: staging and commit, refs and specs, log,
  * diff, merge, revert, concurrent commits, crash safety, a 1,000,000-file
- * repository, and the gc plan. Real RocksDB, real file:// store. */
+ * repository, the gc plan and pack_size. Real RocksDB, real file://
+ * store. */
 #include "test/unit/suites.h"
 
 #include "lib/err.h"
@@ -41,7 +42,7 @@ static void setup(void)
 {
 	paths_init();
 	ck_assert_int_eq(meta_db_open(dbdir, &db), 0);
-	ck_assert_int_eq(repo_create(db, "data", url, NULL, &r), 0);
+	ck_assert_int_eq(repo_create(db, "data", url, NULL, REPO_PACK_SIZE_AUTO, &r), 0);
 }
 
 static void teardown(void)
@@ -426,6 +427,45 @@ START_TEST(staging_needs_the_named_object)
 }
 END_TEST
 
+/* pack_size: 0 by default on file://, 16 MiB (at least the largest chunk)
+ * on s3://; explicit values in range persist, others are refused. */
+START_TEST(pack_size_default_and_range)
+{
+	const uint32_t cdc[3] = { 64u << 10, 256u << 10, 1u << 20 };
+	struct repo *r2;
+
+	ck_assert_uint_eq(repo_info(r)->pack_size, 0);
+	ck_assert_uint_eq(repo_pack_size_default(url, 4u << 20), 0);
+	ck_assert_uint_eq(repo_pack_size_default("s3://bucket/data", 4u << 20), 16u << 20);
+	ck_assert_uint_eq(repo_pack_size_default("s3://bucket/data", 32u << 20), 32u << 20);
+	ck_assert_uint_eq(repo_pack_size_default("S3x://bucket", 4u << 20), 0);
+
+	ck_assert_int_eq(repo_create(db, "small", url, NULL, 1u << 20, &r2), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(t9k_errmsg(-EINVAL), "pack size 1048576 is out of range"));
+	ck_assert_int_eq(repo_create(db, "big", url, NULL, (1ll << 30) + 1, &r2), -EINVAL);
+	ck_assert_int_eq(repo_create(db, "neg", url, NULL, -2, &r2), -EINVAL);
+	ck_assert_int_eq(meta_repo_get(db, "small", &(struct meta_repo){ 0 }), T9K_ENOTFOUND);
+
+	/* at least the repository's own largest chunk */
+	ck_assert_int_eq(repo_create(db, "p1", url, cdc, 1u << 20, &r2), 0);
+	ck_assert_uint_eq(repo_info(r2)->pack_size, 1u << 20);
+	repo_close(r2);
+	ck_assert_int_eq(repo_create(db, "p2", url, NULL, 1ll << 30, &r2), 0);
+	repo_close(r2);
+	ck_assert_int_eq(repo_create(db, "p0", url, NULL, 0, &r2), 0);
+	repo_close(r2);
+	ck_assert_int_eq(repo_open(db, "p1", &r2), 0);
+	ck_assert_uint_eq(repo_info(r2)->pack_size, 1u << 20);
+	repo_close(r2);
+	ck_assert_int_eq(repo_open(db, "p2", &r2), 0);
+	ck_assert_uint_eq(repo_info(r2)->pack_size, 1u << 30);
+	repo_close(r2);
+	ck_assert_int_eq(repo_open(db, "p0", &r2), 0);
+	ck_assert_uint_eq(repo_info(r2)->pack_size, 0);
+	repo_close(r2);
+}
+END_TEST
+
 struct committer {
 	int id;
 	int landed;
@@ -542,7 +582,8 @@ START_TEST(kill_during_commits_leaves_consistent_refs)
 		struct repo *cr;
 
 		close(fds[0]);
-		if (meta_db_open(dbdir, &cdb) || repo_create(cdb, "data", url, NULL, &cr))
+		if (meta_db_open(dbdir, &cdb) ||
+		    repo_create(cdb, "data", url, NULL, REPO_PACK_SIZE_AUTO, &cr))
 			_exit(2);
 		for (int i = 0;; i++) {
 			char path[64];
@@ -759,6 +800,7 @@ Suite *repo_suite(void)
 	tcase_add_test(tc, reset_drops_staged_changes);
 	tcase_add_test(tc, staging_needs_the_named_object);
 	tcase_add_test(tc, one_chunk_entries);
+	tcase_add_test(tc, pack_size_default_and_range);
 	tcase_add_test(tc, concurrent_commits_lose_nothing);
 	tcase_add_test(tc, gc_plan_lists_reachable_objects);
 	tcase_add_test(tc, million_files_one_directory);

@@ -36,7 +36,7 @@ static void setup(void)
 	snprintf(src, sizeof(src), "%s/src", dir);
 	snprintf(dst, sizeof(dst), "%s/dst", dir);
 	ck_assert_int_eq(meta_db_open(dbdir, &db), 0);
-	ck_assert_int_eq(repo_create(db, "data", url, NULL, &r), 0);
+	ck_assert_int_eq(repo_create(db, "data", url, NULL, REPO_PACK_SIZE_AUTO, &r), 0);
 }
 
 static void teardown(void)

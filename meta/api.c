@@ -1183,6 +1183,38 @@ static int h_revert(struct call *c)
 	return rc;
 }
 
+/* ---- chunk index ---- */
+
+static int h_chunk_index_get(struct call *c)
+{
+	struct manifest_chunk mc;
+	struct oid id;
+	int rc;
+
+	if (strlen(c->arg[1]) != OID_HEXSZ || oid_from_hex(&id, c->arg[1]) < 0)
+		return t9k_err(-EINVAL, "'%.80s' is not a chunk id of %d hex digits", c->arg[1],
+			       OID_HEXSZ);
+	rc = repo_chunk_index_get(c->slot->r, &id, &mc);
+	if (rc == -ENOENT)
+		return t9k_err(T9K_ENOTFOUND, "chunk %s is not in the chunk index of repository '%s'",
+			       c->arg[1], c->repo);
+	return rc < 0 ? rc : reply_json(c->rep, 200, meta_json_chunk_loc(&mc));
+}
+
+static int h_chunk_index_put(struct call *c)
+{
+	struct manifest_chunk *v;
+	size_t n;
+	int rc = meta_json_to_chunk_index(c->body, REPO_CHUNK_INDEX_BATCH_MAX, &v, &n);
+
+	if (rc < 0)
+		return t9k_err_wrap(rc, "request body");
+	/* checks the ranges and HEADs the pack in the repo's store first */
+	rc = repo_chunk_index_put(c->slot->r, v, n);
+	free(v);
+	return rc < 0 ? rc : reply_json(c->rep, 200, json_pack("{s:I}", "recorded", (json_int_t)n));
+}
+
 /* ---- cache group membership (meta/members.h) ---- */
 
 /* {"group": G, "members": [...], "complete": B, ...extra} with the live
@@ -1281,6 +1313,8 @@ static const struct route routes[] = {
 	{ "GET", "repos/:/diff", h_diff, NEED_REPO },
 	{ "POST", "repos/:/merge", h_merge, NEED_REPO | HAS_BODY },
 	{ "POST", "repos/:/branches/:/revert", h_revert, NEED_REPO | HAS_BODY },
+	{ "GET", "repos/:/chunk-index/:", h_chunk_index_get, NEED_REPO },
+	{ "POST", "repos/:/chunk-index", h_chunk_index_put, NEED_REPO | HAS_BODY },
 	{ "GET", "cache-groups/:", h_group_get, 0 },
 	{ "PUT", "cache-groups/:/members/:", h_member_beat, HAS_BODY },
 	{ "DELETE", "cache-groups/:/members/:", h_member_leave, 0 },

@@ -320,9 +320,48 @@ static int remote_stage(void *ctx, const char *repo, const char *branch,
 	return rc;
 }
 
+static int remote_chunk_index_get(void *ctx, const char *repo, const struct oid *id,
+				  struct manifest_chunk *out)
+{
+	char r[256], hex[OID_HEXSZ + 1], path[400];
+	json_t *j = NULL;
+	int rc = meta_client_escape(repo, r, sizeof(r));
+
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "/repos/%s/chunk-index/%s", r, oid_to_hex(id, hex));
+	rc = meta_client_call(ctx, "GET", path, NULL, &j);
+	if (rc == 0)
+		rc = meta_json_to_chunk_loc(j, id, out);
+	else if (rc == T9K_ENOTFOUND)
+		rc = -ENOENT; /* not indexed (a missing repo fails the put that follows) */
+	json_decref(j);
+	return rc;
+}
+
+static int remote_chunk_index_put(void *ctx, const char *repo, const struct manifest_chunk *v,
+				  size_t n)
+{
+	char r[256], path[400];
+	json_t *body;
+	int rc = meta_client_escape(repo, r, sizeof(r));
+
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "/repos/%s/chunk-index", r);
+	body = meta_json_chunk_index(v, n);
+	if (!body)
+		return t9k_err(-ENOMEM, "out of memory");
+	rc = meta_client_call(ctx, "POST", path, body, NULL);
+	json_decref(body);
+	return rc;
+}
+
 int meta_client_open_repo(struct meta_client *c, const char *name, struct repo **out)
 {
-	struct repo_remote remote = { .stage_batch = remote_stage, .resolve = remote_resolve, .ctx = c };
+	struct repo_remote remote = { .stage_batch = remote_stage, .resolve = remote_resolve,
+				      .chunk_index_get = remote_chunk_index_get,
+				      .chunk_index_put = remote_chunk_index_put, .ctx = c };
 	struct meta_repo info;
 	int rc = meta_client_repo_info(c, name, &info);
 

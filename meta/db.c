@@ -1,12 +1,13 @@
-/* The metadata database on RocksDB: repositories, refs and per-branch
- * staging, in the key layout of meta/db.h.
+/* The metadata database on RocksDB: repositories, refs, per-branch
+ * staging and the chunk index of packed chunks, in the key layout of
+ * meta/db.h.
  *
  * Locking: reads take no lock (RocksDB is thread-safe; a listing reads one
  * snapshot). Every write holds db->lock while it reads what it checks and
  * commits one write batch with a synced WAL, so a check and its write are
  * atomic against every other write, and what a call acknowledged survives a
- * crash. Invariant kept by that lock: refs and staging exist only under an
- * existing repo record.
+ * crash. Invariant kept by that lock: refs, staging and chunk index entries
+ * exist only under an existing repo record.
  */
 #include "meta/db.h"
 
@@ -32,6 +33,7 @@
 #define REPO_REC_VERSION_PACKS 2 /* pack_size appended after the URL */
 #define REPO_REC_FIXED 23 /* version 1, cdc 3 x 4, created 8, URL length 2 */
 #define REPO_REC_PACKS 4  /* v2: pack_size */
+#define CHUNK_LOC_SIZE 48 /* pack id 32, offset 8, stored length 4, length 4 */
 #define BLOCK_CACHE_BYTES ((size_t)32 << 20)
 #define WRITE_BUFFER_BYTES ((size_t)8 << 20)
 #define MAX_OPEN_FILES 256
@@ -605,8 +607,9 @@ int meta_repo_delete(struct meta_db *db, const char *name)
 		goto out;
 	b = rocksdb_writebatch_create();
 	rocksdb_writebatch_delete(b, k.b, k.len);
-	/* All of "F name NUL ..." and "S name NUL ...": one range each. */
-	for (const char *p = "FS"; *p; p++) {
+	/* All of "F name NUL ...", "S name NUL ..." and "I name NUL ...":
+	 * one range each. */
+	for (const char *p = "FSI"; *p; p++) {
 		ret = key_build(&from, *p, name, "", NULL);
 		if (ret < 0)
 			goto out;
@@ -1045,5 +1048,79 @@ out:
 	if (b)
 		rocksdb_writebatch_destroy(b);
 	buf_release(&v);
+	return ret;
+}
+
+/* ---- chunk index ---- */
+
+/* "I repo NUL" and the raw id: the id may hold NUL bytes, so it is added
+ * by length, not as a key_build string. */
+static int chunk_key(const char *repo, const struct oid *id, struct key *k)
+{
+	int ret = key_build(k, 'I', repo, "", NULL);
+
+	return ret < 0 ? ret : key_add(k, (const char *)id->b, OID_RAWSZ);
+}
+
+int meta_chunk_index_get(struct meta_db *db, const char *repo, const struct oid *id,
+			 struct meta_chunk_loc *out)
+{
+	struct buf v = BUF_INIT;
+	struct key k;
+	int ret = meta_repo_name_check(repo);
+
+	if (ret >= 0)
+		ret = chunk_key(repo, id, &k);
+	if (ret >= 0)
+		ret = kv_get(db, NULL, &k, &v);
+	if (ret == 0) {
+		ret = -ENOENT; /* entries live only under a repo: no check needed */
+	} else if (ret == 1 && v.len != CHUNK_LOC_SIZE) {
+		char hex[OID_HEXSZ + 1];
+
+		ret = t9k_err(T9K_ECORRUPT, "chunk index entry %s of repository '%s' is malformed (%zu bytes)",
+			      oid_to_hex(id, hex), repo, v.len);
+	} else if (ret == 1) {
+		const unsigned char *p = v.data;
+
+		memset(out, 0, sizeof(*out));
+		out->id = *id;
+		memcpy(out->pack.b, p, OID_RAWSZ);
+		out->offset = get_le64(p + 32);
+		out->stored_len = get_le32(p + 40);
+		out->len = get_le32(p + 44);
+		ret = 0;
+	}
+	buf_release(&v);
+	return ret;
+}
+
+int meta_chunk_index_put(struct meta_db *db, const char *repo, const struct meta_chunk_loc *v,
+			 size_t n)
+{
+	rocksdb_writebatch_t *b = NULL;
+	unsigned char val[CHUNK_LOC_SIZE];
+	struct key k;
+	int ret = meta_repo_name_check(repo);
+
+	if (ret < 0)
+		return ret;
+	b = rocksdb_writebatch_create();
+	db_lock(db);
+	ret = repo_check(db, NULL, repo);
+	for (size_t i = 0; i < n && ret >= 0; i++) {
+		ret = chunk_key(repo, &v[i].id, &k);
+		if (ret < 0)
+			break;
+		memcpy(val, v[i].pack.b, OID_RAWSZ);
+		put_le64(val + 32, v[i].offset);
+		put_le32(val + 40, v[i].stored_len);
+		put_le32(val + 44, v[i].len);
+		rocksdb_writebatch_put(b, k.b, k.len, (const char *)val, sizeof(val));
+	}
+	if (ret >= 0)
+		ret = batch_write(db, b);
+	db_unlock(db);
+	rocksdb_writebatch_destroy(b);
 	return ret;
 }

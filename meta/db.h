@@ -10,6 +10,7 @@
  *   'R'     R repo                            repo record (below)
  *   'F'     F repo NUL refname                32-byte commit id
  *   'S'     S repo NUL branch NUL path        staged value (opaque here)
+ *   'I'     I repo NUL chunk id (32 raw)      chunk index entry (below)
  *   'V'     V                                 u32 schema version (1)
  *
  * refname is "branch/NAME" or "tag/NAME"; path is relative, '/'-separated.
@@ -27,6 +28,15 @@
  *
  * A repository without packs keeps the version-1 record, which binaries
  * from before packs read; one with packs needs a binary that knows v2.
+ *
+ * Chunk index entry: where a chunk stored in a pack lives, so a writer can
+ * reuse it instead of storing it again (dedup across packs). 48 bytes:
+ *
+ *   offset  size  field
+ *   0       32    pack id (the object "packs/<hex>")
+ *   32      8     offset of the stored chunk in the pack
+ *   40      4     stored length (the chunk object's bytes in the pack)
+ *   44      4     plaintext length
  *
  * Errors: T9K_ENOTFOUND for a missing repo/ref/staged path (message names
  * it), T9K_ECONFLICT when a compare-and-swap finds another value, -EEXIST
@@ -71,7 +81,8 @@ struct meta_repo {
 
 int meta_repo_create(struct meta_db *db, const struct meta_repo *r); /* -EEXIST */
 int meta_repo_get(struct meta_db *db, const char *name, struct meta_repo *out);
-/* Deletes the repo record with all its refs and staging, in one batch. */
+/* Deletes the repo record with all its refs, staging and chunk index, in
+ * one batch. */
 int meta_repo_delete(struct meta_db *db, const char *name);
 /* Calls fn for each repo in name order; a non-zero return stops. */
 int meta_repo_list(struct meta_db *db, int (*fn)(const struct meta_repo *r, void *arg), void *arg);
@@ -128,5 +139,26 @@ int meta_commit_apply(struct meta_db *db, const char *repo, const char *branch,
  * one fsync per batch instead of per file. */
 int meta_stage_put_many(struct meta_db *db, const char *repo, const char *branch,
 			const struct meta_staged *items, size_t n);
+
+/* ---- chunk index ---- */
+
+struct meta_chunk_loc {
+	struct oid id;     /* the chunk (SHA-256 of its plaintext) */
+	struct oid pack;   /* the pack holding it */
+	uint64_t offset;   /* where its stored object starts in the pack */
+	uint32_t stored_len;
+	uint32_t len;      /* plaintext length */
+};
+
+/* Fills *out (id included) for chunk id of repo: 0, or -ENOENT with no
+ * message when the index has no entry (a miss is the common answer of a
+ * dedup lookup, so it costs no formatting). */
+int meta_chunk_index_get(struct meta_db *db, const char *repo, const struct oid *id,
+			 struct meta_chunk_loc *out);
+/* Records n entries in one synced batch (all or none), replacing entries
+ * of the same ids. The caller has checked that each range exists in its
+ * pack. T9K_ENOTFOUND when the repository does not exist. */
+int meta_chunk_index_put(struct meta_db *db, const char *repo, const struct meta_chunk_loc *v,
+			 size_t n);
 
 #endif

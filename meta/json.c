@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -475,6 +476,126 @@ int meta_json_to_repo(const json_t *j, struct meta_repo *r)
 	r->cdc_max = (uint32_t)v[2];
 	r->created_ns = created;
 	r->pack_size = (uint32_t)pack_size;
+	return 0;
+}
+
+/* ---- chunk index ---- */
+
+json_t *meta_json_chunk_loc(const struct manifest_chunk *c)
+{
+	return json_pack("{s:o,s:I,s:I,s:I}", "pack", meta_json_oid_new(&c->pack), "offset",
+			 (json_int_t)c->pack_off, "stored_length", (json_int_t)c->pack_len, "length",
+			 (json_int_t)c->len);
+}
+
+/* The offset, stored length and length members of a ChunkLoc or of one
+ * entry of a ChunkIndex. */
+static int chunk_range(const json_t *j, const char *what, struct manifest_chunk *out)
+{
+	json_int_t off, slen, len;
+	int rc;
+
+	if ((rc = get_int(j, what, "offset", true, 0, INT64_MAX, &off)) < 0 ||
+	    (rc = get_int(j, what, "stored_length", true, 1, UINT32_MAX, &slen)) < 0 ||
+	    (rc = get_int(j, what, "length", true, 1, UINT32_MAX, &len)) < 0)
+		return rc;
+	out->loc = MANIFEST_LOC_PACK;
+	out->pack_off = (uint64_t)off;
+	out->pack_len = (uint32_t)slen;
+	out->len = (uint32_t)len;
+	return 0;
+}
+
+int meta_json_to_chunk_loc(const json_t *j, const struct oid *id, struct manifest_chunk *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(j))
+		return t9k_err(-EINVAL, "chunk location is not a JSON object");
+	rc = meta_json_oid(j, "pack", &out->pack);
+	if (rc == 1)
+		rc = t9k_err(-EINVAL, "chunk location has no \"pack\"");
+	if (rc == 0)
+		rc = chunk_range(j, "chunk location", out);
+	out->id = *id;
+	return rc;
+}
+
+json_t *meta_json_chunk_index(const struct manifest_chunk *v, size_t n)
+{
+	json_t *j = json_object(), *a = json_array();
+	int rc = !j || !a || !n;
+
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = json_array_append_new(a, json_pack("{s:o,s:I,s:I,s:I}", "id",
+							meta_json_oid_new(&v[i].id), "length",
+							(json_int_t)v[i].len, "offset",
+							(json_int_t)v[i].pack_off, "stored_length",
+							(json_int_t)v[i].pack_len)) != 0;
+	if (!rc)
+		rc = set(j, "pack", meta_json_oid_new(&v[0].pack));
+	if (!rc)
+		rc = set(j, "chunks", json_incref(a));
+	json_decref(a);
+	if (rc) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+int meta_json_to_chunk_index(const json_t *j, size_t max, struct manifest_chunk **v, size_t *n)
+{
+	json_t *a = json_object_get(j, "chunks");
+	struct manifest_chunk *out;
+	struct oid pack;
+	size_t count;
+	char what[64];
+	int rc;
+
+	*v = NULL;
+	*n = 0;
+	if (!json_is_object(j))
+		return t9k_err(-EINVAL, "chunk index is not a JSON object");
+	rc = meta_json_oid(j, "pack", &pack);
+	if (rc == 1)
+		return t9k_err(-EINVAL, "chunk index has no \"pack\"");
+	if (rc < 0)
+		return rc;
+	if (!json_is_array(a))
+		return t9k_err(-EINVAL, "chunk index needs \"chunks\": an array");
+	count = json_array_size(a);
+	if (count == 0)
+		return t9k_err(-EINVAL, "chunk index \"chunks\" is empty");
+	if (count > max)
+		return t9k_err(-EINVAL, "chunk index has %zu chunks: at most %zu per request", count, max);
+	out = calloc(count, sizeof(*out));
+	if (!out)
+		return t9k_err(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		json_t *it = json_array_get(a, i);
+
+		snprintf(what, sizeof(what), "chunks[%zu]", i);
+		if (!json_is_object(it)) {
+			rc = t9k_err(-EINVAL, "%s is not an object", what);
+			break;
+		}
+		rc = meta_json_oid(it, "id", &out[i].id);
+		if (rc == 1)
+			rc = t9k_err(-EINVAL, "%s has no \"id\"", what);
+		else if (rc < 0)
+			rc = t9k_err_wrap(rc, "%s", what);
+		if (rc == 0)
+			rc = chunk_range(it, what, &out[i]);
+		out[i].pack = pack;
+	}
+	if (rc < 0) {
+		free(out);
+		return rc;
+	}
+	*v = out;
+	*n = count;
 	return 0;
 }
 

@@ -16,6 +16,9 @@
  *           bits, "size", "mtime_ns", "id": 64 hex | "inline": base64}
  *   Repo   {"name", "store", "chunk": {"min", "avg", "max"}, "created_ns",
  *           "pack_size" (absent: 0)}
+ *   ChunkLoc {"pack": id, "offset", "stored_length", "length"} (one chunk)
+ *   ChunkIndex {"pack": id, "chunks": [{"id", "length", "offset",
+ *           "stored_length"}]} (chunks of one pack)
  *   Commit {"id", "root", "parents": [ids], "time_ns", "author",
  *           "message", "meta": {key: value strings, sorted by key}}
  *   Error  {"error": {"code": "not_found", "message": "..."}}
@@ -57,6 +60,17 @@ int meta_json_to_entry_ex(const json_t *j, struct tree_entry *e, struct buf *hol
 json_t *meta_json_repo(const struct meta_repo *r);
 /* Fills *r (zeroed first); checks the name and the lengths. */
 int meta_json_to_repo(const json_t *j, struct meta_repo *r);
+
+/* ---- chunk index (meta/repo.h repo_chunk_index_*) ---- */
+
+/* ChunkLoc of c (a MANIFEST_LOC_PACK chunk), and back for chunk id. */
+json_t *meta_json_chunk_loc(const struct manifest_chunk *c);
+int meta_json_to_chunk_loc(const json_t *j, const struct oid *id, struct manifest_chunk *out);
+/* ChunkIndex of n chunks of v[0].pack, and back: *v (malloc'd, the caller
+ * frees) gets at most max entries (more is -EINVAL), each
+ * MANIFEST_LOC_PACK. Ranges are checked by repo_chunk_index_put. */
+json_t *meta_json_chunk_index(const struct manifest_chunk *v, size_t n);
+int meta_json_to_chunk_index(const json_t *j, size_t max, struct manifest_chunk **v, size_t *n);
 
 /* ---- commits ---- */
 

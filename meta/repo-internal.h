@@ -1,5 +1,6 @@
-/* What only meta/repo.c and meta/history.c share: the repo handle and the
- * path-level tree builder used by commit, merge and revert. */
+/* What only meta/repo.c, meta/history.c and meta/chunkindex.c share: the
+ * repo handle and the path-level tree builder used by commit, merge and
+ * revert. */
 #ifndef T9K_META_REPO_INTERNAL_H
 #define T9K_META_REPO_INTERNAL_H
 

@@ -36,6 +36,8 @@
 #define REPO_PACK_SIZE_AUTO (-1)                /* repo_create: by store URL */
 #define REPO_PACK_SIZE_S3_DEFAULT (16u << 20)   /* s3:// stores; others 0 */
 #define REPO_PACK_SIZE_MAX (1u << 30)
+/* Most entries one chunk index request of the service records. */
+#define REPO_CHUNK_INDEX_BATCH_MAX 4096
 
 struct repo;
 struct repo_stage_item;
@@ -59,6 +61,11 @@ struct repo_remote {
 			   const struct repo_stage_item *items, size_t n);
 	int (*resolve)(void *ctx, const char *repo, const char *spec, struct oid *out,
 		       bool *is_branch);
+	/* repo_chunk_index_get/_put over the service; NULL: -ENOTSUP */
+	int (*chunk_index_get)(void *ctx, const char *repo, const struct oid *id,
+			       struct manifest_chunk *out);
+	int (*chunk_index_put)(void *ctx, const char *repo, const struct manifest_chunk *v,
+			       size_t n);
 	void *ctx;
 };
 int repo_open_remote(const struct meta_repo *info, const struct repo_remote *remote,
@@ -68,6 +75,21 @@ void repo_close(struct repo *r);
 const struct meta_repo *repo_info(const struct repo *r);
 struct meta_objects *repo_objects(struct repo *r);
 struct store *repo_store(struct repo *r);
+
+/* ---- chunk index (dedup of chunks stored in packs) ---- */
+
+/* Looks up a chunk in the repository's chunk index: 0 and *out (loc
+ * MANIFEST_LOC_PACK, id, len, pack, pack_off, pack_len) when known,
+ * -ENOENT (no message needed) when not. */
+int repo_chunk_index_get(struct repo *r, const struct oid *id, struct manifest_chunk *out);
+/* Records chunks of one stored pack (every v[i].loc == MANIFEST_LOC_PACK,
+ * all the same pack). The pack must exist in the repository's store and
+ * hold every range: checked (one store_head of "packs/<hex>") before
+ * anything is recorded, so no entry ever points at a missing object.
+ * All or none (on a remote handle: per request of
+ * REPO_CHUNK_INDEX_BATCH_MAX entries). -EINVAL for bad entries,
+ * T9K_ENOTFOUND for a missing pack, each with a message. */
+int repo_chunk_index_put(struct repo *r, const struct manifest_chunk *v, size_t n);
 
 /* ---- staging ---- */
 

@@ -1,8 +1,8 @@
 #!/bin/bash
 # The metadata service over HTTP (meta/API.md) with curl against a real
 # `t9kfs meta serve`: auth on every endpoint, repos (pack_size, also via
-# `t9kfs repo create`), refs, staging, commit, log, diff, merge, revert,
-# bad input (4xx, nothing changed), restarts and kill -9.
+# `t9kfs repo create`), refs, staging, the chunk index, commit, log, diff,
+# merge, revert, bad input (4xx, nothing changed), restarts and kill -9.
 . "$(dirname "$0")/lib.sh"
 
 command -v curl >/dev/null || skip_all "curl is not installed"
@@ -242,6 +242,8 @@ test_expect_success 'every endpoint refuses a missing or wrong token (401), chan
 	GET /repos/data/diff?from=main&to=main
 	POST /repos/data/merge
 	POST /repos/data/branches/main/revert
+	GET /repos/data/chunk-index/$ZERO
+	POST /repos/data/chunk-index
 	GET /cache-groups/pool
 	PUT /cache-groups/pool/members/h:1
 	DELETE /cache-groups/pool/members/h:1
@@ -386,6 +388,83 @@ test_expect_success 'oversized bodies are 413, with or without Content-Length' '
 	expect 200 GET /repos/data/branches/main/staging && [ "$(reply)" = "{\"entries\":[],\"more\":false}" ]
 '
 
+PACK=abababababababababababababababababababababababababababababababab
+C1=c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1
+C2=c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2
+
+# index_body PACK STORED_LENGTH_OF_C2: a chunk index body of C1 and C2.
+index_body() {
+	printf "{\"pack\":\"%s\",\"chunks\":[{\"id\":\"%s\",\"length\":1000,\"offset\":0,\"stored_length\":100},{\"id\":\"%s\",\"length\":2000,\"offset\":100,\"stored_length\":%s}]}" \
+		"$1" "$C1" "$C2" "$2"
+}
+
+# many_chunks PACK ID N: a body of N entries of 20 bytes each (all named
+# ID: the last one wins).
+many_chunks() {
+	local i sep=""
+	printf '{"pack":"%s","chunks":[' "$1"
+	for ((i = 0; i < $3; i++)); do
+		printf '%s{"id":"%s","length":1,"offset":%d,"stored_length":20}' "$sep" "$2" $((i * 20))
+		sep=,
+	done
+	printf ']}'
+}
+
+# put_pack STORE_DIR ID SIZE: a pack object of SIZE bytes in a file:// store.
+put_pack() {
+	mkdir -p "$1/packs/${2:0:2}" && head -c "$3" /dev/zero >"$1/packs/${2:0:2}/$2"
+}
+
+test_expect_success 'chunk index: entries only for ranges of a stored pack; lookups' '
+	expect 404 GET /repos/data/chunk-index/$C1 &&
+	error_is not_found "chunk $C1 is not in the chunk index of repository .data." &&
+	expect 400 GET /repos/data/chunk-index/c1c1 && error_is bad_request "not a chunk id" &&
+	expect 404 GET /repos/nope/chunk-index/$C1 && error_is not_found "repository .nope. not found" &&
+	index_body $PACK 400 >body &&
+	expect 404 POST /repos/nope/chunk-index --data-binary @body &&
+	expect 404 POST /repos/data/chunk-index --data-binary @body &&
+	error_is not_found "pack $PACK is not in the store of repository .data." &&
+	put_pack "$TEST_DIR/store/data" $PACK 499 &&
+	expect 400 POST /repos/data/chunk-index --data-binary @body &&
+	error_is bad_request "pack $PACK is 499 bytes, but a chunk range ends at 500" &&
+	expect 404 GET /repos/data/chunk-index/$C1 &&
+	put_pack "$TEST_DIR/store/data" $PACK 500 &&
+	expect 200 POST /repos/data/chunk-index --data-binary @body &&
+	[ "$(reply)" = "{\"recorded\":2}" ] &&
+	expect 200 GET /repos/data/chunk-index/$C2 &&
+	[ "$(reply)" = "{\"pack\":\"$PACK\",\"offset\":100,\"stored_length\":400,\"length\":2000}" ] &&
+	expect 200 GET /repos/data/chunk-index/$C1 &&
+	[ "$(reply)" = "{\"pack\":\"$PACK\",\"offset\":0,\"stored_length\":100,\"length\":1000}" ]
+'
+
+test_expect_success 'chunk index: bad bodies are 400 and record nothing' '
+	put_pack "$TEST_DIR/store/data" $C2 100000 &&
+	C3=c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3 &&
+	while read -r body want; do
+		expect 400 POST /repos/data/chunk-index -d "$body" || exit 1
+		error_is bad_request "$want" || exit 1
+	done <<-EOF &&
+	{} request body: chunk index has no ..pack..
+	{"pack":"xyz","chunks":[]} request body: ..pack.. is .xyz., not an id
+	{"pack":"$C2"} needs ..chunks..: an array
+	{"pack":"$C2","chunks":[]} ..chunks.. is empty
+	{"pack":"$C2","chunks":[1]} chunks.0. is not an object
+	{"pack":"$C2","chunks":[{"length":1,"offset":0,"stored_length":20}]} chunks.0. has no ..id..
+	{"pack":"$C2","chunks":[{"id":"$C3","offset":0,"stored_length":20}]} chunks.0. has no ..length..
+	{"pack":"$C2","chunks":[{"id":"$C3","length":1,"offset":-1,"stored_length":20}]} chunks.0. ..offset.. is -1
+	{"pack":"$C2","chunks":[{"id":"$C3","length":1,"offset":0,"stored_length":12}]} too short for a chunk
+	{"pack":"$C2","chunks":[{"id":"$C3","length":1,"offset":0,"stored_length":20},{"id":"$C1","length":1,"offset":0,"stored_length":0}]} chunks.1. ..stored_length.. is 0
+	EOF
+	many_chunks $C2 $C3 4097 >big &&
+	expect 400 POST /repos/data/chunk-index --data-binary @big &&
+	error_is bad_request "4097 chunks: at most 4096 per request" &&
+	many_chunks $C2 $C3 4096 >ok &&
+	expect 404 GET /repos/data/chunk-index/$C3 &&
+	expect 200 POST /repos/data/chunk-index --data-binary @ok && [ "$(reply)" = "{\"recorded\":4096}" ] &&
+	expect 200 GET /repos/data/chunk-index/$C3 &&
+	[ "$(reply)" = "{\"pack\":\"$C2\",\"offset\":81900,\"stored_length\":20,\"length\":1}" ]
+'
+
 test_expect_success 'unknown endpoints are 404, wrong methods 405 with Allow' '
 	expect 404 GET /nope && error_is not_found "no such endpoint" &&
 	expect 404 GET /repos/data/nope &&
@@ -509,7 +588,10 @@ test_expect_success 'a token file open to others is refused' '
 	test_one_line_error err "chmod 600"
 '
 
-test_expect_success 'repo delete drops refs and staging; the name can be reused' '
+test_expect_success 'repo delete drops refs, staging and the chunk index; the name can be reused' '
+	put_pack "$TEST_DIR/elsewhere" $PACK 500 && index_body $PACK 400 >body &&
+	expect 200 POST /repos/other/chunk-index --data-binary @body &&
+	expect 200 GET /repos/other/chunk-index/$C1 &&
 	expect 204 DELETE /repos/other &&
 	expect 404 GET /repos/other &&
 	expect 404 GET /repos/other/refs &&
@@ -517,6 +599,8 @@ test_expect_success 'repo delete drops refs and staging; the name can be reused'
 	expect 201 POST /repos -d "{\"name\":\"other\",\"store\":\"file://$TEST_DIR/again\"}" &&
 	commit_files other main "fresh" f.txt=Zg== &&
 	test -d "$TEST_DIR/again/meta" &&
+	put_pack "$TEST_DIR/again" $PACK 500 &&
+	expect 404 GET /repos/other/chunk-index/$C1 &&
 	expect 200 GET "/repos/other/log?ref=main" && [ $(reply | grep -o "\"id\":" | wc -l) = 2 ]
 '
 

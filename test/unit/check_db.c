@@ -1,5 +1,5 @@
 /* Unit tests of the metadata database: repos (record versions 1 and 2),
- * refs, staging, the commit step, name checks, durability across reopen and SIGKILL, the single-owner
+ * refs, staging, the chunk index, the commit step, name checks, durability across reopen and SIGKILL, the single-owner
  * lock and compare-and-swap under two threads. Each test has its own dir. */
 #include "test/unit/suites.h"
 
@@ -811,6 +811,52 @@ START_TEST(repo_record_versions)
 }
 END_TEST
 
+static struct meta_chunk_loc loc_n(uint64_t n)
+{
+	struct meta_chunk_loc l = { .id = oid_n(n), .pack = oid_n(1000 + n % 2),
+				    .offset = (n << 32) + 7, .stored_len = (uint32_t)n + 20,
+				    .len = (uint32_t)n + 100 };
+
+	return l;
+}
+
+/* Put, get and miss; a repository's entries are its own, go with it when
+ * it is deleted, and need it to exist. */
+START_TEST(chunk_index_put_get_delete)
+{
+	struct meta_chunk_loc v[3] = { loc_n(0), loc_n(1), loc_n(2) }, got, other = loc_n(9);
+	struct oid miss = oid_n(77);
+
+	make_repo(db, "alpha");
+	make_repo(db, "alpha.2");
+	ck_assert_int_eq(meta_chunk_index_put(db, "alpha", v, 3), 0);
+	ck_assert_int_eq(meta_chunk_index_put(db, "alpha.2", &other, 1), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(meta_chunk_index_get(db, "alpha", &v[i].id, &got), 0);
+		ck_assert_int_eq(memcmp(&got, &v[i], sizeof(got)), 0);
+	}
+	ck_assert_int_eq(meta_chunk_index_get(db, "alpha", &miss, &got), -ENOENT);
+	ck_assert_int_eq(meta_chunk_index_get(db, "alpha", &other.id, &got), -ENOENT);
+	ck_assert_int_eq(meta_chunk_index_get(db, "alpha.2", &v[0].id, &got), -ENOENT);
+	/* a second put of an id replaces its entry */
+	v[1].offset = 1;
+	ck_assert_int_eq(meta_chunk_index_put(db, "alpha", &v[1], 1), 0);
+	ck_assert_int_eq(meta_chunk_index_get(db, "alpha", &v[1].id, &got), 0);
+	ck_assert_uint_eq(got.offset, 1);
+
+	ck_assert_int_eq(meta_chunk_index_put(db, "nope", v, 1), T9K_ENOTFOUND);
+	ck_assert_int_eq(meta_chunk_index_get(db, "nope", &v[0].id, &got), -ENOENT);
+	ck_assert_int_eq(meta_chunk_index_put(db, "../x", v, 1), -EINVAL);
+
+	ck_assert_int_eq(meta_repo_delete(db, "alpha"), 0);
+	make_repo(db, "alpha");
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(meta_chunk_index_get(db, "alpha", &v[i].id, &got), -ENOENT);
+	ck_assert_int_eq(meta_chunk_index_get(db, "alpha.2", &other.id, &got), 0);
+	ck_assert_int_eq(memcmp(&got, &other, sizeof(got)), 0);
+}
+END_TEST
+
 struct cas_arg {
 	int moves;
 	int conflicts;
@@ -956,6 +1002,7 @@ Suite *db_suite(void)
 	tcase_add_test(tc, second_open_is_refused);
 	tcase_add_test(tc, unknown_schema_version_is_refused);
 	tcase_add_test(tc, repo_record_versions);
+	tcase_add_test(tc, chunk_index_put_get_delete);
 	tcase_add_test(tc, two_threads_cas_no_lost_update);
 	suite_add_tcase(s, tc);
 

@@ -287,6 +287,57 @@ START_TEST(test_repo_roundtrip)
 }
 END_TEST
 
+/* Field by field: the struct has padding. */
+static bool chunk_eq(const struct manifest_chunk *a, const struct manifest_chunk *b)
+{
+	return oid_eq(&a->id, &b->id) && a->len == b->len && a->loc == b->loc &&
+	       oid_eq(&a->pack, &b->pack) && a->pack_off == b->pack_off && a->pack_len == b->pack_len;
+}
+
+START_TEST(test_chunk_index)
+{
+	struct manifest_chunk v[2] = {
+		{ .len = 5, .loc = MANIFEST_LOC_PACK, .pack_off = 0, .pack_len = 17 },
+		{ .len = 7, .loc = MANIFEST_LOC_PACK, .pack_off = 17, .pack_len = 19 },
+	}, *out, one;
+	size_t n;
+	json_t *j;
+
+	memset(v[0].id.b, 1, sizeof(v[0].id.b));
+	memset(v[1].id.b, 2, sizeof(v[1].id.b));
+	memset(v[0].pack.b, 9, sizeof(v[0].pack.b));
+	v[1].pack = v[0].pack;
+	j = meta_json_chunk_index(v, 2);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_int_eq(meta_json_to_chunk_index(j, 2, &out, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(chunk_eq(&out[0], &v[0]) && chunk_eq(&out[1], &v[1]));
+	free(out);
+	ck_assert_int_eq(meta_json_to_chunk_index(j, 1, &out, &n), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(t9k_errmsg(-EINVAL), "at most 1 per request"));
+	ck_assert_ptr_null(out);
+	json_decref(j);
+
+	j = meta_json_chunk_loc(&v[1]);
+	ck_assert_int_eq(meta_json_to_chunk_loc(j, &v[1].id, &one), 0);
+	ck_assert(chunk_eq(&one, &v[1]));
+	json_decref(j);
+
+	j = parse("{\"pack\": \"00\", \"chunks\": []}");
+	ck_assert_int_eq(meta_json_to_chunk_index(j, 10, &out, &n), -EINVAL);
+	json_decref(j);
+	j = parse("{\"chunks\": [{}]}");
+	ck_assert_int_eq(meta_json_to_chunk_index(j, 10, &out, &n), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(t9k_errmsg(-EINVAL), "no \"pack\""));
+	json_decref(j);
+	j = parse("{\"pack\": \"0909090909090909090909090909090909090909090909090909090909090909\","
+		  " \"chunks\": [{\"id\": \"0909090909090909090909090909090909090909090909090909090909090909\","
+		  " \"length\": 5, \"offset\": 0, \"stored_length\": 0}]}");
+	ck_assert_int_eq(meta_json_to_chunk_index(j, 10, &out, &n), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(t9k_errmsg(-EINVAL), "chunks[0] \"stored_length\" is 0"));
+	json_decref(j);
+}
+END_TEST
 
 START_TEST(test_commit_roundtrip)
 {
@@ -419,6 +470,7 @@ Suite *json_suite(void)
 	tcase_add_test(tc, test_entry_rejects);
 	tcase_add_test(tc, test_invalid_utf8_is_replaced);
 	tcase_add_test(tc, test_repo_roundtrip);
+	tcase_add_test(tc, test_chunk_index);
 	tcase_add_test(tc, test_commit_roundtrip);
 	tcase_add_test(tc, test_commit_rejects);
 	tcase_add_test(tc, test_oid_member);

@@ -1,7 +1,7 @@
 /* Unit tests of repositories: staging and commit, refs and specs, log,
  * diff, merge, revert, concurrent commits, crash safety, a 1,000,000-file
- * repository, the gc plan and pack_size. Real RocksDB, real file://
- * store. */
+ * repository, the gc plan, pack_size and the chunk index. Real RocksDB,
+ * real file:// store. */
 #include "test/unit/suites.h"
 
 #include "lib/err.h"
@@ -466,6 +466,102 @@ START_TEST(pack_size_default_and_range)
 }
 END_TEST
 
+/* Field by field: the struct has padding. */
+static bool chunk_eq(const struct manifest_chunk *a, const struct manifest_chunk *b)
+{
+	return oid_eq(&a->id, &b->id) && a->len == b->len && a->loc == b->loc &&
+	       oid_eq(&a->pack, &b->pack) && a->pack_off == b->pack_off && a->pack_len == b->pack_len;
+}
+
+static struct manifest_chunk packed(const struct oid *pack, int n, uint64_t off, uint32_t slen)
+{
+	struct manifest_chunk c = { .len = 1000 + (uint32_t)n, .loc = MANIFEST_LOC_PACK,
+				    .pack = *pack, .pack_off = off, .pack_len = slen };
+
+	memset(c.id.b, n, sizeof(c.id.b));
+	return c;
+}
+
+static void pack_store(const struct oid *pack, size_t size)
+{
+	char key[80], hex[OID_HEXSZ + 1];
+	char *data = calloc(1, size);
+
+	ck_assert_ptr_nonnull(data);
+	snprintf(key, sizeof(key), "packs/%s", oid_to_hex(pack, hex));
+	ck_assert_int_eq(store_put_buf(repo_store(r), key, data, size), 0);
+	free(data);
+}
+
+static int index_has(const struct manifest_chunk *c)
+{
+	struct manifest_chunk got;
+	int rc = repo_chunk_index_get(r, &c->id, &got);
+
+	if (rc == 0)
+		ck_assert(chunk_eq(&got, c));
+	return rc;
+}
+
+/* Entries are recorded only once one HEAD showed the pack holds every
+ * range; a refused batch records nothing. */
+START_TEST(chunk_index_needs_the_pack)
+{
+	struct oid pack, pack2;
+	struct manifest_chunk v[3], bad[2];
+
+	memset(pack.b, 0xab, sizeof(pack.b));
+	memset(pack2.b, 0xcd, sizeof(pack2.b));
+	v[0] = packed(&pack, 1, 0, 100);
+	v[1] = packed(&pack, 2, 100, 400);
+	v[2] = packed(&pack, 3, 500, 500);
+
+	/* the pack is not stored yet */
+	ck_assert_int_eq(repo_chunk_index_put(r, v, 3), T9K_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(t9k_errmsg(T9K_ENOTFOUND), "is not in the store"));
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(index_has(&v[i]), -ENOENT);
+
+	/* stored, but one byte short of the last range */
+	pack_store(&pack, 999);
+	ck_assert_int_eq(repo_chunk_index_put(r, v, 3), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(t9k_errmsg(-EINVAL), "is 999 bytes"));
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(index_has(&v[i]), -ENOENT);
+
+	/* entries that cannot be right are refused before any HEAD */
+	bad[0] = v[0];
+	bad[1] = packed(&pack2, 4, 0, 100);
+	ck_assert_int_eq(repo_chunk_index_put(r, bad, 2), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(t9k_errmsg(-EINVAL), "another pack"));
+	bad[1] = packed(&pack, 4, 0, 12);
+	ck_assert_int_eq(repo_chunk_index_put(r, bad, 2), -EINVAL);
+	bad[1] = packed(&pack, 4, UINT64_MAX - 10, 100);
+	ck_assert_int_eq(repo_chunk_index_put(r, bad, 2), -EINVAL);
+	bad[1] = packed(&pack, 4, 0, 100);
+	bad[1].len = 0;
+	ck_assert_int_eq(repo_chunk_index_put(r, bad, 2), -EINVAL);
+	bad[1] = packed(&pack, 4, 0, 100);
+	bad[1].loc = MANIFEST_LOC_OBJECT;
+	ck_assert_int_eq(repo_chunk_index_put(r, bad, 2), -EINVAL);
+	ck_assert_int_eq(index_has(&v[0]), -ENOENT);
+	ck_assert_int_eq(repo_chunk_index_put(r, v, 0), 0);
+
+	pack_store(&pack, 1000);
+	ck_assert_int_eq(repo_chunk_index_put(r, v, 3), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(index_has(&v[i]), 0);
+	ck_assert_int_eq(index_has(&bad[1]), -ENOENT);
+
+	/* a deleted repository takes its entries along */
+	repo_close(r);
+	ck_assert_int_eq(meta_repo_delete(db, "data"), 0);
+	ck_assert_int_eq(repo_create(db, "data", url, NULL, REPO_PACK_SIZE_AUTO, &r), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(index_has(&v[i]), -ENOENT);
+}
+END_TEST
+
 struct committer {
 	int id;
 	int landed;
@@ -801,6 +897,7 @@ Suite *repo_suite(void)
 	tcase_add_test(tc, staging_needs_the_named_object);
 	tcase_add_test(tc, one_chunk_entries);
 	tcase_add_test(tc, pack_size_default_and_range);
+	tcase_add_test(tc, chunk_index_needs_the_pack);
 	tcase_add_test(tc, concurrent_commits_lose_nothing);
 	tcase_add_test(tc, gc_plan_lists_reachable_objects);
 	tcase_add_test(tc, million_files_one_directory);

@@ -5,7 +5,9 @@
 #include "test/unit/suites.h"
 
 #include "lib/err.h"
+#include "meta/client.h"
 #include "meta/repo-internal.h"
+#include "meta/service.h"
 #include "meta/transfer.h"
 #include "store/chunk.h"
 
@@ -562,6 +564,76 @@ START_TEST(chunk_index_needs_the_pack)
 }
 END_TEST
 
+/* A remote handle records and finds entries through a real service, in
+ * requests of at most REPO_CHUNK_INDEX_BATCH_MAX entries; the service
+ * checks the pack in its own store. */
+START_TEST(chunk_index_through_the_service)
+{
+	enum { N = REPO_CHUNK_INDEX_BATCH_MAX + 904 };
+	char db2[PATH_MAX + 16], store2[PATH_MAX + 16], sock[PATH_MAX + 16], tokf[PATH_MAX + 16];
+	char listen[PATH_MAX + 32], tok[128];
+	struct meta_service_opts o = { .db_dir = db2, .store_url = store2, .nlisten = 1,
+				       .token_file = tokf };
+	struct manifest_chunk *v = calloc(N, sizeof(*v)), got;
+	struct meta_service *svc;
+	struct meta_client *c;
+	struct repo *rr;
+	struct oid pack;
+	json_t *body;
+
+	ck_assert_ptr_nonnull(v);
+	snprintf(db2, sizeof(db2), "%s/db2", dir);
+	snprintf(store2, sizeof(store2), "file://%s/store2", dir);
+	snprintf(sock, sizeof(sock), "%s/meta.sock", dir);
+	snprintf(tokf, sizeof(tokf), "%s/token", dir);
+	snprintf(listen, sizeof(listen), "unix:%s", sock);
+	o.listen[0] = listen;
+	ck_assert_int_eq(meta_token_load(tokf, true, tok, sizeof(tok)), 1);
+	ck_assert_int_eq(meta_service_start(&o, &svc), 0);
+	ck_assert_int_eq(meta_client_new(listen, tok, &c), 0);
+	body = json_pack("{s:s}", "name", "remote");
+	ck_assert_int_eq(meta_client_call(c, "POST", "/repos", body, NULL), 0);
+	json_decref(body);
+	ck_assert_int_eq(meta_client_open_repo(c, "remote", &rr), 0);
+	ck_assert_uint_eq(repo_info(rr)->pack_size, 0);
+
+	memset(pack.b, 0x77, sizeof(pack.b));
+	for (int i = 0; i < N; i++) {
+		v[i] = (struct manifest_chunk){ .len = 1 + (uint32_t)i, .loc = MANIFEST_LOC_PACK,
+						.pack = pack, .pack_off = 20 * (uint64_t)i,
+						.pack_len = 20 };
+		memset(v[i].id.b, 0x42, sizeof(v[i].id.b));
+		memcpy(v[i].id.b, &i, sizeof(i));
+	}
+	ck_assert_int_eq(repo_chunk_index_put(rr, v, N), T9K_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(t9k_errmsg(T9K_ENOTFOUND), "is not in the store"));
+	ck_assert_int_eq(repo_chunk_index_get(rr, &v[0].id, &got), -ENOENT);
+
+	{
+		char key[80], hex[OID_HEXSZ + 1];
+		char *data = calloc(N, 20);
+
+		ck_assert_ptr_nonnull(data);
+		snprintf(key, sizeof(key), "packs/%s", oid_to_hex(&pack, hex));
+		ck_assert_int_eq(store_put_buf(repo_store(rr), key, data, (size_t)N * 20), 0);
+		free(data);
+	}
+	ck_assert_int_eq(repo_chunk_index_put(rr, v, N), 0);
+	for (int i = 0; i < N; i += N / 7) {
+		ck_assert_int_eq(repo_chunk_index_get(rr, &v[i].id, &got), 0);
+		ck_assert(chunk_eq(&got, &v[i]));
+	}
+	ck_assert_int_eq(repo_chunk_index_get(rr, &v[N - 1].id, &got), 0);
+	ck_assert(chunk_eq(&got, &v[N - 1]));
+	ck_assert_int_eq(repo_chunk_index_get(rr, &pack, &got), -ENOENT);
+
+	repo_close(rr);
+	meta_client_free(c);
+	meta_service_stop(svc, 1000);
+	free(v);
+}
+END_TEST
+
 struct committer {
 	int id;
 	int landed;
@@ -898,6 +970,7 @@ Suite *repo_suite(void)
 	tcase_add_test(tc, one_chunk_entries);
 	tcase_add_test(tc, pack_size_default_and_range);
 	tcase_add_test(tc, chunk_index_needs_the_pack);
+	tcase_add_test(tc, chunk_index_through_the_service);
 	tcase_add_test(tc, concurrent_commits_lose_nothing);
 	tcase_add_test(tc, gc_plan_lists_reachable_objects);
 	tcase_add_test(tc, million_files_one_directory);

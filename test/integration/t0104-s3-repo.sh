@@ -1,7 +1,8 @@
 #!/bin/bash
 # A repository whose store is s3:// (a real Ceph RGW started by lib-s3.sh),
-# end to end through the local server: create, import, commit, branch,
-# merge, export; a re-import uploads no chunk again; a chunk missing
+# end to end through the local server: create (packs of 16 MiB by
+# default), the chunk index's pack check, import, commit, branch, merge,
+# export; a re-import uploads no chunk again; a chunk missing
 # during an export leaves no partial file; and a store that refuses every
 # write moves no ref.
 . "$(dirname "$0")/lib.sh"
@@ -14,6 +15,34 @@ test_expect_success 'repo create on s3:// writes its first commit there' '
 	t9kfs repo create onS3 --store "$(s3_url repos/onS3)" >out &&
 	grep -q "store s3://$S3_BUCKET/repos/onS3" out &&
 	[ "$(store_tool "$(s3_url repos/onS3)" count meta/)" -ge 2 ]
+'
+
+test_expect_success 'an s3:// repository gets packs of 16 MiB unless told otherwise' '
+	t9kfs repo create packs0 --store "$(s3_url repos/packs0)" --pack-size 0 >/dev/null &&
+	t9kfs repo list --json | tr -d " \n" >list &&
+	grep -q "\"name\":\"onS3\",\"pack_size\":16777216," list &&
+	grep -q "\"name\":\"packs0\",\"pack_size\":0," list &&
+	t9kfs repo delete packs0 >/dev/null
+'
+
+test_expect_success 'the chunk index checks the pack with a HEAD on the s3:// store' '
+	P=5050505050505050505050505050505050505050505050505050505050505050 &&
+	C=6060606060606060606060606060606060606060606060606060606060606060 &&
+	body="{\"pack\":\"$P\",\"chunks\":[{\"id\":\"$C\",\"length\":9,\"offset\":1000,\"stored_length\":24}]}" &&
+	idx() {
+		curl -sS --unix-socket "$T9KFS_HOME/meta.sock" -o reply -w "%{http_code}" \
+			-H "Authorization: Bearer $(cat "$T9KFS_HOME/token")" "$@"
+	} &&
+	[ "$(idx -d "$body" http://t9kfs/api/v1/repos/onS3/chunk-index)" = 404 ] &&
+	grep -q "pack $P is not in the store" reply &&
+	store_tool "$(s3_url repos/onS3)" put packs/$P 1023 1 &&
+	[ "$(idx -d "$body" http://t9kfs/api/v1/repos/onS3/chunk-index)" = 400 ] &&
+	grep -q "is 1023 bytes, but a chunk range ends at 1024" reply &&
+	[ "$(idx http://t9kfs/api/v1/repos/onS3/chunk-index/$C)" = 404 ] &&
+	store_tool "$(s3_url repos/onS3)" put packs/$P 1024 1 &&
+	[ "$(idx -d "$body" http://t9kfs/api/v1/repos/onS3/chunk-index)" = 200 ] &&
+	[ "$(idx http://t9kfs/api/v1/repos/onS3/chunk-index/$C)" = 200 ] &&
+	grep -q "^{\"pack\":\"$P\",\"offset\":1000,\"stored_length\":24,\"length\":9}$" reply
 '
 
 test_expect_success 'import -m, export: the same tree comes back' '

@@ -7,21 +7,12 @@
 
 #include "lib/err.h"
 #include "store/chunk.h"
+#include "store/pack.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PACK_KEY_MAX (sizeof("packs/") + OID_HEXSZ)
-
-static void pack_key(const struct oid *pack, char key[PACK_KEY_MAX])
-{
-	char hex[OID_HEXSZ + 1];
-
-	snprintf(key, PACK_KEY_MAX, "packs/%s", oid_to_hex(pack, hex));
-}
 
 int repo_chunk_index_get(struct repo *r, const struct oid *id, struct manifest_chunk *out)
 {

@@ -24,6 +24,7 @@
 #include "meta/db.h"
 #include "meta/objects.h"
 #include "meta/tree.h"
+#include "store/pack.h"
 
 #include <stdbool.h>
 
@@ -35,7 +36,7 @@
  * pack, 0 for none; valid values are 0 and cdc max..REPO_PACK_SIZE_MAX. */
 #define REPO_PACK_SIZE_AUTO (-1)                /* repo_create: by store URL */
 #define REPO_PACK_SIZE_S3_DEFAULT (16u << 20)   /* s3:// stores; others 0 */
-#define REPO_PACK_SIZE_MAX (1u << 30)
+#define REPO_PACK_SIZE_MAX PACK_SIZE_MAX        /* 1 GiB (store/pack.h) */
 /* Most entries one chunk index request of the service records. */
 #define REPO_CHUNK_INDEX_BATCH_MAX 4096
 

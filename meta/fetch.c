@@ -6,10 +6,11 @@
  * manifest of a file nobody loads yet, or the next unclaimed chunks of a
  * loaded file; so the earliest files finish first and at most max_files
  * are open. Chunks that sit back to back in one pack are claimed as a run
- * and read with one ranged request (about FETCH_RANGE_MAX bytes at most,
- * and no more than a thread's share of the bytes queued, so a lone
- * mid-size file still spreads over the threads); each chunk of the run is
- * then decoded, verified against its id and written on its own. A standalone chunk, or a packed one whose
+ * and read with one ranged request: about FETCH_RANGE_MAX bytes at most,
+ * and no more than a thread's share of the bytes queued when the file's
+ * manifest came, so that a lone mid-size file still spreads over the
+ * threads. Each chunk of a run is then decoded, verified against its id
+ * and written on its own; a standalone chunk, or a packed one whose
  * neighbour is elsewhere, is a run of one. The worker that writes a
  * file's last chunk finishes it (mode, mtime, close) and drops it from
  * the list. After a failure nothing new starts, and fetch_finish removes
@@ -43,10 +44,10 @@
  * first that takes it to this size or beyond, so a range is under it
  * plus one chunk, and a pack of up to twice this size (the ~16 MiB packs)
  * takes two requests. Each GET costs the store ~1-1.5 ms of server CPU
- * whatever its size (Ceph RGW): a 1 GiB file then costs some 130-160
- * requests (16 threads) instead of ~900 (1 MiB chunks), each moving
- * enough bytes that its overhead is small. Larger ranges would save
- * little more and cost memory: each thread keeps one range buffer. */
+ * whatever its size (Ceph RGW): a 1 GiB file then costs some 130
+ * requests instead of ~1,000 (1 MiB chunks), each moving enough bytes
+ * that its overhead is small. Larger ranges would save little more and
+ * cost memory: each thread keeps one range buffer. */
 #define FETCH_RANGE_MAX (8u << 20)
 
 enum file_state { FILE_NEW, FILE_LOADING, FILE_LOADED };
@@ -64,6 +65,7 @@ struct fetch_file {
 	uint64_t next_off;   /* its offset in the file */
 	uint32_t running;    /* jobs on this file now */
 	uint32_t done;       /* chunks written */
+	uint64_t run_max;    /* FILE_LOADED: bytes a run reaches at most */
 	bool failed;
 };
 
@@ -233,7 +235,8 @@ static bool packed_after(const struct manifest_chunk *a, const struct manifest_c
 
 /* The oldest work, claimed; under f->lock. NULL when there is none now.
  * Chunk work is the run of *n chunks from *chunk, at *off in the file: as
- * many as packed_after chains within the range limit, at least one. */
+ * many as packed_after chains until the run reaches ff->run_max bytes,
+ * at least one. */
 static struct fetch_file *take_locked(struct fetch *f, uint32_t *chunk, uint32_t *n,
 				      uint64_t *off)
 {
@@ -249,16 +252,10 @@ static struct fetch_file *take_locked(struct fetch *f, uint32_t *chunk, uint32_t
 		if (ff->state == FILE_LOADED && ff->next_chunk < ff->m.nchunks) {
 			const struct manifest_chunk *c = ff->m.chunks;
 			uint32_t i = ff->next_chunk;
-			uint64_t limit = f->pending / (uint64_t)f->want_threads;
 			uint64_t bytes = c[i].pack_len, plain = c[i].len;
 
-			/* Runs of at most a thread's share of what is queued
-			 * (guided scheduling): a lone file still spreads over
-			 * every thread, and its tail ends evenly. */
-			if (limit > FETCH_RANGE_MAX)
-				limit = FETCH_RANGE_MAX;
 			while (i + 1 < ff->m.nchunks && packed_after(&c[i], &c[i + 1]) &&
-			       bytes < limit) {
+			       bytes < ff->run_max) {
 				i++;
 				bytes += c[i].pack_len;
 				plain += c[i].len;
@@ -335,6 +332,12 @@ static void *fetch_worker(void *arg)
 		} else if (chunk == UINT32_MAX) {
 			ff->m = m;
 			ff->state = FILE_LOADED;
+			/* A thread's share of what is queued now, this file
+			 * included: a lone mid-size file still spreads over
+			 * every thread, in runs of equal size. */
+			ff->run_max = f->pending / (uint64_t)f->want_threads;
+			if (ff->run_max > FETCH_RANGE_MAX)
+				ff->run_max = FETCH_RANGE_MAX;
 			pthread_cond_broadcast(&f->work_cv);
 		} else {
 			ff->done += n;

@@ -10,10 +10,13 @@
  *   rc = fetch_finish(f, rc);                     // waits; first error
  *   fetch_free(f);
  *
- * Memory: threads * (one stored object + one plaintext chunk) plus the
- * manifests of at most FETCH_FILES_PER_THREAD * threads files (128 at
- * most, two descriptors each), never more whatever the number or size of
- * the files.
+ * Chunks that sit back to back in one pack are read with one request per
+ * about 8 MiB of the pack (fetch.c FETCH_RANGE_MAX), each still verified.
+ *
+ * Memory: threads * (one stored range, under 8 MiB + one chunk, + one
+ * plaintext chunk) plus the manifests of at most FETCH_FILES_PER_THREAD *
+ * threads files (128 at most, two descriptors each), never more whatever
+ * the number or size of the files.
  */
 #ifndef T9K_META_FETCH_H
 #define T9K_META_FETCH_H

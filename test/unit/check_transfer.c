@@ -2,7 +2,8 @@
  * symlinks, empty directories, modes and mtimes goes in, is committed, and
  * comes back out identical; ranged reads; dedup on re-import; parallel
  * export of many files and of a file into an fd; a chunk missing during an
- * export; errors. */
+ * export; files whose chunks sit in packs built by hand (runs read as one
+ * range, split, mixed, not contiguous, corrupt, missing); errors. */
 #include "test/unit/suites.h"
 
 #include "lib/err.h"
@@ -321,6 +322,329 @@ START_TEST(export_missing_chunk_removes_the_file)
 }
 END_TEST
 
+/* ---- packed chunks ---- */
+
+/* Files whose chunks sit in packs ("packs/<hex>", chunk objects back to
+ * back), built by hand the way a pack writer lays them out. */
+#define PACKS_MAX 6
+#define PACK_KEY_SZ (sizeof("packs/") + OID_HEXSZ)
+
+/* One chunk of a hand-built file: pack 0 is a standalone "chunks/<id>",
+ * 1..PACKS_MAX a pack where it follows the pack's previous chunk, after
+ * gap junk bytes (so it is not contiguous with that one); zeros makes it
+ * compressible (zstd), else it is random (raw). */
+struct piece {
+	uint32_t len;
+	int pack;
+	uint32_t gap;
+	bool zeros;
+};
+
+struct packed_file {
+	uint8_t *data;
+	size_t size;
+	struct manifest m;
+	struct oid packs[PACKS_MAX + 1];
+};
+
+static void pack_key_of(const struct packed_file *pf, int k, char key[PACK_KEY_SZ])
+{
+	char hex[OID_HEXSZ + 1];
+
+	snprintf(key, PACK_KEY_SZ, "packs/%s", oid_to_hex(&pf->packs[k], hex));
+}
+
+/* Stores the chunks and packs of a file cut as p[0..n) and stages it at
+ * path; pf gets its bytes and manifest (packed_file_release frees them). */
+static void build_packed(const char *path, const struct piece *p, size_t n, uint64_t seed,
+			 struct packed_file *pf)
+{
+	struct chunk_writer *w = chunk_writer_new(CHUNK_ZLEVEL_DEFAULT);
+	struct buf packs[PACKS_MAX + 1];
+	struct tree_entry e = { 0 };
+	size_t pos = 0;
+
+	ck_assert_ptr_nonnull(w);
+	memset(pf, 0, sizeof(*pf));
+	for (int k = 0; k <= PACKS_MAX; k++)
+		buf_init(&packs[k]);
+	for (size_t i = 0; i < n; i++)
+		pf->size += p[i].len;
+	pf->data = malloc(pf->size);
+	pf->m.chunks = calloc(n, sizeof(*pf->m.chunks));
+	ck_assert(pf->data && pf->m.chunks);
+	test_random_bytes(pf->data, pf->size, seed);
+	pf->m.size = pf->size;
+	pf->m.nchunks = (uint32_t)n;
+	for (size_t i = 0; i < n; i++) {
+		struct manifest_chunk *c = &pf->m.chunks[i];
+		struct buf *pk = &packs[p[i].pack];
+		struct iovec iov[2];
+		uint8_t codec;
+
+		ck_assert(p[i].pack >= 0 && p[i].pack <= PACKS_MAX);
+		if (p[i].zeros)
+			memset(pf->data + pos, 0, p[i].len);
+		c->len = p[i].len;
+		ck_assert_int_eq(oid_hash(&c->id, pf->data + pos, c->len), 0);
+		ck_assert_int_eq(chunk_encode(w, pf->data + pos, c->len, iov, &codec), 0);
+		ck_assert_int_eq(codec, p[i].zeros ? CHUNK_ZSTD : CHUNK_RAW);
+		if (p[i].pack == 0) {
+			char key[CHUNK_KEY_MAX];
+
+			c->loc = MANIFEST_LOC_OBJECT;
+			chunk_key(&c->id, key);
+			ck_assert_int_eq(store_put(repo_store(r), key, iov, 2), 0);
+		} else {
+			uint8_t junk[64];
+
+			ck_assert_uint_le(p[i].gap, sizeof(junk));
+			memset(junk, 0xa5, sizeof(junk));
+			ck_assert_int_eq(buf_add(pk, junk, p[i].gap), 0);
+			c->loc = MANIFEST_LOC_PACK;
+			c->pack_off = pk->len;
+			c->pack_len = (uint32_t)(iov[0].iov_len + iov[1].iov_len);
+			ck_assert_int_eq(buf_add(pk, iov[0].iov_base, iov[0].iov_len), 0);
+			ck_assert_int_eq(buf_add(pk, iov[1].iov_base, iov[1].iov_len), 0);
+		}
+		pos += c->len;
+	}
+	for (int k = 1; k <= PACKS_MAX; k++) {
+		char key[PACK_KEY_SZ];
+
+		if (!packs[k].len)
+			continue;
+		/* any 32 bytes name a pack (the writer draws them at random) */
+		ck_assert_int_eq(oid_hash(&pf->packs[k], packs[k].data, packs[k].len), 0);
+		pack_key_of(pf, k, key);
+		ck_assert_int_eq(store_put_buf(repo_store(r), key, packs[k].data, packs[k].len), 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (p[i].pack)
+			pf->m.chunks[i].pack = pf->packs[p[i].pack];
+	ck_assert_int_eq(meta_manifest_put(repo_objects(r), &pf->m, &e), 0);
+	ck_assert(!e.is_chunk);
+	e.mode = S_IFREG | 0644;
+	e.mtime_ns = 1234567890123456789;
+	ck_assert_int_eq(repo_stage(r, "main", path, &e), 0);
+	for (int k = 0; k <= PACKS_MAX; k++)
+		buf_release(&packs[k]);
+	chunk_writer_free(w);
+}
+
+static void packed_file_release(struct packed_file *pf)
+{
+	free(pf->data);
+	manifest_release(&pf->m);
+}
+
+/* The exported file rel under dst holds exactly pf's bytes. */
+static void check_exported(const char *rel, const struct packed_file *pf)
+{
+	char p[PATH_MAX * 2];
+	uint8_t *got = malloc(pf->size + 1);
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", dst, rel);
+	fd = open(p, O_RDONLY);
+	ck_assert_msg(fd >= 0, "%s: %s", p, strerror(errno));
+	ck_assert_int_eq(read_full(fd, got, pf->size + 1), (ssize_t)pf->size);
+	ck_assert_msg(!memcmp(got, pf->data, pf->size), "%s differs", rel);
+	close(fd);
+	free(got);
+}
+
+/* Fetches file path at commit c with a fetch of its own of threads
+ * workers into a scratch file; returns the fetch's result and, on
+ * success, checks the bytes. threads 1 makes every run as long as
+ * FETCH_RANGE_MAX allows (a thread's share is everything queued). */
+static int fetch_with(const struct oid *c, const char *path, int threads,
+		      const struct packed_file *pf)
+{
+	char p[PATH_MAX * 2];
+	struct meta_node *hold;
+	struct tree_entry e;
+	struct fetch *f = NULL;
+	uint8_t *got;
+	int fd, rc;
+
+	ck_assert_int_eq(repo_lookup(r, c, path, &e, &hold), 0);
+	snprintf(p, sizeof(p), "%s/fetched", dir);
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fetch_new(r, threads, &f), 0);
+	rc = fetch_file(f, &e, fd, 0, -1, NULL, path, 0);
+	rc = fetch_finish(f, rc);
+	fetch_free(f);
+	if (rc == 0) {
+		got = malloc(pf->size + 1);
+		ck_assert_int_eq(pread_full(fd, got, pf->size + 1, 0), (ssize_t)pf->size);
+		ck_assert_msg(!memcmp(got, pf->data, pf->size), "%s differs (%d threads)", path,
+			      threads);
+		free(got);
+	}
+	close(fd);
+	meta_node_put(repo_objects(r), hold);
+	return rc;
+}
+
+#define NPIECES(a) (sizeof(a) / sizeof((a)[0]))
+#define PK(len, pack) { (len), (pack), 0, false }
+#define PKZ(len, pack) { (len), (pack), 0, true }        /* compressible */
+#define PKG(len, pack, gap) { (len), (pack), (gap), false } /* after a gap */
+
+/* Packed files of every layout export byte for byte, through export's
+ * own fetch and through fetches of 1 and 3 threads. */
+START_TEST(export_packed_chunks)
+{
+	/* 21 MiB over two packs: pack 1 (13 MiB) is split, pack 2 follows */
+	static const struct piece two_packs[] = {
+		PK(1u << 20, 1), PK(900000, 1), PKZ(1300000, 1), PK(1u << 20, 1),
+		PK(1u << 20, 1), PK(2u << 20, 1), PK(700000, 1), PKZ(1u << 20, 1),
+		PK(1u << 20, 1), PK(1500000, 1), PK(1u << 20, 1), PK(300000, 1),
+		PK(1u << 20, 2), PKZ(1u << 20, 2), PK(1u << 20, 2), PK(1200000, 2),
+		PK(1u << 20, 2), PK(800000, 2), PK(1u << 20, 2), PK(1u << 20, 2),
+	};
+	/* one 30 MiB pack of 3 MiB chunks: several ranges of ~8 MiB */
+	static const struct piece one_big_pack[] = {
+		PK(3u << 20, 3), PK(3u << 20, 3), PKZ(3u << 20, 3), PK(3u << 20, 3),
+		PK(3u << 20, 3), PK(3u << 20, 3), PK(3u << 20, 3), PK(3u << 20, 3),
+		PK(3u << 20, 3), PK(3u << 20, 3),
+	};
+	/* standalone chunks between packed runs, first and last too */
+	static const struct piece mixed[] = {
+		PK(600000, 0), PK(1u << 20, 4), PK(1u << 20, 4), PKZ(500000, 0),
+		PK(1u << 20, 4), PKZ(700000, 4), PK(1u << 20, 4), PK(400000, 0),
+		PK(1u << 20, 5), PK(300000, 0),
+	};
+	/* packed but not contiguous: gaps, and alternating packs */
+	static const struct piece apart[] = {
+		PK(1u << 20, 6), PKG(1u << 20, 6, 1), PKG(1u << 20, 6, 64), PK(1u << 20, 6),
+		{ 1u << 20, 6, 13, true }, PK(800000, 5), PK(1u << 20, 6), PK(900000, 5),
+		PK(1u << 20, 6), PKG(1u << 20, 6, 7),
+	};
+	/* a file of one chunk, packed: a manifest all the same */
+	static const struct piece alone[] = { PK(200000, 1) };
+	static const struct { const char *path; const struct piece *p; size_t n; } files[] = {
+		{ "two-packs", two_packs, NPIECES(two_packs) },
+		{ "one-big-pack", one_big_pack, NPIECES(one_big_pack) },
+		{ "mixed", mixed, NPIECES(mixed) },
+		{ "apart", apart, NPIECES(apart) },
+		{ "alone", alone, NPIECES(alone) },
+	};
+	struct packed_file pf[NPIECES(files)];
+	struct transfer_stats st;
+	struct buf got = BUF_INIT;
+	struct meta_node *hold;
+	struct tree_entry e;
+	struct oid c;
+
+	for (size_t i = 0; i < NPIECES(files); i++)
+		build_packed(files[i].path, files[i].p, files[i].n, 300 + i, &pf[i]);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_export(r, &c, "", dst, NULL, NULL, &st), 0);
+	ck_assert_uint_eq(st.files, NPIECES(files));
+	for (size_t i = 0; i < NPIECES(files); i++) {
+		check_exported(files[i].path, &pf[i]);
+		ck_assert_int_eq(fetch_with(&c, files[i].path, 1, &pf[i]), 0);
+		ck_assert_int_eq(fetch_with(&c, files[i].path, 3, &pf[i]), 0);
+	}
+	/* ranged reads take one packed chunk at a time */
+	ck_assert_int_eq(repo_lookup(r, &c, "mixed", &e, &hold), 0);
+	ck_assert_int_eq(repo_file_read(r, &e, 500000, 3000000, &got), 0);
+	ck_assert_uint_eq(got.len, 3000000);
+	ck_assert(!memcmp(got.data, pf[2].data + 500000, got.len));
+	meta_node_put(repo_objects(r), hold);
+	buf_release(&got);
+	for (size_t i = 0; i < NPIECES(files); i++)
+		packed_file_release(&pf[i]);
+}
+END_TEST
+
+/* The export of a file failed: rc is code, the message names the file
+ * and what, and the file is not left behind. */
+static void check_export_fails(const struct oid *c, const char *rel, int code, const char *what)
+{
+	char p[PATH_MAX * 2];
+	struct stat sb;
+	int rc;
+
+	test_rmtree(dst);
+	rc = repo_export(r, c, "", dst, NULL, NULL, NULL);
+	ck_assert_int_eq(rc, code);
+	ck_assert_msg(strstr(t9k_errmsg(rc), rel) && strstr(t9k_errmsg(rc), what), "%s",
+		      t9k_errmsg(rc));
+	snprintf(p, sizeof(p), "%s/%s", dst, rel);
+	ck_assert_int_eq(lstat(p, &sb), -1);
+	ck_assert_int_eq(errno, ENOENT);
+}
+
+/* A bad byte inside a range read at once fails the file naming that
+ * chunk; so does a pack cut short inside a range. */
+START_TEST(export_packed_corrupt_chunk_names_it)
+{
+	static const struct piece p[] = {
+		PK(512u << 10, 1), PK(512u << 10, 1), PKZ(512u << 10, 1), PK(512u << 10, 1),
+		PK(512u << 10, 1), PK(512u << 10, 1), PK(512u << 10, 1), PK(512u << 10, 1),
+	};
+	char key[PACK_KEY_SZ], hex[OID_HEXSZ + 1];
+	struct buf pack = BUF_INIT;
+	struct packed_file pf;
+	struct oid c;
+	int rc;
+
+	build_packed("f", p, NPIECES(p), 400, &pf);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(fetch_with(&c, "f", 1, &pf), 0);
+	pack_key_of(&pf, 1, key);
+	ck_assert_int_eq(store_get(repo_store(r), key, 0, STORE_WHOLE, &pack), 0);
+
+	/* chunk 5's payload: the middle of the one range a thread reads */
+	pack.data[pf.m.chunks[5].pack_off + CHUNK_HDR_SIZE + 1000] ^= 0x40;
+	ck_assert_int_eq(store_put_buf(repo_store(r), key, pack.data, pack.len), 0);
+	oid_to_hex(&pf.m.chunks[5].id, hex);
+	check_export_fails(&c, "f", T9K_ECORRUPT, hex);
+	rc = fetch_with(&c, "f", 1, &pf);
+	ck_assert_int_eq(rc, T9K_ECORRUPT);
+	ck_assert_msg(strstr(t9k_errmsg(rc), hex), "%s", t9k_errmsg(rc));
+
+	/* the pack ends inside chunk 6 */
+	pack.data[pf.m.chunks[5].pack_off + CHUNK_HDR_SIZE + 1000] ^= 0x40;
+	ck_assert_int_eq(store_put_buf(repo_store(r), key, pack.data,
+				       pf.m.chunks[6].pack_off + 100), 0);
+	oid_to_hex(&pf.m.chunks[6].id, hex);
+	rc = fetch_with(&c, "f", 1, &pf);
+	ck_assert_int_eq(rc, T9K_ECORRUPT);
+	ck_assert_msg(strstr(t9k_errmsg(rc), hex) && strstr(t9k_errmsg(rc), "cut short"), "%s",
+		      t9k_errmsg(rc));
+
+	buf_release(&pack);
+	packed_file_release(&pf);
+}
+END_TEST
+
+/* A pack missing from the store: the export fails saying so, naming the
+ * pack and the file, and removes the file. */
+START_TEST(export_missing_pack_says_so)
+{
+	static const struct piece p[] = {
+		PK(1u << 20, 0), PK(1u << 20, 1), PK(1u << 20, 1), PK(1u << 20, 2), PK(1u << 20, 2),
+	};
+	char key[PACK_KEY_SZ], hex[OID_HEXSZ + 1], msg[64 + OID_HEXSZ];
+	struct packed_file pf;
+	struct oid c;
+
+	build_packed("sub/f", p, NPIECES(p), 500, &pf);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	pack_key_of(&pf, 2, key);
+	ck_assert_int_eq(store_delete(repo_store(r), key), 0);
+	snprintf(msg, sizeof(msg), "pack %s", oid_to_hex(&pf.packs[2], hex));
+	check_export_fails(&c, "sub/f", -ENOENT, msg);
+	ck_assert(strstr(t9k_errmsg(-ENOENT), "not found"));
+	packed_file_release(&pf);
+}
+END_TEST
+
 Suite *transfer_suite(void)
 {
 	Suite *s = suite_create("transfer");
@@ -334,6 +658,9 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, export_many_files_in_parallel);
 	tcase_add_test(tc, file_to_fd_in_parallel_after_existing_bytes);
 	tcase_add_test(tc, export_missing_chunk_removes_the_file);
+	tcase_add_test(tc, export_packed_chunks);
+	tcase_add_test(tc, export_packed_corrupt_chunk_names_it);
+	tcase_add_test(tc, export_missing_pack_says_so);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -18,6 +18,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "store/chunk.h"
+#include "store/pack.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -64,14 +65,14 @@ static int store_fetch(void *ctx, const struct manifest_chunk *mc, struct buf *o
 {
 	struct store *s = ctx;
 	struct buf obj = BUF_INIT;
-	char key[16 + OID_HEXSZ], hex[OID_HEXSZ + 1];
+	char key[PACK_KEY_MAX];
 	int rc;
 
 	if (mc->loc == MANIFEST_LOC_OBJECT) {
 		rc = chunk_get(s, &mc->id, out);
 		return rc == -ENOENT ? t9k_err(-EIO, "%s", t9k_errmsg(rc)) : rc;
 	}
-	snprintf(key, sizeof(key), "packs/%s", oid_to_hex(&mc->pack, hex));
+	pack_key(&mc->pack, key);
 	rc = store_get(s, key, mc->pack_off, mc->pack_len, &obj);
 	if (rc == 0)
 		rc = chunk_decode(&mc->id, obj.data, obj.len, out);

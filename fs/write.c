@@ -46,6 +46,7 @@
 #define STREAM_MIN (8u << 20)  /* appended files start streaming at this size */
 #define PIPE_THREADS 6         /* workers of a chunk pipeline */
 #define PIPE_INFLIGHT 8        /* chunks in flight: a ring of 10 x max chunk */
+#define PIPE_PACK_UPLOADS 1    /* with packs: 2 pack buffers per pipeline */
 
 /* n's name now, for messages (names change under fs->lock). */
 static const char *name_of(struct fs *fs, const struct fs_node *n, char buf[META_NAME_MAX + 1])
@@ -83,17 +84,16 @@ static int pipe_take(struct fs *fs, int *slot)
 /* Creates slot i's pipeline and writer on first use (the slot is ours). */
 static int pipe_init(struct fs *fs, int i)
 {
-	const struct meta_repo *ri = repo_info(fs->r);
 	struct chunk_pipeline_opts po;
 	int rc = 0;
 
 	if (!fs->pipes[i]) {
-		chunk_pipeline_opts_init(&po);
+		rc = repo_pipeline_opts(fs->r, &po);
 		/* storing is bound by the store's latency (an fsync per chunk on
 		 * file://, a request on s3://) more than by CPUs: more in flight */
 		po.threads = PIPE_THREADS;
 		po.inflight = PIPE_INFLIGHT;
-		rc = cdc_params_init(&po.cdc, ri->cdc_min, ri->cdc_avg, ri->cdc_max);
+		po.pack_uploads = PIPE_PACK_UPLOADS;
 		if (rc == 0)
 			rc = chunk_pipeline_new(fs->store, &po, &fs->pipes[i]);
 	}

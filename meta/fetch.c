@@ -26,6 +26,7 @@
 #include "lib/util.h"
 #include "meta/repo-internal.h"
 #include "store/chunk.h"
+#include "store/pack.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -102,7 +103,7 @@ static int run_get(struct repo *r, const struct manifest_chunk *c, uint32_t n, s
 	if (c->loc == MANIFEST_LOC_OBJECT) {
 		chunk_key(&c->id, key);
 	} else {
-		snprintf(key, sizeof(key), "packs/%s", oid_to_hex(&c->pack, hex));
+		pack_key(&c->pack, key);
 		off = c[0].pack_off;
 		len = c[n - 1].pack_off + c[n - 1].pack_len - off;
 	}
@@ -111,8 +112,8 @@ static int run_get(struct repo *r, const struct manifest_chunk *c, uint32_t n, s
 		rc = t9k_err(-ENOENT, "chunk %s not found in store %s", oid_to_hex(&c->id, hex),
 			     store_url(r->store));
 	else if (rc == -ENOENT)
-		rc = t9k_err(-ENOENT, "pack %s (holding chunk %s) not found in store %s", hex,
-			     oid_to_hex(&c->id, chex), store_url(r->store));
+		rc = t9k_err(-ENOENT, "pack %s (holding chunk %s) not found in store %s",
+			     oid_to_hex(&c->pack, hex), oid_to_hex(&c->id, chex), store_url(r->store));
 	return rc;
 }
 

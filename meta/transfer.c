@@ -68,6 +68,43 @@ static int put_manifest(struct repo *r, const struct manifest_builder *mb, uint6
 	return meta_manifest_put(r->mo, &m, e);
 }
 
+/* ---- the pipeline's chunk index ---- */
+
+static int index_lookup(void *arg, const struct oid *id, struct chunk_loc *out)
+{
+	struct manifest_chunk mc;
+	int rc = repo_chunk_index_get(arg, id, &mc);
+
+	if (rc == 0)
+		*out = (struct chunk_loc){ .id = mc.id, .len = mc.len, .packed = true, .pack = mc.pack,
+					   .pack_off = mc.pack_off, .pack_len = mc.pack_len };
+	return rc;
+}
+
+static int index_stored(void *arg, const struct chunk_loc *v, size_t n)
+{
+	struct manifest_chunk *mc = calloc(n ? n : 1, sizeof(*mc));
+	int rc;
+
+	if (!mc)
+		return t9k_err(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		mc[i] = meta_manifest_chunk(&v[i]);
+	rc = repo_chunk_index_put(arg, mc, n);
+	free(mc);
+	return rc;
+}
+
+int repo_pipeline_opts(struct repo *r, struct chunk_pipeline_opts *po)
+{
+	chunk_pipeline_opts_init(po);
+	po->pack_size = r->info.pack_size;
+	/* a lookup is a request to the service for a remote handle */
+	po->pack = (struct pack_ops){ .lookup = index_lookup, .stored = index_stored, .arg = r,
+				      .lookup_costly = r->db == NULL };
+	return cdc_params_init(&po->cdc, r->info.cdc_min, r->info.cdc_avg, r->info.cdc_max);
+}
+
 int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_writer *w, int fd,
 		    const struct stat *sb, struct tree_entry *e, uint8_t *inline_buf,
 		    struct transfer_stats *st)
@@ -502,9 +539,8 @@ int repo_import(struct repo *r, const char *branch, const char *src, const char 
 		rc = t9k_err(-errno, "cannot open directory '%s': %s", src, strerror(errno));
 	if (rc == 0 && fstat(fd, &sb) < 0)
 		rc = t9k_err(-errno, "cannot stat '%s': %s", src, strerror(errno));
-	chunk_pipeline_opts_init(&po);
 	if (rc == 0)
-		rc = cdc_params_init(&po.cdc, r->info.cdc_min, r->info.cdc_avg, r->info.cdc_max);
+		rc = repo_pipeline_opts(r, &po);
 	/* A remote store wants more requests in flight than there are CPUs. */
 	conc = store_concurrency(r->store);
 	if (conc < cpu_count())

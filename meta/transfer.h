@@ -56,7 +56,12 @@ int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd);
  * the repository's maximum chunk size (when w is given), else through
  * the pipeline p. st may be NULL. */
 struct chunk_pipeline;
+struct chunk_pipeline_opts;
 struct chunk_writer;
+/* The chunk pipeline options every writer of repository r uses: its chunk
+ * sizes, and its packs (pack_size) with its chunk index, which finds
+ * packed chunks again. r must outlive the pipeline. */
+int repo_pipeline_opts(struct repo *r, struct chunk_pipeline_opts *po);
 int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_writer *w, int fd,
 		    const struct stat *sb, struct tree_entry *e, uint8_t *inline_buf,
 		    struct transfer_stats *st);

@@ -207,10 +207,8 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 		return cli_fail(t9k_err(-EINVAL, "'%s' is not a regular file", argv[1]));
 	}
 	rc = cli_repo(cli, &sp, &r);
-	chunk_pipeline_opts_init(&po);
 	if (rc == 0)
-		rc = cdc_params_init(&po.cdc, repo_info(r)->cdc_min, repo_info(r)->cdc_avg,
-				     repo_info(r)->cdc_max);
+		rc = repo_pipeline_opts(r, &po);
 	if (rc == 0)
 		rc = chunk_pipeline_new(repo_store(r), &po, &p);
 	if (rc == 0)

@@ -218,7 +218,8 @@ static int cmd_list(struct store *s, const char *prefix, bool count_only)
 			goto out;
 		}
 	}
-	qsort(k.v, k.n, sizeof(*k.v), cmp_str);
+	if (k.n > 1)
+		qsort(k.v, k.n, sizeof(*k.v), cmp_str);
 	for (size_t i = 0; i < k.n; i++)
 		printf("%s\n", k.v[i]);
 out:

@@ -11,6 +11,7 @@
 #include "meta/fetch.h"
 #include "meta/transfer.h"
 #include "store/chunk.h"
+#include "store/pack.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -327,7 +328,6 @@ END_TEST
 /* Files whose chunks sit in packs ("packs/<hex>", chunk objects back to
  * back), built by hand the way a pack writer lays them out. */
 #define PACKS_MAX 6
-#define PACK_KEY_SZ (sizeof("packs/") + OID_HEXSZ)
 
 /* One chunk of a hand-built file: pack 0 is a standalone "chunks/<id>",
  * 1..PACKS_MAX a pack where it follows the pack's previous chunk, after
@@ -347,11 +347,9 @@ struct packed_file {
 	struct oid packs[PACKS_MAX + 1];
 };
 
-static void pack_key_of(const struct packed_file *pf, int k, char key[PACK_KEY_SZ])
+static void pack_key_of(const struct packed_file *pf, int k, char key[PACK_KEY_MAX])
 {
-	char hex[OID_HEXSZ + 1];
-
-	snprintf(key, PACK_KEY_SZ, "packs/%s", oid_to_hex(&pf->packs[k], hex));
+	pack_key(&pf->packs[k], key);
 }
 
 /* Stores the chunks and packs of a file cut as p[0..n) and stages it at
@@ -410,7 +408,7 @@ static void build_packed(const char *path, const struct piece *p, size_t n, uint
 		pos += c->len;
 	}
 	for (int k = 1; k <= PACKS_MAX; k++) {
-		char key[PACK_KEY_SZ];
+		char key[PACK_KEY_MAX];
 
 		if (!packs[k].len)
 			continue;
@@ -587,7 +585,7 @@ START_TEST(export_packed_corrupt_chunk_names_it)
 		PK(512u << 10, 1), PK(512u << 10, 1), PKZ(512u << 10, 1), PK(512u << 10, 1),
 		PK(512u << 10, 1), PK(512u << 10, 1), PK(512u << 10, 1), PK(512u << 10, 1),
 	};
-	char key[PACK_KEY_SZ], hex[OID_HEXSZ + 1];
+	char key[PACK_KEY_MAX], hex[OID_HEXSZ + 1];
 	struct buf pack = BUF_INIT;
 	struct packed_file pf;
 	struct oid c;
@@ -630,7 +628,7 @@ START_TEST(export_missing_pack_says_so)
 	static const struct piece p[] = {
 		PK(1u << 20, 0), PK(1u << 20, 1), PK(1u << 20, 1), PK(1u << 20, 2), PK(1u << 20, 2),
 	};
-	char key[PACK_KEY_SZ], hex[OID_HEXSZ + 1], msg[64 + OID_HEXSZ];
+	char key[PACK_KEY_MAX], hex[OID_HEXSZ + 1], msg[64 + OID_HEXSZ];
 	struct packed_file pf;
 	struct oid c;
 

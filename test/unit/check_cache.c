@@ -66,7 +66,8 @@ END_TEST
 
 START_TEST(test_proto_get_roundtrip)
 {
-	struct proto_item items[3] = { { id_of(1), 100 }, { id_of(2), 1 }, { id_of(3), 4 << 20 } };
+	struct proto_item items[3] = { { .id = id_of(1), .len = 100 }, { .id = id_of(2), .len = 1 },
+				       { .id = id_of(3), .len = 4 << 20 } };
 	struct proto_get *g = malloc(sizeof(*g));
 	struct buf b = BUF_INIT;
 	struct proto_hdr h;
@@ -76,7 +77,7 @@ START_TEST(test_proto_get_roundtrip)
 	ck_assert_int_eq(h.type, PROTO_GET);
 	ck_assert_int_eq(h.flags, PROTO_F_WARM);
 	ck_assert_uint_eq(h.len, b.len - PROTO_HDR_SIZE);
-	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, g), 0);
+	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, h.flags, g), 0);
 	ck_assert_uint_eq(g->n, 3);
 	ck_assert_int_eq(g->url_len, strlen("file:///x/store"));
 	ck_assert(!memcmp(g->url, "file:///x/store", g->url_len));
@@ -95,7 +96,7 @@ END_TEST
 
 START_TEST(test_proto_get_malformed)
 {
-	struct proto_item it = { id_of(9), 10 };
+	struct proto_item it = { .id = id_of(9), .len = 10 };
 	struct proto_get *g = malloc(sizeof(*g));
 	struct buf b = BUF_INIT;
 	uint8_t *p;
@@ -106,29 +107,29 @@ START_TEST(test_proto_get_malformed)
 	len = b.len - PROTO_HDR_SIZE;
 	/* every truncation and one byte too many */
 	for (size_t l = 0; l < len; l++)
-		ck_assert_int_eq(proto_get_decode(p, l, g), T9K_ECORRUPT);
-	ck_assert_int_eq(proto_get_decode(p, len + 1, g), T9K_ECORRUPT);
+		ck_assert_int_eq(proto_get_decode(p, l, 0, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len + 1, 0, g), T9K_ECORRUPT);
 	/* a count that does not match the bytes */
 	put_le32(p + 2 + 6, 2);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le32(p + 2 + 6, 0);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le32(p + 2 + 6, 1);
-	ck_assert_int_eq(proto_get_decode(p, len, g), 0);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), 0);
 	/* a zero or huge chunk length */
 	put_le32(p + len - 4, 0);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le32(p + len - 4, PROTO_CHUNK_MAX + 1);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le32(p + len - 4, 10);
 	/* a URL length past the payload, zero, or with a NUL inside */
 	put_le16(p, 60000);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le16(p, 0);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le16(p, 6);
 	p[4] = '\0';
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	buf_release(&b);
 	free(g);
 }
@@ -869,7 +870,7 @@ static void *fake_main(void *arg)
 			int rc;
 
 			ck_assert_ptr_nonnull(g);
-			ck_assert_int_eq(proto_get_decode(pl, h.len, g), 0);
+			ck_assert_int_eq(proto_get_decode(pl, h.len, h.flags, g), 0);
 			c.id = g->items[0].id;
 			free(g);
 			if (f->rdma_reply) {
@@ -892,12 +893,13 @@ static void *fake_main(void *arg)
 	return NULL;
 }
 
-static void fake_get(bool rdma_reply, struct fake *f, int *rc, struct buf *out,
-		     struct cache_peer_reply *r)
+/* it: the chunk asked for (NULL: id_of(77), 100 bytes, its own object). */
+static void fake_get(bool rdma_reply, const struct proto_item *it, struct fake *f, int *rc,
+		     struct buf *out, struct cache_peer_reply *r)
 {
+	struct proto_item def = { .id = id_of(77), .len = 100 };
 	char dir[256], addr[300];
 	struct cache_peer *p = NULL;
-	struct oid id = id_of(77);
 	pthread_t th;
 
 	memset(f, 0, sizeof(*f));
@@ -909,7 +911,7 @@ static void fake_get(bool rdma_reply, struct fake *f, int *rc, struct buf *out,
 	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p), 0);
 	/* what a daemon does whose device did not open (always, here) */
 	cache_peer_set_rdma(p, NULL);
-	*rc = cache_peer_get(p, PROTO_F_PEER, "file:///nowhere", &id, 100, out, r);
+	*rc = cache_peer_get(p, PROTO_F_PEER, "file:///nowhere", it ? it : &def, out, r);
 	cache_peer_free(p);
 	pthread_join(th, NULL);
 	close(f->lfd);
@@ -925,7 +927,7 @@ START_TEST(test_peer_rdma_fallback)
 
 	/* the peer announces RDMA, this side has no open device: plain TCP,
 	 * no RDMA_CONNECT, no PROTO_F_RDMA, the bytes arrive inline */
-	fake_get(false, &f, &rc, &out, &r);
+	fake_get(false, NULL, &f, &rc, &out, &r);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_uint_eq(out.len, 100);
@@ -939,7 +941,7 @@ START_TEST(test_peer_rdma_fallback)
 	/* an RDMA descriptor on a connection that did not ask for one is a
 	 * protocol error: the exchange fails, nothing is appended */
 	buf_reset(&out);
-	fake_get(true, &f, &rc, &out, &r);
+	fake_get(true, NULL, &f, &rc, &out, &r);
 	ck_assert_int_eq(rc, T9K_ECORRUPT);
 	ck_assert_uint_eq(out.len, 0);
 	buf_release(&out);
@@ -1237,10 +1239,11 @@ static int free_port(void)
 static void get_ok(struct cache_peer *p, const char *url, const struct oid *id, const uint8_t *data,
 		   uint32_t len)
 {
+	struct proto_item it = { .id = *id, .len = len };
 	struct cache_peer_reply r;
 	struct buf out = BUF_INIT;
 
-	ck_assert_int_eq(cache_peer_get(p, PROTO_F_PEER, url, id, len, &out, &r), 0);
+	ck_assert_int_eq(cache_peer_get(p, PROTO_F_PEER, url, &it, &out, &r), 0);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_uint_eq(out.len, len);
 	ck_assert(!memcmp(out.data, data, len));
@@ -1343,7 +1346,7 @@ START_TEST(test_rdma_data_path_fake)
 	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_RDMA_ACCEPT);
 	ck_assert_uint_eq(len, CACHE_RDMA_EP_SIZE);
 	buf_reset(&b);
-	it = (struct proto_item){ res1.id, small };
+	it = (struct proto_item){ .id = res1.id, .len = small };
 	ck_assert_int_eq(proto_get_encode(&b, PROTO_F_PEER | PROTO_F_RDMA, url, &it, 1), 0);
 	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
 	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_CHUNK);
@@ -1394,6 +1397,7 @@ START_TEST(test_rdma_corrupt_bytes_fake)
 	struct buf out = BUF_INIT;
 	struct cache_group *g = NULL;
 	struct cache_peer *cl = NULL;
+	struct proto_item it;
 	struct chunk_writer *w;
 	struct store *st = NULL;
 	uint8_t *d = malloc(len);
@@ -1443,7 +1447,8 @@ START_TEST(test_rdma_corrupt_bytes_fake)
 	pthread_mutex_unlock(&fk.lock);
 	snprintf(sock, sizeof(sock), "unix:%s/cache.sock", cdir[0]);
 	ck_assert_int_eq(cache_peer_new(sock, PROTO_ROLE_CLIENT, 2000, &cl), 0);
-	ck_assert_int_eq(cache_peer_get(cl, 0, url, &res.id, len, &out, &rep), 0);
+	it = (struct proto_item){ .id = res.id, .len = len };
+	ck_assert_int_eq(cache_peer_get(cl, 0, url, &it, &out, &rep), 0);
 	ck_assert_int_eq(rep.status, 0);
 	ck_assert_uint_eq(out.len, len);
 	ck_assert(!memcmp(out.data, d, len)); /* the right bytes, from the store */
@@ -1455,7 +1460,7 @@ START_TEST(test_rdma_corrupt_bytes_fake)
 	/* B dropped its copy (DROP), so asking again refills B from the store
 	 * and the bytes, read by RDMA again and intact now, are a peer hit */
 	buf_reset(&out);
-	ck_assert_int_eq(cache_peer_get(cl, 0, url, &res.id, len, &out, &rep), 0);
+	ck_assert_int_eq(cache_peer_get(cl, 0, url, &it, &out, &rep), 0);
 	ck_assert_int_eq(rep.status, 0);
 	ck_assert(out.len == len && !memcmp(out.data, d, len));
 	ck_assert_int_eq(fake_reads(), 2);
@@ -1540,9 +1545,10 @@ static void gc_store(const char *dir, char *url, size_t urlsz, struct oid *ids, 
 /* Reads chunk i through cc and checks its bytes. */
 static void gc_read(struct cache_client *cc, const struct oid *ids, const uint8_t *data, int i)
 {
+	struct proto_item it = { .id = ids[i], .len = GC_LEN };
 	struct buf out = BUF_INIT;
 
-	ck_assert_int_eq(cache_client_get(cc, &ids[i], GC_LEN, &out), 0);
+	ck_assert_int_eq(cache_client_get(cc, &it, &out), 0);
 	ck_assert_uint_eq(out.len, GC_LEN);
 	ck_assert(!memcmp(out.data, data + (size_t)i * GC_LEN, GC_LEN));
 	buf_release(&out);
@@ -1660,7 +1666,7 @@ static void *gc_warmer(void *arg)
 
 	for (int k = 0; !atomic_load(&t->done); k++) {
 		for (int j = 0; j < 8; j++)
-			items[j] = (struct proto_item){ t->ids[(k + 3 * j) % GC_CHUNKS], GC_LEN };
+			items[j] = (struct proto_item){ .id = t->ids[(k + 3 * j) % GC_CHUNKS], .len = GC_LEN };
 		if (cache_client_warm(t->cc, items, 8, st, src) < 0)
 			atomic_fetch_add(&t->bad, 1);
 		for (int j = 0; j < 8; j++)
@@ -1684,9 +1690,10 @@ static void *gc_reader(void *arg)
 	while (!atomic_load(&t->done)) {
 		int i = (int)((x = x * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) %
 			GC_CHUNKS;
+		struct proto_item it = { .id = t->ids[i], .len = GC_LEN };
 
 		out.len = 0;
-		if (cache_client_get(t->cc, &t->ids[i], GC_LEN, &out) < 0 || out.len != GC_LEN ||
+		if (cache_client_get(t->cc, &it, &out) < 0 || out.len != GC_LEN ||
 		    memcmp(out.data, t->data + (size_t)i * GC_LEN, GC_LEN))
 			atomic_fetch_add(&t->bad, 1);
 		atomic_fetch_add(&t->reads, 1);

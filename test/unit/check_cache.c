@@ -1,11 +1,14 @@
 /* Unit tests of cache/: the protocol's encoders and decoders (malformed
- * frames included), rendezvous hashing, the disk cache's index, LRU,
- * capacity, single-flight and restart scan, both I/O engines, address
+ * frames included, items with pack locations too), rendezvous hashing,
+ * the disk cache's index, LRU, capacity, single-flight and restart
+ * scan, both I/O engines, address
  * lists, the RDMA probe where libibverbs is built in, and the RDMA
  * transport's decision and fallbacks (to TCP) with no device: the RDMA
  * data path itself never runs here (no device on this project's machines).
  * Changing a group's member list: shared peers, real daemons on loopback
  * joining, refusing and shrinking, and list swaps under concurrent reads.
+ * Chunks in packs: written by hand into a file:// store, served by real
+ * daemons by location, alone and forwarded in a group.
  */
 #include "test/unit/suites.h"
 
@@ -130,6 +133,134 @@ START_TEST(test_proto_get_malformed)
 	put_le16(p, 6);
 	p[4] = '\0';
 	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
+	buf_release(&b);
+	free(g);
+}
+END_TEST
+
+/* Items with a location (PROTO_F_LOC): a packed chunk names its pack
+ * range; a batch of standalone chunks keeps the layout from before packs. */
+START_TEST(test_proto_get_located)
+{
+	struct proto_item items[3] = {
+		{ .id = id_of(1), .len = 100 },
+		{ .id = id_of(2), .len = 5000, .loc = PROTO_LOC_PACK, .pack = id_of(20),
+		  .pack_off = 0, .pack_len = 812 },
+		{ .id = id_of(3), .len = 1, .loc = PROTO_LOC_PACK, .pack = id_of(20),
+		  .pack_off = UINT64_MAX - 13, .pack_len = 13 },
+	};
+	struct proto_get *g = malloc(sizeof(*g));
+	struct proto_item bad;
+	struct buf b = BUF_INIT;
+	struct proto_hdr h;
+
+	ck_assert_ptr_nonnull(g);
+	/* a packed item turns F_LOC on by itself */
+	ck_assert_int_eq(proto_get_encode(&b, PROTO_F_PEER, "file:///s", items, 3), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.flags, PROTO_F_PEER | PROTO_F_LOC);
+	ck_assert_uint_eq(h.len, 2 + 9 + 4 + PROTO_ITEM_LOC_SIZE + 2 * PROTO_ITEM_PACK_SIZE);
+	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, h.flags, g), 0);
+	ck_assert_uint_eq(g->n, 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert(oid_eq(&g->items[i].id, &items[i].id));
+		ck_assert_uint_eq(g->items[i].len, items[i].len);
+		ck_assert_uint_eq(g->items[i].loc, items[i].loc);
+		ck_assert(oid_eq(&g->items[i].pack, &items[i].pack));
+		ck_assert(g->items[i].pack_off == items[i].pack_off);
+		ck_assert_uint_eq(g->items[i].pack_len, items[i].pack_len);
+	}
+	/* the same payload read as a frame without F_LOC is malformed */
+	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, PROTO_F_PEER, g),
+			 T9K_ECORRUPT);
+	/* standalone chunks only: no F_LOC, the items as before packs */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_get_encode(&b, 0, "file:///s", items, 1), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.flags, 0);
+	ck_assert_uint_eq(h.len, 2 + 9 + 4 + OID_RAWSZ + 4);
+	ck_assert(!memcmp(b.data + PROTO_HDR_SIZE + 15, items[0].id.b, OID_RAWSZ));
+	ck_assert_uint_eq(get_le32(b.data + PROTO_HDR_SIZE + 15 + OID_RAWSZ), 100);
+	/* ... unless the caller asks for F_LOC: a location byte of 0 */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_get_encode(&b, PROTO_F_LOC, "file:///s", items, 1), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.flags, PROTO_F_LOC);
+	ck_assert_uint_eq(h.len, 2 + 9 + 4 + PROTO_ITEM_LOC_SIZE);
+	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, h.flags, g), 0);
+	ck_assert_uint_eq(g->items[0].loc, PROTO_LOC_OBJECT);
+	ck_assert(proto_items_located(items, 3));
+	ck_assert(!proto_items_located(items, 1));
+	/* encoders refuse what decoders would: an empty, too long or
+	 * wrapping range, an unknown location */
+	bad = items[1];
+	bad.pack_len = 0;
+	ck_assert_int_eq(proto_get_encode(&b, 0, "u", &bad, 1), -EINVAL);
+	bad.pack_len = PROTO_STORED_MAX + 1;
+	ck_assert_int_eq(proto_get_encode(&b, 0, "u", &bad, 1), -EINVAL);
+	bad.pack_len = 14;
+	bad.pack_off = UINT64_MAX - 13;
+	ck_assert_int_eq(proto_get_encode(&b, 0, "u", &bad, 1), -EINVAL);
+	bad = items[1];
+	bad.loc = 2;
+	ck_assert_int_eq(proto_get_encode(&b, 0, "u", &bad, 1), -EINVAL);
+	buf_release(&b);
+	free(g);
+}
+END_TEST
+
+START_TEST(test_proto_get_located_malformed)
+{
+	struct proto_item items[2] = {
+		{ .id = id_of(4), .len = 10 },
+		{ .id = id_of(5), .len = 300, .loc = PROTO_LOC_PACK, .pack = id_of(21),
+		  .pack_off = 4096, .pack_len = 120 },
+	};
+	struct proto_get *g = malloc(sizeof(*g));
+	struct buf b = BUF_INIT;
+	const size_t it1 = 2 + 6 + 4 + PROTO_ITEM_LOC_SIZE; /* the packed item */
+	uint8_t *p, f = PROTO_F_LOC;
+	size_t len;
+
+	ck_assert_ptr_nonnull(g);
+	ck_assert_int_eq(proto_get_encode(&b, 0, "s3://b", items, 2), 0);
+	p = b.data + PROTO_HDR_SIZE;
+	len = b.len - PROTO_HDR_SIZE;
+	ck_assert_uint_eq(len, it1 + PROTO_ITEM_PACK_SIZE);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), 0);
+	/* every truncation and one byte too many */
+	for (size_t l = 0; l < len; l++)
+		ck_assert_int_eq(proto_get_decode(p, l, f, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len + 1, f, g), T9K_ECORRUPT);
+	/* more or fewer items than the bytes hold */
+	put_le32(p + 2 + 6, 3);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + 2 + 6, 1);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + 2 + 6, 2);
+	/* an unknown location; the packed item said to be standalone */
+	p[it1 + OID_RAWSZ + 4] = 2;
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	p[it1 + OID_RAWSZ + 4] = PROTO_LOC_OBJECT;
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	p[it1 + OID_RAWSZ + 4] = PROTO_LOC_PACK;
+	/* a zero or huge chunk length in a located item */
+	put_le32(p + it1 + OID_RAWSZ, 0);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + it1 + OID_RAWSZ, PROTO_CHUNK_MAX + 1);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + it1 + OID_RAWSZ, 300);
+	/* a stored length of 0 or too large, a range past 2^64 */
+	put_le32(p + len - 4, 0);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + len - 4, PROTO_STORED_MAX + 1);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + len - 4, 120);
+	put_le64(p + len - 12, UINT64_MAX - 119);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le64(p + len - 12, UINT64_MAX - 120);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), 0);
+	ck_assert(g->items[1].pack_off == UINT64_MAX - 120);
 	buf_release(&b);
 	free(g);
 }
@@ -1766,6 +1897,295 @@ START_TEST(test_group_change_stress)
 }
 END_TEST
 
+/* ---- chunks in packs, real daemons over a file:// store ---- */
+
+#define PK_CHUNKS 8
+
+/* A pack written by hand as the writers of packs do: chunk objects
+ * (store/chunk.h, some compressed) back to back in "packs/<hex>", where
+ * hex is the hash of the pack's bytes. items[i] locates chunk i; data
+ * holds the plaintexts. corrupt >= 0 flips a byte inside chunk corrupt's
+ * stored object after the ranges are taken. */
+struct pk {
+	struct oid pack;
+	struct proto_item items[PK_CHUNKS];
+	uint8_t *data[PK_CHUNKS];
+	uint32_t lens[PK_CHUNKS];
+};
+
+static void pk_write(struct store *st, uint64_t seed, int corrupt, struct pk *k)
+{
+	struct chunk_writer *w = chunk_writer_new(CHUNK_ZLEVEL_DEFAULT);
+	struct buf pack = BUF_INIT;
+	char key[sizeof("packs/") + OID_HEXSZ], hex[OID_HEXSZ + 1];
+
+	ck_assert_ptr_nonnull(w);
+	for (int i = 0; i < PK_CHUNKS; i++) {
+		struct iovec iov[2];
+		uint8_t codec;
+
+		k->lens[i] = 1000 + 7919u * (uint32_t)i;
+		k->data[i] = malloc(k->lens[i]);
+		ck_assert_ptr_nonnull(k->data[i]);
+		test_random_bytes(k->data[i], k->lens[i], seed + (uint64_t)i);
+		if (i % 2) /* compressible: zstd */
+			memset(k->data[i] + 64, 'z', k->lens[i] - 64);
+		k->items[i] = (struct proto_item){ .len = k->lens[i], .loc = PROTO_LOC_PACK,
+						   .pack_off = pack.len };
+		ck_assert_int_eq(oid_hash(&k->items[i].id, k->data[i], k->lens[i]), 0);
+		ck_assert_int_eq(chunk_encode(w, k->data[i], k->lens[i], iov, &codec), 0);
+		ck_assert_int_eq(codec, i % 2 ? CHUNK_ZSTD : CHUNK_RAW);
+		ck_assert_int_eq(buf_add(&pack, iov[0].iov_base, iov[0].iov_len), 0);
+		ck_assert_int_eq(buf_add(&pack, iov[1].iov_base, iov[1].iov_len), 0);
+		k->items[i].pack_len = (uint32_t)(pack.len - k->items[i].pack_off);
+	}
+	if (corrupt >= 0) /* a payload byte, past the chunk's header */
+		pack.data[k->items[corrupt].pack_off + CHUNK_HDR_SIZE + 5] ^= 0x40;
+	ck_assert_int_eq(oid_hash(&k->pack, pack.data, pack.len), 0);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		k->items[i].pack = k->pack;
+	snprintf(key, sizeof(key), "packs/%s", oid_to_hex(&k->pack, hex));
+	ck_assert_int_eq(store_put_buf(st, key, pack.data, pack.len), 0);
+	buf_release(&pack);
+	chunk_writer_free(w);
+}
+
+static void pk_release(struct pk *k)
+{
+	for (int i = 0; i < PK_CHUNKS; i++)
+		free(k->data[i]);
+}
+
+/* Gets it through cc and checks its bytes are want. */
+static void pk_get_ok(struct cache_client *cc, const struct proto_item *it, const uint8_t *want)
+{
+	struct buf out = BUF_INIT;
+
+	ck_assert_int_eq(cache_client_get(cc, it, &out), 0);
+	ck_assert_uint_eq(out.len, it->len);
+	ck_assert(!memcmp(out.data, want, it->len));
+	buf_release(&out);
+}
+
+static void pk_get_fails(struct cache_client *cc, const struct proto_item *it)
+{
+	struct buf out = BUF_INIT;
+
+	ck_assert_int_lt(cache_client_get(cc, it, &out), 0);
+	ck_assert_uint_eq(out.len, 0);
+	buf_release(&out);
+}
+
+/* One daemon: packed chunks by location, verified, cached under their id
+ * (a later GET hits, by location or as a standalone chunk), and a range
+ * that is not the chunk object, or a corrupt one, is an error that
+ * leaves nothing cached. */
+START_TEST(test_pack_daemon)
+{
+	char dir[256], url[300];
+	struct cache_client_opts co = { 0 };
+	struct cache_client *cc = NULL;
+	struct store *st = NULL;
+	struct gdaemon d;
+	struct pk k, bad;
+	struct proto_item it, items[PK_CHUNKS];
+	int32_t status[PK_CHUNKS];
+	uint8_t src[PK_CHUNKS];
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	pk_write(st, 8100, -1, &k);
+	pk_write(st, 8100, 3, &bad); /* the same chunks, one of them corrupt */
+	ck_assert(!oid_eq(&k.pack, &bad.pack));
+	gd_init(&d, dir, 0);
+	gd_start(&d, NULL);
+	co.local = d.sock;
+	co.store_url = url;
+	ck_assert_int_eq(cache_client_new(&co, &cc), 0);
+
+	/* a miss fills from the pack range, a second GET is a hit */
+	pk_get_ok(cc, &k.items[0], k.data[0]);
+	pk_get_ok(cc, &k.items[1], k.data[1]);
+	ck_assert_uint_eq(stat_value(d.s, "misses"), 2);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), 2);
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), 2);
+	pk_get_ok(cc, &k.items[0], k.data[0]);
+	pk_get_ok(cc, &k.items[1], k.data[1]);
+	ck_assert_uint_eq(stat_value(d.s, "hits"), 2);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), 2);
+	/* cached under the chunk id: asked as a standalone chunk (there is no
+	 * chunks/<id> in the store) or from another pack, it hits */
+	it = (struct proto_item){ .id = k.items[1].id, .len = k.items[1].len };
+	pk_get_ok(cc, &it, k.data[1]);
+	pk_get_ok(cc, &bad.items[0], k.data[0]);
+	ck_assert_uint_eq(stat_value(d.s, "hits"), 4);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), 2);
+	ck_assert_uint_eq(stat_value(d.s, "errors"), 0);
+
+	/* wrong ranges: shifted, cut short, the neighbour's, past the end */
+	it = k.items[2];
+	it.pack_off++;
+	pk_get_fails(cc, &it);
+	it = k.items[2];
+	it.pack_len--;
+	pk_get_fails(cc, &it);
+	it = k.items[2];
+	it.pack_off = k.items[3].pack_off;
+	it.pack_len = k.items[3].pack_len;
+	pk_get_fails(cc, &it);
+	it = k.items[PK_CHUNKS - 1];
+	it.pack_len += 10; /* the store cuts it at the end of the pack */
+	pk_get_fails(cc, &it);
+	it.pack_off += 1u << 20;
+	pk_get_fails(cc, &it);
+	it = k.items[2]; /* a pack that does not exist */
+	it.pack = id_of(99);
+	pk_get_fails(cc, &it);
+	/* a corrupt byte in the pack */
+	pk_get_fails(cc, &bad.items[3]);
+	ck_assert_uint_eq(stat_value(d.s, "errors"), 7);
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), 2); /* none of them cached */
+	/* so the right range afterwards is a miss and the right bytes */
+	pk_get_ok(cc, &k.items[2], k.data[2]);
+	pk_get_ok(cc, &k.items[PK_CHUNKS - 1], k.data[PK_CHUNKS - 1]);
+	pk_get_ok(cc, &k.items[3], k.data[3]);
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), 5);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), 2 + 7 + 3);
+
+	/* warm-up of packed chunks: loaded from the store once, then cached */
+	for (int i = 0; i < PK_CHUNKS; i++)
+		items[i] = k.items[i];
+	ck_assert_int_eq(cache_client_warm(cc, items, PK_CHUNKS, status, src), 0);
+	for (int i = 0; i < PK_CHUNKS; i++) {
+		ck_assert_int_eq(status[i], 0);
+		ck_assert_int_eq(src[i], i < 4 || i == PK_CHUNKS - 1 ? PROTO_SRC_LOCAL : PROTO_SRC_STORE);
+	}
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), PK_CHUNKS);
+	items[0] = bad.items[3]; /* a corrupt one in a batch fails alone */
+	items[1] = bad.items[3];
+	items[1].id = id_of(98);
+	ck_assert_int_eq(cache_client_warm(cc, items, 2, status, src), 0);
+	ck_assert_int_eq(status[0], 0); /* cached already: its id is what counts */
+	ck_assert_int_eq(src[0], PROTO_SRC_LOCAL);
+	ck_assert_int_lt(status[1], 0);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		pk_get_ok(cc, &k.items[i], k.data[i]);
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), PK_CHUNKS);
+
+	cache_client_free(cc);
+	gd_stop(&d);
+	store_close(st);
+	pk_release(&k);
+	pk_release(&bad);
+	test_rmtree(dir);
+}
+END_TEST
+
+/* A group of two: a packed chunk asked of A that B owns is forwarded to B
+ * with its location; B fills it from the pack, and A's next asks are
+ * B's hits. Warm-up forwards the same way. */
+START_TEST(test_pack_group_forward)
+{
+	char dir[256], url[300], list[160];
+	struct cache_client_opts co = { 0 };
+	struct cache_client *cc = NULL;
+	struct cache_group *g = NULL;
+	struct store *st = NULL;
+	struct gdaemon a, b;
+	struct pk k;
+	struct proto_item items[PK_CHUNKS];
+	int32_t status[PK_CHUNKS];
+	uint8_t src[PK_CHUNKS];
+	int of_b[PK_CHUNKS], nb = 0, n = 0;
+	unsigned want_b_fetch = 0;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	pk_write(st, 8200, -1, &k);
+	gd_init(&a, dir, 0);
+	gd_init(&b, dir, 1);
+	snprintf(list, sizeof(list), "%s,%s", a.addr, b.addr);
+	ck_assert_int_eq(cache_group_new(list, a.addr, PROTO_ROLE_PEER, 1000, &g), 0);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		nb += of_b[i] = cache_group_owner(g, &k.items[i].id) != g->self;
+	cache_group_put(g);
+	ck_assert(nb >= 2 && nb < PK_CHUNKS);
+	gd_start(&a, list);
+	gd_start(&b, list);
+	co.local = a.sock;
+	co.store_url = url;
+	ck_assert_int_eq(cache_client_new(&co, &cc), 0);
+
+	/* the first of B's chunks by GET through A */
+	for (int i = 0; i < PK_CHUNKS && !n; i++)
+		if (of_b[i]) {
+			pk_get_ok(cc, &k.items[i], k.data[i]);
+			pk_get_ok(cc, &k.items[i], k.data[i]);
+			of_b[i] = 2; /* cached on B now */
+			n = 1;
+		}
+	ck_assert_uint_eq(stat_value(a.s, "peer_hits"), 2);
+	ck_assert_uint_eq(stat_value(a.s, "store_fetches"), 0);
+	ck_assert_uint_eq(stat_value(a.s, "errors"), 0);
+	ck_assert_uint_eq(stat_value(b.s, "peer_served"), 2);
+	ck_assert_uint_eq(stat_value(b.s, "store_fetches"), 1);
+	ck_assert_uint_eq(stat_value(b.s, "hits"), 1);
+	ck_assert_uint_eq(stat_value(b.s, "chunks"), 1);
+
+	/* the whole pack warmed through A: B's chunks load on B, A's on A */
+	for (int i = 0; i < PK_CHUNKS; i++) {
+		items[i] = k.items[i];
+		want_b_fetch += of_b[i] == 1;
+	}
+	ck_assert_int_eq(cache_client_warm(cc, items, PK_CHUNKS, status, src), 0);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		ck_assert_int_eq(status[i], 0);
+	ck_assert_uint_eq(stat_value(b.s, "store_fetches"), 1 + want_b_fetch);
+	ck_assert_uint_eq(stat_value(b.s, "chunks"), (unsigned)nb);
+	ck_assert_uint_eq(stat_value(a.s, "chunks"), (unsigned)(PK_CHUNKS - nb));
+	ck_assert_uint_eq(stat_value(a.s, "store_fetches"), (unsigned)(PK_CHUNKS - nb));
+	/* and every chunk reads back through A without the store */
+	for (int i = 0; i < PK_CHUNKS; i++)
+		pk_get_ok(cc, &k.items[i], k.data[i]);
+	ck_assert_uint_eq(stat_value(a.s, "store_fetches"), (unsigned)(PK_CHUNKS - nb));
+	ck_assert_uint_eq(stat_value(b.s, "store_fetches"), 1 + want_b_fetch);
+	ck_assert_uint_eq(stat_value(a.s, "peer_failures"), 0);
+	ck_assert_uint_eq(stat_value(a.s, "errors"), 0);
+
+	cache_client_free(cc);
+	gd_stop(&a);
+	gd_stop(&b);
+	store_close(st);
+	pk_release(&k);
+	test_rmtree(dir);
+}
+END_TEST
+
+/* A daemon from before packs (its HELLO has no PROTO_FEAT_LOC) is never
+ * sent F_LOC: a packed chunk fails on this side with -ENOTSUP (the
+ * daemon's verdict, not a failed exchange) and no GET goes out. */
+START_TEST(test_pack_old_daemon)
+{
+	struct proto_item it = { .id = id_of(77), .len = 100, .loc = PROTO_LOC_PACK,
+				 .pack = id_of(78), .pack_off = 5, .pack_len = 112 };
+	struct cache_peer_reply r;
+	struct buf out = BUF_INIT;
+	struct fake f;
+	int rc;
+
+	fake_get(false, &it, &f, &rc, &out, &r);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(r.status, -ENOTSUP);
+	ck_assert_int_eq(r.fd, -1);
+	ck_assert_uint_eq(out.len, 0);
+	ck_assert_int_eq(f.n, 1);
+	ck_assert_int_eq(f.types[0], PROTO_HELLO);
+	buf_release(&out);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -1774,6 +2194,8 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_proto_hdr);
 	tcase_add_test(tc, test_proto_get_roundtrip);
 	tcase_add_test(tc, test_proto_get_malformed);
+	tcase_add_test(tc, test_proto_get_located);
+	tcase_add_test(tc, test_proto_get_located_malformed);
 	tcase_add_test(tc, test_proto_small_frames);
 	tcase_add_test(tc, test_proto_rdma_frames);
 	tcase_add_test(tc, test_rendezvous);
@@ -1795,6 +2217,9 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_rdma_corrupt_bytes_fake);
 	tcase_add_test(tc, test_group_change_server);
 	tcase_add_test(tc, test_group_change_stress);
+	tcase_add_test(tc, test_pack_daemon);
+	tcase_add_test(tc, test_pack_group_forward);
+	tcase_add_test(tc, test_pack_old_daemon);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -51,6 +51,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/chunk.h"
+#include "store/pack.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -260,13 +261,13 @@ static int from_owner(struct conn *c, struct cache_peer *p, const char *url,
  * never data. */
 static int fetch_store(struct store *st, const struct proto_item *it, struct buf *out)
 {
-	char key[sizeof("packs/") + OID_HEXSZ], hex[OID_HEXSZ + 1];
+	char key[PACK_KEY_MAX], hex[OID_HEXSZ + 1];
 	struct buf obj = BUF_INIT;
 	int rc;
 
 	if (it->loc == PROTO_LOC_OBJECT)
 		return chunk_get(st, &it->id, out);
-	snprintf(key, sizeof(key), "packs/%s", oid_to_hex(&it->pack, hex));
+	pack_key(&it->pack, key);
 	rc = store_get(st, key, it->pack_off, it->pack_len, &obj);
 	if (rc == 0 && obj.len != it->pack_len)
 		rc = t9k_err(T9K_ECORRUPT, "chunk %s: %s has %zu bytes at %llu, not %u",

@@ -25,6 +25,7 @@
 #include "lib/err.h"
 #include "lib/util.h"
 #include "store/chunk.h"
+#include "store/pack.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -1902,8 +1903,9 @@ END_TEST
 #define PK_CHUNKS 8
 
 /* A pack written by hand as the writers of packs do: chunk objects
- * (store/chunk.h, some compressed) back to back in "packs/<hex>", where
- * hex is the hash of the pack's bytes. items[i] locates chunk i; data
+ * (store/chunk.h, some compressed) back to back in "packs/<hex>" (here
+ * the hash of the pack's bytes; pack_writer takes random ids: the
+ * daemon must not care). items[i] locates chunk i; data
  * holds the plaintexts. corrupt >= 0 flips a byte inside chunk corrupt's
  * stored object after the ranges are taken. */
 struct pk {
@@ -1917,7 +1919,7 @@ static void pk_write(struct store *st, uint64_t seed, int corrupt, struct pk *k)
 {
 	struct chunk_writer *w = chunk_writer_new(CHUNK_ZLEVEL_DEFAULT);
 	struct buf pack = BUF_INIT;
-	char key[sizeof("packs/") + OID_HEXSZ], hex[OID_HEXSZ + 1];
+	char key[PACK_KEY_MAX];
 
 	ck_assert_ptr_nonnull(w);
 	for (int i = 0; i < PK_CHUNKS; i++) {
@@ -1944,7 +1946,7 @@ static void pk_write(struct store *st, uint64_t seed, int corrupt, struct pk *k)
 	ck_assert_int_eq(oid_hash(&k->pack, pack.data, pack.len), 0);
 	for (int i = 0; i < PK_CHUNKS; i++)
 		k->items[i].pack = k->pack;
-	snprintf(key, sizeof(key), "packs/%s", oid_to_hex(&k->pack, hex));
+	pack_key(&k->pack, key);
 	ck_assert_int_eq(store_put_buf(st, key, pack.data, pack.len), 0);
 	buf_release(&pack);
 	chunk_writer_free(w);

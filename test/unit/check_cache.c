@@ -2084,6 +2084,72 @@ START_TEST(test_pack_daemon)
 }
 END_TEST
 
+/* Packs from the real writer (store/pack.h, random pack ids, several
+ * packs as the size limit is passed): every chunk by its chunk_loc,
+ * through a daemon, right bytes, then hits. */
+START_TEST(test_pack_writer_daemon)
+{
+	char dir[256], url[300];
+	struct cache_client_opts co = { 0 };
+	struct cache_client *cc = NULL;
+	struct chunk_writer *w = chunk_writer_new(CHUNK_ZLEVEL_DEFAULT);
+	struct pack_writer *pw = NULL;
+	struct store *st = NULL;
+	struct gdaemon d;
+	struct proto_item items[PK_CHUNKS];
+	uint8_t *data[PK_CHUNKS];
+	uint64_t packs = 0, bytes = 0;
+
+	ck_assert_ptr_nonnull(w);
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	ck_assert_int_eq(pack_writer_new(st, 40000, 2, NULL, &pw), 0);
+	for (int i = 0; i < PK_CHUNKS; i++) {
+		uint32_t len = 3000 + 6007u * (uint32_t)i;
+		struct chunk_loc loc = { .len = len };
+		struct iovec iov[2];
+		uint8_t codec;
+
+		data[i] = malloc(len);
+		ck_assert_ptr_nonnull(data[i]);
+		test_random_bytes(data[i], len, 8300 + (uint64_t)i);
+		if (i % 3 == 0)
+			memset(data[i] + 100, 'p', len - 100);
+		ck_assert_int_eq(oid_hash(&loc.id, data[i], len), 0);
+		ck_assert_int_eq(chunk_encode(w, data[i], len, iov, &codec), 0);
+		ck_assert_int_eq(pack_writer_add(pw, iov, 2, &loc), 0);
+		ck_assert(loc.packed);
+		items[i] = (struct proto_item){ .id = loc.id, .len = loc.len, .loc = PROTO_LOC_PACK,
+						.pack = loc.pack, .pack_off = loc.pack_off,
+						.pack_len = loc.pack_len };
+	}
+	ck_assert_int_eq(pack_writer_flush(pw), 0);
+	pack_writer_counts(pw, &packs, &bytes);
+	ck_assert_uint_gt(packs, 1);
+	pack_writer_free(pw);
+	gd_init(&d, dir, 0);
+	gd_start(&d, NULL);
+	co.local = d.sock;
+	co.store_url = url;
+	ck_assert_int_eq(cache_client_new(&co, &cc), 0);
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < PK_CHUNKS; i++)
+			pk_get_ok(cc, &items[i], data[i]);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), PK_CHUNKS);
+	ck_assert_uint_eq(stat_value(d.s, "hits"), PK_CHUNKS);
+	ck_assert_uint_eq(stat_value(d.s, "errors"), 0);
+
+	cache_client_free(cc);
+	gd_stop(&d);
+	store_close(st);
+	chunk_writer_free(w);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		free(data[i]);
+	test_rmtree(dir);
+}
+END_TEST
+
 /* A group of two: a packed chunk asked of A that B owns is forwarded to B
  * with its location; B fills it from the pack, and A's next asks are
  * B's hits. Warm-up forwards the same way. */
@@ -2220,6 +2286,7 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_group_change_server);
 	tcase_add_test(tc, test_group_change_stress);
 	tcase_add_test(tc, test_pack_daemon);
+	tcase_add_test(tc, test_pack_writer_daemon);
 	tcase_add_test(tc, test_pack_group_forward);
 	tcase_add_test(tc, test_pack_old_daemon);
 	suite_add_tcase(s, tc);

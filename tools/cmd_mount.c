@@ -349,7 +349,9 @@ static void mount_ready(void *arg, int rc)
 /* ---- chunks through the cache ---- */
 
 /* The mount's chunk source when a cache is configured: the cache first
- * (verified by cache_client_get), the store when the cache fails. */
+ * for every chunk, in a pack or not (verified by cache_client_get), the
+ * store when the cache fails (a daemon from before packs fails packed
+ * chunks with -ENOTSUP). */
 struct cache_source {
 	struct cache_client *cc;
 	struct members_watch *watch; /* --cache-group @NAME */
@@ -387,7 +389,6 @@ static int cache_fetch(void *ctx, const struct manifest_chunk *mc, struct buf *o
 	struct cache_source *cs = ctx;
 	size_t before = out->len;
 	char hex[OID_HEXSZ + 1];
-
 	struct proto_item it;
 	int rc = cache_item(mc, &it);
 

@@ -105,9 +105,11 @@ static int read_fd(int fd, uint32_t len, struct buf *out)
 }
 
 /* cache_client_get from the daemon p. */
-static int get_from(struct cache_client *cc, struct cache_peer *p, const struct oid *id,
-		    uint32_t len, struct buf *out)
+static int get_from(struct cache_client *cc, struct cache_peer *p, const struct proto_item *it,
+		    struct buf *out)
 {
+	const struct oid *id = &it->id;
+	uint32_t len = it->len;
 	size_t before = out->len;
 	char hex[OID_HEXSZ + 1];
 
@@ -116,7 +118,7 @@ static int get_from(struct cache_client *cc, struct cache_peer *p, const struct 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct cache_peer_reply r;
 		struct oid got;
-		int rc = cache_peer_get(p, cc->no_fd ? 0 : PROTO_F_FD, cc->url, id, len, out, &r);
+		int rc = cache_peer_get(p, cc->no_fd ? 0 : PROTO_F_FD, cc->url, it, out, &r);
 
 		if (rc < 0) {
 			atomic_fetch_add(&cc->failures, 1);
@@ -150,16 +152,16 @@ static int get_from(struct cache_client *cc, struct cache_peer *p, const struct 
 		       cache_peer_addr(p));
 }
 
-int cache_client_get(struct cache_client *cc, const struct oid *id, uint32_t len, struct buf *out)
+int cache_client_get(struct cache_client *cc, const struct proto_item *it, struct buf *out)
 {
 	struct cache_group *g;
 	int rc;
 
 	atomic_fetch_add(&cc->gets, 1);
 	if (cc->local)
-		return get_from(cc, cc->local, id, len, out);
+		return get_from(cc, cc->local, it, out);
 	g = cache_group_hold(&cc->g);
-	rc = get_from(cc, g->peers[cache_group_owner(g, id)], id, len, out);
+	rc = get_from(cc, g->peers[cache_group_owner(g, &it->id)], it, out);
 	cache_group_put(g);
 	return rc;
 }

@@ -14,7 +14,8 @@
  *   struct cache_client_opts o = { .local = "unix:/run/t9kfs-cache.sock",
  *                                  .store_url = store_url(s) };
  *   cache_client_new(&o, &cc);
- *   cache_client_get(cc, &id, len, &buf);   // thread-safe
+ *   struct proto_item it = { .id = id, .len = len }; // or a pack range
+ *   cache_client_get(cc, &it, &buf);        // thread-safe
  *   cache_client_free(cc);
  *
  * In group mode the member list can change while calls run
@@ -57,12 +58,18 @@ void cache_client_free(struct cache_client *cc);
  * current ones: nothing changes), < 0 with nothing changed. */
 int cache_client_set_group(struct cache_client *cc, const char *list);
 
-/* Appends the verified plaintext of chunk id (len bytes) to out. */
-int cache_client_get(struct cache_client *cc, const struct oid *id, uint32_t len, struct buf *out);
-/* Loads n (<= PROTO_BATCH_MAX) chunks into the cache without moving
- * their bytes here; per chunk status[i] (0 or -errno) and src[i]
- * (PROTO_SRC_LOCAL: it was cached already). Returns < 0 only when no
- * daemon answered for some of them. */
+/* Appends the verified plaintext of chunk it->id (it->len bytes) to out.
+ * it says where the store has the chunk: { .id, .len } for its own object,
+ * or loc PROTO_LOC_PACK and the range of a pack (proto.h struct
+ * proto_item); a daemon that misses fetches it from there. A daemon from
+ * before packs cannot: a packed chunk then fails (-ENOTSUP) without
+ * marking the daemon dead, and the caller reads the store itself. */
+int cache_client_get(struct cache_client *cc, const struct proto_item *it, struct buf *out);
+/* Loads n (<= PROTO_BATCH_MAX) chunks, each with its location as for
+ * cache_client_get, into the cache without moving their bytes here; per
+ * chunk status[i] (0 or -errno) and src[i] (PROTO_SRC_LOCAL: it was
+ * cached already). Returns < 0 only when no daemon answered for some of
+ * them. */
 int cache_client_warm(struct cache_client *cc, const struct proto_item *items, uint32_t n,
 		      int32_t *status, uint8_t *src);
 /* The stats text of the local daemon (or of member i of the group as it

@@ -37,6 +37,7 @@
 struct pconn {
 	int fd;
 	bool peer_rdma;            /* its HELLO announced PROTO_FEAT_RDMA */
+	bool peer_loc;             /* and PROTO_FEAT_LOC: it reads packed chunks */
 	bool rdma_failed;          /* an RDMA step failed: TCP for its life */
 	struct cache_rdma_qp *qp;  /* connected: GETs ask for RDMA */
 	struct cache_rdma_mr *mr;  /* buf, registered */
@@ -307,6 +308,7 @@ static int conn_take(struct cache_peer *p, struct pconn **out)
 	rc = hello(p, pc->fd, &features);
 	if (rc == 0) {
 		pc->peer_rdma = features & PROTO_FEAT_RDMA;
+		pc->peer_loc = features & PROTO_FEAT_LOC;
 		rc = rdma_setup(p, pc);
 	}
 	if (rc < 0) {
@@ -405,10 +407,19 @@ static int read_chunk(struct cache_peer *p, struct pconn *pc, const struct oid *
 	return rc;
 }
 
-int cache_peer_get(struct cache_peer *p, uint8_t flags, const char *url, const struct oid *id,
-		   uint32_t len, struct buf *out, struct cache_peer_reply *r)
+/* The status of a packed chunk on a daemon from before packs: it would
+ * answer F_LOC with ERR and close, so the request is not sent. */
+static int no_loc(struct cache_peer *p)
 {
-	struct proto_item it = { *id, len };
+	return t9k_err(-ENOTSUP, "cache %s does not read chunks in packs (an older version)",
+		       p->addr);
+}
+
+int cache_peer_get(struct cache_peer *p, uint8_t flags, const char *url,
+		   const struct proto_item *it, struct buf *out, struct cache_peer_reply *r)
+{
+	const struct oid *id = &it->id;
+	uint32_t len = it->len;
 	struct buf req = BUF_INIT;
 	struct proto_chunk c;
 	struct pconn *pc = NULL;
@@ -419,13 +430,18 @@ int cache_peer_get(struct cache_peer *p, uint8_t flags, const char *url, const s
 	r->src = 0;
 	r->fd = -1;
 	rc = conn_take(p, &pc);
+	if (rc == 0 && !pc->peer_loc && it->loc != PROTO_LOC_OBJECT) {
+		conn_give(p, pc);
+		r->status = no_loc(p);
+		return 0;
+	}
 	/* at most twice: RDMA when the connection has it, then TCP if that failed */
 	for (int attempt = 0; rc == 0; attempt++) {
 		uint8_t f = (uint8_t)((flags & ~(PROTO_F_WARM | PROTO_F_RDMA)) |
 				      (pc->qp ? PROTO_F_RDMA : 0));
 
 		req.len = 0;
-		rc = proto_get_encode(&req, f, url, &it, 1);
+		rc = proto_get_encode(&req, f, url, it, 1);
 		if (rc == 0 && (rc = proto_send_raw(pc->fd, req.data, req.len)) < 0)
 			rc = t9k_err(rc, "cache %s: %s", p->addr, strerror(-rc));
 		if (rc == 0)
@@ -458,16 +474,14 @@ int cache_peer_get(struct cache_peer *p, uint8_t flags, const char *url, const s
 	return 0;
 }
 
-int cache_peer_warm(struct cache_peer *p, uint8_t flags, const char *url,
-		    const struct proto_item *items, uint32_t n, int32_t *status, uint8_t *src)
+/* cache_peer_warm on a connection taken: items go as they are. */
+static int warm_on(struct cache_peer *p, struct pconn *pc, uint8_t flags, const char *url,
+		   const struct proto_item *items, uint32_t n, int32_t *status, uint8_t *src)
 {
 	struct buf req = BUF_INIT;
-	struct pconn *pc = NULL;
 	int rc;
 
 	rc = proto_get_encode(&req, (uint8_t)((flags | PROTO_F_WARM) & ~PROTO_F_RDMA), url, items, n);
-	if (rc == 0)
-		rc = conn_take(p, &pc);
 	if (rc == 0 && (rc = proto_send_raw(pc->fd, req.data, req.len)) < 0)
 		rc = t9k_err(rc, "cache %s: %s", p->addr, strerror(-rc));
 	buf_release(&req);
@@ -480,6 +494,53 @@ int cache_peer_warm(struct cache_peer *p, uint8_t flags, const char *url,
 			src[i] = c.src;
 		}
 	}
+	return rc;
+}
+
+int cache_peer_warm(struct cache_peer *p, uint8_t flags, const char *url,
+		    const struct proto_item *items, uint32_t n, int32_t *status, uint8_t *src)
+{
+	struct proto_item *sub = NULL;
+	struct pconn *pc = NULL;
+	uint32_t *idx = NULL, k = 0;
+	int rc;
+
+	if (n == 0 || n > PROTO_BATCH_MAX)
+		return t9k_err(-EINVAL, "cache protocol: batch of %u chunks", n);
+	rc = conn_take(p, &pc);
+	if (rc == 0 && !pc->peer_loc && proto_items_located(items, n)) {
+		/* a daemon from before packs: packed chunks fail here, the rest go */
+		sub = malloc(n * sizeof(*sub));
+		idx = malloc(n * sizeof(*idx));
+		if (!sub || !idx)
+			rc = t9k_err(-ENOMEM, "out of memory");
+		for (uint32_t i = 0; rc == 0 && i < n; i++) {
+			if (items[i].loc == PROTO_LOC_OBJECT) {
+				idx[k] = i;
+				sub[k++] = items[i];
+				continue;
+			}
+			status[i] = no_loc(p);
+			src[i] = PROTO_SRC_STORE;
+		}
+		if (rc == 0 && k > 0) {
+			int32_t *st = malloc(k * sizeof(*st));
+			uint8_t *sr = malloc(k);
+
+			rc = st && sr ? warm_on(p, pc, flags, url, sub, k, st, sr)
+				      : t9k_err(-ENOMEM, "out of memory");
+			for (uint32_t j = 0; rc == 0 && j < k; j++) {
+				status[idx[j]] = st[j];
+				src[idx[j]] = sr[j];
+			}
+			free(st);
+			free(sr);
+		}
+	} else if (rc == 0) {
+		rc = warm_on(p, pc, flags, url, items, n, status, src);
+	}
+	free(sub);
+	free(idx);
 	if (rc != 0) {
 		conn_close(pc);
 		return rc < 0 ? rc : t9k_err(T9K_ECORRUPT, "cache %s: RDMA in a warm-up", p->addr);

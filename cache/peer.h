@@ -53,12 +53,16 @@ struct cache_peer_reply {
 	int fd;       /* PROTO_F_FD and the chunk was on disk: its file, else -1 */
 };
 
-/* One chunk: on status 0 its bytes are appended to out, or come as r->fd
- * (the caller closes it) when flags has PROTO_F_FD and the daemon sent one. */
-int cache_peer_get(struct cache_peer *p, uint8_t flags, const char *url, const struct oid *id,
-		   uint32_t len, struct buf *out, struct cache_peer_reply *r);
+/* One chunk it->id of it->len bytes, stored where it says (a pack range
+ * or its own object): on status 0 its bytes are appended to out, or come
+ * as r->fd (the caller closes it) when flags has PROTO_F_FD and the
+ * daemon sent one. A packed chunk asked of a daemon whose HELLO lacks
+ * PROTO_FEAT_LOC (from before packs) is not sent: status -ENOTSUP. */
+int cache_peer_get(struct cache_peer *p, uint8_t flags, const char *url,
+		   const struct proto_item *it, struct buf *out, struct cache_peer_reply *r);
 /* Loads chunks without moving their bytes (PROTO_F_WARM): n <=
- * PROTO_BATCH_MAX; status[i] and src[i] per chunk. */
+ * PROTO_BATCH_MAX; status[i] and src[i] per chunk (-ENOTSUP for a
+ * packed one on a daemon from before packs, as cache_peer_get). */
 int cache_peer_warm(struct cache_peer *p, uint8_t flags, const char *url,
 		    const struct proto_item *items, uint32_t n, int32_t *status, uint8_t *src);
 int cache_peer_drop(struct cache_peer *p, const struct oid *id, uint32_t len);

@@ -48,17 +48,57 @@ static int frame_begin(struct buf *out, uint8_t type, uint8_t flags, size_t len,
 	return 0;
 }
 
+/* The checks both sides make on an item; code is what a bad one returns
+ * (-EINVAL from a caller, T9K_ECORRUPT from the wire). */
+static int item_check(const struct proto_item *it, int code)
+{
+	if (it->len == 0 || it->len > PROTO_CHUNK_MAX)
+		return t9k_err(code, "cache protocol: chunk length %u", it->len);
+	if (it->loc > PROTO_LOC_PACK)
+		return t9k_err(code, "cache protocol: unknown chunk location %u", it->loc);
+	if (it->loc == PROTO_LOC_PACK &&
+	    (it->pack_len == 0 || it->pack_len > PROTO_STORED_MAX ||
+	     it->pack_off > UINT64_MAX - it->pack_len))
+		return t9k_err(code, "cache protocol: pack range of %u bytes at %llu", it->pack_len,
+			       (unsigned long long)it->pack_off);
+	return 0;
+}
+
+bool proto_items_located(const struct proto_item *items, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (items[i].loc != PROTO_LOC_OBJECT)
+			return true;
+	return false;
+}
+
+static size_t item_size(const struct proto_item *it, bool located)
+{
+	if (!located)
+		return PROTO_ITEM_SIZE;
+	return it->loc == PROTO_LOC_PACK ? PROTO_ITEM_PACK_SIZE : PROTO_ITEM_LOC_SIZE;
+}
+
 int proto_get_encode(struct buf *out, uint8_t flags, const char *url, const struct proto_item *items,
 		     uint32_t n)
 {
-	size_t ulen = strlen(url), len = 2 + ulen + 4 + (size_t)n * (OID_RAWSZ + 4);
+	size_t ulen = strlen(url), len = 2 + ulen + 4;
 	uint8_t *p = NULL;
+	bool located;
 	int rc;
 
 	if (ulen == 0 || ulen > PROTO_URL_MAX)
 		return t9k_err(-EINVAL, "cache protocol: store URL of %zu bytes", ulen);
 	if (n == 0 || n > PROTO_BATCH_MAX)
 		return t9k_err(-EINVAL, "cache protocol: batch of %u chunks", n);
+	located = (flags & PROTO_F_LOC) || proto_items_located(items, n);
+	for (uint32_t i = 0; i < n; i++) {
+		if ((rc = item_check(&items[i], -EINVAL)) < 0)
+			return rc;
+		len += item_size(&items[i], located);
+	}
+	if (located)
+		flags |= PROTO_F_LOC;
 	rc = frame_begin(out, PROTO_GET, flags, len, &p);
 	if (rc < 0)
 		return rc;
@@ -67,16 +107,30 @@ int proto_get_encode(struct buf *out, uint8_t flags, const char *url, const stru
 	p += 2 + ulen;
 	put_le32(p, n);
 	p += 4;
-	for (uint32_t i = 0; i < n; i++, p += OID_RAWSZ + 4) {
-		memcpy(p, items[i].id.b, OID_RAWSZ);
-		put_le32(p + OID_RAWSZ, items[i].len);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct proto_item *it = &items[i];
+
+		memcpy(p, it->id.b, OID_RAWSZ);
+		put_le32(p + OID_RAWSZ, it->len);
+		if (located) {
+			p[PROTO_ITEM_SIZE] = it->loc;
+			if (it->loc == PROTO_LOC_PACK) {
+				memcpy(p + PROTO_ITEM_LOC_SIZE, it->pack.b, OID_RAWSZ);
+				put_le64(p + PROTO_ITEM_LOC_SIZE + OID_RAWSZ, it->pack_off);
+				put_le32(p + PROTO_ITEM_LOC_SIZE + OID_RAWSZ + 8, it->pack_len);
+			}
+		}
+		p += item_size(it, located);
 	}
 	return 0;
 }
 
-int proto_get_decode(const uint8_t *p, size_t len, struct proto_get *g)
+int proto_get_decode(const uint8_t *p, size_t len, uint8_t flags, struct proto_get *g)
 {
+	bool located = flags & PROTO_F_LOC;
+	const uint8_t *end = p + len;
 	size_t ulen;
+	int rc;
 
 	if (len < 2)
 		return t9k_err(T9K_ECORRUPT, "cache protocol: GET of %zu bytes", len);
@@ -92,14 +146,32 @@ int proto_get_decode(const uint8_t *p, size_t len, struct proto_get *g)
 	p += 4;
 	if (g->n == 0 || g->n > PROTO_BATCH_MAX)
 		return t9k_err(T9K_ECORRUPT, "cache protocol: GET of %u chunks", g->n);
-	if (len != 2 + ulen + 4 + (size_t)g->n * (OID_RAWSZ + 4))
+	if (!located && len != 2 + ulen + 4 + (size_t)g->n * PROTO_ITEM_SIZE)
 		return t9k_err(T9K_ECORRUPT, "cache protocol: GET of %u chunks in %zu bytes", g->n, len);
-	for (uint32_t i = 0; i < g->n; i++, p += OID_RAWSZ + 4) {
-		memcpy(g->items[i].id.b, p, OID_RAWSZ);
-		g->items[i].len = get_le32(p + OID_RAWSZ);
-		if (g->items[i].len == 0 || g->items[i].len > PROTO_CHUNK_MAX)
-			return t9k_err(T9K_ECORRUPT, "cache protocol: chunk length %u", g->items[i].len);
+	for (uint32_t i = 0; i < g->n; i++) {
+		struct proto_item *it = &g->items[i];
+
+		memset(it, 0, sizeof(*it));
+		if ((size_t)(end - p) < (located ? PROTO_ITEM_LOC_SIZE : PROTO_ITEM_SIZE))
+			return t9k_err(T9K_ECORRUPT, "cache protocol: GET cut in item %u", i);
+		memcpy(it->id.b, p, OID_RAWSZ);
+		it->len = get_le32(p + OID_RAWSZ);
+		if (located)
+			it->loc = p[PROTO_ITEM_SIZE];
+		if (it->loc == PROTO_LOC_PACK) {
+			if ((size_t)(end - p) < PROTO_ITEM_PACK_SIZE)
+				return t9k_err(T9K_ECORRUPT, "cache protocol: GET cut in item %u", i);
+			memcpy(it->pack.b, p + PROTO_ITEM_LOC_SIZE, OID_RAWSZ);
+			it->pack_off = get_le64(p + PROTO_ITEM_LOC_SIZE + OID_RAWSZ);
+			it->pack_len = get_le32(p + PROTO_ITEM_LOC_SIZE + OID_RAWSZ + 8);
+		}
+		if ((rc = item_check(it, T9K_ECORRUPT)) < 0)
+			return rc;
+		p += item_size(it, located);
 	}
+	if (p != end)
+		return t9k_err(T9K_ECORRUPT, "cache protocol: GET with %zu bytes after its items",
+			       (size_t)(end - p));
 	return 0;
 }
 
@@ -144,6 +216,7 @@ int proto_drop_decode(const uint8_t *p, size_t len, struct proto_item *it)
 {
 	if (len != OID_RAWSZ + 4)
 		return t9k_err(T9K_ECORRUPT, "cache protocol: DROP of %zu bytes", len);
+	memset(it, 0, sizeof(*it));
 	memcpy(it->id.b, p, OID_RAWSZ);
 	it->len = get_le32(p + OID_RAWSZ);
 	return 0;

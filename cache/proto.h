@@ -14,14 +14,31 @@
  * Requests and their payloads:
  *   HELLO  u8 version (1), u8 role (0 client, 1 peer)       -> OK: u8 version, u8 features
  *          (PROTO_FEAT_FD: descriptors can be passed, PROTO_FEAT_RDMA: the
- *          daemon has an open RDMA device and answers RDMA_CONNECT)
+ *          daemon has an open RDMA device and answers RDMA_CONNECT,
+ *          PROTO_FEAT_LOC: it understands F_LOC items; a daemon without
+ *          it answers F_LOC with ERR, so clients do not send it one). The
+ *          version stays 1: packs added a feature bit and a flag, and a
+ *          daemon with PROTO_FEAT_LOC reads every frame of before
  *   GET    u16 url_len, url (the store to fetch misses from),
- *          u32 n (1..PROTO_BATCH_MAX), n x { 32 id, u32 len } -> n CHUNK frames, in order
+ *          u32 n (1..PROTO_BATCH_MAX), n items -> n CHUNK frames, in order
+ *          an item without F_LOC (the only form before packs):
+ *            32 id, u32 len (plaintext, 1..PROTO_CHUNK_MAX): object "chunks/<id>"
+ *          an item with F_LOC, where each item says where its chunk is stored:
+ *            32 id, u32 len, u8 loc (PROTO_LOC_*), and for loc 1 only:
+ *            32 pack id, u64 off, u32 stored_len (1..PROTO_STORED_MAX,
+ *            off + stored_len <= 2^64 - 1): bytes [off, off + stored_len)
+ *            of object "packs/<pack hex>" are the chunk object (store/chunk.h)
  *          flags: F_FD (send a file descriptor when the chunk is on disk),
  *                 F_PEER (from a group member: do not forward),
  *                 F_WARM (load only: CHUNK frames carry no data),
  *                 F_RDMA (the connection's queue pairs are connected: the
- *                 owner may answer with how 3 instead of inline data)
+ *                 owner may answer with how 3 instead of inline data),
+ *                 F_LOC (items carry a location; sent only to a daemon
+ *                 whose HELLO answer has PROTO_FEAT_LOC, and only for a
+ *                 batch with a packed chunk, so daemons from before packs
+ *                 keep getting the frames they know)
+ *          A chunk is cached under its id whatever its location: a later
+ *          GET of the same id hits, from a pack or not.
  *   DROP   32 id, u32 len (the receiver found the bytes corrupt) -> OK
  *   STATS  empty                                           -> TEXT: "name value\n" lines
  *   RDMA_CONNECT  the reader's endpoint (CACHE_RDMA_EP_SIZE, rdma.h)
@@ -65,6 +82,13 @@
 #define PROTO_URL_MAX 4096
 #define PROTO_CHUNK_HDR 44 /* CHUNK payload before the data */
 #define PROTO_RDMA_DESC 16 /* after the CHUNK header when how is RDMA */
+/* Largest stored chunk object in a pack: a chunk is stored raw when
+ * compressing does not shrink it, so its header and plaintext at most
+ * (with room to spare). */
+#define PROTO_STORED_MAX (PROTO_CHUNK_MAX + 4096)
+#define PROTO_ITEM_SIZE (OID_RAWSZ + 4)              /* an item without F_LOC */
+#define PROTO_ITEM_LOC_SIZE (OID_RAWSZ + 4 + 1)      /* F_LOC, loc 0 */
+#define PROTO_ITEM_PACK_SIZE (PROTO_ITEM_LOC_SIZE + OID_RAWSZ + 8 + 4) /* F_LOC, loc 1 */
 
 enum proto_type {
 	PROTO_HELLO = 1,
@@ -80,9 +104,11 @@ enum proto_type {
 	PROTO_ERR = 0xff,
 };
 
-enum { PROTO_F_FD = 1, PROTO_F_PEER = 2, PROTO_F_WARM = 4, PROTO_F_RDMA = 8 };
+enum { PROTO_F_FD = 1, PROTO_F_PEER = 2, PROTO_F_WARM = 4, PROTO_F_RDMA = 8, PROTO_F_LOC = 16 };
 enum { PROTO_HOW_INLINE = 0, PROTO_HOW_FD = 1, PROTO_HOW_NONE = 2, PROTO_HOW_RDMA = 3 };
-enum { PROTO_FEAT_FD = 1, PROTO_FEAT_RDMA = 2 };
+enum { PROTO_FEAT_FD = 1, PROTO_FEAT_RDMA = 2, PROTO_FEAT_LOC = 4 };
+/* Where a chunk is stored (the values of meta/object.h MANIFEST_LOC_*). */
+enum { PROTO_LOC_OBJECT = 0, PROTO_LOC_PACK = 1 };
 /* Where a daemon found a chunk: its disk, a peer, the store. */
 enum { PROTO_SRC_LOCAL = 0, PROTO_SRC_PEER = 1, PROTO_SRC_STORE = 2 };
 enum { PROTO_ROLE_CLIENT = 0, PROTO_ROLE_PEER = 1 };
@@ -92,9 +118,16 @@ struct proto_hdr {
 	uint32_t len;
 };
 
+/* A chunk asked for, and where the store has it. An initializer
+ * { .id = id, .len = len } leaves loc PROTO_LOC_OBJECT: the object
+ * "chunks/<id>". Decoded items have every field set (0 when unused). */
 struct proto_item {
 	struct oid id;
-	uint32_t len;
+	uint32_t len;      /* plaintext bytes */
+	uint8_t loc;       /* PROTO_LOC_* */
+	struct oid pack;   /* loc PROTO_LOC_PACK: the chunk object is bytes */
+	uint64_t pack_off; /* [pack_off, pack_off + pack_len) of "packs/<pack hex>" */
+	uint32_t pack_len;
 };
 
 struct proto_get {
@@ -120,10 +153,15 @@ struct proto_chunk {
 void proto_hdr_encode(uint8_t out[PROTO_HDR_SIZE], uint8_t type, uint8_t flags, uint32_t len);
 int proto_hdr_decode(const uint8_t in[PROTO_HDR_SIZE], struct proto_hdr *h);
 
-/* Appends a whole frame (header and payload) to out. */
+/* Appends a whole frame (header and payload) to out. Items go in the
+ * F_LOC form (and the frame has F_LOC) when flags has it or an item is
+ * in a pack, else in the form without. -EINVAL for a bad item. */
 int proto_get_encode(struct buf *out, uint8_t flags, const char *url, const struct proto_item *items,
 		     uint32_t n);
-int proto_get_decode(const uint8_t *p, size_t len, struct proto_get *g);
+/* Decodes a GET payload; flags (the frame's) says the items' form. */
+int proto_get_decode(const uint8_t *p, size_t len, uint8_t flags, struct proto_get *g);
+/* Does the batch need F_LOC (some item is in a pack)? */
+bool proto_items_located(const struct proto_item *items, uint32_t n);
 int proto_hello_encode(struct buf *out, uint8_t role);
 int proto_hello_decode(const uint8_t *p, size_t len, uint8_t *role);
 int proto_drop_encode(struct buf *out, const struct oid *id, uint32_t len);

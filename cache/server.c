@@ -8,7 +8,8 @@
  * io_uring thread (io.c), peer I/O is bounded by peer_timeout_ms (connect)
  * and peer_wait_ms (an answer, which may need a fill from the store).
  *
- * Verification: bytes from the store are verified by chunk_get; bytes
+ * Verification: bytes from the store are verified by chunk_get (a chunk's
+ * own object) or chunk_decode (a range of a pack, proto.h); bytes
  * from a peer are hashed here before they are served or stored; bytes
  * served from this disk are hashed by the receiver, which reports a
  * mismatch with DROP (the file is deleted and the next request refills it
@@ -50,6 +51,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/chunk.h"
+#include "store/pack.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -221,7 +223,7 @@ static int from_owner(struct conn *c, struct cache_peer *p, const char *url,
 	} else {
 		struct cache_peer_reply pr;
 
-		rc = cache_peer_get(p, PROTO_F_PEER, url, &it->id, it->len, &c->data, &pr);
+		rc = cache_peer_get(p, PROTO_F_PEER, url, it, &c->data, &pr);
 		if (rc == 0 && pr.status == 0) {
 			if (verified(&c->data, &it->id)) {
 				count(&s->c.peer_hits, 1);
@@ -251,6 +253,30 @@ static int from_owner(struct conn *c, struct cache_peer *p, const char *url,
 		cache_peer_mark_dead(p, s->o.dead_ms);
 	}
 	return rc < 0 ? rc : -EIO;
+}
+
+/* The verified plaintext of it from the store, wherever it says the chunk
+ * is (its own object or a range of a pack), to out. A pack range that is
+ * not the chunk object (cut short, another chunk, corrupt) is an error,
+ * never data. */
+static int fetch_store(struct store *st, const struct proto_item *it, struct buf *out)
+{
+	char key[PACK_KEY_MAX], hex[OID_HEXSZ + 1];
+	struct buf obj = BUF_INIT;
+	int rc;
+
+	if (it->loc == PROTO_LOC_OBJECT)
+		return chunk_get(st, &it->id, out);
+	pack_key(&it->pack, key);
+	rc = store_get(st, key, it->pack_off, it->pack_len, &obj);
+	if (rc == 0 && obj.len != it->pack_len)
+		rc = t9k_err(T9K_ECORRUPT, "chunk %s: %s has %zu bytes at %llu, not %u",
+			     oid_to_hex(&it->id, hex), key, obj.len,
+			     (unsigned long long)it->pack_off, it->pack_len);
+	if (rc == 0)
+		rc = chunk_decode(&it->id, obj.data, obj.len, out);
+	buf_release(&obj);
+	return rc;
 }
 
 /* This node's disk, filled from the store on a miss. *fd is set when
@@ -290,7 +316,7 @@ static int from_disk(struct conn *c, struct store *st, const struct proto_item *
 		}
 		count(&s->c.misses, 1);
 		count(&s->c.store_fetches, 1);
-		rc = chunk_get(st, &it->id, &c->data);
+		rc = fetch_store(st, it, &c->data);
 		if (rc == 0 && c->data.len != it->len)
 			rc = t9k_err(T9K_ECORRUPT, "chunk is %zu bytes, the request says %u", c->data.len,
 				     it->len);
@@ -477,7 +503,7 @@ static int handle(struct conn *c, const struct proto_hdr *h)
 	switch (h->type) {
 	case PROTO_HELLO: {
 		uint8_t role, ok[2] = { PROTO_VERSION,
-					(uint8_t)((c->is_unix ? PROTO_FEAT_FD : 0) |
+					(uint8_t)((c->is_unix ? PROTO_FEAT_FD : 0) | PROTO_FEAT_LOC |
 						  (s->rdma_dev && !c->is_unix ? PROTO_FEAT_RDMA : 0)) };
 
 		rc = proto_hello_decode(p, h->len, &role);
@@ -493,7 +519,7 @@ static int handle(struct conn *c, const struct proto_hdr *h)
 
 		if (!g)
 			return -ENOMEM;
-		rc = proto_get_decode(p, h->len, g);
+		rc = proto_get_decode(p, h->len, h->flags, g);
 		if (rc < 0) {
 			free(g);
 			return reply_err(c, rc, t9k_errmsg(rc)) < 0 ? -EIO : rc;

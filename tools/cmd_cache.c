@@ -409,7 +409,6 @@ struct warm_job {
 	size_t head, count;          /* under lock */
 	bool eof;                    /* under lock: the walk is over */
 	uint64_t queued, queued_bytes; /* the walker's */
-	size_t skipped_packs;
 	struct progress *pr;
 	atomic_ullong done, bytes, already, failed;
 	atomic_int last_err;
@@ -422,16 +421,26 @@ static void warm_progress(struct warm_job *w)
 			atomic_load(&w->done));
 }
 
+/* Queues chunk mc with its location: the daemon that loads it fetches it
+ * from its own object or from its pack range. */
 static int add_item(struct warm_job *w, const struct manifest_chunk *mc)
 {
-	if (mc->loc != MANIFEST_LOC_OBJECT) {
-		w->skipped_packs++;
-		return 0;
+	struct proto_item it = { .id = mc->id, .len = mc->len, .loc = mc->loc };
+
+	_Static_assert((int)PROTO_LOC_OBJECT == (int)MANIFEST_LOC_OBJECT &&
+		       (int)PROTO_LOC_PACK == (int)MANIFEST_LOC_PACK,
+		       "cache and manifest locations differ");
+	if (mc->loc == MANIFEST_LOC_PACK) {
+		it.pack = mc->pack;
+		it.pack_off = mc->pack_off;
+		it.pack_len = mc->pack_len;
+	} else if (mc->loc != MANIFEST_LOC_OBJECT) {
+		return t9k_err(-EINVAL, "chunk location %u", mc->loc);
 	}
 	pthread_mutex_lock(&w->lock);
 	while (w->count == WARM_QUEUE)
 		pthread_cond_wait(&w->space, &w->lock);
-	w->q[(w->head + w->count) % WARM_QUEUE] = (struct proto_item){ mc->id, mc->len };
+	w->q[(w->head + w->count) % WARM_QUEUE] = it;
 	w->count++;
 	pthread_cond_signal(&w->items);
 	pthread_mutex_unlock(&w->lock);
@@ -656,8 +665,6 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 	       (unsigned long long)atomic_load(&w->done), format_size(atomic_load(&w->bytes), a, sizeof(a)),
 	       secs, (double)atomic_load(&w->bytes) / (secs > 1e-6 ? secs : 1e-6) / 1e6,
 	       (unsigned long long)atomic_load(&w->already));
-	if (w->skipped_packs)
-		printf("; %zu chunks in packs skipped", w->skipped_packs);
 	printf("\n");
 	if (atomic_load(&w->failed)) {
 		int e = atomic_load(&w->last_err);

@@ -1,7 +1,8 @@
 /* libFuzzer target for the cache protocol's decoders (cache/proto.h):
  * arbitrary bytes must be rejected cleanly, and a GET request that
- * decodes must re-encode to exactly the input. The first byte picks the
- * decoder. */
+ * decodes must re-encode to exactly the input, flags included. The first
+ * byte picks the decoder; for GET the second is the frame's flags (with
+ * PROTO_F_LOC the items carry locations). */
 #include "cache/proto.h"
 #include "cache/rdma.h"
 #include "lib/buf.h"
@@ -31,12 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			proto_hdr_decode(data + 1, &h);
 		break;
 	case 1:
-		if (proto_get_decode(data + 1, size - 1, &g) < 0)
+		if (size < 2 || proto_get_decode(data + 2, size - 2, data[1], &g) < 0)
 			break;
 		memcpy(url, g.url, g.url_len);
 		url[g.url_len] = '\0';
-		if (proto_get_encode(&b, 0, url, g.items, g.n) < 0 ||
-		    b.len != size - 1 + PROTO_HDR_SIZE || memcmp(b.data + PROTO_HDR_SIZE, data + 1, size - 1))
+		if (proto_get_encode(&b, data[1], url, g.items, g.n) < 0 ||
+		    b.len != size - 2 + PROTO_HDR_SIZE || b.data[3] != data[1] ||
+		    memcmp(b.data + PROTO_HDR_SIZE, data + 2, size - 2))
 			abort(); /* not canonical */
 		break;
 	case 2:

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Writes the small valid seed objects of the fuzz targets into
 # DIR/<target>/ (default build/fuzz/seeds), following the layouts in
-# meta/object.h. `make fuzz` runs it; nothing it writes is committed.
+# meta/object.h and cache/proto.h. `make fuzz` runs it; nothing it
+# writes is committed.
 set -e
 out=${1:-build/fuzz/seeds}
 
@@ -50,3 +51,21 @@ chunk_entry img.jpg 100000 >$out/fuzz_tree/chunk-entry
 { printf 'T9KK\1\2\0\0'; oid 9; oid 10; oid 11; le 1700000000000000000 8;
   str 2 'Ada <ada@example.org>'; str 4 'merge experiment'; le 2 2;
   str 2 loss; str 4 0.25; str 2 lr; str 4 0.1; } >$out/fuzz_commit/merge
+
+# fuzz_cache_proto: a selector byte (1: GET, then its flags byte and
+# payload; 2: HELLO; 3: DROP; 4: CHUNK), see test/fuzz/fuzz_cache_proto.c.
+# get_head FLAGS N: selector, flags, store URL, item count
+get_head() { le 1 1; le "$1" 1; str 2 file:///srv/store; le "$2" 4; }
+mkdir -p $out/fuzz_cache_proto
+# today's items: 32 id, u32 len
+{ get_head 0 2; oid 1; le 4096 4; oid 2; le 1 4; } >$out/fuzz_cache_proto/get-objects
+# F_LOC (16) | F_WARM (4): 32 id, u32 len, u8 loc, and for loc 1
+# 32 pack id, u64 off, u32 stored_len
+{ get_head 20 3; oid 1; le 4096 4; le 0 1;
+  oid 2; le 300 4; le 1 1; oid 3; le 4096 8; le 120 4;
+  oid 4; le 70000 4; le 1 1; oid 3; le 4216 8; le 70012 4; } >$out/fuzz_cache_proto/get-located
+{ get_head 16 1; oid 5; le 1 4; le 1 1; oid 6; le 0 8; le 13 4; } \
+	>$out/fuzz_cache_proto/get-one-packed
+{ le 2 1; le 1 1; le 1 1; } >$out/fuzz_cache_proto/hello
+{ le 3 1; oid 7; le 100 4; } >$out/fuzz_cache_proto/drop
+{ le 4 1; le 0 4; le 2 1; le 2 1; le 0 2; oid 8; le 100 4; } >$out/fuzz_cache_proto/chunk

@@ -1,11 +1,14 @@
 /* Unit tests of cache/: the protocol's encoders and decoders (malformed
- * frames included), rendezvous hashing, the disk cache's index, LRU,
- * capacity, single-flight and restart scan, both I/O engines, address
+ * frames included, items with pack locations too), rendezvous hashing,
+ * the disk cache's index, LRU, capacity, single-flight and restart
+ * scan, both I/O engines, address
  * lists, the RDMA probe where libibverbs is built in, and the RDMA
  * transport's decision and fallbacks (to TCP) with no device: the RDMA
  * data path itself never runs here (no device on this project's machines).
  * Changing a group's member list: shared peers, real daemons on loopback
  * joining, refusing and shrinking, and list swaps under concurrent reads.
+ * Chunks in packs: written by hand into a file:// store, served by real
+ * daemons by location, alone and forwarded in a group.
  */
 #include "test/unit/suites.h"
 
@@ -22,6 +25,7 @@
 #include "lib/err.h"
 #include "lib/util.h"
 #include "store/chunk.h"
+#include "store/pack.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -66,7 +70,8 @@ END_TEST
 
 START_TEST(test_proto_get_roundtrip)
 {
-	struct proto_item items[3] = { { id_of(1), 100 }, { id_of(2), 1 }, { id_of(3), 4 << 20 } };
+	struct proto_item items[3] = { { .id = id_of(1), .len = 100 }, { .id = id_of(2), .len = 1 },
+				       { .id = id_of(3), .len = 4 << 20 } };
 	struct proto_get *g = malloc(sizeof(*g));
 	struct buf b = BUF_INIT;
 	struct proto_hdr h;
@@ -76,7 +81,7 @@ START_TEST(test_proto_get_roundtrip)
 	ck_assert_int_eq(h.type, PROTO_GET);
 	ck_assert_int_eq(h.flags, PROTO_F_WARM);
 	ck_assert_uint_eq(h.len, b.len - PROTO_HDR_SIZE);
-	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, g), 0);
+	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, h.flags, g), 0);
 	ck_assert_uint_eq(g->n, 3);
 	ck_assert_int_eq(g->url_len, strlen("file:///x/store"));
 	ck_assert(!memcmp(g->url, "file:///x/store", g->url_len));
@@ -95,7 +100,7 @@ END_TEST
 
 START_TEST(test_proto_get_malformed)
 {
-	struct proto_item it = { id_of(9), 10 };
+	struct proto_item it = { .id = id_of(9), .len = 10 };
 	struct proto_get *g = malloc(sizeof(*g));
 	struct buf b = BUF_INIT;
 	uint8_t *p;
@@ -106,29 +111,157 @@ START_TEST(test_proto_get_malformed)
 	len = b.len - PROTO_HDR_SIZE;
 	/* every truncation and one byte too many */
 	for (size_t l = 0; l < len; l++)
-		ck_assert_int_eq(proto_get_decode(p, l, g), T9K_ECORRUPT);
-	ck_assert_int_eq(proto_get_decode(p, len + 1, g), T9K_ECORRUPT);
+		ck_assert_int_eq(proto_get_decode(p, l, 0, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len + 1, 0, g), T9K_ECORRUPT);
 	/* a count that does not match the bytes */
 	put_le32(p + 2 + 6, 2);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le32(p + 2 + 6, 0);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le32(p + 2 + 6, 1);
-	ck_assert_int_eq(proto_get_decode(p, len, g), 0);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), 0);
 	/* a zero or huge chunk length */
 	put_le32(p + len - 4, 0);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le32(p + len - 4, PROTO_CHUNK_MAX + 1);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le32(p + len - 4, 10);
 	/* a URL length past the payload, zero, or with a NUL inside */
 	put_le16(p, 60000);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le16(p, 0);
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
 	put_le16(p, 6);
 	p[4] = '\0';
-	ck_assert_int_eq(proto_get_decode(p, len, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len, 0, g), T9K_ECORRUPT);
+	buf_release(&b);
+	free(g);
+}
+END_TEST
+
+/* Items with a location (PROTO_F_LOC): a packed chunk names its pack
+ * range; a batch of standalone chunks keeps the layout from before packs. */
+START_TEST(test_proto_get_located)
+{
+	struct proto_item items[3] = {
+		{ .id = id_of(1), .len = 100 },
+		{ .id = id_of(2), .len = 5000, .loc = PROTO_LOC_PACK, .pack = id_of(20),
+		  .pack_off = 0, .pack_len = 812 },
+		{ .id = id_of(3), .len = 1, .loc = PROTO_LOC_PACK, .pack = id_of(20),
+		  .pack_off = UINT64_MAX - 13, .pack_len = 13 },
+	};
+	struct proto_get *g = malloc(sizeof(*g));
+	struct proto_item bad;
+	struct buf b = BUF_INIT;
+	struct proto_hdr h;
+
+	ck_assert_ptr_nonnull(g);
+	/* a packed item turns F_LOC on by itself */
+	ck_assert_int_eq(proto_get_encode(&b, PROTO_F_PEER, "file:///s", items, 3), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.flags, PROTO_F_PEER | PROTO_F_LOC);
+	ck_assert_uint_eq(h.len, 2 + 9 + 4 + PROTO_ITEM_LOC_SIZE + 2 * PROTO_ITEM_PACK_SIZE);
+	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, h.flags, g), 0);
+	ck_assert_uint_eq(g->n, 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert(oid_eq(&g->items[i].id, &items[i].id));
+		ck_assert_uint_eq(g->items[i].len, items[i].len);
+		ck_assert_uint_eq(g->items[i].loc, items[i].loc);
+		ck_assert(oid_eq(&g->items[i].pack, &items[i].pack));
+		ck_assert(g->items[i].pack_off == items[i].pack_off);
+		ck_assert_uint_eq(g->items[i].pack_len, items[i].pack_len);
+	}
+	/* the same payload read as a frame without F_LOC is malformed */
+	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, PROTO_F_PEER, g),
+			 T9K_ECORRUPT);
+	/* standalone chunks only: no F_LOC, the items as before packs */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_get_encode(&b, 0, "file:///s", items, 1), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.flags, 0);
+	ck_assert_uint_eq(h.len, 2 + 9 + 4 + OID_RAWSZ + 4);
+	ck_assert(!memcmp(b.data + PROTO_HDR_SIZE + 15, items[0].id.b, OID_RAWSZ));
+	ck_assert_uint_eq(get_le32(b.data + PROTO_HDR_SIZE + 15 + OID_RAWSZ), 100);
+	/* ... unless the caller asks for F_LOC: a location byte of 0 */
+	buf_reset(&b);
+	ck_assert_int_eq(proto_get_encode(&b, PROTO_F_LOC, "file:///s", items, 1), 0);
+	ck_assert_int_eq(proto_hdr_decode(b.data, &h), 0);
+	ck_assert_int_eq(h.flags, PROTO_F_LOC);
+	ck_assert_uint_eq(h.len, 2 + 9 + 4 + PROTO_ITEM_LOC_SIZE);
+	ck_assert_int_eq(proto_get_decode(b.data + PROTO_HDR_SIZE, h.len, h.flags, g), 0);
+	ck_assert_uint_eq(g->items[0].loc, PROTO_LOC_OBJECT);
+	ck_assert(proto_items_located(items, 3));
+	ck_assert(!proto_items_located(items, 1));
+	/* encoders refuse what decoders would: an empty, too long or
+	 * wrapping range, an unknown location */
+	bad = items[1];
+	bad.pack_len = 0;
+	ck_assert_int_eq(proto_get_encode(&b, 0, "u", &bad, 1), -EINVAL);
+	bad.pack_len = PROTO_STORED_MAX + 1;
+	ck_assert_int_eq(proto_get_encode(&b, 0, "u", &bad, 1), -EINVAL);
+	bad.pack_len = 14;
+	bad.pack_off = UINT64_MAX - 13;
+	ck_assert_int_eq(proto_get_encode(&b, 0, "u", &bad, 1), -EINVAL);
+	bad = items[1];
+	bad.loc = 2;
+	ck_assert_int_eq(proto_get_encode(&b, 0, "u", &bad, 1), -EINVAL);
+	buf_release(&b);
+	free(g);
+}
+END_TEST
+
+START_TEST(test_proto_get_located_malformed)
+{
+	struct proto_item items[2] = {
+		{ .id = id_of(4), .len = 10 },
+		{ .id = id_of(5), .len = 300, .loc = PROTO_LOC_PACK, .pack = id_of(21),
+		  .pack_off = 4096, .pack_len = 120 },
+	};
+	struct proto_get *g = malloc(sizeof(*g));
+	struct buf b = BUF_INIT;
+	const size_t it1 = 2 + 6 + 4 + PROTO_ITEM_LOC_SIZE; /* the packed item */
+	uint8_t *p, f = PROTO_F_LOC;
+	size_t len;
+
+	ck_assert_ptr_nonnull(g);
+	ck_assert_int_eq(proto_get_encode(&b, 0, "s3://b", items, 2), 0);
+	p = b.data + PROTO_HDR_SIZE;
+	len = b.len - PROTO_HDR_SIZE;
+	ck_assert_uint_eq(len, it1 + PROTO_ITEM_PACK_SIZE);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), 0);
+	/* every truncation and one byte too many */
+	for (size_t l = 0; l < len; l++)
+		ck_assert_int_eq(proto_get_decode(p, l, f, g), T9K_ECORRUPT);
+	ck_assert_int_eq(proto_get_decode(p, len + 1, f, g), T9K_ECORRUPT);
+	/* more or fewer items than the bytes hold */
+	put_le32(p + 2 + 6, 3);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + 2 + 6, 1);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + 2 + 6, 2);
+	/* an unknown location; the packed item said to be standalone */
+	p[it1 + OID_RAWSZ + 4] = 2;
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	p[it1 + OID_RAWSZ + 4] = PROTO_LOC_OBJECT;
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	p[it1 + OID_RAWSZ + 4] = PROTO_LOC_PACK;
+	/* a zero or huge chunk length in a located item */
+	put_le32(p + it1 + OID_RAWSZ, 0);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + it1 + OID_RAWSZ, PROTO_CHUNK_MAX + 1);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + it1 + OID_RAWSZ, 300);
+	/* a stored length of 0 or too large, a range past 2^64 */
+	put_le32(p + len - 4, 0);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + len - 4, PROTO_STORED_MAX + 1);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le32(p + len - 4, 120);
+	put_le64(p + len - 12, UINT64_MAX - 119);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), T9K_ECORRUPT);
+	put_le64(p + len - 12, UINT64_MAX - 120);
+	ck_assert_int_eq(proto_get_decode(p, len, f, g), 0);
+	ck_assert(g->items[1].pack_off == UINT64_MAX - 120);
 	buf_release(&b);
 	free(g);
 }
@@ -869,7 +1002,7 @@ static void *fake_main(void *arg)
 			int rc;
 
 			ck_assert_ptr_nonnull(g);
-			ck_assert_int_eq(proto_get_decode(pl, h.len, g), 0);
+			ck_assert_int_eq(proto_get_decode(pl, h.len, h.flags, g), 0);
 			c.id = g->items[0].id;
 			free(g);
 			if (f->rdma_reply) {
@@ -892,12 +1025,13 @@ static void *fake_main(void *arg)
 	return NULL;
 }
 
-static void fake_get(bool rdma_reply, struct fake *f, int *rc, struct buf *out,
-		     struct cache_peer_reply *r)
+/* it: the chunk asked for (NULL: id_of(77), 100 bytes, its own object). */
+static void fake_get(bool rdma_reply, const struct proto_item *it, struct fake *f, int *rc,
+		     struct buf *out, struct cache_peer_reply *r)
 {
+	struct proto_item def = { .id = id_of(77), .len = 100 };
 	char dir[256], addr[300];
 	struct cache_peer *p = NULL;
-	struct oid id = id_of(77);
 	pthread_t th;
 
 	memset(f, 0, sizeof(*f));
@@ -909,7 +1043,7 @@ static void fake_get(bool rdma_reply, struct fake *f, int *rc, struct buf *out,
 	ck_assert_int_eq(cache_peer_new(addr, PROTO_ROLE_PEER, 2000, &p), 0);
 	/* what a daemon does whose device did not open (always, here) */
 	cache_peer_set_rdma(p, NULL);
-	*rc = cache_peer_get(p, PROTO_F_PEER, "file:///nowhere", &id, 100, out, r);
+	*rc = cache_peer_get(p, PROTO_F_PEER, "file:///nowhere", it ? it : &def, out, r);
 	cache_peer_free(p);
 	pthread_join(th, NULL);
 	close(f->lfd);
@@ -925,7 +1059,7 @@ START_TEST(test_peer_rdma_fallback)
 
 	/* the peer announces RDMA, this side has no open device: plain TCP,
 	 * no RDMA_CONNECT, no PROTO_F_RDMA, the bytes arrive inline */
-	fake_get(false, &f, &rc, &out, &r);
+	fake_get(false, NULL, &f, &rc, &out, &r);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_uint_eq(out.len, 100);
@@ -939,7 +1073,7 @@ START_TEST(test_peer_rdma_fallback)
 	/* an RDMA descriptor on a connection that did not ask for one is a
 	 * protocol error: the exchange fails, nothing is appended */
 	buf_reset(&out);
-	fake_get(true, &f, &rc, &out, &r);
+	fake_get(true, NULL, &f, &rc, &out, &r);
 	ck_assert_int_eq(rc, T9K_ECORRUPT);
 	ck_assert_uint_eq(out.len, 0);
 	buf_release(&out);
@@ -1237,10 +1371,11 @@ static int free_port(void)
 static void get_ok(struct cache_peer *p, const char *url, const struct oid *id, const uint8_t *data,
 		   uint32_t len)
 {
+	struct proto_item it = { .id = *id, .len = len };
 	struct cache_peer_reply r;
 	struct buf out = BUF_INIT;
 
-	ck_assert_int_eq(cache_peer_get(p, PROTO_F_PEER, url, id, len, &out, &r), 0);
+	ck_assert_int_eq(cache_peer_get(p, PROTO_F_PEER, url, &it, &out, &r), 0);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_uint_eq(out.len, len);
 	ck_assert(!memcmp(out.data, data, len));
@@ -1343,7 +1478,7 @@ START_TEST(test_rdma_data_path_fake)
 	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_RDMA_ACCEPT);
 	ck_assert_uint_eq(len, CACHE_RDMA_EP_SIZE);
 	buf_reset(&b);
-	it = (struct proto_item){ res1.id, small };
+	it = (struct proto_item){ .id = res1.id, .len = small };
 	ck_assert_int_eq(proto_get_encode(&b, PROTO_F_PEER | PROTO_F_RDMA, url, &it, 1), 0);
 	ck_assert_int_eq(proto_send_raw(fd, b.data, b.len), 0);
 	ck_assert_int_eq(recv_frame(fd, pl, sizeof(pl), &len), PROTO_CHUNK);
@@ -1394,6 +1529,7 @@ START_TEST(test_rdma_corrupt_bytes_fake)
 	struct buf out = BUF_INIT;
 	struct cache_group *g = NULL;
 	struct cache_peer *cl = NULL;
+	struct proto_item it;
 	struct chunk_writer *w;
 	struct store *st = NULL;
 	uint8_t *d = malloc(len);
@@ -1443,7 +1579,8 @@ START_TEST(test_rdma_corrupt_bytes_fake)
 	pthread_mutex_unlock(&fk.lock);
 	snprintf(sock, sizeof(sock), "unix:%s/cache.sock", cdir[0]);
 	ck_assert_int_eq(cache_peer_new(sock, PROTO_ROLE_CLIENT, 2000, &cl), 0);
-	ck_assert_int_eq(cache_peer_get(cl, 0, url, &res.id, len, &out, &rep), 0);
+	it = (struct proto_item){ .id = res.id, .len = len };
+	ck_assert_int_eq(cache_peer_get(cl, 0, url, &it, &out, &rep), 0);
 	ck_assert_int_eq(rep.status, 0);
 	ck_assert_uint_eq(out.len, len);
 	ck_assert(!memcmp(out.data, d, len)); /* the right bytes, from the store */
@@ -1455,7 +1592,7 @@ START_TEST(test_rdma_corrupt_bytes_fake)
 	/* B dropped its copy (DROP), so asking again refills B from the store
 	 * and the bytes, read by RDMA again and intact now, are a peer hit */
 	buf_reset(&out);
-	ck_assert_int_eq(cache_peer_get(cl, 0, url, &res.id, len, &out, &rep), 0);
+	ck_assert_int_eq(cache_peer_get(cl, 0, url, &it, &out, &rep), 0);
 	ck_assert_int_eq(rep.status, 0);
 	ck_assert(out.len == len && !memcmp(out.data, d, len));
 	ck_assert_int_eq(fake_reads(), 2);
@@ -1540,9 +1677,10 @@ static void gc_store(const char *dir, char *url, size_t urlsz, struct oid *ids, 
 /* Reads chunk i through cc and checks its bytes. */
 static void gc_read(struct cache_client *cc, const struct oid *ids, const uint8_t *data, int i)
 {
+	struct proto_item it = { .id = ids[i], .len = GC_LEN };
 	struct buf out = BUF_INIT;
 
-	ck_assert_int_eq(cache_client_get(cc, &ids[i], GC_LEN, &out), 0);
+	ck_assert_int_eq(cache_client_get(cc, &it, &out), 0);
 	ck_assert_uint_eq(out.len, GC_LEN);
 	ck_assert(!memcmp(out.data, data + (size_t)i * GC_LEN, GC_LEN));
 	buf_release(&out);
@@ -1660,7 +1798,7 @@ static void *gc_warmer(void *arg)
 
 	for (int k = 0; !atomic_load(&t->done); k++) {
 		for (int j = 0; j < 8; j++)
-			items[j] = (struct proto_item){ t->ids[(k + 3 * j) % GC_CHUNKS], GC_LEN };
+			items[j] = (struct proto_item){ .id = t->ids[(k + 3 * j) % GC_CHUNKS], .len = GC_LEN };
 		if (cache_client_warm(t->cc, items, 8, st, src) < 0)
 			atomic_fetch_add(&t->bad, 1);
 		for (int j = 0; j < 8; j++)
@@ -1684,9 +1822,10 @@ static void *gc_reader(void *arg)
 	while (!atomic_load(&t->done)) {
 		int i = (int)((x = x * 6364136223846793005ULL + 1442695040888963407ULL) >> 33) %
 			GC_CHUNKS;
+		struct proto_item it = { .id = t->ids[i], .len = GC_LEN };
 
 		out.len = 0;
-		if (cache_client_get(t->cc, &t->ids[i], GC_LEN, &out) < 0 || out.len != GC_LEN ||
+		if (cache_client_get(t->cc, &it, &out) < 0 || out.len != GC_LEN ||
 		    memcmp(out.data, t->data + (size_t)i * GC_LEN, GC_LEN))
 			atomic_fetch_add(&t->bad, 1);
 		atomic_fetch_add(&t->reads, 1);
@@ -1759,6 +1898,362 @@ START_TEST(test_group_change_stress)
 }
 END_TEST
 
+/* ---- chunks in packs, real daemons over a file:// store ---- */
+
+#define PK_CHUNKS 8
+
+/* A pack written by hand as the writers of packs do: chunk objects
+ * (store/chunk.h, some compressed) back to back in "packs/<hex>" (here
+ * the hash of the pack's bytes; pack_writer takes random ids: the
+ * daemon must not care). items[i] locates chunk i; data
+ * holds the plaintexts. corrupt >= 0 flips a byte inside chunk corrupt's
+ * stored object after the ranges are taken. */
+struct pk {
+	struct oid pack;
+	struct proto_item items[PK_CHUNKS];
+	uint8_t *data[PK_CHUNKS];
+	uint32_t lens[PK_CHUNKS];
+};
+
+static void pk_write(struct store *st, uint64_t seed, int corrupt, struct pk *k)
+{
+	struct chunk_writer *w = chunk_writer_new(CHUNK_ZLEVEL_DEFAULT);
+	struct buf pack = BUF_INIT;
+	char key[PACK_KEY_MAX];
+
+	ck_assert_ptr_nonnull(w);
+	for (int i = 0; i < PK_CHUNKS; i++) {
+		struct iovec iov[2];
+		uint8_t codec;
+
+		k->lens[i] = 1000 + 7919u * (uint32_t)i;
+		k->data[i] = malloc(k->lens[i]);
+		ck_assert_ptr_nonnull(k->data[i]);
+		test_random_bytes(k->data[i], k->lens[i], seed + (uint64_t)i);
+		if (i % 2) /* compressible: zstd */
+			memset(k->data[i] + 64, 'z', k->lens[i] - 64);
+		k->items[i] = (struct proto_item){ .len = k->lens[i], .loc = PROTO_LOC_PACK,
+						   .pack_off = pack.len };
+		ck_assert_int_eq(oid_hash(&k->items[i].id, k->data[i], k->lens[i]), 0);
+		ck_assert_int_eq(chunk_encode(w, k->data[i], k->lens[i], iov, &codec), 0);
+		ck_assert_int_eq(codec, i % 2 ? CHUNK_ZSTD : CHUNK_RAW);
+		ck_assert_int_eq(buf_add(&pack, iov[0].iov_base, iov[0].iov_len), 0);
+		ck_assert_int_eq(buf_add(&pack, iov[1].iov_base, iov[1].iov_len), 0);
+		k->items[i].pack_len = (uint32_t)(pack.len - k->items[i].pack_off);
+	}
+	if (corrupt >= 0) /* a payload byte, past the chunk's header */
+		pack.data[k->items[corrupt].pack_off + CHUNK_HDR_SIZE + 5] ^= 0x40;
+	ck_assert_int_eq(oid_hash(&k->pack, pack.data, pack.len), 0);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		k->items[i].pack = k->pack;
+	pack_key(&k->pack, key);
+	ck_assert_int_eq(store_put_buf(st, key, pack.data, pack.len), 0);
+	buf_release(&pack);
+	chunk_writer_free(w);
+}
+
+static void pk_release(struct pk *k)
+{
+	for (int i = 0; i < PK_CHUNKS; i++)
+		free(k->data[i]);
+}
+
+/* Gets it through cc and checks its bytes are want. */
+static void pk_get_ok(struct cache_client *cc, const struct proto_item *it, const uint8_t *want)
+{
+	struct buf out = BUF_INIT;
+
+	ck_assert_int_eq(cache_client_get(cc, it, &out), 0);
+	ck_assert_uint_eq(out.len, it->len);
+	ck_assert(!memcmp(out.data, want, it->len));
+	buf_release(&out);
+}
+
+static void pk_get_fails(struct cache_client *cc, const struct proto_item *it)
+{
+	struct buf out = BUF_INIT;
+
+	ck_assert_int_lt(cache_client_get(cc, it, &out), 0);
+	ck_assert_uint_eq(out.len, 0);
+	buf_release(&out);
+}
+
+/* One daemon: packed chunks by location, verified, cached under their id
+ * (a later GET hits, by location or as a standalone chunk), and a range
+ * that is not the chunk object, or a corrupt one, is an error that
+ * leaves nothing cached. */
+START_TEST(test_pack_daemon)
+{
+	char dir[256], url[300];
+	struct cache_client_opts co = { 0 };
+	struct cache_client *cc = NULL;
+	struct store *st = NULL;
+	struct gdaemon d;
+	struct pk k, bad;
+	struct proto_item it, items[PK_CHUNKS];
+	int32_t status[PK_CHUNKS];
+	uint8_t src[PK_CHUNKS];
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	pk_write(st, 8100, -1, &k);
+	pk_write(st, 8100, 3, &bad); /* the same chunks, one of them corrupt */
+	ck_assert(!oid_eq(&k.pack, &bad.pack));
+	gd_init(&d, dir, 0);
+	gd_start(&d, NULL);
+	co.local = d.sock;
+	co.store_url = url;
+	ck_assert_int_eq(cache_client_new(&co, &cc), 0);
+
+	/* a miss fills from the pack range, a second GET is a hit */
+	pk_get_ok(cc, &k.items[0], k.data[0]);
+	pk_get_ok(cc, &k.items[1], k.data[1]);
+	ck_assert_uint_eq(stat_value(d.s, "misses"), 2);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), 2);
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), 2);
+	pk_get_ok(cc, &k.items[0], k.data[0]);
+	pk_get_ok(cc, &k.items[1], k.data[1]);
+	ck_assert_uint_eq(stat_value(d.s, "hits"), 2);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), 2);
+	/* cached under the chunk id: asked as a standalone chunk (there is no
+	 * chunks/<id> in the store) or from another pack, it hits */
+	it = (struct proto_item){ .id = k.items[1].id, .len = k.items[1].len };
+	pk_get_ok(cc, &it, k.data[1]);
+	pk_get_ok(cc, &bad.items[0], k.data[0]);
+	ck_assert_uint_eq(stat_value(d.s, "hits"), 4);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), 2);
+	ck_assert_uint_eq(stat_value(d.s, "errors"), 0);
+
+	/* wrong ranges: shifted, cut short, the neighbour's, past the end */
+	it = k.items[2];
+	it.pack_off++;
+	pk_get_fails(cc, &it);
+	it = k.items[2];
+	it.pack_len--;
+	pk_get_fails(cc, &it);
+	it = k.items[2];
+	it.pack_off = k.items[3].pack_off;
+	it.pack_len = k.items[3].pack_len;
+	pk_get_fails(cc, &it);
+	it = k.items[PK_CHUNKS - 1];
+	it.pack_len += 10; /* the store cuts it at the end of the pack */
+	pk_get_fails(cc, &it);
+	it.pack_off += 1u << 20;
+	pk_get_fails(cc, &it);
+	it = k.items[2]; /* a pack that does not exist */
+	it.pack = id_of(99);
+	pk_get_fails(cc, &it);
+	/* a corrupt byte in the pack */
+	pk_get_fails(cc, &bad.items[3]);
+	ck_assert_uint_eq(stat_value(d.s, "errors"), 7);
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), 2); /* none of them cached */
+	/* so the right range afterwards is a miss and the right bytes */
+	pk_get_ok(cc, &k.items[2], k.data[2]);
+	pk_get_ok(cc, &k.items[PK_CHUNKS - 1], k.data[PK_CHUNKS - 1]);
+	pk_get_ok(cc, &k.items[3], k.data[3]);
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), 5);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), 2 + 7 + 3);
+
+	/* warm-up of packed chunks: loaded from the store once, then cached */
+	for (int i = 0; i < PK_CHUNKS; i++)
+		items[i] = k.items[i];
+	ck_assert_int_eq(cache_client_warm(cc, items, PK_CHUNKS, status, src), 0);
+	for (int i = 0; i < PK_CHUNKS; i++) {
+		ck_assert_int_eq(status[i], 0);
+		ck_assert_int_eq(src[i], i < 4 || i == PK_CHUNKS - 1 ? PROTO_SRC_LOCAL : PROTO_SRC_STORE);
+	}
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), PK_CHUNKS);
+	items[0] = bad.items[3]; /* a corrupt one in a batch fails alone */
+	items[1] = bad.items[3];
+	items[1].id = id_of(98);
+	ck_assert_int_eq(cache_client_warm(cc, items, 2, status, src), 0);
+	ck_assert_int_eq(status[0], 0); /* cached already: its id is what counts */
+	ck_assert_int_eq(src[0], PROTO_SRC_LOCAL);
+	ck_assert_int_lt(status[1], 0);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		pk_get_ok(cc, &k.items[i], k.data[i]);
+	ck_assert_uint_eq(stat_value(d.s, "chunks"), PK_CHUNKS);
+
+	cache_client_free(cc);
+	gd_stop(&d);
+	store_close(st);
+	pk_release(&k);
+	pk_release(&bad);
+	test_rmtree(dir);
+}
+END_TEST
+
+/* Packs from the real writer (store/pack.h, random pack ids, several
+ * packs as the size limit is passed): every chunk by its chunk_loc,
+ * through a daemon, right bytes, then hits. */
+START_TEST(test_pack_writer_daemon)
+{
+	char dir[256], url[300];
+	struct cache_client_opts co = { 0 };
+	struct cache_client *cc = NULL;
+	struct chunk_writer *w = chunk_writer_new(CHUNK_ZLEVEL_DEFAULT);
+	struct pack_writer *pw = NULL;
+	struct store *st = NULL;
+	struct gdaemon d;
+	struct proto_item items[PK_CHUNKS];
+	uint8_t *data[PK_CHUNKS];
+	uint64_t packs = 0, bytes = 0;
+
+	ck_assert_ptr_nonnull(w);
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	ck_assert_int_eq(pack_writer_new(st, 40000, 2, NULL, &pw), 0);
+	for (int i = 0; i < PK_CHUNKS; i++) {
+		uint32_t len = 3000 + 6007u * (uint32_t)i;
+		struct chunk_loc loc = { .len = len };
+		struct iovec iov[2];
+		uint8_t codec;
+
+		data[i] = malloc(len);
+		ck_assert_ptr_nonnull(data[i]);
+		test_random_bytes(data[i], len, 8300 + (uint64_t)i);
+		if (i % 3 == 0)
+			memset(data[i] + 100, 'p', len - 100);
+		ck_assert_int_eq(oid_hash(&loc.id, data[i], len), 0);
+		ck_assert_int_eq(chunk_encode(w, data[i], len, iov, &codec), 0);
+		ck_assert_int_eq(pack_writer_add(pw, iov, 2, &loc), 0);
+		ck_assert(loc.packed);
+		items[i] = (struct proto_item){ .id = loc.id, .len = loc.len, .loc = PROTO_LOC_PACK,
+						.pack = loc.pack, .pack_off = loc.pack_off,
+						.pack_len = loc.pack_len };
+	}
+	ck_assert_int_eq(pack_writer_flush(pw), 0);
+	pack_writer_counts(pw, &packs, &bytes);
+	ck_assert_uint_gt(packs, 1);
+	pack_writer_free(pw);
+	gd_init(&d, dir, 0);
+	gd_start(&d, NULL);
+	co.local = d.sock;
+	co.store_url = url;
+	ck_assert_int_eq(cache_client_new(&co, &cc), 0);
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < PK_CHUNKS; i++)
+			pk_get_ok(cc, &items[i], data[i]);
+	ck_assert_uint_eq(stat_value(d.s, "store_fetches"), PK_CHUNKS);
+	ck_assert_uint_eq(stat_value(d.s, "hits"), PK_CHUNKS);
+	ck_assert_uint_eq(stat_value(d.s, "errors"), 0);
+
+	cache_client_free(cc);
+	gd_stop(&d);
+	store_close(st);
+	chunk_writer_free(w);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		free(data[i]);
+	test_rmtree(dir);
+}
+END_TEST
+
+/* A group of two: a packed chunk asked of A that B owns is forwarded to B
+ * with its location; B fills it from the pack, and A's next asks are
+ * B's hits. Warm-up forwards the same way. */
+START_TEST(test_pack_group_forward)
+{
+	char dir[256], url[300], list[160];
+	struct cache_client_opts co = { 0 };
+	struct cache_client *cc = NULL;
+	struct cache_group *g = NULL;
+	struct store *st = NULL;
+	struct gdaemon a, b;
+	struct pk k;
+	struct proto_item items[PK_CHUNKS];
+	int32_t status[PK_CHUNKS];
+	uint8_t src[PK_CHUNKS];
+	int of_b[PK_CHUNKS], nb = 0, n = 0;
+	unsigned want_b_fetch = 0;
+
+	test_tmpdir(dir, sizeof(dir));
+	snprintf(url, sizeof(url), "file://%s/objects", dir);
+	ck_assert_int_eq(store_open(url, &st), 0);
+	pk_write(st, 8200, -1, &k);
+	gd_init(&a, dir, 0);
+	gd_init(&b, dir, 1);
+	snprintf(list, sizeof(list), "%s,%s", a.addr, b.addr);
+	ck_assert_int_eq(cache_group_new(list, a.addr, PROTO_ROLE_PEER, 1000, &g), 0);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		nb += of_b[i] = cache_group_owner(g, &k.items[i].id) != g->self;
+	cache_group_put(g);
+	ck_assert(nb >= 2 && nb < PK_CHUNKS);
+	gd_start(&a, list);
+	gd_start(&b, list);
+	co.local = a.sock;
+	co.store_url = url;
+	ck_assert_int_eq(cache_client_new(&co, &cc), 0);
+
+	/* the first of B's chunks by GET through A */
+	for (int i = 0; i < PK_CHUNKS && !n; i++)
+		if (of_b[i]) {
+			pk_get_ok(cc, &k.items[i], k.data[i]);
+			pk_get_ok(cc, &k.items[i], k.data[i]);
+			of_b[i] = 2; /* cached on B now */
+			n = 1;
+		}
+	ck_assert_uint_eq(stat_value(a.s, "peer_hits"), 2);
+	ck_assert_uint_eq(stat_value(a.s, "store_fetches"), 0);
+	ck_assert_uint_eq(stat_value(a.s, "errors"), 0);
+	ck_assert_uint_eq(stat_value(b.s, "peer_served"), 2);
+	ck_assert_uint_eq(stat_value(b.s, "store_fetches"), 1);
+	ck_assert_uint_eq(stat_value(b.s, "hits"), 1);
+	ck_assert_uint_eq(stat_value(b.s, "chunks"), 1);
+
+	/* the whole pack warmed through A: B's chunks load on B, A's on A */
+	for (int i = 0; i < PK_CHUNKS; i++) {
+		items[i] = k.items[i];
+		want_b_fetch += of_b[i] == 1;
+	}
+	ck_assert_int_eq(cache_client_warm(cc, items, PK_CHUNKS, status, src), 0);
+	for (int i = 0; i < PK_CHUNKS; i++)
+		ck_assert_int_eq(status[i], 0);
+	ck_assert_uint_eq(stat_value(b.s, "store_fetches"), 1 + want_b_fetch);
+	ck_assert_uint_eq(stat_value(b.s, "chunks"), (unsigned)nb);
+	ck_assert_uint_eq(stat_value(a.s, "chunks"), (unsigned)(PK_CHUNKS - nb));
+	ck_assert_uint_eq(stat_value(a.s, "store_fetches"), (unsigned)(PK_CHUNKS - nb));
+	/* and every chunk reads back through A without the store */
+	for (int i = 0; i < PK_CHUNKS; i++)
+		pk_get_ok(cc, &k.items[i], k.data[i]);
+	ck_assert_uint_eq(stat_value(a.s, "store_fetches"), (unsigned)(PK_CHUNKS - nb));
+	ck_assert_uint_eq(stat_value(b.s, "store_fetches"), 1 + want_b_fetch);
+	ck_assert_uint_eq(stat_value(a.s, "peer_failures"), 0);
+	ck_assert_uint_eq(stat_value(a.s, "errors"), 0);
+
+	cache_client_free(cc);
+	gd_stop(&a);
+	gd_stop(&b);
+	store_close(st);
+	pk_release(&k);
+	test_rmtree(dir);
+}
+END_TEST
+
+/* A daemon from before packs (its HELLO has no PROTO_FEAT_LOC) is never
+ * sent F_LOC: a packed chunk fails on this side with -ENOTSUP (the
+ * daemon's verdict, not a failed exchange) and no GET goes out. */
+START_TEST(test_pack_old_daemon)
+{
+	struct proto_item it = { .id = id_of(77), .len = 100, .loc = PROTO_LOC_PACK,
+				 .pack = id_of(78), .pack_off = 5, .pack_len = 112 };
+	struct cache_peer_reply r;
+	struct buf out = BUF_INIT;
+	struct fake f;
+	int rc;
+
+	fake_get(false, &it, &f, &rc, &out, &r);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(r.status, -ENOTSUP);
+	ck_assert_int_eq(r.fd, -1);
+	ck_assert_uint_eq(out.len, 0);
+	ck_assert_int_eq(f.n, 1);
+	ck_assert_int_eq(f.types[0], PROTO_HELLO);
+	buf_release(&out);
+}
+END_TEST
+
 Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -1767,6 +2262,8 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_proto_hdr);
 	tcase_add_test(tc, test_proto_get_roundtrip);
 	tcase_add_test(tc, test_proto_get_malformed);
+	tcase_add_test(tc, test_proto_get_located);
+	tcase_add_test(tc, test_proto_get_located_malformed);
 	tcase_add_test(tc, test_proto_small_frames);
 	tcase_add_test(tc, test_proto_rdma_frames);
 	tcase_add_test(tc, test_rendezvous);
@@ -1788,6 +2285,10 @@ Suite *cache_suite(void)
 	tcase_add_test(tc, test_rdma_corrupt_bytes_fake);
 	tcase_add_test(tc, test_group_change_server);
 	tcase_add_test(tc, test_group_change_stress);
+	tcase_add_test(tc, test_pack_daemon);
+	tcase_add_test(tc, test_pack_writer_daemon);
+	tcase_add_test(tc, test_pack_group_forward);
+	tcase_add_test(tc, test_pack_old_daemon);
 	suite_add_tcase(s, tc);
 	return s;
 }

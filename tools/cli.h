@@ -4,6 +4,7 @@
 #define T9K_CLI_H
 
 #include "meta/client.h"
+#include "meta/object.h"
 #include "store/store.h"
 
 #include <signal.h>
@@ -114,6 +115,11 @@ int cmd_merge(struct cli *cli, int argc, char **argv);
 int cmd_revert(struct cli *cli, int argc, char **argv);
 int cmd_reset(struct cli *cli, int argc, char **argv);
 int cmd_compare(struct cli *cli, int argc, char **argv);
+struct proto_item;
+/* The cache's name of chunk mc and where the store has it (its own object
+ * or a pack range): a daemon fetches a miss from there. */
+int cli_cache_item(const struct manifest_chunk *mc, struct proto_item *it);
+
 int cmd_mount(struct cli *cli, int argc, char **argv);
 int cmd_umount(struct cli *cli, int argc, char **argv);
 int cmd_cache(struct cli *cli, int argc, char **argv);

@@ -425,18 +425,11 @@ static void warm_progress(struct warm_job *w)
  * from its own object or from its pack range. */
 static int add_item(struct warm_job *w, const struct manifest_chunk *mc)
 {
-	struct proto_item it = { .id = mc->id, .len = mc->len, .loc = mc->loc };
+	struct proto_item it;
+	int rc = cli_cache_item(mc, &it);
 
-	_Static_assert((int)PROTO_LOC_OBJECT == (int)MANIFEST_LOC_OBJECT &&
-		       (int)PROTO_LOC_PACK == (int)MANIFEST_LOC_PACK,
-		       "cache and manifest locations differ");
-	if (mc->loc == MANIFEST_LOC_PACK) {
-		it.pack = mc->pack;
-		it.pack_off = mc->pack_off;
-		it.pack_len = mc->pack_len;
-	} else if (mc->loc != MANIFEST_LOC_OBJECT) {
-		return t9k_err(-EINVAL, "chunk location %u", mc->loc);
-	}
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&w->lock);
 	while (w->count == WARM_QUEUE)
 		pthread_cond_wait(&w->space, &w->lock);

@@ -366,31 +366,13 @@ static int cache_source_set_group(void *arg, const char *list)
 	return cache_client_set_group(cs->cc, list); /* logs the change */
 }
 
-/* The cache's name of chunk mc and where the store has it (a pack range
- * or its own object): daemons fetch a miss from there. */
-static int cache_item(const struct manifest_chunk *mc, struct proto_item *it)
-{
-	_Static_assert((int)PROTO_LOC_OBJECT == (int)MANIFEST_LOC_OBJECT &&
-		       (int)PROTO_LOC_PACK == (int)MANIFEST_LOC_PACK,
-		       "cache and manifest locations differ");
-	if (mc->loc != MANIFEST_LOC_OBJECT && mc->loc != MANIFEST_LOC_PACK)
-		return t9k_err(-EINVAL, "chunk location %u", mc->loc);
-	*it = (struct proto_item){ .id = mc->id, .len = mc->len, .loc = mc->loc };
-	if (mc->loc == MANIFEST_LOC_PACK) {
-		it->pack = mc->pack;
-		it->pack_off = mc->pack_off;
-		it->pack_len = mc->pack_len;
-	}
-	return 0;
-}
-
 static int cache_fetch(void *ctx, const struct manifest_chunk *mc, struct buf *out)
 {
 	struct cache_source *cs = ctx;
 	size_t before = out->len;
 	char hex[OID_HEXSZ + 1];
 	struct proto_item it;
-	int rc = cache_item(mc, &it);
+	int rc = cli_cache_item(mc, &it);
 
 	if (rc == 0)
 		rc = cache_client_get(cs->cc, &it, out);

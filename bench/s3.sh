@@ -11,7 +11,8 @@
 # CPU seconds of the client, of the t9kfs server or s3fs daemon, of radosgw
 # and of the OSD, and radosgw's request counts, to show where the time
 # goes. Stops everything it started, also on failure or a signal. Peers run
-# with their default settings. Needs root (s3fs; Ceph is installed when
+# with their default settings, and so does t9kfs (on s3:// that means packs
+# of 16 MiB for the large file). Needs root (s3fs; Ceph is installed when
 # missing).
 set -euo pipefail
 # shellcheck source=bench/lib.sh

@@ -3,8 +3,9 @@
 # chunks of large files into pack objects by default; import and export
 # of a large file then take a request per pack, not per chunk; a re-import
 # finds every chunk through the chunk index and uploads nothing; an edit
-# uploads only what changed; mounts read packed chunks, through a cache
-# daemon too; a damaged or missing pack is a clear error, never data.
+# uploads only what changed; a file written through a mount is packed;
+# mounts read packed chunks, through a cache daemon too; a damaged or
+# missing pack is a clear error, never data.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-s3.sh"
 . "$(dirname "$0")/lib-mount.sh"
@@ -70,6 +71,17 @@ test_expect_success 'a mount reads packed chunks from the store' '
 	cmp src/big.bin mnt/big.bin &&
 	cmp v3/big.bin mnt/v3/big.bin &&
 	umount_t9kfs mnt
+'
+
+test_expect_success 'a file written through a branch mount goes into packs' '
+	packs=$(count pk packs/) &&
+	head -c 12000000 /dev/urandom >ckpt.bin &&
+	mount_t9kfs pk@main mnt &&
+	cp ckpt.bin mnt/ckpt.bin && sync -f mnt/ckpt.bin &&
+	umount_t9kfs mnt &&
+	[ "$(count pk packs/)" -gt "$packs" ] &&
+	t9kfs commit pk@main -m "ckpt" >/dev/null &&
+	t9kfs get pk@main:ckpt.bin ckpt.out && cmp ckpt.bin ckpt.out
 '
 
 test_expect_success 'a mount reads packed chunks through a cache daemon, warmup too' '

@@ -261,22 +261,9 @@ static int from_owner(struct conn *c, struct cache_peer *p, const char *url,
  * never data. */
 static int fetch_store(struct store *st, const struct proto_item *it, struct buf *out)
 {
-	char key[PACK_KEY_MAX], hex[OID_HEXSZ + 1];
-	struct buf obj = BUF_INIT;
-	int rc;
-
 	if (it->loc == PROTO_LOC_OBJECT)
 		return chunk_get(st, &it->id, out);
-	pack_key(&it->pack, key);
-	rc = store_get(st, key, it->pack_off, it->pack_len, &obj);
-	if (rc == 0 && obj.len != it->pack_len)
-		rc = t9k_err(T9K_ECORRUPT, "chunk %s: %s has %zu bytes at %llu, not %u",
-			     oid_to_hex(&it->id, hex), key, obj.len,
-			     (unsigned long long)it->pack_off, it->pack_len);
-	if (rc == 0)
-		rc = chunk_decode(&it->id, obj.data, obj.len, out);
-	buf_release(&obj);
-	return rc;
+	return pack_chunk_get(st, &it->id, &it->pack, it->pack_off, it->pack_len, out);
 }
 
 /* This node's disk, filled from the store on a miss. *fd is set when

@@ -64,19 +64,12 @@ struct fs_chunks {
 static int store_fetch(void *ctx, const struct manifest_chunk *mc, struct buf *out)
 {
 	struct store *s = ctx;
-	struct buf obj = BUF_INIT;
-	char key[PACK_KEY_MAX];
 	int rc;
 
-	if (mc->loc == MANIFEST_LOC_OBJECT) {
+	if (mc->loc == MANIFEST_LOC_OBJECT)
 		rc = chunk_get(s, &mc->id, out);
-		return rc == -ENOENT ? t9k_err(-EIO, "%s", t9k_errmsg(rc)) : rc;
-	}
-	pack_key(&mc->pack, key);
-	rc = store_get(s, key, mc->pack_off, mc->pack_len, &obj);
-	if (rc == 0)
-		rc = chunk_decode(&mc->id, obj.data, obj.len, out);
-	buf_release(&obj);
+	else
+		rc = pack_chunk_get(s, &mc->id, &mc->pack, mc->pack_off, mc->pack_len, out);
 	return rc == -ENOENT ? t9k_err(-EIO, "%s", t9k_errmsg(rc)) : rc;
 }
 

@@ -13,6 +13,7 @@
 #include "store/pack.h"
 
 #include "lib/err.h"
+#include "store/chunk.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -55,6 +56,27 @@ void pack_key(const struct oid *pack, char key[PACK_KEY_MAX])
 {
 	memcpy(key, "packs/", 6);
 	oid_to_hex(pack, key + 6);
+}
+
+int pack_chunk_get(struct store *s, const struct oid *id, const struct oid *pack, uint64_t off,
+		   uint32_t stored_len, struct buf *out)
+{
+	char key[PACK_KEY_MAX], hex[OID_HEXSZ + 1];
+	struct buf obj = BUF_INIT;
+	int rc;
+
+	pack_key(pack, key);
+	rc = store_get(s, key, off, stored_len, &obj);
+	if (rc == -ENOENT)
+		rc = t9k_err(-ENOENT, "pack %s (holding chunk %s) not found in store %s", key + 6,
+			     oid_to_hex(id, hex), store_url(s));
+	else if (rc == 0 && obj.len != stored_len)
+		rc = t9k_err(T9K_ECORRUPT, "chunk %s: %s has %zu bytes at %llu, not %u",
+			     oid_to_hex(id, hex), key, obj.len, (unsigned long long)off, stored_len);
+	if (rc == 0)
+		rc = chunk_decode(id, obj.data, obj.len, out);
+	buf_release(&obj);
+	return rc;
 }
 
 static void pbuf_free(struct pbuf *b)

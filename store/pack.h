@@ -54,6 +54,13 @@ struct pack_ops {
 
 void pack_key(const struct oid *pack, char key[PACK_KEY_MAX]);
 
+/* Appends the verified plaintext of chunk id, stored as bytes [off, off +
+ * stored_len) of pack, to out. A range that is not exactly that chunk's
+ * object (cut short, another chunk, damaged) is an error, never data; a
+ * missing pack is -ENOENT naming the pack and the chunk. */
+int pack_chunk_get(struct store *s, const struct oid *id, const struct oid *pack, uint64_t off,
+		   uint32_t stored_len, struct buf *out);
+
 struct pack_writer;
 /* size: target bytes per pack (a pack holds at least one chunk, so it may
  * exceed size by less than a chunk); uploads: packs being stored at once. */

@@ -100,21 +100,30 @@ test_expect_success 'a mount reads packed chunks through a cache daemon, warmup 
 	stop_daemon c1 && daemon_logs_clean
 '
 
+# A repository of one file, so that every pack is that file's.
 test_expect_success 'a damaged pack: export fails naming the chunk, leaves no file' '
-	key=$(store_tool "$(s3_url repos/pk)" list packs/ | sed -n "1s/ .*//p") &&
-	store_tool "$(s3_url repos/pk)" cat "$key" >pack &&
-	printf "\\377" | dd of=pack bs=1 seek=1000 conv=notrunc 2>/dev/null &&
-	store_tool "$(s3_url repos/pk)" put-file "$key" pack &&
-	test_must_fail t9kfs export pk@main out4 2>err &&
+	t9kfs repo create one --store "$(s3_url repos/one)" --min 64K --avg 256K --max 1M \
+		--pack-size 4M >/dev/null &&
+	mkdir -p one && head -c 20000000 /dev/urandom >one/big.bin &&
+	t9kfs import one one@main -m "v1" >/dev/null &&
+	key=$(store_tool "$(s3_url repos/one)" list packs/ | sort -k2 -n | sed -n "\$s/ .*//p") &&
+	store_tool "$(s3_url repos/one)" cat "$key" >pack &&
+	b=$(od -An -tu1 -j100000 -N1 pack | tr -d " ") &&
+	printf "\\$(printf %o $((255 - b)))" | dd of=pack bs=1 seek=100000 conv=notrunc 2>/dev/null &&
+	! store_tool "$(s3_url repos/one)" cat "$key" | cmp -s - pack &&
+	store_tool "$(s3_url repos/one)" put-file "$key" pack &&
+	test_must_fail t9kfs export one@main out4 2>err &&
 	test_one_line_error err "corrupt" &&
+	grep -q "big.bin" err &&
 	[ ! -e out4/big.bin ]
 '
 
 test_expect_success 'a missing pack: export fails with a clear error, no file' '
-	key=$(store_tool "$(s3_url repos/pk)" list packs/ | sed -n "1s/ .*//p") &&
-	store_tool "$(s3_url repos/pk)" delete "$key" &&
-	test_must_fail t9kfs export pk@main out5 2>err &&
+	key=$(store_tool "$(s3_url repos/one)" list packs/ | sed -n "1s/ .*//p") &&
+	store_tool "$(s3_url repos/one)" delete "$key" &&
+	test_must_fail t9kfs export one@main out5 2>err &&
 	test_one_line_error err "${key#packs/}" &&
+	grep -q "not found" err &&
 	[ ! -e out5/big.bin ]
 '
 

@@ -141,9 +141,7 @@ struct fs_stream {
 	uint64_t consumed;             /* [lock] bytes handed to the pipeline */
 	bool end, broken;              /* [lock] */
 	int rc;                        /* the run's result, after the join */
-	struct manifest_chunk *chunks; /* the run's chunks (its thread only) */
-	uint32_t n, cap;
-	uint64_t bytes;
+	struct manifest_builder mb;    /* the run's chunks (its thread only) */
 };
 
 static ssize_t stream_read(void *arg, void *buf, size_t len)
@@ -171,31 +169,13 @@ static ssize_t stream_read(void *arg, void *buf, size_t len)
 	return got < 0 ? t9k_err((int)got, "spool read: %s", strerror((int)-got)) : got;
 }
 
-static int stream_emit(void *arg, const struct chunk_loc *c, uint64_t off)
-{
-	struct fs_stream *st = arg;
-
-	(void)off;
-	if (st->n == st->cap) {
-		uint32_t cap = st->cap ? st->cap * 2 : 64;
-		struct manifest_chunk *v = realloc(st->chunks, cap * sizeof(*v));
-
-		if (!v)
-			return t9k_err(-ENOMEM, "out of memory");
-		st->chunks = v;
-		st->cap = cap;
-	}
-	st->chunks[st->n++] = meta_manifest_chunk(c);
-	st->bytes += c->len;
-	return 0;
-}
-
 static void *stream_main(void *arg)
 {
 	struct fs_stream *st = arg;
 	struct chunk_stats cs;
 
-	st->rc = chunk_pipeline_run(st->fs->pipes[st->slot], stream_read, st, stream_emit, st, &cs);
+	st->rc = chunk_pipeline_run(st->fs->pipes[st->slot], stream_read, st, meta_manifest_add, &st->mb,
+					&cs);
 	return NULL;
 }
 
@@ -257,15 +237,15 @@ static int stream_finish(struct fs *fs, struct fs_node *n, bool broken, uint64_t
 	pthread_join(st->thread, NULL);
 	pipe_give(fs, st->slot);
 	rc = broken ? -ECANCELED : st->rc;
-	if (rc == 0 && st->bytes != size)
+	if (rc == 0 && st->mb.m.size != size)
 		rc = -ECANCELED;
 	t9k_log(T9K_LOG_DEBUG, "'%s': stream ended: %s, %llu bytes in %u chunks", name_of(fs, n, name),
-		rc == 0 ? "used" : broken ? "voided" : "failed", (unsigned long long)st->bytes, st->n);
+		rc == 0 ? "used" : broken ? "voided" : "failed", (unsigned long long)st->mb.m.size, st->mb.m.nchunks);
 	if (rc == 0 && m) {
-		*m = (struct manifest){ .size = st->bytes, .nchunks = st->n, .chunks = st->chunks };
-		st->chunks = NULL;
+		*m = st->mb.m;
+		st->mb.m = (struct manifest){ 0 };
 	}
-	free(st->chunks);
+	manifest_release(&st->mb.m);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->cv);
 	free(st);

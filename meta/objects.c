@@ -190,13 +190,31 @@ int meta_manifest_put(struct meta_objects *mo, const struct manifest *m, struct 
 	return rc;
 }
 
-struct manifest_chunk meta_manifest_chunk(const struct chunk_loc *c)
+int meta_manifest_add(void *arg, const struct chunk_loc *c, uint64_t off)
 {
-	if (!c->packed)
-		return (struct manifest_chunk){ .id = c->id, .len = c->len, .loc = MANIFEST_LOC_OBJECT };
-	return (struct manifest_chunk){ .id = c->id, .len = c->len, .loc = MANIFEST_LOC_PACK,
-					.pack = c->pack, .pack_off = c->pack_off,
-					.pack_len = c->pack_len };
+	struct manifest_builder *b = arg;
+	struct manifest_chunk *mc;
+
+	(void)off;
+	if (b->m.nchunks == b->cap) {
+		uint32_t cap = b->cap ? b->cap * 2 : 16;
+
+		mc = realloc(b->m.chunks, cap * sizeof(*mc));
+		if (!mc)
+			return t9k_err(-ENOMEM, "out of memory");
+		b->m.chunks = mc;
+		b->cap = cap;
+	}
+	mc = &b->m.chunks[b->m.nchunks++];
+	*mc = (struct manifest_chunk){ .id = c->id, .len = c->len, .loc = MANIFEST_LOC_OBJECT };
+	if (c->packed) {
+		mc->loc = MANIFEST_LOC_PACK;
+		mc->pack = c->pack;
+		mc->pack_off = c->pack_off;
+		mc->pack_len = c->pack_len;
+	}
+	b->m.size += c->len;
+	return 0;
 }
 
 static unsigned bucket_of(const struct oid *id)

@@ -70,8 +70,14 @@ int meta_manifest_get(struct meta_objects *mo, const struct tree_entry *e, struc
  * in the store already; m stays the caller's. */
 int meta_manifest_put(struct meta_objects *mo, const struct manifest *m, struct tree_entry *e);
 
-/* The manifest entry of a chunk where the chunk pipeline stored it. */
-struct manifest_chunk meta_manifest_chunk(const struct chunk_loc *c);
+/* A file's manifest, built from where the chunk pipeline stored its
+ * chunks: meta_manifest_add is a chunk_emit_fn whose arg is the builder
+ * (zeroed first). m.size sums the chunks; manifest_release(&b.m) frees. */
+struct manifest_builder {
+	struct manifest m;
+	uint32_t cap; /* entries allocated at m.chunks */
+};
+int meta_manifest_add(void *arg, const struct chunk_loc *c, uint64_t off);
 
 /* A decoded tree node, from the cache or the store. */
 int meta_node_get(struct meta_objects *mo, const struct oid *id, struct meta_node **out);

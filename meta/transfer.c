@@ -35,39 +35,6 @@
 
 /* ---- storing one file ---- */
 
-struct manifest_builder {
-	struct manifest_chunk *v;
-	uint32_t n, cap;
-};
-
-static int manifest_add(void *arg, const struct chunk_loc *c, uint64_t off)
-{
-	struct manifest_builder *mb = arg;
-
-	(void)off;
-	if (mb->n == mb->cap) {
-		uint32_t cap = mb->cap ? mb->cap * 2 : 16;
-		struct manifest_chunk *v = realloc(mb->v, cap * sizeof(*v));
-
-		if (!v)
-			return t9k_err(-ENOMEM, "out of memory");
-		mb->v = v;
-		mb->cap = cap;
-	}
-	mb->v[mb->n++] = meta_manifest_chunk(c);
-	return 0;
-}
-
-/* Points e at the file's chunks: one chunk becomes a payload-2 entry, more
- * are stored as a manifest (meta_manifest_put). */
-static int put_manifest(struct repo *r, const struct manifest_builder *mb, uint64_t size,
-			struct tree_entry *e)
-{
-	struct manifest m = { .size = size, .nchunks = mb->n, .chunks = mb->v };
-
-	return meta_manifest_put(r->mo, &m, e);
-}
-
 /* ---- the pipeline's chunk index ---- */
 
 static int index_lookup(void *arg, const struct oid *id, struct chunk_loc *out)
@@ -83,15 +50,14 @@ static int index_lookup(void *arg, const struct oid *id, struct chunk_loc *out)
 
 static int index_stored(void *arg, const struct chunk_loc *v, size_t n)
 {
-	struct manifest_chunk *mc = calloc(n ? n : 1, sizeof(*mc));
-	int rc;
+	struct manifest_builder b = { 0 };
+	int rc = 0;
 
-	if (!mc)
-		return t9k_err(-ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		mc[i] = meta_manifest_chunk(&v[i]);
-	rc = repo_chunk_index_put(arg, mc, n);
-	free(mc);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = meta_manifest_add(&b, &v[i], 0);
+	if (rc == 0)
+		rc = repo_chunk_index_put(arg, b.m.chunks, n);
+	manifest_release(&b.m);
 	return rc;
 }
 
@@ -157,8 +123,9 @@ int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_write
 
 			rc = chunk_put(w, r->store, data.data + off, len, &res);
 			if (rc == 0)
-				rc = manifest_add(&mb, &(struct chunk_loc){ .id = res.id, .len = (uint32_t)len },
-						  off);
+				rc = meta_manifest_add(&mb, &(struct chunk_loc){ .id = res.id,
+										   .len = (uint32_t)len },
+						       off);
 			if (rc == 0 && st) {
 				st->chunks_new += !res.existed;
 				st->bytes_stored += res.stored_bytes;
@@ -166,22 +133,21 @@ int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_write
 			off += len;
 		}
 		buf_release(&data);
-		e->size = size;
 	} else {
 		struct chunk_stats cs;
 
-		rc = chunk_pipeline_run(p, chunk_read_fd, &fd, manifest_add, &mb, &cs);
+		rc = chunk_pipeline_run(p, chunk_read_fd, &fd, meta_manifest_add, &mb, &cs);
 		if (rc == 0 && st) {
 			st->chunks_new += cs.chunks_new;
 			st->bytes_stored += cs.bytes_stored;
 		}
-		e->size = cs.bytes;
 	}
+	/* one chunk becomes a payload-2 entry, more a manifest */
 	if (rc == 0)
-		rc = put_manifest(r, &mb, e->size, e);
+		rc = meta_manifest_put(r->mo, &mb.m, e);
 	if (rc == 0 && st)
 		st->bytes += e->size;
-	free(mb.v);
+	manifest_release(&mb.m);
 	return rc;
 }
 

@@ -597,8 +597,6 @@ int repo_file_read(struct repo *r, const struct tree_entry *e, uint64_t off, uin
 
 			buf_reset(&chunk);
 			rc = repo_chunk_read(r, &m.chunks[i], &chunk);
-			if (rc == 0 && chunk.len != clen)
-				rc = t9k_err(T9K_ECORRUPT, "chunk length differs from its manifest");
 			if (rc == 0)
 				rc = buf_add(out, chunk.data + from, (size_t)n);
 			off += n;

@@ -6,7 +6,7 @@
  * reused for the writer's life, so their pages are faulted in once. A
  * buffer is either open (only the adder touches it, no lock), queued or
  * being uploaded (only its upload thread), or free.
- * Locking: pw->lock guards the queue, the free list, the counts, busy, err
+ * Locking: pw->lock guards the queue, the free list, the buffer count, busy, err
  * and stop; the adder waits on idle for a free buffer (and flush for the
  * end of every upload), upload threads wait on work.
  */
@@ -47,7 +47,6 @@ struct pack_writer {
 	bool stop;
 	int err;
 	char errmsg[512];
-	uint64_t packs, bytes;
 	pthread_t threads[PACK_UPLOADS_MAX];
 	int nthreads;
 };
@@ -145,9 +144,6 @@ static void *upload_main(void *arg)
 		if (rc < 0 && !pw->err) {
 			pw->err = rc;
 			snprintf(pw->errmsg, sizeof(pw->errmsg), "%s", t9k_errmsg(rc));
-		} else if (rc == 0) {
-			pw->packs++;
-			pw->bytes += b->len;
 		}
 		b->next = pw->free;
 		pw->free = b;
@@ -337,12 +333,4 @@ int pack_writer_flush(struct pack_writer *pw)
 		pthread_cond_wait(&pw->idle, &pw->lock);
 	pthread_mutex_unlock(&pw->lock);
 	return first_failure(pw, true);
-}
-
-void pack_writer_counts(struct pack_writer *pw, uint64_t *packs, uint64_t *bytes)
-{
-	pthread_mutex_lock(&pw->lock);
-	*packs = pw->packs;
-	*bytes = pw->bytes;
-	pthread_mutex_unlock(&pw->lock);
 }

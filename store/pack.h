@@ -83,7 +83,4 @@ int pack_writer_add(struct pack_writer *pw, const struct iovec *iov, int n, stru
  * last flush (which it clears). */
 int pack_writer_flush(struct pack_writer *pw);
 
-/* Packs stored, and their bytes, since pack_writer_new. */
-void pack_writer_counts(struct pack_writer *pw, uint64_t *packs, uint64_t *bytes);
-
 #endif

@@ -2098,7 +2098,7 @@ START_TEST(test_pack_writer_daemon)
 	struct gdaemon d;
 	struct proto_item items[PK_CHUNKS];
 	uint8_t *data[PK_CHUNKS];
-	uint64_t packs = 0, bytes = 0;
+	int packs = 1;
 
 	ck_assert_ptr_nonnull(w);
 	test_tmpdir(dir, sizeof(dir));
@@ -2120,13 +2120,13 @@ START_TEST(test_pack_writer_daemon)
 		ck_assert_int_eq(chunk_encode(w, data[i], len, iov, &codec), 0);
 		ck_assert_int_eq(pack_writer_add(pw, iov, 2, &loc), 0);
 		ck_assert(loc.packed);
+		packs += i > 0 && !oid_eq(&loc.pack, &items[i - 1].pack);
 		items[i] = (struct proto_item){ .id = loc.id, .len = loc.len, .loc = PROTO_LOC_PACK,
 						.pack = loc.pack, .pack_off = loc.pack_off,
 						.pack_len = loc.pack_len };
 	}
-	ck_assert_int_eq(pack_writer_flush(pw), 0);
-	pack_writer_counts(pw, &packs, &bytes);
-	ck_assert_uint_gt(packs, 1);
+	ck_assert_int_eq(pack_writer_flush(pw), 0); /* every pack stored */
+	ck_assert_int_gt(packs, 1);
 	pack_writer_free(pw);
 	gd_init(&d, dir, 0);
 	gd_start(&d, NULL);

@@ -1048,14 +1048,21 @@ static int h_commit(struct call *c)
 	return rc < 0 ? rc : reply_commit(c, 201, &id);
 }
 
+/* An object id from a path segment; what names it in the error. */
+static int arg_oid(const char *arg, const char *what, struct oid *out)
+{
+	if (strlen(arg) != OID_HEXSZ || oid_from_hex(out, arg) < 0)
+		return t9k_err(-EINVAL, "'%.80s' is not a %s id of %d hex digits", arg, what,
+			       OID_HEXSZ);
+	return 0;
+}
+
 static int h_commit_get(struct call *c)
 {
 	struct oid id;
+	int rc = arg_oid(c->arg[1], "commit", &id);
 
-	if (strlen(c->arg[1]) != OID_HEXSZ || oid_from_hex(&id, c->arg[1]) < 0)
-		return t9k_err(-EINVAL, "'%.80s' is not a commit id of %d hex digits", c->arg[1],
-			       OID_HEXSZ);
-	return reply_commit(c, 200, &id);
+	return rc < 0 ? rc : reply_commit(c, 200, &id);
 }
 
 static int log_one(void *arg, const struct repo_commit *rc)
@@ -1189,12 +1196,10 @@ static int h_chunk_index_get(struct call *c)
 {
 	struct manifest_chunk mc;
 	struct oid id;
-	int rc;
+	int rc = arg_oid(c->arg[1], "chunk", &id);
 
-	if (strlen(c->arg[1]) != OID_HEXSZ || oid_from_hex(&id, c->arg[1]) < 0)
-		return t9k_err(-EINVAL, "'%.80s' is not a chunk id of %d hex digits", c->arg[1],
-			       OID_HEXSZ);
-	rc = repo_chunk_index_get(c->slot->r, &id, &mc);
+	if (rc == 0)
+		rc = repo_chunk_index_get(c->slot->r, &id, &mc);
 	if (rc == -ENOENT)
 		return t9k_err(T9K_ENOTFOUND, "chunk %s is not in the chunk index of repository '%s'",
 			       c->arg[1], c->repo);

@@ -279,11 +279,12 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 			sv.f_bavail = local.f_bavail * local.f_frsize / sv.f_frsize;
 		}
 	}
-	pthread_mutex_lock(&fs->lock);
-	sv.f_files = fs->nnodes;
-	pthread_mutex_unlock(&fs->lock);
+	/* used inodes (files - ffree) are the nodes this mount holds */
 	sv.f_ffree = fs->rw ? UINT32_MAX : 0;
 	sv.f_favail = sv.f_ffree;
+	pthread_mutex_lock(&fs->lock);
+	sv.f_files = fs->nnodes + sv.f_ffree;
+	pthread_mutex_unlock(&fs->lock);
 	fuse_reply_statfs(req, &sv);
 }
 
@@ -340,6 +341,76 @@ void fs_opts_init(struct fs_opts *o)
 	o->max_threads = 16;
 	o->timeout = 86400;
 	o->poll_s = 2;
+}
+
+static int parse_num(const char *opt, const char *v, long lo, long hi, long *out)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+
+	if (!*v || *end || n < lo || n > hi)
+		return t9k_err(T9K_EUSAGE, "invalid value '%s' for %s (want %ld..%ld)", v, opt, lo, hi);
+	*out = n;
+	return 0;
+}
+
+int fs_opts_parse(struct fs_opts *o, bool *cache_data, char *list)
+{
+	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '='), *v = eq ? eq + 1 : NULL;
+		uint64_t size;
+		long n;
+		int rc = 0;
+
+		if (eq)
+			*eq = '\0';
+		if (!strcmp(tok, "ro") && !v)
+			o->read_only = true;
+		else if (!strcmp(tok, "rw") && !v)
+			o->read_only = false;
+		else if (!strcmp(tok, "allow_other") && !v)
+			o->allow_other = true;
+		else if (!strcmp(tok, "default_permissions") && !v)
+			o->default_permissions = true;
+		else if (!strcmp(tok, "cache_data") && !v && cache_data)
+			*cache_data = true;
+		else if ((!strcmp(tok, "cache_size") || !strcmp(tok, "prefetch")) && v) {
+			if (parse_size(v, &size) < 0)
+				return t9k_err(T9K_EUSAGE, "-o %s: bad size '%s'", tok, v);
+			if (!strcmp(tok, "cache_size"))
+				o->cache_bytes = size;
+			else
+				o->prefetch_bytes = size;
+		} else if (!strcmp(tok, "prefetch_threads") && v) {
+			rc = parse_num("-o prefetch_threads", v, 0, 64, &n);
+			o->prefetch_threads = (int)n;
+		} else if (!strcmp(tok, "read_ahead_kb") && v) {
+			rc = parse_num("-o read_ahead_kb", v, 0, 1 << 20, &n);
+			o->read_ahead_kb = (unsigned)n;
+		} else if (!strcmp(tok, "max_threads") && v) {
+			rc = parse_num("-o max_threads", v, 1, 256, &n);
+			o->max_threads = (int)n;
+		} else if (!strcmp(tok, "timeout") && v) {
+			rc = parse_num("-o timeout", v, 0, 1L << 30, &n);
+			o->timeout = (double)n;
+		} else if (!strcmp(tok, "poll") && v) {
+			rc = parse_num("-o poll", v, 0, 86400, &n);
+			o->poll_s = (unsigned)n;
+		} else if ((!strcmp(tok, "uid") || !strcmp(tok, "gid")) && v) {
+			rc = parse_num(!strcmp(tok, "uid") ? "-o uid" : "-o gid", v, 0, INT32_MAX, &n);
+			if (!strcmp(tok, "uid"))
+				o->uid = (uid_t)n;
+			else
+				o->gid = (gid_t)n;
+		} else {
+			return t9k_err(T9K_EUSAGE, "unknown mount option '%s' (see 't9kfs mount --help')",
+				       tok);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 int fs_new(struct meta_client *mc, struct repo *r, const char *ref, const struct oid *commit,

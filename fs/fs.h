@@ -67,6 +67,13 @@ struct fs_opts {
  * threads, 16 MiB readahead, 16 workers, owner = this process, a
  * read-only branch mount polls its head every 2 s. */
 void fs_opts_init(struct fs_opts *o);
+/* Applies a comma-separated list of 't9kfs mount -o' options to o (list
+ * is cut up in place): ro, rw, allow_other, default_permissions,
+ * cache_size=, prefetch=, prefetch_threads=, read_ahead_kb=,
+ * max_threads=, timeout=, poll=, uid=, gid=, and cache_data (sets
+ * *cache_data; refused when cache_data is NULL). T9K_EUSAGE naming the
+ * option for anything else or a value out of range. */
+int fs_opts_parse(struct fs_opts *o, bool *cache_data, char *list);
 
 struct fs;
 

@@ -242,70 +242,6 @@ static int clean_dead(const char *mp)
 
 /* ---- mount ---- */
 
-static int parse_num(const char *opt, const char *v, long lo, long hi, long *out)
-{
-	return parse_int_opt(opt, v, lo, hi, out);
-}
-
-static int parse_o(struct fs_opts *o, bool *cache_data, char *list)
-{
-	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '='), *v = eq ? eq + 1 : NULL;
-		uint64_t size;
-		long n;
-		int rc = 0;
-
-		if (eq)
-			*eq = '\0';
-		if (!strcmp(tok, "ro") && !v)
-			o->read_only = true;
-		else if (!strcmp(tok, "rw") && !v)
-			o->read_only = false;
-		else if (!strcmp(tok, "allow_other") && !v)
-			o->allow_other = true;
-		else if (!strcmp(tok, "default_permissions") && !v)
-			o->default_permissions = true;
-		else if (!strcmp(tok, "cache_data") && !v)
-			*cache_data = true;
-		else if ((!strcmp(tok, "cache_size") || !strcmp(tok, "prefetch")) && v) {
-			if (parse_size(v, &size) < 0)
-				return t9k_err(T9K_EUSAGE, "-o %s: bad size '%s'", tok, v);
-			if (!strcmp(tok, "cache_size"))
-				o->cache_bytes = size;
-			else
-				o->prefetch_bytes = size;
-		} else if (!strcmp(tok, "prefetch_threads") && v) {
-			rc = parse_num("-o prefetch_threads", v, 0, 64, &n);
-			o->prefetch_threads = (int)n;
-		} else if (!strcmp(tok, "read_ahead_kb") && v) {
-			rc = parse_num("-o read_ahead_kb", v, 0, 1 << 20, &n);
-			o->read_ahead_kb = (unsigned)n;
-		} else if (!strcmp(tok, "max_threads") && v) {
-			rc = parse_num("-o max_threads", v, 1, 256, &n);
-			o->max_threads = (int)n;
-		} else if (!strcmp(tok, "timeout") && v) {
-			rc = parse_num("-o timeout", v, 0, 1L << 30, &n);
-			o->timeout = (double)n;
-		} else if (!strcmp(tok, "poll") && v) {
-			rc = parse_num("-o poll", v, 0, 86400, &n);
-			o->poll_s = (unsigned)n;
-		} else if ((!strcmp(tok, "uid") || !strcmp(tok, "gid")) && v) {
-			rc = parse_num(!strcmp(tok, "uid") ? "-o uid" : "-o gid", v, 0, INT32_MAX, &n);
-			if (!strcmp(tok, "uid"))
-				o->uid = (uid_t)n;
-			else
-				o->gid = (gid_t)n;
-		} else {
-			return t9k_err(T9K_EUSAGE, "unknown mount option '%s' (see 't9kfs mount --help')",
-				       tok);
-		}
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
 /* Tells the waiting parent how the mount went: "0 message" or "-code message". */
 static void notify(int fd, int rc, const char *msg)
 {
@@ -606,7 +542,7 @@ int cmd_mount(struct cli *cli, int argc, char **argv)
 	optind = 0;
 	while ((o = getopt_long(argc, argv, "o:fh", opts, NULL)) != -1) {
 		if (o == 'o') {
-			rc = parse_o(&m->o, &m->cache_data, optarg);
+			rc = fs_opts_parse(&m->o, &m->cache_data, optarg);
 			if (rc < 0)
 				goto out;
 		} else if (o == 'C') {

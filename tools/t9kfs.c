@@ -5,16 +5,13 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/version.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#ifndef T9KFS_VERSION
-#define T9KFS_VERSION "0.1.0-dev"
-#endif
 
 static int cmd_version(struct cli *cli, int argc, char **argv);
 static int cmd_help(struct cli *cli, int argc, char **argv);
@@ -46,6 +43,7 @@ static const struct cli_cmd commands[] = {
 	{ "server", cmd_server, "start, stop or check the local metadata server" },
 	{ "chunk", cmd_chunk, "store, fetch and verify content-defined chunks (debugging)" },
 	{ "meta", cmd_meta, "run the metadata service (meta serve)" },
+	{ "csi", cmd_csi, "run the Kubernetes CSI driver, or the node's mounter" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "show this help" },
 	{ NULL, NULL, NULL },

@@ -5,7 +5,7 @@
 
 CC ?= gcc
 PKG_CONFIG ?= pkg-config
-PKGS = openssl libzstd libcurl libmicrohttpd jansson fuse3 liburing
+PKGS = openssl libzstd libcurl libmicrohttpd jansson fuse3 liburing grpc libprotobuf-c
 # RDMA for the cache group's peer transport, where libibverbs is installed.
 HAVE_RDMA := $(shell $(PKG_CONFIG) --exists libibverbs 2>/dev/null && echo 1)
 ifeq ($(HAVE_RDMA),1)
@@ -36,13 +36,13 @@ endif
 # dependencies are installed.
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -pthread $(OPT) $(WARN) $(SAN) $(PKG_CFLAGS) $(RDMA_CFLAGS) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -I. -I$(GEN) -pthread $(OPT) $(WARN) $(SAN) $(PKG_CFLAGS) $(RDMA_CFLAGS) \
 	-include lib/banned.h -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
 # librocksdb-dev ships no pkg-config file.
 LIBS = $(PKG_LIBS) -lrocksdb
 
-LIB_SRC := $(wildcard lib/*.c store/*.c meta/*.c fs/*.c cache/*.c)
+LIB_SRC := $(wildcard lib/*.c store/*.c meta/*.c fs/*.c cache/*.c csi/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 UNIT_SRC := $(wildcard test/unit/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -63,7 +63,30 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/libt9kfs.a: $(call obj,$(LIB_SRC))
+# The CSI driver's messages: C code generated from csi/csi.proto (and from
+# the well-known types it imports, as Debian ships them) at build time, into
+# $(GEN); nothing generated is committed.
+PROTO_INC ?= /usr/include
+GEN = $(BUILD)/gen
+GEN_SRC = $(GEN)/csi/csi.pb-c.c $(GEN)/google/protobuf/timestamp.pb-c.c \
+	$(GEN)/google/protobuf/wrappers.pb-c.c
+GEN_HDR = $(GEN_SRC:.c=.h)
+
+$(GEN)/csi/csi.pb-c.c $(GEN)/csi/csi.pb-c.h &: csi/csi.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -I. -I$(PROTO_INC) csi/csi.proto
+
+$(GEN)/google/protobuf/%.pb-c.c $(GEN)/google/protobuf/%.pb-c.h: $(PROTO_INC)/google/protobuf/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -I$(PROTO_INC) google/protobuf/$*.proto
+
+# Generated code is not ours to warn about.
+$(GEN)/%.o: $(GEN)/%.c
+	$(CC) $(ALL_CFLAGS) -w -c $< -o $@
+
+$(call obj,$(wildcard csi/*.c) $(TOOL_SRC) $(UNIT_SRC)): $(GEN_HDR)
+
+$(BUILD)/libt9kfs.a: $(call obj,$(LIB_SRC)) $(GEN_SRC:.c=.o)
 	rm -f $@
 	ar rcs $@ $^
 

@@ -15,6 +15,8 @@ liburing-dev
 libcurl4-openssl-dev
 libibverbs-dev
 libmicrohttpd-dev libjansson-dev
+libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
+python3-grpcio python3-grpc-tools python3-protobuf golang-go
 git git-lfs restic borgbackup time
 rclone s3fs
 chromium-headless-shell

@@ -246,7 +246,7 @@ int cli_store_url(const char *arg, char *out, size_t size)
 
 /* ---- the service: client and the embedded server ---- */
 
-static int read_token(struct cli *cli, char *tok, size_t size)
+int cli_token(struct cli *cli, char *tok, size_t size)
 {
 	const char *env = getenv("T9KFS_TOKEN");
 	char path[4200];
@@ -373,7 +373,7 @@ int cli_client_new(struct cli *cli, struct meta_client **out)
 	*out = NULL;
 	rc = cli_server_ensure(cli, &started);
 	if (rc == 0)
-		rc = read_token(cli, tok, sizeof(tok));
+		rc = cli_token(cli, tok, sizeof(tok));
 	if (rc == 0)
 		rc = meta_client_new(cli->server, tok, out);
 	return rc;

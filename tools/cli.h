@@ -48,6 +48,9 @@ int cli_store_url(const char *arg, char *out, size_t size);
  * unknown key or a malformed line is T9K_EUSAGE naming file and line. */
 int cli_config_load(const char *home);
 int cli_client(struct cli *cli, struct meta_client **out);
+/* The service's token: $T9KFS_TOKEN, else HOME/token, else "" (the
+ * server then answers 401). */
+int cli_token(struct cli *cli, char *tok, size_t size);
 /* A client of its own (its own connections and timeout); the caller frees it. */
 int cli_client_new(struct cli *cli, struct meta_client **out);
 /* Starts the embedded server if needed; *started tells whether it did. */
@@ -95,6 +98,7 @@ void progress_done(struct progress *p);
 
 int cmd_chunk(struct cli *cli, int argc, char **argv);
 int cmd_meta(struct cli *cli, int argc, char **argv);
+int cmd_csi(struct cli *cli, int argc, char **argv);
 int cmd_server(struct cli *cli, int argc, char **argv);
 int cmd_repo(struct cli *cli, int argc, char **argv);
 int cmd_branch(struct cli *cli, int argc, char **argv);

@@ -72,8 +72,10 @@ static int ref_get(struct csi_driver *d, const char *repo, const char *kind, con
 	rc = api_path(path, sizeof(path), repo, "/refs?prefix=%s", full, NULL);
 	if (rc == 0)
 		rc = meta_client_call(d->mc, "GET", path, NULL, &j);
-	if (rc < 0)
+	if (rc < 0) {
+		json_decref(j); /* an error's body */
 		return rc;
+	}
 	rc = T9K_ENOTFOUND;
 	json_array_foreach(json_object_get(j, "refs"), i, r) {
 		const char *n = json_string_value(json_object_get(r, "name"));
@@ -146,8 +148,10 @@ static int find_marker(struct csi_driver *d, const char *repo, const char *branc
 		rc = api_path(path, sizeof(path), repo, q, from, NULL);
 		if (rc == 0)
 			rc = meta_client_call(d->mc, "GET", path, NULL, &j);
-		if (rc < 0)
+		if (rc < 0) {
+			json_decref(j); /* an error's body */
 			return rc;
+		}
 		json_array_foreach(json_object_get(j, "commits"), i, c) {
 			const char *v = meta_of(c, key);
 
@@ -394,15 +398,7 @@ void csi_create_volume(void *ctx, const ProtobufCMessage *msg, struct csi_reply 
 		p->cap = rb ? rb : lb;
 	}
 	snprintf(p->capacity, sizeof(p->capacity), "%" PRId64, p->cap);
-	if (!strncmp(req->name, p->v.branch_prefix, strlen(p->v.branch_prefix)))
-		rc = snprintf(p->branch, sizeof(p->branch), "%s", req->name);
-	else
-		rc = snprintf(p->branch, sizeof(p->branch), "%s%s", p->v.branch_prefix, req->name);
-	if (rc < 0 || (size_t)rc >= sizeof(p->branch) || meta_ref_name_check(p->branch) < 0) {
-		csi_fail(out, GRPC_STATUS_INVALID_ARGUMENT, "volume name '%s' does not make a valid "
-			 "branch name (1..64 of [A-Za-z0-9._-])", req->name);
-		goto out;
-	}
+	csi_ref_name(p->v.branch_prefix, req->name, p->branch, sizeof(p->branch));
 	rc = csi_volume_id_format(p->v.repo, p->branch, p->v.on_delete, p->id, sizeof(p->id));
 	if (rc < 0) {
 		csi_fail(out, GRPC_STATUS_INVALID_ARGUMENT, "%s", t9k_errmsg(rc));
@@ -640,7 +636,7 @@ static int snapshot_get(struct csi_driver *d, const char *repo, const struct oid
 		goto out;
 	name = meta_of(c, "csi.snapshot");
 	src = meta_of(c, "csi.snapshot.source");
-	if (!name || !src || snprintf(tag, sizeof(tag), SNAP_PREFIX "%s", name) >= (int)sizeof(tag))
+	if (!name || !src || csi_ref_name(SNAP_PREFIX, name, tag, sizeof(tag)) < 0)
 		goto out;
 	rc = ref_get(d, repo, "tag", tag, &at);
 	if (rc == T9K_ENOTFOUND || (rc == 0 && !oid_eq(&at, id))) {
@@ -682,12 +678,7 @@ void csi_create_snapshot(void *ctx, const ProtobufCMessage *msg, struct csi_repl
 		csi_fail(out, GRPC_STATUS_INVALID_ARGUMENT, "source_volume_id is required");
 		return;
 	}
-	if (snprintf(tag, sizeof(tag), SNAP_PREFIX "%s", req->name) >= (int)sizeof(tag) ||
-	    meta_ref_name_check(tag) < 0) {
-		csi_fail(out, GRPC_STATUS_INVALID_ARGUMENT, "snapshot name '%s' does not make a valid "
-			 "tag name (1..64 of [A-Za-z0-9._-] with '" SNAP_PREFIX "')", req->name);
-		return;
-	}
+	csi_ref_name(SNAP_PREFIX, req->name, tag, sizeof(tag));
 	if (csi_volume_id_parse(req->source_volume_id, repo, branch, &pol) < 0 ||
 	    (rc = ref_get(d, repo, "branch", branch, &head)) == T9K_ENOTFOUND) {
 		csi_fail(out, GRPC_STATUS_NOT_FOUND, "source volume '%s' not found",

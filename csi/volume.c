@@ -246,6 +246,33 @@ int csi_volume_add_flags(struct csi_volume *v, char *const *flags, size_t n)
 	return rc;
 }
 
+int csi_ref_name(const char *prefix, const char *name, char *out, size_t outsz)
+{
+	char cand[2 * CSI_ID_MAX + 2], hex[OID_HEXSZ + 1];
+	size_t keep = META_REPO_NAME_MAX - 17;
+	struct oid id;
+	int n;
+
+	if (outsz < META_REPO_NAME_MAX + 1 || !*name)
+		return t9k_err(T9K_EUSAGE, "a name is required");
+	n = snprintf(cand, sizeof(cand), "%s%s", strncmp(name, prefix, strlen(prefix)) ? prefix : "",
+		     name);
+	if (n > 0 && (size_t)n < sizeof(cand) && meta_ref_name_check(cand) == 0) {
+		snprintf(out, outsz, "%s", cand);
+		return 0;
+	}
+	if (oid_hash(&id, name, strlen(name)) < 0)
+		return t9k_err(-ENOMEM, "out of memory");
+	for (size_t i = 0; cand[i]; i++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-", cand[i]))
+			cand[i] = '-';
+	if (cand[0] == '.' || cand[0] == '-')
+		cand[0] = 'x';
+	cand[keep < strlen(cand) ? keep : strlen(cand)] = '\0';
+	snprintf(out, outsz, "%s-%.16s", cand, oid_to_hex(&id, hex));
+	return 0;
+}
+
 /* ---- ids ---- */
 
 int csi_volume_id_format(const char *repo, const char *branch, enum csi_on_delete p, char *out,

@@ -64,6 +64,13 @@ bool csi_volume_node_key(const char *key);
 
 const char *csi_on_delete_name(enum csi_on_delete p);
 
+/* The branch or tag of a CSI volume or snapshot name: prefix + name (name
+ * alone when it starts with prefix) when that is a valid ref name; else,
+ * as CSI names may be 128 bytes of anything, its valid characters cut
+ * short, '-' and 16 hex digits of the name's SHA-256. out holds
+ * META_REPO_NAME_MAX + 1 bytes. */
+int csi_ref_name(const char *prefix, const char *name, char *out, size_t outsz);
+
 int csi_volume_id_format(const char *repo, const char *branch, enum csi_on_delete p, char *out,
 			 size_t outsz);
 int csi_volume_id_parse(const char *id, char *repo, char *branch, enum csi_on_delete *p);

@@ -1222,16 +1222,17 @@ static int h_chunk_index_put(struct call *c)
 
 /* ---- cache group membership (meta/members.h) ---- */
 
-/* {"group": G, "members": [...], "complete": B, ...extra} with the live
- * members. complete is false while the service has been up for less than
- * ttl_ms: members alive before a restart may not have beaten again yet,
- * so a missing one is not known to be gone. */
+/* {"group": G, "members": [...], "nodes": {ADDR: NODE}, "complete": B,
+ * ...extra} with the live members; "nodes" has those whose heartbeat
+ * named their node. complete is false while the service has been up for
+ * less than ttl_ms: members alive before a restart may not have beaten
+ * again yet, so a missing one is not known to be gone. */
 static int reply_members(struct call *c, json_t *extra, uint64_t ttl_ms)
 {
 	uint64_t now = now_ms();
-	char **v;
+	struct meta_member *v;
 	int n, rc = meta_members_list(c->api->members, c->arg[0], now, &v, &n);
-	json_t *j, *a;
+	json_t *j, *a, *nodes;
 
 	if (rc < 0) {
 		json_decref(extra);
@@ -1239,15 +1240,22 @@ static int reply_members(struct call *c, json_t *extra, uint64_t ttl_ms)
 	}
 	j = extra ? extra : json_object();
 	a = json_array();
-	for (int i = 0; j && a && i < n; i++)
-		if (json_array_append_new(a, json_string(v[i])) < 0)
+	nodes = json_object();
+	for (int i = 0; j && a && nodes && i < n; i++)
+		if (json_array_append_new(a, json_string(v[i].addr)) < 0 ||
+		    (v[i].node[0] && json_object_set_new(nodes, v[i].addr, json_string(v[i].node)) < 0))
 			rc = -ENOMEM;
-	meta_members_list_free(v);
-	if (!j || !a || rc < 0 || json_object_set_new(j, "group", json_string(c->arg[0])) < 0 ||
-	    json_object_set_new(j, "members", a) < 0 ||
-	    json_object_set_new(j, "complete", json_boolean(now - c->api->started_ms >= ttl_ms)) < 0) {
+	free(v);
+	if (!j || !a || !nodes || rc < 0 ||
+	    json_object_set_new(j, "group", json_string(c->arg[0])) < 0 ||
+	    json_object_set(j, "members", a) < 0 || json_object_set(j, "nodes", nodes) < 0 ||
+	    json_object_set_new(j, "complete", json_boolean(now - c->api->started_ms >= ttl_ms)) < 0)
+		rc = t9k_err(-ENOMEM, "out of memory");
+	json_decref(a);
+	json_decref(nodes);
+	if (rc < 0) {
 		json_decref(j);
-		return t9k_err(-ENOMEM, "out of memory");
+		return rc;
 	}
 	return reply_json(c->rep, 200, j);
 }
@@ -1262,8 +1270,9 @@ static int h_group_get(struct call *c)
 
 static int h_member_beat(struct call *c)
 {
-	json_t *v = json_object_get(c->body, "ttl_ms");
+	json_t *v = json_object_get(c->body, "ttl_ms"), *nv = json_object_get(c->body, "node");
 	json_int_t ttl = MEMBERS_TTL_DEFAULT_MS;
+	const char *node = NULL;
 	int rc;
 
 	if (v && !json_is_null(v)) {
@@ -1274,7 +1283,13 @@ static int h_member_beat(struct call *c)
 			return t9k_err(-EINVAL, "heartbeat ttl_ms %lld: want %u to %u", (long long)ttl,
 				       MEMBERS_TTL_MIN_MS, MEMBERS_TTL_MAX_MS);
 	}
-	rc = meta_members_beat(c->api->members, c->arg[0], c->arg[1], (uint32_t)ttl, now_ms());
+	if (nv && !json_is_null(nv)) {
+		if (!json_is_string(nv))
+			return t9k_err(-EINVAL, "request body \"node\" is not a string");
+		node = json_string_value(nv);
+	}
+	rc = meta_members_beat(c->api->members, c->arg[0], c->arg[1], node, (uint32_t)ttl,
+			       now_ms());
 	return rc < 0 ? rc : reply_members(c, json_pack("{s:I}", "ttl_ms", ttl), (uint64_t)ttl);
 }
 

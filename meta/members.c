@@ -1,5 +1,5 @@
 /* Cache group membership with heartbeats (members.h): a small table of
- * groups, each an array of (address, expiry), swept of expired members on
+ * groups, each an array of (address, node, expiry), swept of expired members on
  * every call that touches the group. Groups and members are few (a group
  * is the nodes of a cluster), so linear scans under one mutex are enough.
  */
@@ -10,13 +10,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct member {
-	char addr[MEMBERS_ADDR_MAX + 1];
-	uint64_t until; /* ms */
+	struct meta_member m; /* as listed */
+	uint64_t until;       /* ms */
 };
 
 struct group {
@@ -98,6 +99,35 @@ int meta_members_addr_check(const char *addr)
 	return 0;
 }
 
+/* Labels of [a-z0-9-] that start and end with a letter or digit, joined
+ * by dots: Kubernetes' DNS-1123 subdomain, which a node name is. */
+int meta_members_node_check(const char *node)
+{
+	size_t len = strnlen(node, MEMBERS_NODE_MAX + 1);
+
+	if (len == 0)
+		return t9k_err(-EINVAL, "bad node name '': want 1 to %d characters", MEMBERS_NODE_MAX);
+	if (len > MEMBERS_NODE_MAX)
+		return t9k_err(-EINVAL, "bad node name '%.60s...': longer than %d characters", node,
+			       MEMBERS_NODE_MAX);
+	for (size_t i = 0; i < len; i++) {
+		char c = node[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		bool edge = i == 0 || i + 1 == len || node[i - 1] == '.' || node[i + 1] == '.';
+
+		if (!alnum && c != '-' && c != '.')
+			return t9k_err(-EINVAL, "bad node name '%s': character 0x%02x not allowed "
+					       "(want lowercase letters, digits, '-' and '.', a "
+					       "Kubernetes node name)",
+				       node, (unsigned char)c);
+		if (!alnum && edge)
+			return t9k_err(-EINVAL, "bad node name '%s': each dot-separated part must "
+					       "start and end with a letter or digit",
+				       node);
+	}
+	return 0;
+}
+
 /* Drops expired members; a group left empty is removed (m->lock held). */
 static void sweep(struct meta_members *m, int gi, uint64_t now)
 {
@@ -135,11 +165,13 @@ static int names_check(const char *group, const char *addr)
 }
 
 int meta_members_beat(struct meta_members *m, const char *group, const char *addr,
-		      uint32_t ttl_ms, uint64_t now_ms)
+		      const char *node, uint32_t ttl_ms, uint64_t now_ms)
 {
 	struct group *g;
 	int rc = names_check(group, addr), gi, i;
 
+	if (rc == 0 && node)
+		rc = meta_members_node_check(node);
 	if (rc < 0)
 		return rc;
 	if (ttl_ms < MEMBERS_TTL_MIN_MS || ttl_ms > MEMBERS_TTL_MAX_MS)
@@ -159,7 +191,7 @@ int meta_members_beat(struct meta_members *m, const char *group, const char *add
 		snprintf(m->g[gi].name, sizeof(m->g[gi].name), "%s", group);
 	}
 	g = &m->g[gi];
-	for (i = 0; i < g->n && strcmp(g->v[i].addr, addr); i++)
+	for (i = 0; i < g->n && strcmp(g->v[i].m.addr, addr); i++)
 		;
 	if (i == g->n) {
 		if (g->n == MEMBERS_PER_GROUP_MAX) {
@@ -178,8 +210,9 @@ int meta_members_beat(struct meta_members *m, const char *group, const char *add
 			}
 			g->v = v, g->cap = cap;
 		}
-		snprintf(g->v[g->n++].addr, sizeof(g->v[0].addr), "%s", addr);
+		snprintf(g->v[g->n++].m.addr, sizeof(g->v[0].m.addr), "%s", addr);
 	}
+	snprintf(g->v[i].m.node, sizeof(g->v[i].m.node), "%s", node ? node : "");
 	g->v[i].until = now_ms + ttl_ms;
 out:
 	if (gi >= 0 && m->g[gi].n == 0) /* a group we made but could not fill */
@@ -201,7 +234,7 @@ int meta_members_leave(struct meta_members *m, const char *group, const char *ad
 		struct group *g = &m->g[gi];
 
 		for (int i = 0; i < g->n; i++) {
-			if (strcmp(g->v[i].addr, addr))
+			if (strcmp(g->v[i].m.addr, addr))
 				continue;
 			g->v[i].until = 0;
 			sweep(m, gi, now_ms);
@@ -216,13 +249,13 @@ int meta_members_leave(struct meta_members *m, const char *group, const char *ad
 
 static int addr_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct meta_member *)a)->addr, ((const struct meta_member *)b)->addr);
 }
 
-int meta_members_list(struct meta_members *m, const char *group, uint64_t now_ms, char ***out,
-		      int *n)
+int meta_members_list(struct meta_members *m, const char *group, uint64_t now_ms,
+		      struct meta_member **out, int *n)
 {
-	char **v = NULL;
+	struct meta_member *v = NULL;
 	int rc = meta_cache_group_name_check(group), gi, k = 0;
 
 	*out = NULL;
@@ -235,22 +268,12 @@ int meta_members_list(struct meta_members *m, const char *group, uint64_t now_ms
 	if (!(v = calloc((size_t)k + 1, sizeof(*v))))
 		rc = t9k_err(-ENOMEM, "out of memory");
 	for (int i = 0; rc == 0 && i < k; i++)
-		if (!(v[i] = strdup(m->g[gi].v[i].addr)))
-			rc = t9k_err(-ENOMEM, "out of memory");
+		v[i] = m->g[gi].v[i].m;
 	pthread_mutex_unlock(&m->lock);
-	if (rc < 0) {
-		meta_members_list_free(v);
+	if (rc < 0)
 		return rc;
-	}
 	qsort(v, (size_t)k, sizeof(*v), addr_cmp);
 	*out = v;
 	*n = k;
 	return 0;
-}
-
-void meta_members_list_free(char **list)
-{
-	for (char **p = list; p && *p; p++)
-		free(*p);
-	free(list);
 }

@@ -625,7 +625,7 @@ test_expect_success 'cache groups: heartbeats, expiry, leave, bad input' '
 	expect 200 GET /cache-groups/pool && reply | grep -q "^{\"group\":\"pool\",\"members\":\[\]," &&
 	expect 200 PUT /cache-groups/pool/members/10.0.0.2:7070 -d "{\"ttl_ms\":1000}" &&
 	expect 200 PUT /cache-groups/pool/members/%5B::1%5D:7070 -d "{}" &&
-	reply | grep -q "^{\"ttl_ms\":10000,\"group\":\"pool\",\"members\":\[\"10.0.0.2:7070\",\"\[::1\]:7070\"\],\"complete\":\(true\|false\)}$" &&
+	reply | grep -q "^{\"ttl_ms\":10000,\"group\":\"pool\",\"members\":\[\"10.0.0.2:7070\",\"\[::1\]:7070\"\],\"nodes\":{},\"complete\":\(true\|false\)}$" &&
 	# complete: up for as long as the ttl asked about (a fresh service may miss members)
 	expect 200 GET "/cache-groups/pool?ttl_ms=1000" && reply | grep -q "\"complete\":true}$" &&
 	expect 400 GET "/cache-groups/pool?ttl_ms=5" &&
@@ -642,6 +642,44 @@ test_expect_success 'cache groups: heartbeats, expiry, leave, bad input' '
 	expect 404 DELETE /cache-groups/pool/members/%5B::1%5D:7070 &&
 	error_is not_found "not a member of cache group" &&
 	expect 200 GET /cache-groups/pool && reply | grep -q "^{\"group\":\"pool\",\"members\":\[\],"
+'
+
+# group_is GROUP MEMBERS NODES: the reply lists exactly these (JSON text)
+group_is() {
+	reply | grep -q "\"group\":\"$1\",\"members\":\[$2\],\"nodes\":{$3},\"complete\":" || {
+		echo "want members [$2] nodes {$3}, got: $(reply)"
+		return 1
+	}
+}
+
+test_expect_success 'cache groups: a heartbeat names its node; bad names are 400' '
+	A="\"10.0.0.7:7070\"" B="\"10.0.0.8:7070\"" &&
+	expect 200 PUT /cache-groups/k8s/members/10.0.0.7:7070 -d "{\"node\":\"node-7.zone-a\"}" &&
+	group_is k8s "$A" "$A:\"node-7.zone-a\"" &&
+	# no node (absent or null): listed in members, not in nodes
+	expect 200 PUT /cache-groups/k8s/members/10.0.0.8:7070 -d "{\"node\":null}" &&
+	group_is k8s "$A,$B" "$A:\"node-7.zone-a\"" &&
+	expect 200 GET /cache-groups/k8s && group_is k8s "$A,$B" "$A:\"node-7.zone-a\"" &&
+	# bad names and types: 400, the member and its node unchanged
+	for body in "{\"node\":\"Node-7\"}" "{\"node\":\"node_7\"}" "{\"node\":\"\"}" \
+		"{\"node\":\"-a\"}" "{\"node\":\"a..b\"}" "{\"node\":\"$(printf %0254d 0)\"}"; do
+		expect 400 PUT /cache-groups/k8s/members/10.0.0.7:7070 -d "$body" &&
+		error_is bad_request "bad node name" || exit 1
+	done &&
+	expect 400 PUT /cache-groups/k8s/members/10.0.0.7:7070 -d "{\"node\":7}" &&
+	error_is bad_request "node.. is not a string" &&
+	expect 400 PUT /cache-groups/k8s/members/10.0.0.9:7070 -d "{\"node\":\"BAD\"}" &&
+	expect 200 GET /cache-groups/k8s && group_is k8s "$A,$B" "$A:\"node-7.zone-a\"" &&
+	expect 200 PUT /cache-groups/k8s/members/10.0.0.8:7070 -d "{\"node\":\"$(printf %0253d 0)\"}" &&
+	group_is k8s "$A,$B" "$A:\"node-7.zone-a\",$B:\"$(printf %0253d 0)\"" &&
+	# each heartbeat says the node anew: a moved daemon replaces it, none clears it
+	expect 200 PUT /cache-groups/k8s/members/10.0.0.7:7070 -d "{\"node\":\"node-9\"}" &&
+	group_is k8s "$A,$B" "$A:\"node-9\",$B:\"$(printf %0253d 0)\"" &&
+	expect 200 PUT /cache-groups/k8s/members/10.0.0.8:7070 -d "{}" &&
+	group_is k8s "$A,$B" "$A:\"node-9\"" &&
+	# a member that leaves takes its node along
+	expect 200 DELETE /cache-groups/k8s/members/10.0.0.7:7070 && group_is k8s "$B" "" &&
+	expect 200 DELETE /cache-groups/k8s/members/10.0.0.8:7070 && group_is k8s "" ""
 '
 
 test_expect_success 'SIGTERM stops the server cleanly and removes its socket' '

@@ -10,6 +10,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "meta/json.h"
+#include "meta/members.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -418,8 +419,42 @@ static int member_path(const char *group, const char *addr, char *path, size_t s
 	return 0;
 }
 
+/* The reply's members with their node names ("nodes", absent from older
+ * services: none) into *out (n entries, malloc'd). */
+static int members_parse(json_t *j, struct meta_member **out, int *n, bool *complete)
+{
+	json_t *a = json_object_get(j, "members"), *nodes = json_object_get(j, "nodes");
+	json_t *v, *cpl = json_object_get(j, "complete");
+	struct meta_member *m;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (complete)
+		*complete = !json_is_false(cpl);
+	if (!json_is_array(a) || json_array_size(a) > MEMBERS_PER_GROUP_MAX)
+		return t9k_err(-EPROTO, "metadata service: reply without a member list");
+	if (!(m = calloc(json_array_size(a) + 1, sizeof(*m))))
+		return t9k_err(-ENOMEM, "out of memory");
+	json_array_foreach(a, i, v) {
+		const char *s = json_string_value(v);
+		const char *node = json_string_value(json_object_get(nodes, s ? s : ""));
+
+		if (!s || !*s || strchr(s, ',') || strlen(s) > MEMBERS_ADDR_MAX ||
+		    (node && meta_members_node_check(node) < 0)) {
+			free(m);
+			return t9k_err(-EPROTO, "metadata service: bad member in the list");
+		}
+		snprintf(m[i].addr, sizeof(m[i].addr), "%s", s);
+		snprintf(m[i].node, sizeof(m[i].node), "%s", node ? node : "");
+	}
+	*out = m;
+	*n = (int)json_array_size(a);
+	return 0;
+}
+
 int meta_client_cache_beat(struct meta_client *c, const char *group, const char *addr,
-			   uint32_t ttl_ms, char **members, bool *complete)
+			   const char *node, uint32_t ttl_ms, char **members, bool *complete)
 {
 	char path[1200];
 	json_t *j = NULL, *body;
@@ -428,7 +463,9 @@ int meta_client_cache_beat(struct meta_client *c, const char *group, const char 
 	*members = NULL;
 	if (rc < 0)
 		return rc;
-	if (!(body = json_pack("{s:I}", "ttl_ms", (json_int_t)ttl_ms)))
+	body = node ? json_pack("{s:I,s:s}", "ttl_ms", (json_int_t)ttl_ms, "node", node)
+		    : json_pack("{s:I}", "ttl_ms", (json_int_t)ttl_ms);
+	if (!body)
 		return t9k_err(-ENOMEM, "out of memory");
 	rc = meta_client_call(c, "PUT", path, body, &j);
 	json_decref(body);
@@ -438,23 +475,44 @@ int meta_client_cache_beat(struct meta_client *c, const char *group, const char 
 	return rc;
 }
 
-int meta_client_cache_members(struct meta_client *c, const char *group, uint32_t ttl_ms,
-			      char **members, bool *complete)
+/* GET of the group, with ?ttl_ms when not 0: the reply in *j. */
+static int group_get(struct meta_client *c, const char *group, uint32_t ttl_ms, json_t **j)
 {
 	char path[1200];
-	json_t *j = NULL;
 	int rc = member_path(group, NULL, path, sizeof(path));
 
-	*members = NULL;
+	*j = NULL;
 	if (rc == 0 && ttl_ms) {
 		size_t n = strlen(path);
 
 		snprintf(path + n, sizeof(path) - n, "?ttl_ms=%u", ttl_ms);
 	}
-	if (rc == 0)
-		rc = meta_client_call(c, "GET", path, NULL, &j);
+	return rc < 0 ? rc : meta_client_call(c, "GET", path, NULL, j);
+}
+
+int meta_client_cache_members(struct meta_client *c, const char *group, uint32_t ttl_ms,
+			      char **members, bool *complete)
+{
+	json_t *j;
+	int rc = group_get(c, group, ttl_ms, &j);
+
+	*members = NULL;
 	if (rc == 0)
 		rc = members_join(j, members, complete);
+	json_decref(j);
+	return rc;
+}
+
+int meta_client_cache_group(struct meta_client *c, const char *group, uint32_t ttl_ms,
+			    struct meta_member **v, int *n, bool *complete)
+{
+	json_t *j;
+	int rc = group_get(c, group, ttl_ms, &j);
+
+	*v = NULL;
+	*n = 0;
+	if (rc == 0)
+		rc = members_parse(j, v, n, complete);
 	json_decref(j);
 	return rc;
 }

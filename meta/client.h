@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct meta_client;
+struct meta_member; /* meta/members.h */
 
 /* addr: "unix:PATH" or "http://HOST:PORT"; token may be NULL. */
 int meta_client_new(const char *addr, const char *token, struct meta_client **out);
@@ -44,16 +45,21 @@ int meta_client_repo_info(struct meta_client *c, const char *name, struct meta_r
 int meta_client_open_repo(struct meta_client *c, const char *name, struct repo **out);
 
 /* Cache group membership (API.md, cache-groups). A heartbeat makes addr a
- * member of group for ttl_ms; *members (malloc'd, the caller frees) is
+ * member of group for ttl_ms, on Kubernetes node node (NULL: none; see
+ * meta_members_node_check); *members (malloc'd, the caller frees) is
  * then the live list as "HOST:PORT,HOST:PORT" sorted, empty ("") for a
  * group without members. *complete (if not NULL) is false while the
  * service has been up for less than ttl_ms (0 for the lookup: the
  * service's default): members from before a restart may be missing.
+ * meta_client_cache_group is the lookup with each member's node: *v (n
+ * entries sorted by address, node "" where none; the caller frees it).
  * Leave is T9K_ENOTFOUND when addr was no member. */
 int meta_client_cache_beat(struct meta_client *c, const char *group, const char *addr,
-			   uint32_t ttl_ms, char **members, bool *complete);
+			   const char *node, uint32_t ttl_ms, char **members, bool *complete);
 int meta_client_cache_members(struct meta_client *c, const char *group, uint32_t ttl_ms,
 			      char **members, bool *complete);
+int meta_client_cache_group(struct meta_client *c, const char *group, uint32_t ttl_ms,
+			    struct meta_member **v, int *n, bool *complete);
 int meta_client_cache_leave(struct meta_client *c, const char *group, const char *addr);
 
 #endif

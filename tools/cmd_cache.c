@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "meta/db.h"
+#include "meta/members.h"
 #include "meta/objects.h"
 #include "meta/tree.h"
 #include "tools/members.h"
@@ -30,7 +31,7 @@ static const char serve_usage[] =
 	"usage: t9kfs cache serve [--dir DIR] --capacity SIZE [--listen HOST:PORT]\n"
 	"                         [--advertise HOST:PORT]\n"
 	"                         [--group PEERS | --meta URL [--group-name NAME]\n"
-	"                         [--member-ttl MS]]\n"
+	"                         [--member-ttl MS] [--node-name NAME]]\n"
 	"                         [--socket PATH] [--metrics HOST:PORT]\n"
 	"                         [--io auto|uring|pread] [--peer-timeout MS] [--peer-wait MS]\n"
 	"                         [--peer-skip MS]\n"
@@ -57,6 +58,10 @@ static const char serve_usage[] =
 	"                       cleanly at once\n"
 	"  --group-name NAME    the group to join with --meta (default: default)\n"
 	"  --member-ttl MS      a heartbeat every MS/3, valid for MS (9000)\n"
+	"  --node-name NAME     with --meta: the Kubernetes node this daemon runs on\n"
+	"                       (e.g. spec.nodeName from the downward API), recorded\n"
+	"                       with its membership for schedulers and operators\n"
+	"                       (1-253 of a-z, 0-9, '-', '.'; default: none)\n"
 	"  --metrics HOST:PORT  serve Prometheus text at http://HOST:PORT/metrics\n"
 	"  --io MODE            disk I/O engine: io_uring, falling back to pread (auto)\n"
 	"  --peer-timeout MS    a peer that cannot be connected to within MS (2000),\n"
@@ -78,8 +83,10 @@ static const char stats_usage[] =
 	"\n"
 	"Prints a cache daemon's counters, one 'name value' a line (the local\n"
 	"daemon by default: $T9KFS_CACHE or unix:$T9KFS_HOME/cache/cache.sock;\n"
-	"with --group, every member in turn). PEERS is HOST:PORT,... or @NAME:\n"
-	"the live members of a group registered in the metadata service.\n";
+	"with --group, every member in turn, each after a '# HOST:PORT' line).\n"
+	"PEERS is HOST:PORT,... or @NAME: the live members of a group registered\n"
+	"in the metadata service; a member that named its node (cache serve\n"
+	"--node-name) then also has a 'node NAME' line.\n";
 
 static const char warmup_usage[] =
 	"usage: t9kfs warmup REPO@REF [PATH...] [--cache ADDR | --group PEERS]\n"
@@ -108,18 +115,23 @@ static void default_cache_addr(struct cli *cli, char *out, size_t size)
 }
 
 /* PEERS as given, or for @NAME the live members of cache group NAME in
- * the metadata service (cache serve --meta); *list is the caller's. */
-static int group_arg(struct cli *cli, const char *arg, char **list)
+ * the metadata service (cache serve --meta); *list is the caller's, and
+ * so is *v when v is not NULL: the @NAME members with their nodes (NULL,
+ * 0 for PEERS). */
+static int group_arg(struct cli *cli, const char *arg, char **list, struct meta_member **v,
+		     int *n)
 {
 	struct meta_client *mc;
 	int rc;
 
 	*list = NULL;
+	if (v)
+		*v = NULL, *n = 0;
 	if (arg[0] != '@')
 		return (*list = strdup(arg)) ? 0 : t9k_err(-ENOMEM, "out of memory");
 	if ((rc = meta_cache_group_name_check(arg + 1)) < 0 || (rc = cli_client(cli, &mc)) < 0)
 		return rc;
-	return members_lookup(mc, arg + 1, list);
+	return members_lookup(mc, arg + 1, list, v, n);
 }
 
 /* ---- serve ---- */
@@ -133,7 +145,7 @@ static int serve_set_group(void *arg, const char *list)
 
 /* --meta: joins the group, *list its members now (this daemon included). */
 static int serve_join(struct cli *cli, const char *url, const char *name, const char *self,
-		      uint32_t ttl_ms, char **list, struct members_watch **w)
+		      const char *node, uint32_t ttl_ms, char **list, struct members_watch **w)
 {
 	struct meta_client *mc;
 	int rc = snprintf(cli->server, sizeof(cli->server), "%s", url);
@@ -143,9 +155,10 @@ static int serve_join(struct cli *cli, const char *url, const char *name, const 
 	cli->embedded = false;
 	rc = cli_client_new(cli, &mc);
 	if (rc == 0)
-		rc = members_watch_new(mc, name, self, ttl_ms, list, w);
+		rc = members_watch_new(mc, name, self, node, ttl_ms, list, w);
 	if (rc == 0)
-		t9k_log(T9K_LOG_INFO, "cache: joined group '%s' at %s: %s", name, url, *list);
+		t9k_log(T9K_LOG_INFO, "cache: joined group '%s' at %s: %s%s%s%s", name, url, *list,
+			node ? " (this member on node " : "", node ? node : "", node ? ")" : "");
 	return rc;
 }
 
@@ -172,6 +185,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 		{ "meta", required_argument, NULL, 'M' },
 		{ "group-name", required_argument, NULL, 'N' },
 		{ "member-ttl", required_argument, NULL, 'T' },
+		{ "node-name", required_argument, NULL, 'o' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "io", required_argument, NULL, 'i' },
@@ -186,7 +200,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 	};
 	struct cache_server_opts o;
 	char dir[sizeof(cli->home) + 16];
-	const char *meta = NULL, *group_name = "default";
+	const char *meta = NULL, *group_name = "default", *node = NULL;
 	struct members_watch *watch = NULL;
 	char *members = NULL;
 	long ttl = MEMBERS_WATCH_TTL_MS;
@@ -221,6 +235,11 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 		case 'T':
 			if ((rc = parse_int_opt("--member-ttl", optarg, 1000, 600000, &ttl)) < 0)
 				return cli_fail(rc);
+			break;
+		case 'o':
+			if ((rc = meta_members_node_check(optarg)) < 0)
+				return cli_fail(rc);
+			node = optarg;
 			break;
 		case 's': o.socket = optarg; break;
 		case 'S': o.stores = optarg; break;
@@ -279,6 +298,13 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 	if (meta && o.group)
 		return cli_usage_error("--group and --meta exclude each other (a static member list, "
 				       "or the live one of the metadata service)");
+	if (node && o.group)
+		return cli_usage_error("--node-name and --group exclude each other (the node is "
+				       "recorded with the membership in the metadata service: use "
+				       "--meta)");
+	if (node && !meta)
+		return cli_usage_error("--node-name needs --meta URL (the node is recorded with the "
+				       "membership in the metadata service)");
 	if ((meta || o.advertise) && !o.listen)
 		return cli_usage_error("--meta and --advertise need --listen HOST:PORT: where this "
 				       "member takes the other members' connections");
@@ -293,7 +319,7 @@ static int cache_serve_cmd(struct cli *cli, int argc, char **argv)
 	if ((rc = cli_block_stop_signals(&set)) < 0)
 		return cli_fail(rc);
 	if (meta && (rc = serve_join(cli, meta, group_name, o.advertise ? o.advertise : o.listen,
-					(uint32_t)ttl, &members, &watch)) < 0)
+					node, (uint32_t)ttl, &members, &watch)) < 0)
 		return cli_fail(rc);
 	o.group = members ? members : o.group;
 	rc = cache_server_new(&o, &serving);
@@ -337,9 +363,10 @@ static int cache_stats_cmd(struct cli *cli, int argc, char **argv)
 	};
 	struct cache_client_opts co = { .store_url = "none", .timeout_ms = 3000 };
 	struct cache_client *cc = NULL;
+	struct meta_member *nodes = NULL; /* @NAME: the members with their nodes */
 	char addr[sizeof(cli->home) + 64], **members = NULL, *glist = NULL;
 	const char *group = NULL, *local = NULL;
-	int c, rc = 0, failed = 0, n = 1;
+	int c, rc = 0, failed = 0, n = 1, nn = 0;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -358,7 +385,7 @@ static int cache_stats_cmd(struct cli *cli, int argc, char **argv)
 		default_cache_addr(cli, addr, sizeof(addr));
 		local = addr;
 	}
-	if (group && (rc = group_arg(cli, group, &glist)) < 0)
+	if (group && (rc = group_arg(cli, group, &glist, &nodes, &nn)) < 0)
 		return cli_fail(rc);
 	co.local = local;
 	co.group = glist;
@@ -368,6 +395,7 @@ static int cache_stats_cmd(struct cli *cli, int argc, char **argv)
 	free(glist);
 	if (rc < 0) {
 		cache_client_free(cc);
+		free(nodes);
 		return cli_fail(rc);
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -377,6 +405,9 @@ static int cache_stats_cmd(struct cli *cli, int argc, char **argv)
 		rc = cache_client_stats(cc, i, &t);
 		if (members)
 			printf("# %s\n", members[i]);
+		for (int k = 0; members && k < nn; k++)
+			if (nodes[k].node[0] && !strcmp(nodes[k].addr, members[i]))
+				printf("node %s\n", nodes[k].node);
 		if (rc < 0) {
 			fprintf(stderr, "t9kfs: %s\n", t9k_errmsg(rc));
 			failed++;
@@ -387,6 +418,7 @@ static int cache_stats_cmd(struct cli *cli, int argc, char **argv)
 	}
 	cache_net_list_free(members);
 	cache_client_free(cc);
+	free(nodes);
 	return failed ? 1 : 0;
 }
 
@@ -609,7 +641,7 @@ int cmd_warmup(struct cli *cli, int argc, char **argv)
 	if (rc == 0)
 		rc = repo_resolve(r, sp.has_ref ? sp.ref : "main", &commit);
 	if (rc == 0 && group)
-		rc = group_arg(cli, group, &glist);
+		rc = group_arg(cli, group, &glist, NULL, NULL);
 	if (rc < 0)
 		goto out;
 	co.local = local;

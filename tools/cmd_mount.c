@@ -341,8 +341,8 @@ static int cache_source_new(struct cli *cli, struct mount_req *m, struct store *
 
 		rc = cli_client_new(cli, &own);
 		if (rc == 0)
-			rc = members_watch_new(own, m->cache_group + 1, NULL, MEMBERS_WATCH_TTL_MS,
-					       &members, &cs->watch);
+			rc = members_watch_new(own, m->cache_group + 1, NULL, NULL,
+					       MEMBERS_WATCH_TTL_MS, &members, &cs->watch);
 		co.group = members;
 	}
 	if (rc == 0)

@@ -6,8 +6,10 @@
  */
 #include "tools/members.h"
 
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "meta/members.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -18,7 +20,7 @@
 
 struct members_watch {
 	struct meta_client *c;
-	char *group, *self, *last;
+	char *group, *self, *node, *last; /* node: NULL when none */
 	uint32_t ttl_ms;
 	members_apply_fn apply;
 	void *arg;
@@ -32,7 +34,8 @@ struct members_watch {
 static int refresh(struct members_watch *w, char **list, bool *complete)
 {
 	if (w->self)
-		return meta_client_cache_beat(w->c, w->group, w->self, w->ttl_ms, list, complete);
+		return meta_client_cache_beat(w->c, w->group, w->self, w->node, w->ttl_ms, list,
+					      complete);
 	return meta_client_cache_members(w->c, w->group, w->ttl_ms, list, complete);
 }
 
@@ -75,25 +78,43 @@ out:
 	return rc;
 }
 
-int members_lookup(struct meta_client *c, const char *group, char **list)
+int members_lookup(struct meta_client *c, const char *group, char **list,
+		   struct meta_member **v, int *n)
 {
-	int rc = meta_client_cache_members(c, group, 0, list, NULL);
+	struct meta_member *m;
+	struct buf b = BUF_INIT;
+	int k, rc = meta_client_cache_group(c, group, 0, &m, &k, NULL);
 
+	*list = NULL;
+	if (v)
+		*v = NULL, *n = 0;
 	if (rc < 0)
 		return t9k_err(rc, "cache group '%s': %s", group, t9k_errmsg(rc));
-	if (!**list) {
-		free(*list);
-		*list = NULL;
+	if (k == 0) {
+		free(m);
 		return t9k_err(T9K_ENOTFOUND, "cache group '%s' has no live members in the metadata "
 					      "service (start `t9kfs cache serve --meta URL --group-name "
 					      "%s` on the nodes)",
 			       group, group);
 	}
+	for (int i = 0; rc == 0 && i < k; i++)
+		if ((i && (rc = buf_addstr(&b, ",")) < 0) || (rc = buf_addstr(&b, m[i].addr)) < 0)
+			break;
+	if (rc < 0) {
+		buf_release(&b);
+		free(m);
+		return rc;
+	}
+	*list = buf_detach(&b, NULL);
+	if (v)
+		*v = m, *n = k;
+	else
+		free(m);
 	return 0;
 }
 
 int members_watch_new(struct meta_client *c, const char *group, const char *self,
-		      uint32_t ttl_ms, char **first, struct members_watch **out)
+		      const char *node, uint32_t ttl_ms, char **first, struct members_watch **out)
 {
 	struct members_watch *w = calloc(1, sizeof(*w));
 	pthread_condattr_t ca;
@@ -102,7 +123,8 @@ int members_watch_new(struct meta_client *c, const char *group, const char *self
 	*first = NULL;
 	*out = NULL;
 	meta_client_set_timeout(c, ttl_ms >= 6000 ? ttl_ms / 3000 : 1);
-	if (!w || !(w->group = strdup(group)) || (self && !(w->self = strdup(self)))) {
+	if (!w || !(w->group = strdup(group)) || (self && !(w->self = strdup(self))) ||
+	    (self && node && !(w->node = strdup(node)))) {
 		rc = t9k_err(-ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -114,9 +136,9 @@ int members_watch_new(struct meta_client *c, const char *group, const char *self
 	pthread_cond_init(&w->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	if (self)
-		rc = meta_client_cache_beat(c, group, self, ttl_ms, &w->last, NULL);
+		rc = meta_client_cache_beat(c, group, self, w->node, ttl_ms, &w->last, NULL);
 	else
-		rc = members_lookup(c, group, &w->last);
+		rc = members_lookup(c, group, &w->last, NULL, NULL);
 	if (rc < 0) {
 		if (self)
 			rc = t9k_err(rc, "cache group '%s': %s", group, t9k_errmsg(rc));
@@ -138,6 +160,7 @@ fail:
 		free(w->last);
 		free(w->group);
 		free(w->self);
+		free(w->node);
 		free(w);
 	}
 	meta_client_free(c);
@@ -229,5 +252,6 @@ void members_watch_stop(struct members_watch *w)
 	free(w->last);
 	free(w->group);
 	free(w->self);
+	free(w->node);
 	free(w);
 }

@@ -4,7 +4,8 @@
 # list from the service, on loopback. Members join one by one and every
 # daemon sees the whole group; a mount follows @NAME; a clean stop leaves
 # at once, a kill -9 expires after the ttl, and reads stay correct through
-# both; an outage of the service keeps the last list; bad input.
+# both; a member's --node-name is in the group's listing; an outage of the
+# service keeps the last list; bad input.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-mount.sh"
 . "$(dirname "$0")/lib-cache.sh"
@@ -29,6 +30,20 @@ wait_members() {
 
 live() { # N: the service lists N live members of pool
 	[ "$(t9kfs cache stats --group @pool 2>/dev/null | grep -c "^# ")" = "$1" ]
+}
+
+group_get() { # GROUP: the service's GET /api/v1/cache-groups/GROUP on stdout
+	curl -sf --unix-socket "$T9KFS_HOME/meta.sock" \
+		-H "Authorization: Bearer $(cat "$T9KFS_HOME/token")" \
+		"http://t9kfs/api/v1/cache-groups/$1"
+}
+
+# group_has GROUP JSON: the GET of GROUP contains JSON (not checked without curl)
+group_has() {
+	! command -v curl >/dev/null || group_get "$1" | grep -qF "$2" || {
+		echo "GET of group $1 lacks $2: $(group_get "$1")"
+		return 1
+	}
 }
 
 logged() { # PATTERN FILE...
@@ -80,16 +95,24 @@ test_expect_success 'a member that stops cleanly leaves at once; reads stay corr
 	umount_t9kfs m1
 '
 
-test_expect_success 'a member killed with -9 expires after its ttl; the mount follows' '
-	# back under the name its peers reach it by (--advertise), not --listen
+test_expect_success 'a member killed with -9 expires after its ttl, its node too; the mount follows' '
+	# back under the name its peers reach it by (--advertise), not --listen,
+	# and saying which node it runs on
 	start_daemon g3 --capacity 64M --listen 127.0.0.1:$P3 --advertise localhost:$P3 \
-		--meta "$META" --group-name pool --member-ttl 3000 &&
+		--meta "$META" --group-name pool --member-ttl 3000 --node-name node-3.test &&
+	grep -q "joined group .pool. at $META: .*localhost:$P3 (this member on node node-3.test)" \
+		"$D/g3.log" &&
 	wait_members g1 3 && wait_members g2 3 &&
-	t9kfs cache stats --group @pool | grep -q "^# localhost:$P3$" &&
+	group_has pool "\"members\":[\"127.0.0.1:$P1\",\"127.0.0.1:$P2\",\"localhost:$P3\"]" &&
+	group_has pool "\"nodes\":{\"localhost:$P3\":\"node-3.test\"}" &&
+	t9kfs cache stats --group @pool >out && grep -q "^# localhost:$P3$" out &&
+	grep -A1 "^# localhost:$P3$" out | grep -q "^node node-3.test$" &&
+	[ "$(grep -c "^node " out)" = 1 ] &&
 	mount_t9kfs data@main m1 --cache-group @pool >/dev/null &&
 	stop_daemon g3 KILL &&
 	cmp src/big.bin m1/big.bin &&
 	wait_members g1 2 && wait_members g2 2 &&
+	group_has pool "\"nodes\":{}" &&
 	test_wait 15 logged "cache: group now 2 members (+0 -1): 127.0.0.1:$P1,127.0.0.1:$P2$" \
 		"$T9KFS_HOME"/mounts/*.log &&
 	{ sync && echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null || true &&
@@ -121,6 +144,15 @@ test_expect_success 'bad input gets one clear line and changes nothing' '
 	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:1 --meta "$META" \
 		--group 127.0.0.1:1 2>err &&
 	test_one_line_error err "exclude each other" &&
+	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:1 \
+		--group 127.0.0.1:1 --node-name n1 2>err &&
+	test_one_line_error err "node-name and --group exclude each other" &&
+	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:1 \
+		--node-name n1 2>err &&
+	test_one_line_error err "node-name needs --meta" &&
+	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:1 --meta "$META" \
+		--node-name Node_1 2>err &&
+	test_one_line_error err "bad node name .Node_1." &&
 	test_must_fail t9kfs cache serve --dir x --capacity 1M --listen 127.0.0.1:1 --meta "$META" \
 		--group-name .bad 2>err &&
 	test_one_line_error err "bad cache group name" &&
@@ -138,7 +170,8 @@ test_expect_success 'bad input gets one clear line and changes nothing' '
 	test_one_line_error err "no live members" &&
 	test_must_fail t9kfs mount --cache-group @bad/name data@main m5 2>err &&
 	test_one_line_error err "bad cache group name" &&
-	live 2 && t9kfs cache serve --help | grep -q "member-ttl"
+	live 2 && t9kfs cache serve --help | grep -q "member-ttl" &&
+	t9kfs cache serve --help | grep -q -- "--node-name NAME"
 '
 
 test_expect_success 'daemons stop cleanly and leave; no sanitizer report anywhere' '

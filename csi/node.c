@@ -54,6 +54,7 @@
 struct target {
 	char path[PATH_MAX];
 	char volume_id[CSI_ID_MAX + 1];
+	char dir[REPO_PATH_MAX + 1];         /* the directory of the mount it shows */
 	bool read_only;
 	struct target *next;
 };
@@ -70,7 +71,9 @@ struct stage {
 	char spec[META_REPO_NAME_MAX + META_REF_MAX + 2]; /* what is mounted */
 	char options[1200];
 	char cache_group[1024];
-	char path[REPO_PATH_MAX + 1];        /* the directory targets see */
+	char path[REPO_PATH_MAX + 1];        /* the directory targets see ("" for
+					      * a shared inline stage: each target
+					      * has its own) */
 	bool read_only;                      /* the mount itself */
 	struct target *targets;
 	bool busy;
@@ -176,24 +179,24 @@ static int unbind(const char *path)
 	return 0;
 }
 
-/* Opens (O_PATH) the directory the targets of s see: its path beneath
- * the mount, without following symlinks, so a dataset cannot point a bind
- * outside itself. */
-static int open_source(const struct stage *s, int *out)
+/* Opens (O_PATH) directory dir of the mount of s, beneath the mount and
+ * without following symlinks, so a dataset cannot point a bind outside
+ * itself. */
+static int open_source(const struct stage *s, const char *dir, int *out)
 {
 	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 					   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
 	int root = open(s->staging, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1, e;
 
-	if (root >= 0 && s->path[0]) {
-		fd = (int)syscall(SYS_openat2, root, s->path, &how, sizeof(how));
+	if (root >= 0 && dir[0]) {
+		fd = (int)syscall(SYS_openat2, root, dir, &how, sizeof(how));
 		e = errno;
 		close(root);
 		if (fd < 0)
 			return t9k_err(e == ENOENT || e == ENOTDIR || e == ELOOP || e == EXDEV ?
 				       T9K_ENOTFOUND : -e, "path '%s' is not a directory of %s (symlinks "
-				       "are not followed): %s", s->path, s->spec, strerror(e));
+				       "are not followed): %s", dir, s->spec, strerror(e));
 		*out = fd;
 		return 0;
 	}
@@ -203,12 +206,12 @@ static int open_source(const struct stage *s, int *out)
 	return 0;
 }
 
-/* Binds stage s (its path directory) at target, nosuid and nodev,
- * read-only when ro. */
-static int bind_target(const struct stage *s, const char *target, bool ro)
+/* Binds directory dir of stage s at target, nosuid and nodev, read-only
+ * when ro. */
+static int bind_target(const struct stage *s, const char *dir, const char *target, bool ro)
 {
 	char src[64];
-	int fd, rc = open_source(s, &fd);
+	int fd, rc = open_source(s, dir, &fd);
 
 	if (rc < 0)
 		return rc;
@@ -275,8 +278,9 @@ static int state_save(struct csi_node *n, const struct stage *s)
 	int fd = -1, rc;
 
 	for (const struct target *t = s->targets; t && ts; t = t->next)
-		json_array_append_new(ts, json_pack("{s:s,s:s,s:b}", "path", t->path, "volume_id",
-						    t->volume_id, "read_only", t->read_only));
+		json_array_append_new(ts, json_pack("{s:s,s:s,s:s,s:b}", "path", t->path, "volume_id",
+						    t->volume_id, "dir", t->dir, "read_only",
+						    t->read_only));
 	j = json_pack("{s:i,s:s,s:s,s:b,s:s,s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:o}", "version",
 		      STATE_VERSION, "staging", s->staging, "volume_id", s->volume_id, "ephemeral",
 		      s->ephemeral, "share_key", s->share_key, "created_dir", s->created_dir, "repo",
@@ -369,7 +373,8 @@ static struct stage *state_load_one(const char *path)
 		struct target *tg = rc == 0 ? calloc(1, sizeof(*tg)) : NULL;
 
 		if (!tg || copy_str(tg->path, sizeof(tg->path), t, "path") < 0 ||
-		    copy_str(tg->volume_id, sizeof(tg->volume_id), t, "volume_id") < 0) {
+		    copy_str(tg->volume_id, sizeof(tg->volume_id), t, "volume_id") < 0 ||
+		    copy_str(tg->dir, sizeof(tg->dir), t, "dir") < 0) {
 			free(tg);
 			rc = -EINVAL;
 			break;
@@ -637,7 +642,7 @@ void csi_node_stage(void *ctx, const ProtobufCMessage *msg, struct csi_reply *ou
 		if (rc == 0 && s->path[0]) { /* the directory must be there */
 			int fd;
 
-			rc = open_source(s, &fd);
+			rc = open_source(s, s->path, &fd);
 			if (rc == 0)
 				close(fd);
 			else
@@ -746,7 +751,7 @@ void csi_node_unstage(void *ctx, const ProtobufCMessage *msg, struct csi_reply *
 /* The shared stage of an inline ephemeral volume, created and mounted
  * when it is the first; busy on return (NULL: out failed). */
 static struct stage *ephemeral_stage(struct csi_node *n, const Csi__V1__NodePublishVolumeRequest *req,
-				     bool *ro, struct csi_reply *out)
+				     bool *ro, char *dir, struct csi_reply *out)
 {
 	struct csi_driver *d = n->d;
 	struct stage *want = calloc(1, sizeof(*want)), *s = NULL;
@@ -773,6 +778,8 @@ static struct stage *ephemeral_stage(struct csi_node *n, const Csi__V1__NodePubl
 	*ro = *ro || v.read_only;
 	/* the targets choose their directory: the shared mount is the root */
 	plan_mount(want, &v, &commit, is_branch, *ro);
+	snprintf(dir, REPO_PATH_MAX + 1, "%s", v.path);
+	want->path[0] = '\0';
 	snprintf(what, sizeof(what), "%s\n%s\n%s\n%d", want->spec, want->options, want->cache_group,
 		 want->read_only);
 	key_of(what, want->share_key);
@@ -831,7 +838,7 @@ void csi_node_publish(void *ctx, const ProtobufCMessage *msg, struct csi_reply *
 	const char *eph = csi_map_get((void *const *)req->volume_context, req->n_volume_context,
 				      "csi.storage.k8s.io/ephemeral");
 	bool ephemeral = eph && !strcmp(eph, "true"), ro, created = false;
-	char target[PATH_MAX], staging[PATH_MAX], why[PATH_MAX + 200];
+	char target[PATH_MAX], staging[PATH_MAX], why[PATH_MAX + 200], dir[REPO_PATH_MAX + 1];
 	struct target *t = NULL;
 	struct stage *s, *other;
 	int rc;
@@ -854,7 +861,7 @@ void csi_node_publish(void *ctx, const ProtobufCMessage *msg, struct csi_reply *
 	}
 	ro = req->readonly || csi_mode_read_only(req->volume_capability);
 	if (ephemeral) {
-		s = ephemeral_stage(n, req, &ro, out);
+		s = ephemeral_stage(n, req, &ro, dir, out);
 		if (!s)
 			return;
 	} else {
@@ -880,6 +887,7 @@ void csi_node_publish(void *ctx, const ProtobufCMessage *msg, struct csi_reply *
 			return;
 		}
 		s->busy = true;
+		snprintf(dir, sizeof(dir), "%s", s->path);
 		pthread_mutex_unlock(&n->lock);
 	}
 	ro = ro || s->read_only;
@@ -887,7 +895,8 @@ void csi_node_publish(void *ctx, const ProtobufCMessage *msg, struct csi_reply *
 	pthread_mutex_lock(&n->lock);
 	other = find_target(n, target, &t);
 	pthread_mutex_unlock(&n->lock);
-	if (other && (other != s || strcmp(t->volume_id, req->volume_id) || t->read_only != ro)) {
+	if (other && (other != s || strcmp(t->volume_id, req->volume_id) || t->read_only != ro ||
+		      strcmp(t->dir, dir))) {
 		csi_fail(out, GRPC_STATUS_ALREADY_EXISTS, "%s is published already, as volume '%s'%s",
 			 target, t->volume_id, other == s && t->read_only != ro ?
 			 (t->read_only ? " read-only" : " read-write") : "");
@@ -913,7 +922,7 @@ void csi_node_publish(void *ctx, const ProtobufCMessage *msg, struct csi_reply *
 	if (rc >= 0 && !t)
 		rc = t9k_err(-ENOMEM, "out of memory");
 	if (rc >= 0)
-		rc = bind_target(s, target, ro);
+		rc = bind_target(s, dir, target, ro);
 	if (rc < 0) {
 		csi_fail_rc(out, rc, "volume '%s'", req->volume_id);
 		if (created)
@@ -923,6 +932,7 @@ void csi_node_publish(void *ctx, const ProtobufCMessage *msg, struct csi_reply *
 	}
 	snprintf(t->path, sizeof(t->path), "%s", target);
 	snprintf(t->volume_id, sizeof(t->volume_id), "%s", req->volume_id);
+	snprintf(t->dir, sizeof(t->dir), "%s", dir);
 	t->read_only = ro;
 	pthread_mutex_lock(&n->lock);
 	t->next = s->targets;
@@ -933,7 +943,7 @@ void csi_node_publish(void *ctx, const ProtobufCMessage *msg, struct csi_reply *
 		t9k_log(T9K_LOG_ERROR, "csi: %s (the volume is published, a restart will not know it)",
 			t9k_errmsg(rc));
 	t9k_log(T9K_LOG_INFO, "csi: published %s (%s%s%s) at %s%s", req->volume_id, s->spec,
-		s->path[0] ? ":" : "", s->path, target, ro ? " read-only" : "");
+		dir[0] ? ":" : "", dir, target, ro ? " read-only" : "");
 	csi_reply_ok(out, &resp.base);
 done:
 	pthread_mutex_lock(&n->lock);
@@ -1182,7 +1192,7 @@ static void recover(struct csi_node *n, struct stage *s)
 	for (struct target *t = s->targets; t; t = t->next) {
 		rc = unbind(t->path);
 		if (rc == 0 && make_dir(t->path) >= 0)
-			rc = bind_target(s, t->path, t->read_only);
+			rc = bind_target(s, t->dir, t->path, t->read_only);
 		if (rc < 0) {
 			snprintf(why, sizeof(why), "binding %.200s again: %.300s", t->path,
 				 t9k_errmsg(rc));

@@ -19,6 +19,7 @@
 #                                  (NOT_FOUND, ...); its message goes to stdout
 #   CAP_RO, CAP_RW                 volume_capability JSON (mount, reader/writer)
 #   t9kfs_mounts                   the fuse.t9kfs mount points, one a line
+#   mountinfo_fuse                 "DEVICE MOUNTPOINT" of each of them
 #   csi_logs_clean                 fails when a log has a sanitizer report
 # At the end the driver and mounter stop and every mount of the test goes.
 if [ -z "${T9KFS_CSI_NS:-}" ]; then
@@ -116,7 +117,14 @@ csi_must_fail() {
 }
 
 t9kfs_mounts() {
-	awk '$9 == "fuse.t9kfs" { print $5 }' /proc/self/mountinfo
+	mountinfo_fuse | awk '{ print $2 }'
+}
+
+# "DEVICE MOUNTPOINT" of each fuse.t9kfs mount (the file system type
+# follows the " - " after a varying number of optional fields).
+mountinfo_fuse() {
+	awk '{ for (i = 7; $i != "-"; i++) ; if ($(i + 1) == "fuse.t9kfs") print $3, $5 }' \
+		/proc/self/mountinfo
 }
 
 csi_logs_clean() {

@@ -20,6 +20,7 @@ Suite *transfer_suite(void);
 Suite *json_suite(void);
 Suite *cache_suite(void);
 Suite *members_suite(void);
+Suite *csi_suite(void);
 
 /* Creates a fresh directory under $TMPDIR for one test; fills path. */
 void test_tmpdir(char *path, size_t size);

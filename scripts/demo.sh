@@ -2,8 +2,9 @@
 # `make demo`: the main job on the embedded default. Starts a local
 # metadata server under a temporary T9KFS_HOME, creates a repository from a
 # small generated dataset, branches, changes a few files, commits with
-# metadata, shows log, diff and compare, and mounts the result with FUSE
-# (as root). Cleans up after itself (unmounting too), so it
+# metadata, shows log, diff and compare, mounts the result with FUSE and
+# serves it to "pods" through the Kubernetes CSI driver (as root,
+# scripts/demo-csi.sh). Cleans up after itself (unmounting too), so it
 # runs twice in a row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +64,11 @@ if [ -e /dev/fuse ] && [ "$(id -u)" = 0 ]; then
 	ls "$T9KFS_HOME/mnt/train"
 	cmp "$T9KFS_HOME/mnt/train/cat/01.jpg" "$data/train/cat/01.jpg" && echo "identical"
 	run "$T9KFS" umount "$T9KFS_HOME/mnt"
+	if /usr/bin/python3 -c "import grpc, grpc_tools" 2>/dev/null; then
+		scripts/demo-csi.sh
+	else
+		step "skipping the CSI driver: needs python3-grpcio and python3-grpc-tools"
+	fi
 else
-	step "skipping the mount: needs root and /dev/fuse"
+	step "skipping the mount and the CSI driver: they need root and /dev/fuse"
 fi

@@ -33,22 +33,29 @@ static const char csi_usage[] =
 	"  --node-id NODE           this node's name (the topology key t9kfs.io/node)\n"
 	"  --state-dir DIR          where staged and published volumes are recorded, so a\n"
 	"                           restarted driver knows them (default $T9KFS_HOME/csi)\n"
-	"  --mounter unix:///PATH   the node's mounter (default\n"
+	"  --mounter unix:///PATH   the node's mounter, 't9kfs csi mounter' (default\n"
 	"                           unix://$T9KFS_HOME/csi/mounter.sock)\n"
 	"  --workers N              threads for slow calls such as mounts (default 4)\n"
 	"  --check-interval MS      how often mounts are checked; a dead one is mounted\n"
 	"                           and bound into its targets again (default 1000)\n"
 	"\n"
-	"t9kfs csi mounter runs the node's mounter: the process that starts the mount\n"
-	"daemons of the driver's volumes (with its own environment: T9KFS_HOME,\n"
-	"T9KFS_SERVER, T9KFS_TOKEN, T9KFS_CACHE, store credentials), so they outlive\n"
-	"the driver. --ping exits 0 when a mounter answers at --listen.\n"
-	"  --listen unix:///PATH    its socket (default unix://$T9KFS_HOME/csi/mounter.sock)\n"
-	"\n"
 	"The metadata service is T9KFS_SERVER (token T9KFS_TOKEN or $T9KFS_HOME/token).\n"
 	"Volume attributes: repo, ref, path, readOnly, cacheGroup and the 't9kfs\n"
 	"mount -o' options; StorageClass parameters add fromRef, branchPrefix and\n"
 	"onDelete (delete|retain|commit). See csi/deploy/README.md.\n";
+
+static const char mounter_usage[] =
+	"usage: t9kfs csi mounter [--listen unix:///PATH] [--ping]\n"
+	"\n"
+	"Runs the node's mounter in the foreground: the long-lived process that starts\n"
+	"and stops the mount daemons of the CSI driver's volumes ('t9kfs mount' and\n"
+	"'t9kfs umount' with this process's environment: T9KFS_HOME, T9KFS_SERVER,\n"
+	"T9KFS_TOKEN, T9KFS_CACHE, store credentials), so they outlive the driver. It\n"
+	"is the subreaper of those daemons. Stopping it leaves them running.\n"
+	"\n"
+	"  --listen unix:///PATH    its socket, mode 0600 (default\n"
+	"                           unix://$T9KFS_HOME/csi/mounter.sock)\n"
+	"  --ping                   exit 0 when a mounter answers at --listen\n";
 
 static int mounter_cmd(struct cli *cli, int argc, char **argv)
 {
@@ -71,12 +78,12 @@ static int mounter_cmd(struct cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'l': listen = optarg; break;
 		case 'p': ping = true; break;
-		case 'h': fputs(csi_usage, stdout); return 0;
-		default: fputs(csi_usage, stderr); return 2;
+		case 'h': fputs(mounter_usage, stdout); return 0;
+		default: fputs(mounter_usage, stderr); return 2;
 		}
 	}
 	if (optind != argc) {
-		fputs(csi_usage, stderr);
+		fputs(mounter_usage, stderr);
 		return 2;
 	}
 	if (ping) {

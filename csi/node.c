@@ -570,6 +570,7 @@ void csi_node_stage(void *ctx, const ProtobufCMessage *msg, struct csi_reply *ou
 	const Csi__V1__NodeStageVolumeRequest *req = (const void *)msg;
 	Csi__V1__NodeStageVolumeResponse resp = CSI__V1__NODE_STAGE_VOLUME_RESPONSE__INIT;
 	struct stage *want = calloc(1, sizeof(*want)), *s;
+	char why[sizeof(want->abnormal)];
 	struct csi_volume v;
 	struct oid commit;
 	bool is_branch;
@@ -630,8 +631,7 @@ void csi_node_stage(void *ctx, const ProtobufCMessage *msg, struct csi_reply *ou
 	s->busy = true;
 	pthread_mutex_unlock(&n->lock);
 
-	if (s->mounted && answers(s->staging, s->abnormal, sizeof(s->abnormal))) {
-		s->abnormal[0] = '\0';
+	if (s->mounted && answers(s->staging, why, sizeof(why))) {
 		rc = 0; /* a retry */
 	} else {
 		rc = make_dir(s->staging);
@@ -643,14 +643,19 @@ void csi_node_stage(void *ctx, const ProtobufCMessage *msg, struct csi_reply *ou
 			int fd;
 
 			rc = open_source(s, s->path, &fd);
-			if (rc == 0)
+			if (rc == 0) {
 				close(fd);
-			else
+			} else {
+				snprintf(why, sizeof(why), "%s", t9k_errmsg(rc));
 				csi_mounter_umount(n->d->mounter, s->staging, MOUNTER_TIMEOUT_S);
+				rc = t9k_err(rc, "%s", why);
+			}
 		}
 		if (rc == 0) {
+			pthread_mutex_lock(&n->lock);
 			s->mounted = true;
 			s->abnormal[0] = '\0';
+			pthread_mutex_unlock(&n->lock);
 			rc = state_save(n, s);
 		}
 	}
@@ -1218,10 +1223,56 @@ static bool healthy(struct stage *s, char *why, size_t whysz)
 	return true;
 }
 
+struct orphans {
+	struct csi_node *n;
+	char prefix[PATH_MAX + 16];
+	char (*found)[PATH_MAX];
+	size_t count, cap;
+};
+
+static int orphan_one(void *arg, const char *mountpoint, unsigned major, unsigned minor,
+		      const char *type)
+{
+	struct orphans *o = arg;
+
+	(void)major, (void)minor;
+	if (strcmp(type, "fuse.t9kfs") || strncmp(mountpoint, o->prefix, strlen(o->prefix)) ||
+	    find_staging(o->n, mountpoint) || o->count == o->cap)
+		return 0;
+	snprintf(o->found[o->count++], PATH_MAX, "%s", mountpoint);
+	return 0;
+}
+
+/* Inline volumes' mounts without a record (a driver that died between
+ * mounting and recording) are unmounted: no call will ever name them. */
+static void sweep_orphans(struct csi_node *n)
+{
+	struct orphans o = { .n = n, .cap = 64 };
+
+	o.found = calloc(o.cap, sizeof(*o.found));
+	if (!o.found)
+		return;
+	snprintf(o.prefix, sizeof(o.prefix), "%s/ephemeral/", n->d->state_dir);
+	pthread_mutex_lock(&n->lock);
+	fs_mounts_each(orphan_one, &o);
+	pthread_mutex_unlock(&n->lock);
+	for (size_t i = 0; i < o.count; i++) {
+		int rc = csi_mounter_umount(n->d->mounter, o.found[i], MOUNTER_TIMEOUT_S);
+
+		t9k_log(rc ? T9K_LOG_ERROR : T9K_LOG_WARN, "csi: unmounting %s, an inline volume's "
+			"mount without a record: %s", o.found[i], rc ? t9k_errmsg(rc) : "done");
+		if (rc == 0)
+			rmdir(o.found[i]);
+	}
+	free(o.found);
+}
+
 static void *monitor_main(void *arg)
 {
 	struct csi_node *n = arg;
 	unsigned round = 0;
+
+	sweep_orphans(n);
 
 	pthread_mutex_lock(&n->lock);
 	while (!n->stop) {

@@ -486,16 +486,15 @@ out:
 	return 0;
 }
 
-int fs_mount_info(const char *mountpoint, unsigned *major, unsigned *minor, char *type,
-		  size_t typesz)
+int fs_mounts_each(fs_mount_fn fn, void *arg)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	char line[8192];
-	int found = -ENOENT;
+	int rc = 0;
 
 	if (!f)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
 		char mp[4096], dec[4096], fstype[256];
 		const char *dash = strstr(line, " - ");
 		unsigned ma, mi;
@@ -515,18 +514,44 @@ int fs_mount_info(const char *mountpoint, unsigned *major, unsigned *minor, char
 			}
 		}
 		dec[j] = '\0';
-		if (strcmp(dec, mountpoint))
-			continue;
-		if (major)
-			*major = ma;
-		if (minor)
-			*minor = mi;
-		if (type && typesz)
-			snprintf(type, typesz, "%s", fstype);
-		found = 0;
+		rc = fn(arg, dec, ma, mi, fstype);
 	}
 	fclose(f);
-	return found;
+	return rc < 0 ? rc : 0;
+}
+
+struct mount_info {
+	const char *mountpoint;
+	unsigned *major, *minor;
+	char *type;
+	size_t typesz;
+	bool found;
+};
+
+static int info_one(void *arg, const char *mountpoint, unsigned major, unsigned minor,
+		    const char *type)
+{
+	struct mount_info *mi = arg;
+
+	if (strcmp(mountpoint, mi->mountpoint))
+		return 0;
+	if (mi->major)
+		*mi->major = major;
+	if (mi->minor)
+		*mi->minor = minor;
+	if (mi->type && mi->typesz)
+		snprintf(mi->type, mi->typesz, "%s", type);
+	mi->found = true; /* the last one wins: mounts stack */
+	return 0;
+}
+
+int fs_mount_info(const char *mountpoint, unsigned *major, unsigned *minor, char *type,
+		  size_t typesz)
+{
+	struct mount_info mi = { mountpoint, major, minor, type, typesz, false };
+	int rc = fs_mounts_each(info_one, &mi);
+
+	return rc < 0 ? rc : mi.found ? 0 : -ENOENT;
 }
 
 static void raise_readahead(struct fs *fs)

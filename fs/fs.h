@@ -98,5 +98,11 @@ void fs_free(struct fs *fs);
  * -ENOENT when nothing is mounted there. */
 int fs_mount_info(const char *mountpoint, unsigned *major, unsigned *minor, char *type,
 		  size_t typesz);
+/* Calls fn for every mount of this process's namespace, in
+ * /proc/self/mountinfo's order (mount points decoded); a negative return
+ * of fn stops the walk and is returned. */
+typedef int (*fs_mount_fn)(void *arg, const char *mountpoint, unsigned major, unsigned minor,
+			   const char *type);
+int fs_mounts_each(fs_mount_fn fn, void *arg);
 
 #endif

@@ -103,16 +103,26 @@ test_expect_success 'the restarted driver knows the volumes: retries change noth
 	stats vol-w "$P/w" | grep -q "\"message\": \"ok\""
 '
 
-# Kills the daemon of a mount with -9; abnormal at once, serving within 5 s.
+# Kills the daemon of a mount with -9; abnormal at once, serving within
+# 5 s. The mounter is paused while NodeGetVolumeStats is asked, so the
+# driver cannot have mounted the volume again before the question (the
+# answer is abnormal either way: the mount is dead, or being mounted).
 kill_daemon_and_wait() {
-	local stage=$1 vol=$2 target=$3 file=$4 want=$5 pid t0 t1
+	local stage=$1 vol=$2 target=$3 file=$4 want=$5 pid t0 t1 mounter
 	pid=$(daemon_of "$stage") && [ -n "$pid" ] || { echo "no daemon for $stage"; return 1; }
+	mounter=$(cat "$D/mounter.pid")
 	t0=$(date +%s.%N)
+	kill -STOP "$mounter"
 	kill -9 "$pid"
-	abnormal "$vol" "$target" || { echo "not reported abnormal"; stats "$vol" "$target"; return 1; }
+	abnormal "$vol" "$target" || {
+		kill -CONT "$mounter"
+		echo "not reported abnormal"; stats "$vol" "$target"; return 1
+	}
+	kill -CONT "$mounter"
 	test_wait 5 reads "$want" "$target/$file" || return 1
 	t1=$(date +%s.%N)
-	echo "# $vol: served again $(echo "$t1 - $t0" | bc) s after kill -9" >&3
+	echo "# $vol: served again $(echo "$t1 - $t0" | bc) s after kill -9 (the mounter" \
+		"paused for one stats call)" >&3
 	test_wait 5 pod_reads "$want" "$target/$file" || return 1
 	test_wait 5 sh -c "! kill -0 $pid 2>/dev/null"
 	[ "$(daemon_of "$stage")" != "$pid" ]
@@ -155,6 +165,33 @@ test_expect_success 'a daemon killed while the driver is down is remounted by th
 	csi_start_driver &&
 	test_wait 5 reads want-again "$P/w/again.txt" &&
 	test_wait 5 pod_reads "$TEST_DIR/want-again" "$P/w/again.txt"
+'
+
+# One request to the mounter's socket (csi/mounter.h), as the driver makes it.
+mounter_call() {
+	/usr/bin/python3 - "${MOUNTER#unix://}" "$1" <<-\EOF
+	import socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.connect(sys.argv[1])
+	s.sendall(sys.argv[2].encode() + b"\n")
+	answer = s.makefile().readline()
+	print(answer, end="")
+	sys.exit(0 if '"ok":true' in answer else 1)
+	EOF
+}
+orphan_gone() {
+	! t9kfs_mounts | grep -q orphan
+}
+
+test_expect_success 'an inline mount left without a record is unmounted by the restarted driver' '
+	csi_kill_driver &&
+	mkdir "$STATE/ephemeral/orphan" &&
+	req="{\"op\":\"mount\",\"spec\":\"ds@v1\",\"mountpoint\":\"$STATE/ephemeral/orphan\"}" &&
+	mounter_call "$req" &&
+	t9kfs_mounts | grep -q orphan &&
+	csi_start_driver &&
+	test_wait 5 orphan_gone && test_wait 5 test ! -e "$STATE/ephemeral/orphan" &&
+	reads "$TEST_DIR/want-again" "$P/w/again.txt"
 '
 
 test_expect_success 'the restarted driver unpublishes and unstages everything cleanly' '

@@ -9,8 +9,8 @@
  * csi.source and csi.params (the StorageClass parameters). The marker makes
  * CreateVolume idempotent (same name and parameters: the same volume,
  * anything else: ALREADY_EXISTS) and is what DeleteVolume looks for before
- * it drops a branch, so it never drops a branch it did not make. It also
- * leaves in the branch's history where the volume came from.
+ * it drops or commits a branch, so it never touches a branch it did not
+ * make. It also leaves in the branch's history where the volume came from.
  *
  * CreateSnapshot commits the volume's branch (staged changes included,
  * allow_empty: the commit's metadata csi.snapshot and csi.snapshot.source
@@ -174,6 +174,51 @@ static int find_marker(struct csi_driver *d, const char *repo, const char *branc
 	return 0;
 }
 
+struct snap {
+	char id[CSI_ID_MAX + 1];
+	char tag[200];
+	char source[CSI_ID_MAX + 1];
+	int64_t time_ns;
+};
+
+/* The snapshot commit id of repo is, when its tag still names it: 1 with
+ * *sn filled, 0 when it is not a live snapshot. */
+static int snapshot_get(struct csi_driver *d, const char *repo, const struct oid *id,
+			struct snap *sn)
+{
+	json_t *c = NULL;
+	const char *name, *src;
+	char tag[200];
+	struct oid at;
+	int rc = commit_get(d, repo, id, &c);
+
+	if (rc == T9K_ENOTFOUND) {
+		rc = 0;
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	name = meta_of(c, "csi.snapshot");
+	src = meta_of(c, "csi.snapshot.source");
+	if (!name || !src || csi_ref_name(SNAP_PREFIX, name, tag, sizeof(tag)) < 0)
+		goto out;
+	rc = ref_get(d, repo, "tag", tag, &at);
+	if (rc == T9K_ENOTFOUND || (rc == 0 && !oid_eq(&at, id))) {
+		rc = 0;
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	csi_snapshot_id_format(repo, id, sn->id, sizeof(sn->id));
+	snprintf(sn->tag, sizeof(sn->tag), "%s", tag);
+	snprintf(sn->source, sizeof(sn->source), "%s", src);
+	sn->time_ns = json_integer_value(json_object_get(c, "time_ns"));
+	rc = 1;
+out:
+	json_decref(c);
+	return rc;
+}
+
 /* ---- CreateVolume ---- */
 
 static int cmp_kv(const void *a, const void *b)
@@ -203,6 +248,7 @@ struct volume_plan {
 	char branch[META_REPO_NAME_MAX + 1];
 	char id[CSI_ID_MAX + 1];
 	char from[OID_HEXSZ + META_REF_MAX + 2]; /* what the branch starts at */
+	char src_branch[META_REPO_NAME_MAX + 1]; /* a source volume's branch, or "" */
 	char source[META_REF_MAX + CSI_ID_MAX + 16]; /* csi.source */
 	char params[4096];                       /* csi.params */
 	char capacity[24];
@@ -246,14 +292,15 @@ static void volume_reply(struct volume_plan *p, struct csi_kv *kv, size_t n, str
 	csi_reply_ok(out, &resp.base);
 }
 
-/* Where the new branch starts: fromRef, a snapshot or a volume. */
+/* Where the new branch starts: fromRef, a snapshot or a volume (its head
+ * now; commit_source adds its staged changes when the clone is made). */
 static bool plan_source(struct csi_driver *d, struct volume_plan *p, struct csi_reply *out)
 {
 	const Csi__V1__VolumeContentSource *src = p->req->volume_content_source;
 	char repo[META_REPO_NAME_MAX + 1], branch[META_REPO_NAME_MAX + 1], hex[OID_HEXSZ + 1];
 	enum csi_on_delete pol;
+	struct snap sn;
 	struct oid id;
-	json_t *c = NULL;
 	int rc;
 
 	if (!src || src->type_case == CSI__V1__VOLUME_CONTENT_SOURCE__TYPE__NOT_SET) {
@@ -273,12 +320,15 @@ static bool plan_source(struct csi_driver *d, struct volume_plan *p, struct csi_
 				 "the StorageClass's is '%s'", sid, repo, p->v.repo);
 			return false;
 		}
-		rc = commit_get(d, repo, &id, &c);
-		json_decref(c);
-		if (rc < 0) {
+		/* a deleted snapshot's commit stays in the history, but it is
+		 * no snapshot any more; nor is any other commit */
+		rc = snapshot_get(d, repo, &id, &sn);
+		if (rc == 0)
+			csi_fail(out, GRPC_STATUS_NOT_FOUND, "snapshot '%s' not found", sid);
+		else if (rc < 0)
 			csi_fail_rc(out, rc, "snapshot '%s'", sid);
+		if (rc <= 0)
 			return false;
-		}
 		snprintf(p->from, sizeof(p->from), "%s", oid_to_hex(&id, hex));
 		snprintf(p->source, sizeof(p->source), "snapshot:%s", sid);
 		return true;
@@ -300,19 +350,32 @@ static bool plan_source(struct csi_driver *d, struct volume_plan *p, struct csi_
 				 "'%s', the StorageClass's is '%s'", vid, repo, p->v.repo);
 			return false;
 		}
-		/* a clone holds what the source holds now, staged files included */
-		rc = commit_branch(d, repo, branch, "csi: staged changes, for a clone", NULL, false, &id,
-				   NULL);
-		if (rc == -ENODATA)
-			rc = ref_get(d, repo, "branch", branch, &id);
-		if (rc < 0) {
-			csi_fail_rc(out, rc, "source volume '%s'", vid);
-			return false;
-		}
+		snprintf(p->src_branch, sizeof(p->src_branch), "%s", branch);
 		snprintf(p->from, sizeof(p->from), "%s", oid_to_hex(&id, hex));
 		snprintf(p->source, sizeof(p->source), "volume:%s", vid);
 		return true;
 	}
+}
+
+/* A clone holds what its source holds now, staged files included. They
+ * are committed only when the clone's branch is made, so that a retry or
+ * a refused call leaves the source volume as it is. */
+static bool commit_source(struct csi_driver *d, struct volume_plan *p, struct csi_reply *out)
+{
+	const char *vid = p->req->volume_content_source->volume->volume_id;
+	char hex[OID_HEXSZ + 1];
+	struct oid id;
+	int rc = commit_branch(d, p->v.repo, p->src_branch, "csi: staged changes, for a clone", NULL,
+			       false, &id, NULL);
+
+	if (rc == -ENODATA)
+		rc = ref_get(d, p->v.repo, "branch", p->src_branch, &id);
+	if (rc < 0) {
+		csi_fail_rc(out, rc, "source volume '%s'", vid);
+		return false;
+	}
+	snprintf(p->from, sizeof(p->from), "%s", oid_to_hex(&id, hex));
+	return true;
 }
 
 enum existing { EXISTING_SAME, EXISTING_ADOPT, EXISTING_FAILED };
@@ -421,6 +484,8 @@ void csi_create_volume(void *ctx, const ProtobufCMessage *msg, struct csi_reply 
 		goto out;
 	}
 	if (is_new) {
+		if (p->src_branch[0] && !commit_source(d, p, out))
+			goto out;
 		body = json_pack("{s:s,s:s}", "name", p->branch, "from", p->from);
 		rc = body ? api_path(path, sizeof(path), p->v.repo, "/branches", NULL, NULL) : -ENOMEM;
 		if (rc == 0)
@@ -475,29 +540,27 @@ void csi_delete_volume(void *ctx, const ProtobufCMessage *msg, struct csi_reply 
 		csi_reply_ok(out, &resp.base);
 		return;
 	}
-	switch (pol) {
-	case CSI_ON_DELETE_RETAIN:
-		rc = 0;
-		break;
-	case CSI_ON_DELETE_COMMIT:
-		rc = commit_branch(d, repo, branch, "csi: volume deleted", NULL, false, NULL, NULL);
-		if (rc == -ENODATA)
-			rc = 0;
-		break;
-	case CSI_ON_DELETE_DELETE:
+	if (pol != CSI_ON_DELETE_RETAIN) {
+		/* commit or drop only a branch this driver made: a volume id
+		 * such as REPO@main/commit must not touch main */
 		rc = find_marker(d, repo, branch, "csi.branch", branch, &m);
 		json_decref(m);
 		if (rc == 0) {
 			csi_fail(out, GRPC_STATUS_FAILED_PRECONDITION, "branch '%s' of repository '%s' "
 				 "was not created by this driver (no marker commit in its history): "
-				 "not deleting it", branch, repo);
+				 "not %s it", branch, repo,
+				 pol == CSI_ON_DELETE_DELETE ? "deleting" : "committing");
 			return;
 		}
-		if (rc > 0)
-			rc = api_path(path, sizeof(path), repo, "/branches/%s", branch, NULL);
+	}
+	if (rc > 0 && pol == CSI_ON_DELETE_COMMIT) {
+		rc = commit_branch(d, repo, branch, "csi: volume deleted", NULL, false, NULL, NULL);
+		if (rc == -ENODATA)
+			rc = 0;
+	} else if (rc > 0 && pol == CSI_ON_DELETE_DELETE) {
+		rc = api_path(path, sizeof(path), repo, "/branches/%s", branch, NULL);
 		if (rc == 0)
 			rc = meta_client_call(d->mc, "DELETE", path, NULL, NULL);
-		break;
 	}
 	if (rc == T9K_ENOTFOUND)
 		rc = 0; /* the repository or the branch is gone already */
@@ -597,13 +660,6 @@ void csi_controller_get_capabilities(void *ctx, const ProtobufCMessage *req, str
 
 /* ---- snapshots ---- */
 
-struct snap {
-	char id[CSI_ID_MAX + 1];
-	char tag[200];
-	char source[CSI_ID_MAX + 1];
-	int64_t time_ns;
-};
-
 static void snapshot_fill(Csi__V1__Snapshot *s, Google__Protobuf__Timestamp *ts, struct snap *sn)
 {
 	csi__v1__snapshot__init(s);
@@ -615,44 +671,6 @@ static void snapshot_fill(Csi__V1__Snapshot *s, Google__Protobuf__Timestamp *ts,
 	s->creation_time = ts;
 	s->ready_to_use = true;
 	s->size_bytes = 0; /* unknown: a snapshot shares its data with the branch */
-}
-
-/* The snapshot commit id of repo is, when its tag still names it: 1 with
- * *sn filled, 0 when it is not a live snapshot. */
-static int snapshot_get(struct csi_driver *d, const char *repo, const struct oid *id,
-			struct snap *sn)
-{
-	json_t *c = NULL;
-	const char *name, *src;
-	char tag[200];
-	struct oid at;
-	int rc = commit_get(d, repo, id, &c);
-
-	if (rc == T9K_ENOTFOUND) {
-		rc = 0;
-		goto out;
-	}
-	if (rc < 0)
-		goto out;
-	name = meta_of(c, "csi.snapshot");
-	src = meta_of(c, "csi.snapshot.source");
-	if (!name || !src || csi_ref_name(SNAP_PREFIX, name, tag, sizeof(tag)) < 0)
-		goto out;
-	rc = ref_get(d, repo, "tag", tag, &at);
-	if (rc == T9K_ENOTFOUND || (rc == 0 && !oid_eq(&at, id))) {
-		rc = 0;
-		goto out;
-	}
-	if (rc < 0)
-		goto out;
-	csi_snapshot_id_format(repo, id, sn->id, sizeof(sn->id));
-	snprintf(sn->tag, sizeof(sn->tag), "%s", tag);
-	snprintf(sn->source, sizeof(sn->source), "%s", src);
-	sn->time_ns = json_integer_value(json_object_get(c, "time_ns"));
-	rc = 1;
-out:
-	json_decref(c);
-	return rc;
 }
 
 void csi_create_snapshot(void *ctx, const ProtobufCMessage *msg, struct csi_reply *out)
@@ -813,8 +831,10 @@ static int list_repo(struct csi_driver *d, const char *repo, const char *source,
 
 	if (rc == 0)
 		rc = meta_client_call(d->mc, "GET", path, NULL, &j);
-	if (rc == T9K_ENOTFOUND)
+	if (rc == T9K_ENOTFOUND) {
+		json_decref(j); /* an error's body: the repository is gone */
 		return 0;
+	}
 	json_array_foreach(json_object_get(j, "refs"), i, r) {
 		struct snap sn;
 		struct oid id;

@@ -223,8 +223,10 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		rc = cli_repo_path(sp.repo, suffix, path, sizeof(path));
 		if (rc == 0)
 			rc = meta_client_call(c, "GET", path, NULL, &j);
-		if (rc < 0)
+		if (rc < 0) {
+			json_decref(j); /* an error's body */
 			break;
+		}
 		more = json_is_true(json_object_get(j, "more"));
 		if (json)
 			cli_print_json(j);

@@ -109,7 +109,9 @@ test_expect_success 'reset of a path spares its namesakes; rm of a directory dro
 	t9kfs rm data@main:runs &&
 	t9kfs status data@main >st && ! grep -q runs/ st && grep -q runs st &&
 	t9kfs commit data@main -m "no runs" >/dev/null &&
-	test_must_fail t9kfs ls data@main:runs 2>/dev/null
+	test_must_fail t9kfs ls data@main:runs 2>/dev/null &&
+	test_must_fail t9kfs status data@nosuchbranch 2>err &&
+	test_one_line_error err nosuchbranch
 '
 
 test_expect_success 'tags mount history: tag create, list, delete' '

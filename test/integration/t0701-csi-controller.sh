@@ -306,6 +306,7 @@ test_expect_success 'DeleteVolume, onDelete=delete: the branch and its staged ch
 	main=$(head_of data@main) &&
 	delete_volume data@pvc-vdel/delete >out && test "$(cat out)" = "{}" &&
 	! t9kfs branch list data | grep -q "^pvc-vdel " &&
+	test_must_fail t9kfs status data@pvc-vdel 2>err && grep -q pvc-vdel err &&
 	t9kfs branch create data@pvc-vdel >/dev/null &&
 	t9kfs status data@pvc-vdel >st && grep -q "nothing staged" st &&
 	t9kfs branch delete data@pvc-vdel >/dev/null &&

@@ -136,3 +136,58 @@ int oid_cmp(const struct oid *a, const struct oid *b)
 {
 	return memcmp(a->b, b->b, OID_RAWSZ);
 }
+
+/* ---- sets of ids: open addressing, linear probing, at most half full ---- */
+
+static int oidset_grow(struct oidset *s)
+{
+	struct oidset t = { .cap = s->cap ? s->cap * 2 : 1024 };
+
+	t.v = malloc(t.cap * sizeof(*t.v));
+	t.used = calloc(t.cap, 1);
+	if (!t.v || !t.used) {
+		free(t.v);
+		free(t.used);
+		return t9k_err(-ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < s->cap; i++) {
+		if (!s->used[i])
+			continue;
+		size_t h;
+
+		memcpy(&h, s->v[i].b, sizeof(h));
+		for (h %= t.cap; t.used[h]; h = (h + 1) % t.cap)
+			;
+		t.used[h] = 1;
+		t.v[h] = s->v[i];
+	}
+	t.n = s->n;
+	free(s->v);
+	free(s->used);
+	*s = t;
+	return 0;
+}
+
+int oidset_add(struct oidset *s, const struct oid *id)
+{
+	size_t h;
+	int rc;
+
+	if ((s->n + 1) * 2 > s->cap && (rc = oidset_grow(s)) < 0)
+		return rc;
+	memcpy(&h, id->b, sizeof(h));
+	for (h %= s->cap; s->used[h]; h = (h + 1) % s->cap)
+		if (oid_eq(&s->v[h], id))
+			return 0;
+	s->used[h] = 1;
+	s->v[h] = *id;
+	s->n++;
+	return 1;
+}
+
+void oidset_release(struct oidset *s)
+{
+	free(s->v);
+	free(s->used);
+	memset(s, 0, sizeof(*s));
+}

@@ -32,4 +32,16 @@ int oid_from_hex(struct oid *out, const char *hex);
 bool oid_eq(const struct oid *a, const struct oid *b);
 int oid_cmp(const struct oid *a, const struct oid *b);
 
+/* A set of ids, for walks that must visit each object once: 32 bytes and
+ * a flag per slot, at most half the slots used. Zero-initialise it
+ * (struct oidset s = { 0 }); oidset_release frees it. */
+struct oidset {
+	struct oid *v;
+	unsigned char *used;
+	size_t cap, n;
+};
+/* Adds id; returns 1 if it was new, 0 if present, -ENOMEM (with a message). */
+int oidset_add(struct oidset *s, const struct oid *id);
+void oidset_release(struct oidset *s);
+
 #endif

@@ -12,68 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* ---- a set of object ids (open addressing) ---- */
-
-struct oidset {
-	struct oid *v;
-	unsigned char *used;
-	size_t cap, n;
-};
-
-static int oidset_grow(struct oidset *s)
-{
-	struct oidset t = { .cap = s->cap ? s->cap * 2 : 1024 };
-
-	t.v = malloc(t.cap * sizeof(*t.v));
-	t.used = calloc(t.cap, 1);
-	if (!t.v || !t.used) {
-		free(t.v);
-		free(t.used);
-		return t9k_err(-ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < s->cap; i++) {
-		if (!s->used[i])
-			continue;
-		size_t h;
-
-		memcpy(&h, s->v[i].b, sizeof(h));
-		for (h %= t.cap; t.used[h]; h = (h + 1) % t.cap)
-			;
-		t.used[h] = 1;
-		t.v[h] = s->v[i];
-	}
-	t.n = s->n;
-	free(s->v);
-	free(s->used);
-	*s = t;
-	return 0;
-}
-
-/* Adds id; returns 1 if it was new, 0 if present, < 0 on error. */
-static int oidset_add(struct oidset *s, const struct oid *id)
-{
-	size_t h;
-	int rc;
-
-	if ((s->n + 1) * 2 > s->cap && (rc = oidset_grow(s)) < 0)
-		return rc;
-	memcpy(&h, id->b, sizeof(h));
-	for (h %= s->cap; s->used[h]; h = (h + 1) % s->cap)
-		if (oid_eq(&s->v[h], id))
-			return 0;
-	s->used[h] = 1;
-	s->v[h] = *id;
-	s->n++;
-	return 1;
-}
-
-static void oidset_release(struct oidset *s)
-{
-	free(s->v);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
-
 /* ---- log ---- */
 
 /* Max-heap of commits by (time, id). */

@@ -64,6 +64,27 @@ START_TEST(oid_rejects_malformed_hex)
 }
 END_TEST
 
+START_TEST(oidset_keeps_each_id_once_while_growing)
+{
+	struct oidset s = { 0 };
+	struct oid id;
+
+	/* 3000 ids: two growths past the first 1024 slots */
+	for (int i = 0; i < 3000; i++) {
+		ck_assert_int_eq(oid_hash(&id, &i, sizeof(i)), 0);
+		ck_assert_int_eq(oidset_add(&s, &id), 1);
+	}
+	for (int i = 0; i < 3000; i++) {
+		ck_assert_int_eq(oid_hash(&id, &i, sizeof(i)), 0);
+		ck_assert_int_eq(oidset_add(&s, &id), 0);
+	}
+	ck_assert_uint_eq(s.n, 3000);
+	oidset_release(&s);
+	ck_assert_uint_eq(s.n, 0);
+	oidset_release(&s); /* twice is fine */
+}
+END_TEST
+
 START_TEST(sizes_parse_with_units)
 {
 	uint64_t v;
@@ -104,6 +125,7 @@ Suite *lib_suite(void)
 	tcase_add_test(tc, buf_grows_and_stays_terminated);
 	tcase_add_test(tc, oid_known_answer_and_hex);
 	tcase_add_test(tc, oid_rejects_malformed_hex);
+	tcase_add_test(tc, oidset_keeps_each_id_once_while_growing);
 	tcase_add_test(tc, sizes_parse_with_units);
 	tcase_add_test(tc, errors_wrap_and_clear);
 	suite_add_tcase(s, tc);

@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +41,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,25 +182,14 @@ static int unbind(const char *path)
  * itself. */
 static int open_source(const struct stage *s, const char *dir, int *out)
 {
-	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-					   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
-	int root = open(s->staging, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1, e;
+	int fd = open_dir_beneath(s->staging, dir);
 
-	if (root >= 0 && dir[0]) {
-		fd = (int)syscall(SYS_openat2, root, dir, &how, sizeof(how));
-		e = errno;
-		close(root);
-		if (fd < 0)
-			return t9k_err(e == ENOENT || e == ENOTDIR || e == ELOOP || e == EXDEV ?
-				       T9K_ENOTFOUND : -e, "path '%s' is not a directory of %s (symlinks "
-				       "are not followed): %s", dir, s->spec, strerror(e));
-		*out = fd;
-		return 0;
-	}
-	if (root < 0)
-		return t9k_err(-errno, "%s: %s", s->staging, strerror(errno));
-	*out = root;
+	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV)
+		return t9k_err(T9K_ENOTFOUND, "path '%s' is not a directory of %s (symlinks are not "
+			       "followed): %s", dir, s->spec, strerror(-fd));
+	if (fd < 0)
+		return t9k_err(fd, "%s%s%s: %s", s->staging, *dir ? "/" : "", dir, strerror(-fd));
+	*out = fd;
 	return 0;
 }
 

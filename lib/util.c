@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,4 +222,19 @@ int listen_first(const struct addrinfo *res, int type_flags, int backlog)
 		close(fd);
 	}
 	return rc;
+}
+
+int open_dir_beneath(const char *root, const char *path)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+					   RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV };
+	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC), fd, e;
+
+	if (rfd < 0 || !*path)
+		return rfd < 0 ? -errno : rfd;
+	fd = (int)syscall(SYS_openat2, rfd, path, &how, sizeof(how));
+	e = errno;
+	close(rfd);
+	return fd < 0 ? -e : fd;
 }

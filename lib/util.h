@@ -36,6 +36,14 @@ struct addrinfo;
  * into each socket type): its fd, or the -errno of the last attempt
  * (-EADDRNOTAVAIL when res is empty). */
 int listen_first(const struct addrinfo *res, int type_flags, int backlog);
+/* Opens (O_PATH) directory path beneath directory root, refusing '..',
+ * absolute paths, symlinks and mount crossings on the way (openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV), so a tree
+ * someone else wrote cannot point the result elsewhere. path "" opens
+ * root itself. The fd, or -errno (-ELOOP for a symlink, -EXDEV for a
+ * mount crossing). */
+int open_dir_beneath(const char *root, const char *path);
+
 /* Monotonic clock in seconds. */
 double now_sec(void);
 

@@ -99,6 +99,7 @@ void progress_done(struct progress *p);
 int cmd_chunk(struct cli *cli, int argc, char **argv);
 int cmd_meta(struct cli *cli, int argc, char **argv);
 int cmd_csi(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_server(struct cli *cli, int argc, char **argv);
 int cmd_repo(struct cli *cli, int argc, char **argv);
 int cmd_branch(struct cli *cli, int argc, char **argv);

@@ -21,6 +21,7 @@ static const struct cli_cmd commands[] = {
 	{ "import", cmd_import, "stage a local directory tree (and commit it with -m)" },
 	{ "export", cmd_export, "write a commit's files to a local directory" },
 	{ "mount", cmd_mount, "mount a commit, tag or branch with FUSE" },
+	{ "run", cmd_run, "run a command with its data mounted; record the run as a commit" },
 	{ "umount", cmd_umount, "unmount a t9kfs mount" },
 	{ "warmup", cmd_warmup, "load a commit's chunks into the node's cache or a cache group" },
 	{ "cache", cmd_cache, "run the node's chunk cache daemon (cache serve), its stats" },

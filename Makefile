@@ -93,7 +93,8 @@ $(BUILD)/libt9kfs.a: $(call obj,$(LIB_SRC)) $(GEN_SRC:.c=.o)
 $(BUILD)/t9kfs: $(call obj,$(TOOL_SRC)) $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/check_t9kfs: $(call obj,$(UNIT_SRC)) $(BUILD)/libt9kfs.a
+# The unit tests of tools/ modules (yaml.c) link their objects too.
+$(BUILD)/check_t9kfs: $(call obj,$(UNIT_SRC)) $(BUILD)/tools/yaml.o $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
 
 # FastCDC's hot loop runs at 2.3 or 4 GB/s depending on whether it straddles

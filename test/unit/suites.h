@@ -21,6 +21,7 @@ Suite *json_suite(void);
 Suite *cache_suite(void);
 Suite *members_suite(void);
 Suite *csi_suite(void);
+Suite *yaml_suite(void);
 
 /* Creates a fresh directory under $TMPDIR for one test; fills path. */
 void test_tmpdir(char *path, size_t size);

@@ -11,9 +11,9 @@
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+
+import { k8sModels } from "./k8s-models.mjs";
 
 // ---------------------------------------------------------------- arguments
 
@@ -34,8 +34,7 @@ function usage() {
 modules = path.resolve(modules);
 deployDir = path.resolve(deployDir);
 
-const YAML = createRequire(path.join(modules, "noop.js"))("yaml");
-const importModule = (p) => import(pathToFileURL(path.join(modules, p)).href);
+const { YAML, importModule, unknownFields, OBJECT_META } = k8sModels(modules);
 
 // ---------------------------------------------------------------- reporting
 
@@ -89,70 +88,8 @@ for (const abs of yamlFiles(deployDir)) {
 
 // ---------------------------------------------------------------- schemas
 
-// Unknown fields: kubernetes-models validates types and required fields but
-// allows any extra key. Its .d.ts files list each type's properties and the
-// types they refer to (imports), so walk the object against them.
-const ifaces = new Map();
-function iface(dts) {
-	if (ifaces.has(dts)) return ifaces.get(dts);
-	let result = null;
-	if (fs.existsSync(dts)) {
-		const src = fs.readFileSync(dts, "utf8").replace(/\/\*[\s\S]*?\*\//g, "");
-		const imports = new Map();
-		for (const m of src.matchAll(/import \{ ([^}]+) \} from "([^"]+)";/g)) {
-			const target = m[2].startsWith(".")
-				? path.resolve(path.dirname(dts), m[2].replace(/\.js$/, ".d.ts"))
-				: path.join(modules, m[2] + ".d.ts");
-			for (const name of m[1].split(",")) imports.set(name.trim().split(/\s+as\s+/).pop(), target);
-		}
-		const head = src.match(/export interface \w+(?: extends [\w, ]+)? \{/);
-		if (head) {
-			result = new Map(); // property -> { child: d.ts or null, many: array/map }
-			for (const decl of topLevel(src, head.index + head[0].length)) {
-				const m = decl.match(/^\s*"?([^"?:\s]+)"?\??:\s*([\s\S]+)$/);
-				if (!m) continue;
-				let type = m[2].trim(), many = false;
-				const arr = type.match(/^Array<([\s\S]+)>$/);
-				const map = type.match(/^\{\s*\[key: string\]:\s*([\s\S]+?);?\s*\}$/);
-				if (arr || map) { type = (arr || map)[1].trim(); many = true; }
-				result.set(m[1], { child: imports.get(type) ?? null, many });
-			}
-		}
-	}
-	ifaces.set(dts, result);
-	return result;
-}
-// The declarations of an interface body (from just after its "{"), split on
-// ";" outside nested braces and angle brackets.
-function topLevel(src, i) {
-	const decls = [];
-	let depth = 0, cur = "";
-	for (; i < src.length; i++) {
-		const c = src[i];
-		if (c === "{" || c === "<") depth++;
-		if (c === "}" || c === ">") {
-			if (depth === 0) break;
-			depth--;
-		}
-		if (c === ";" && depth === 0) { decls.push(cur); cur = ""; } else cur += c;
-	}
-	return decls;
-}
-function unknownFields(value, dts, where, out) {
-	const props = iface(dts);
-	if (!props || value === null || typeof value !== "object" || Array.isArray(value)) return out;
-	for (const [k, v] of Object.entries(value)) {
-		const p = props.get(k);
-		if (!p) { out.push(`${where}.${k}`); continue; }
-		if (!p.child || v === null || typeof v !== "object") continue;
-		if (p.many) {
-			for (const [i, e] of Object.entries(v))
-				unknownFields(e, p.child, `${where}.${k}[${e?.name ?? i}]`, out);
-		} else unknownFields(v, p.child, `${where}.${k}`, out);
-	}
-	return out;
-}
-const OBJECT_META = path.join(modules, "@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta.d.ts");
+// Unknown fields (kubernetes-models allows any extra key): unknownFields
+// walks an object against the types' .d.ts files (k8s-models.mjs).
 
 // Kinds kubernetes-models does not cover, written from their published
 // definitions: the external-snapshotter CRDs (client/config/crd/

@@ -45,6 +45,7 @@ static const struct cli_cmd commands[] = {
 	{ "chunk", cmd_chunk, "store, fetch and verify content-defined chunks (debugging)" },
 	{ "meta", cmd_meta, "run the metadata service (meta serve)" },
 	{ "csi", cmd_csi, "run the Kubernetes CSI driver, or the node's mounter" },
+	{ "job", cmd_job, "render and submit a training job to Kubernetes" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "show this help" },
 	{ NULL, NULL, NULL },

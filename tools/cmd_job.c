@@ -47,10 +47,10 @@ extern char **environ;
 
 static const char job_usage[] =
 	"usage: t9kfs job submit --image IMG [options] -- CMD [ARGS...]\n"
-	"       t9kfs job list [--namespace NS | -A]\n"
-	"       t9kfs job get NAME [--namespace NS]\n"
-	"       t9kfs job logs NAME [-f] [--namespace NS]\n"
-	"       t9kfs job delete NAME [--namespace NS]\n"
+	"       t9kfs job list [-n|--namespace NS | -A]\n"
+	"       t9kfs job get NAME [-n|--namespace NS]\n"
+	"       t9kfs job logs NAME [-f] [-n|--namespace NS]\n"
+	"       t9kfs job delete NAME [-n|--namespace NS]\n"
 	"\n"
 	"Runs a training command on Kubernetes with its data declared, as\n"
 	"'t9kfs run' does on one machine: the inputs pinned to commit ids and\n"
@@ -62,7 +62,7 @@ static const char job_usage[] =
 	"the cluster. Run 't9kfs job submit --help' for the options.\n";
 
 static const char submit_usage[] =
-	"usage: t9kfs job submit --image IMG [--name NAME] [--namespace NS]\n"
+	"usage: t9kfs job submit --image IMG [--name NAME] [-n|--namespace NS]\n"
 	"                        [--workers N] [--gpus N] [--cpu C] [--memory M]\n"
 	"                        [--data REPO@REF[:PATH]=DIR]... [--output REPO@BRANCH=DIR]\n"
 	"                        [--param K=V]... [-e K=V]... [--kind job|pytorchjob]\n"
@@ -86,7 +86,7 @@ static const char submit_usage[] =
 	"  --name NAME          the job's name, 1-50 of a-z, 0-9 and '-', a letter\n"
 	"                       first (default t9kfs-DATE-TIME-XXXX); every object\n"
 	"                       and pod gets the label t9kfs.io/job=NAME\n"
-	"  --namespace NS       its namespace (default: kubectl's current one)\n"
+	"  -n, --namespace NS   its namespace (default: kubectl's current one)\n"
 	"  --workers N          pods (default 1); with more, a PyTorchJob\n"
 	"  --gpus N             nvidia.com/gpu per pod (a limit)\n"
 	"  --cpu C, --memory M  requests and limits per pod (quantities: 4, 500m, 16Gi)\n"
@@ -119,24 +119,24 @@ static const char submit_usage[] =
 	"namespace t9kfs: copy it to the job's namespace.\n";
 
 static const char list_usage[] =
-	"usage: t9kfs job list [--namespace NS | -A]\n"
+	"usage: t9kfs job list [-n|--namespace NS | -A]\n"
 	"\n"
 	"Lists the Jobs and PyTorchJobs that 't9kfs job submit' made (kubectl get\n"
 	"-l t9kfs.io/job), in namespace NS (default: kubectl's current one) or in\n"
 	"all namespaces (-A).\n";
 static const char get_usage[] =
-	"usage: t9kfs job get NAME [--namespace NS]\n"
+	"usage: t9kfs job get NAME [-n|--namespace NS]\n"
 	"\n"
 	"Shows job NAME: its Job or PyTorchJob, PodGroup and pods (kubectl get\n"
 	"-l t9kfs.io/job=NAME -o wide).\n";
 static const char logs_usage[] =
-	"usage: t9kfs job logs NAME [-f] [--namespace NS]\n"
+	"usage: t9kfs job logs NAME [-f] [-n|--namespace NS]\n"
 	"\n"
 	"Prints the logs of every container of job NAME's pods, each line prefixed\n"
 	"with its pod and container (kubectl logs -l t9kfs.io/job=NAME); -f follows\n"
 	"them.\n";
 static const char delete_usage[] =
-	"usage: t9kfs job delete NAME [--namespace NS]\n"
+	"usage: t9kfs job delete NAME [-n|--namespace NS]\n"
 	"\n"
 	"Deletes job NAME: its Job or PyTorchJob (and so its pods) and PodGroup\n"
 	"(kubectl delete -l t9kfs.io/job=NAME). Its commits stay.\n";
@@ -932,12 +932,12 @@ static int kubectl_do(const char *path, char **argv, const struct buf *input)
 
 static int parse_submit(struct job *j, int argc, char **argv, bool *help)
 {
-	enum { O_IMAGE = 256, O_NAME, O_NS, O_WORKERS, O_GPUS, O_CPU, O_MEMORY, O_DATA, O_OUTPUT,
+	enum { O_IMAGE = 256, O_NAME, O_WORKERS, O_GPUS, O_CPU, O_MEMORY, O_DATA, O_OUTPUT,
 	       O_PARAM, O_KIND, O_SCHED, O_QUEUE, O_PRIO, O_GROUP, O_WARMUP, O_DRY };
 	static const struct option opts[] = {
 		{ "image", required_argument, NULL, O_IMAGE },
 		{ "name", required_argument, NULL, O_NAME },
-		{ "namespace", required_argument, NULL, O_NS },
+		{ "namespace", required_argument, NULL, 'n' },
 		{ "workers", required_argument, NULL, O_WORKERS },
 		{ "gpus", required_argument, NULL, O_GPUS },
 		{ "cpu", required_argument, NULL, O_CPU },
@@ -969,13 +969,13 @@ static int parse_submit(struct job *j, int argc, char **argv, bool *help)
 		return t9k_err(-ENOMEM, "out of memory");
 	optind = 0;
 	opterr = 0;
-	while (rc == 0 && (c = getopt_long(argc, argv, "+:e:h", opts, NULL)) != -1) {
+	while (rc == 0 && (c = getopt_long(argc, argv, "+:e:n:h", opts, NULL)) != -1) {
 		if (optarg)
 			last_arg = optarg;
 		switch (c) {
 		case O_IMAGE: j->image = optarg; break;
 		case O_NAME: name = optarg; break;
-		case O_NS: j->ns = optarg; break;
+		case 'n': j->ns = optarg; break;
 		case O_WORKERS: rc = parse_int_opt("--workers", optarg, 1, 1000, &j->workers); break;
 		case O_GPUS: rc = parse_int_opt("--gpus", optarg, 0, 64, &j->gpus); break;
 		case O_CPU: j->cpu = optarg; break;

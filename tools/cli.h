@@ -120,6 +120,7 @@ int cmd_merge(struct cli *cli, int argc, char **argv);
 int cmd_revert(struct cli *cli, int argc, char **argv);
 int cmd_reset(struct cli *cli, int argc, char **argv);
 int cmd_compare(struct cli *cli, int argc, char **argv);
+int cmd_show(struct cli *cli, int argc, char **argv);
 struct proto_item;
 /* The cache's name of chunk mc and where the store has it (its own object
  * or a pack range): a daemon fetches a miss from there. */

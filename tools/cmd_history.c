@@ -1,10 +1,19 @@
-/* History commands: commit, log, status, diff, merge, revert, reset and
- * compare, all answered by the metadata service. */
+/* History commands: commit, log, status, diff, merge, revert, reset,
+ * compare, and show, all answered by the metadata service.
+ *
+ * A run's record is its commit's metadata (README, "Experiments are
+ * commits"): run.* fields, input.N = REPO@COMMIT[:PATH], output, param.K,
+ * metric.K. run_record() groups those keys; show reads them through it
+ * and nowhere else. */
 #include "tools/cli.h"
 
 #include "lib/err.h"
+#include "lib/oid.h"
 #include "lib/util.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +25,49 @@ static const char *js(json_t *o, const char *k)
 	const char *s = json_string_value(json_object_get(o, k));
 
 	return s ? s : "";
+}
+
+/* Whether each real in j prints back as the same double with p digits. */
+static bool reals_fit(json_t *j, int p)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+	char buf[64];
+
+	if (json_is_real(j)) {
+		snprintf(buf, sizeof(buf), "%.*g", p, json_real_value(j));
+		return strtod(buf, NULL) == json_real_value(j);
+	}
+	json_object_foreach(j, k, v)
+		if (!reals_fit(v, p))
+			return false;
+	json_array_foreach(j, i, v)
+		if (!reals_fit(v, p))
+			return false;
+	return true;
+}
+
+/* Prints j as cli_print_json does, with reals in as few digits (15 to
+ * 17) as give each back exactly: a metric 0.9 stays 0.9, not
+ * 0.90000000000000002. */
+static void print_json(json_t *j)
+{
+	int p = 15;
+
+	while (p < 17 && !reals_fit(j, p))
+		p++;
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(p));
+}
+
+/* One line for an option getopt refused (opterr 0, optstring ":..."). */
+static int bad_option(const char *cmd, int o, char **argv)
+{
+	if (o == ':')
+		return t9k_err(T9K_EUSAGE, "%s: option '%s' wants a value (see 't9kfs %s --help')", cmd,
+			       argv[optind - 1], cmd);
+	return t9k_err(T9K_EUSAGE, "%s: unknown option '%s' (see 't9kfs %s --help')", cmd,
+		       argv[optind - 1], cmd);
 }
 
 /* Adds KEY=VALUE to a JSON object, or says why not. */
@@ -445,6 +497,394 @@ int cmd_reset(struct cli *cli, int argc, char **argv)
 		       (long long)json_integer_value(json_object_get(j, "dropped")));
 	json_decref(j);
 	return rc < 0 ? cli_fail(rc) : 0;
+}
+
+/* ---- the run record ---- */
+
+/* Commits one request of a history walk asks the log API for. */
+#define LOG_PAGE 100
+/* The most commits compare puts side by side, ranges and globs included. */
+#define COMPARE_MAX 100
+
+/* GET below /repos/REPO. On failure *out is NULL (the error body freed). */
+static int repo_get(struct cli *cli, const char *repo, const char *suffix, json_t **out)
+{
+	int rc = cli_repo_call(cli, repo, "GET", suffix, NULL, out);
+
+	if (rc < 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* The commit object ref names (branch, tag, id or prefix, REF~N): new. */
+static int commit_get(struct cli *cli, const char *repo, const char *ref, json_t **out)
+{
+	char suffix[1100], esc[1000];
+	json_t *j = NULL;
+	int rc = meta_client_escape(ref, esc, sizeof(esc));
+
+	*out = NULL;
+	if (rc == 0) {
+		snprintf(suffix, sizeof(suffix), "/log?ref=%s&limit=1", esc);
+		rc = repo_get(cli, repo, suffix, &j);
+	}
+	if (rc == 0) {
+		*out = json_incref(json_array_get(json_object_get(j, "commits"), 0));
+		if (!*out)
+			rc = t9k_err(-EPROTO, "the metadata service sent no commit for '%s@%s'", repo, ref);
+	}
+	json_decref(j);
+	return rc;
+}
+
+enum run_key {
+	RK_OTHER, RK_FIELD, RK_INPUT, RK_INPUT_DIR, RK_OUTPUT, RK_OUTPUT_DIR, RK_PARAM, RK_METRIC,
+};
+
+/* The run.* fields of a record, in the order show prints them. */
+static const char *const run_fields[] = {
+	"id", "status", "exit_code", "command", "start", "end", "duration_s", "host", NULL,
+};
+
+/* What metadata key k is in a run record. *name: k past its group's prefix
+ * ("lr" for param.lr); *n: the N of input.N (canonical digits only). */
+static enum run_key run_key(const char *k, const char **name, long *n)
+{
+	*name = k;
+	*n = -1;
+	if (!strncmp(k, "run.", 4)) {
+		for (int i = 0; run_fields[i]; i++)
+			if (!strcmp(k + 4, run_fields[i]))
+				return *name = k + 4, RK_FIELD;
+		return RK_OTHER;
+	}
+	if (!strncmp(k, "input.", 6) && isdigit((unsigned char)k[6])) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(k + 6, &end, 10);
+		if (errno || v > 1000000 || (k[6] == '0' && end != k + 7))
+			return RK_OTHER;
+		*n = v;
+		return !*end ? RK_INPUT : !strcmp(end, ".dir") ? RK_INPUT_DIR : RK_OTHER;
+	}
+	if (!strcmp(k, "output"))
+		return RK_OUTPUT;
+	if (!strcmp(k, "output.dir"))
+		return RK_OUTPUT_DIR;
+	if (!strncmp(k, "param.", 6) && k[6])
+		return *name = k + 6, RK_PARAM;
+	if (!strncmp(k, "metric.", 7) && k[7])
+		return *name = k + 7, RK_METRIC;
+	return RK_OTHER;
+}
+
+/* A JSON number for text that is one ("0.25", "12"), else the string. */
+static json_t *number_or_string(const char *s)
+{
+	json_t *j = isspace((unsigned char)s[0]) ? NULL : json_loads(s, JSON_DECODE_ANY, NULL);
+
+	if (j && json_is_number(j))
+		return j;
+	json_decref(j);
+	return json_string(s);
+}
+
+/* "REPO@COMMIT[:PATH]" (or "REPO@BRANCH") as a new {spec, repo, REFKEY, path}. */
+static json_t *spec_split(const char *v, const char *refkey)
+{
+	const char *at = strchr(v, '@'), *colon = at ? strchr(at, ':') : NULL;
+	const char *ref = at ? at + 1 : "";
+	size_t rlen = colon ? (size_t)(colon - ref) : strlen(ref);
+
+	return json_pack("{s:s,s:s%,s:s%,s:s}", "spec", v, "repo", v, at ? (size_t)(at - v) : 0,
+			 refkey, ref, rlen, "path", colon ? colon + 1 : "");
+}
+
+struct run_input {
+	long n;
+	json_t *o;
+};
+
+static int run_input_cmp(const void *a, const void *b)
+{
+	long x = ((const struct run_input *)a)->n, y = ((const struct run_input *)b)->n;
+
+	return (x > y) - (x < y);
+}
+
+/* The run record in meta, grouped: {"id", "status", "exit_code", "command",
+ * "start", "end", "duration_s", "host" (those present), "inputs": [{key,
+ * spec, repo, commit, path, dir}] in input order, "output": {spec, repo,
+ * branch, path, dir} (if any), "params", "metrics" (numbers where the text
+ * is one), "other"}. NULL when meta holds no key of a run: a plain commit.
+ * New reference. */
+static json_t *run_record(json_t *meta)
+{
+	json_t *run = json_object(), *params = json_object(), *metrics = json_object();
+	json_t *other = json_object(), *inputs = json_array(), *v;
+	struct run_input *in = calloc(json_object_size(meta) + 1, sizeof(*in));
+	const char *k, *name;
+	size_t nin = 0;
+	bool any = false;
+	char key[300];
+	long n;
+
+	json_object_foreach(meta, k, v) {
+		const char *s = json_string_value(v);
+		enum run_key rk = run_key(k, &name, &n);
+
+		if (!s || !in)
+			continue;
+		snprintf(key, sizeof(key), "%s.dir", k);
+		if (rk == RK_INPUT_DIR || rk == RK_OUTPUT_DIR) {
+			/* shown with its input or output; alone it is just a key */
+			if (rk == RK_OUTPUT_DIR ? json_object_get(meta, "output") != NULL
+						: (snprintf(key, sizeof(key), "input.%ld", n),
+						   json_object_get(meta, key) != NULL))
+				continue;
+			rk = RK_OTHER;
+		}
+		any |= rk != RK_OTHER;
+		switch (rk) {
+		case RK_FIELD:
+			json_object_set_new(run, name,
+					    strcmp(name, "exit_code") && strcmp(name, "duration_s")
+						    ? json_string(s) : number_or_string(s));
+			break;
+		case RK_INPUT:
+			in[nin].n = n;
+			in[nin].o = spec_split(s, "commit");
+			json_object_set_new(in[nin].o, "key", json_string(k));
+			json_object_set(in[nin].o, "dir", json_object_get(meta, key) ? json_object_get(meta, key)
+										: json_null());
+			nin++;
+			break;
+		case RK_OUTPUT:
+			json_object_set_new(run, "output", spec_split(s, "branch"));
+			json_object_set(json_object_get(run, "output"), "dir",
+					json_object_get(meta, key) ? json_object_get(meta, key) : json_null());
+			break;
+		case RK_PARAM:
+			json_object_set_new(params, name, json_string(s));
+			break;
+		case RK_METRIC:
+			json_object_set_new(metrics, name, number_or_string(s));
+			break;
+		default:
+			json_object_set_new(other, k, json_string(s));
+			break;
+		}
+	}
+	qsort(in, nin, sizeof(*in), run_input_cmp);
+	for (size_t i = 0; i < nin; i++)
+		json_array_append_new(inputs, in[i].o);
+	free(in);
+	json_object_set_new(run, "inputs", inputs);
+	json_object_set_new(run, "params", params);
+	json_object_set_new(run, "metrics", metrics);
+	json_object_set_new(run, "other", other);
+	if (!any) {
+		json_decref(run);
+		return NULL;
+	}
+	return run;
+}
+
+static void format_when(json_t *c, char *out, size_t size)
+{
+	time_t t = (time_t)(json_integer_value(json_object_get(c, "time_ns")) / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* ---- show ---- */
+
+static const char show_usage[] =
+	"usage: t9kfs show [--json] REPO@REF\n"
+	"\n"
+	"Shows one commit (REF: a branch, tag, commit id or prefix, REF~N): id,\n"
+	"parents, author, date, message and its metadata. A run's metadata (see\n"
+	"README, \"Experiments are commits\") is grouped: the run's status, exit\n"
+	"code, command, start, end, duration and host; its inputs, each\n"
+	"REPO@COMMIT[:PATH] at the directory it was mounted on, with the branches\n"
+	"and tags that point at that commit now; its output; its params; the last\n"
+	"value of each metric; other keys.\n"
+	"\n"
+	"--json  the commit as the service returns it, plus \"run\": those groups\n"
+	"        (each input with \"names\", the refs at its commit, null when its\n"
+	"        repository cannot be read), or null for a commit that is no run\n";
+
+/* Adds "names" to each input of run: the refs of its repository that
+ * point at its commit now (repos caches each repository's refs). */
+static void show_names(struct cli *cli, json_t *run)
+{
+	json_t *repos = json_object(), *in, *refs, *ref;
+	size_t i, r;
+
+	json_array_foreach(json_object_get(run, "inputs"), i, in) {
+		const char *repo = js(in, "repo");
+		json_t *names;
+
+		refs = json_object_get(repos, repo);
+		if (!refs) {
+			if (meta_repo_name_check(repo) < 0 || repo_get(cli, repo, "/refs", &refs) < 0)
+				refs = json_string(t9k_errmsg(-EINVAL));
+			json_object_set_new(repos, repo, refs);
+		}
+		if (json_is_string(refs)) {
+			json_object_set_new(in, "names", json_null());
+			json_object_set(in, "names_error", refs);
+			continue;
+		}
+		names = json_array();
+		json_array_foreach(json_object_get(refs, "refs"), r, ref)
+			if (!strcmp(js(ref, "commit"), js(in, "commit")))
+				json_array_append(names, json_object_get(ref, "name"));
+		json_object_set_new(in, "names", names);
+	}
+	json_decref(repos);
+}
+
+static void show_text(json_t *c, json_t *run)
+{
+	json_t *meta = json_object_get(c, "meta"), *v, *in;
+	const char *k, *m = js(c, "message"), *nl;
+	char when[64], key[300];
+	size_t i;
+
+	format_when(c, when, sizeof(when));
+	printf("commit %s\n", js(c, "id"));
+	if (json_array_size(json_object_get(c, "parents"))) {
+		printf("Parents:");
+		json_array_foreach(json_object_get(c, "parents"), i, v)
+			printf(" %.12s", json_string_value(v));
+		printf("\n");
+	}
+	printf("Author:  %s\nDate:    %s\n\n", js(c, "author"), when);
+	for (; (nl = strchr(m, '\n')); m = nl + 1)
+		printf("    %.*s\n", (int)(nl - m), m);
+	printf("    %s\n", m);
+	if (!run) {
+		if (json_object_size(meta))
+			printf("\nMeta\n");
+		json_object_foreach(meta, k, v)
+			printf("  %-12s %s\n", k, json_string_value(v));
+		return;
+	}
+	printf("\nRun %s\n", json_object_get(run, "id") ? js(run, "id") : "(no run.id)");
+	for (int f = 1; run_fields[f]; f++) {
+		const char *s;
+
+		snprintf(key, sizeof(key), "run.%s", run_fields[f]);
+		s = json_string_value(json_object_get(meta, key));
+		if (!s || !strcmp(run_fields[f], "exit_code"))
+			continue;
+		if (!strcmp(run_fields[f], "status") && json_object_get(meta, "run.exit_code"))
+			printf("  %-12s %s (exit code %s)\n", "status", s,
+			       json_string_value(json_object_get(meta, "run.exit_code")));
+		else if (!strcmp(run_fields[f], "duration_s"))
+			printf("  %-12s %s s\n", "duration", s);
+		else
+			printf("  %-12s %s\n", run_fields[f], s);
+	}
+	if (json_array_size(json_object_get(run, "inputs")))
+		printf("Inputs\n");
+	json_array_foreach(json_object_get(run, "inputs"), i, in) {
+		json_t *names = json_object_get(in, "names"), *nm;
+		size_t j;
+
+		printf("  %-12s %s", js(in, "key"), js(in, "spec"));
+		if (json_is_string(json_object_get(in, "dir")))
+			printf(" at %s", js(in, "dir"));
+		if (!json_is_array(names))
+			printf(" (its refs are unknown: %s)\n", js(in, "names_error"));
+		else if (!json_array_size(names))
+			printf(" (no branch or tag points at it now)\n");
+		else {
+			json_array_foreach(names, j, nm) {
+				const char *s = json_string_value(nm), *slash = strchr(s, '/');
+
+				printf("%s%.*s %s", j ? ", " : " (", slash ? (int)(slash - s) : 0, s,
+				       slash ? slash + 1 : s);
+			}
+			printf(")\n");
+		}
+	}
+	if ((v = json_object_get(run, "output"))) {
+		printf("Output\n  %-12s %s", "output", js(v, "spec"));
+		if (json_is_string(json_object_get(v, "dir")))
+			printf(" at %s", js(v, "dir"));
+		printf("\n");
+	}
+	if (json_object_size(json_object_get(run, "params")))
+		printf("Params\n");
+	json_object_foreach(json_object_get(run, "params"), k, v)
+		printf("  %-12s %s\n", k, json_string_value(v));
+	if (json_object_size(json_object_get(run, "metrics")))
+		printf("Metrics\n");
+	json_object_foreach(json_object_get(run, "metrics"), k, v) {
+		snprintf(key, sizeof(key), "metric.%s", k);
+		printf("  %-12s %s\n", k, js(meta, key));
+	}
+	if (json_object_size(json_object_get(run, "other")))
+		printf("Other\n");
+	json_object_foreach(json_object_get(run, "other"), k, v)
+		printf("  %-12s %s\n", k, json_string_value(v));
+}
+
+int cmd_show(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *c = NULL, *run = NULL, *in;
+	bool json = false;
+	struct spec sp;
+	size_t i;
+	int o, rc = 0;
+
+	optind = 0;
+	opterr = 0;
+	while (rc == 0 && (o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (o == 'j')
+			json = true;
+		else if (o == 'h')
+			return fputs(show_usage, stdout), 0;
+		else
+			rc = bad_option("show", o, argv);
+	}
+	if (rc == 0 && optind != argc - 1)
+		rc = t9k_err(T9K_EUSAGE, "show wants one REPO@REF (see 't9kfs show --help')");
+	if (rc == 0)
+		rc = spec_parse(argv[optind], 0, &sp);
+	if (rc == 0 && sp.has_path)
+		rc = t9k_err(T9K_EUSAGE, "'%s': show takes REPO@REF, without :PATH", argv[optind]);
+	if (rc == 0)
+		rc = commit_get(cli, sp.repo, sp.has_ref ? sp.ref : "main", &c);
+	if (rc < 0)
+		return cli_fail(rc);
+	run = run_record(json_object_get(c, "meta"));
+	if (run)
+		show_names(cli, run);
+	if (json) {
+		json_array_foreach(json_object_get(run, "inputs"), i, in)
+			json_object_del(in, "names_error");
+		json_object_set(c, "run", run ? run : json_null());
+		print_json(c);
+		fputc('\n', stdout);
+	} else {
+		show_text(c, run);
+	}
+	json_decref(run);
+	json_decref(c);
+	return 0;
 }
 
 static const char compare_usage[] =

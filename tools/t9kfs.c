@@ -36,6 +36,7 @@ static const struct cli_cmd commands[] = {
 	{ "log", cmd_log, "show history" },
 	{ "diff", cmd_diff, "show changed paths between two commits" },
 	{ "compare", cmd_compare, "compare commits' metadata and data side by side" },
+	{ "show", cmd_show, "show a commit: message, metadata, a run's inputs, params and metrics" },
 	{ "branch", cmd_branch, "create, list and delete branches" },
 	{ "tag", cmd_tag, "create, list and delete tags" },
 	{ "merge", cmd_merge, "merge a ref into a branch" },

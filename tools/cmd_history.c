@@ -1,10 +1,10 @@
 /* History commands: commit, log, status, diff, merge, revert, reset,
- * compare, and show, all answered by the metadata service.
+ * show and compare, all answered by the metadata service.
  *
  * A run's record is its commit's metadata (README, "Experiments are
  * commits"): run.* fields, input.N = REPO@COMMIT[:PATH], output, param.K,
- * metric.K. run_record() groups those keys; show reads them through it
- * and nowhere else. */
+ * metric.K. run_record() groups those keys; show and compare read them
+ * through it and nowhere else. */
 #include "tools/cli.h"
 
 #include "lib/err.h"
@@ -887,87 +887,473 @@ int cmd_show(struct cli *cli, int argc, char **argv)
 	return 0;
 }
 
+/* ---- compare ---- */
+
 static const char compare_usage[] =
-	"usage: t9kfs compare REPO@A REPO@B [REPO@C...]\n"
+	"usage: t9kfs compare [--json] [--only-changed] SPEC...\n"
 	"\n"
-	"Prints the commits' metadata (hyperparameters, metrics) side by side, and\n"
-	"how much data changed from the first to each other one.\n";
+	"Puts commits side by side: their metadata and how much data changed from\n"
+	"the first commit to each other one of its repository. The metadata of\n"
+	"runs (README, \"Experiments are commits\") is grouped as 'show' groups it:\n"
+	"status, exit code, duration, host, command, inputs, output, params,\n"
+	"metrics, other keys; '*' marks the rows that differ between the columns.\n"
+	"Each SPEC is one of:\n"
+	"  REPO@REF     a branch, tag, commit id or prefix, REF~N\n"
+	"  REPO@A..B    the commits on B's first-parent history after A, up to and\n"
+	"               with B, oldest first (A must be on that history):\n"
+	"               REPO@main~10..main\n"
+	"  'REPO@GLOB'  the heads of the branches whose names match a shell glob\n"
+	"               (fnmatch; quote it): 'REPO@exp-*'\n"
+	"in any mix: at least 2 commits, at most 100 in all. A ref with '..' in\n"
+	"its name reads as a range: name such a commit by its id.\n"
+	"\n"
+	"--only-changed  hide the rows that are equal in every column\n"
+	"--json          an array with one object per commit: {repo, ref, commit\n"
+	"                (its id), message, author, time_ns, parents, meta, run\n"
+	"                (as in 'show --json', null for no run), changed: {added,\n"
+	"                removed, modified, bytes}}; changed is from the first\n"
+	"                commit, null for the first and for other repositories;\n"
+	"                bytes is the size of what was added or modified\n";
+
+/* Appends a column {repo, ref, commit} to cols; takes commit. */
+static int col_add(json_t *cols, const char *repo, const char *label, json_t *commit)
+{
+	if (json_array_size(cols) >= COMPARE_MAX) {
+		json_decref(commit);
+		return t9k_err(T9K_EUSAGE, "compare puts at most %d commits side by side: narrow the "
+			       "ranges or globs", COMPARE_MAX);
+	}
+	return json_array_append_new(cols, json_pack("{s:s,s:s,s:o}", "repo", repo, "ref", label,
+						     "commit", commit)) < 0
+		       ? t9k_err(-ENOMEM, "out of memory") : 0;
+}
+
+/* 'REPO@GLOB': the head of each branch whose name matches, in name order. */
+static int compare_glob(struct cli *cli, const struct spec *sp, json_t *cols)
+{
+	json_t *j = NULL, *it;
+	size_t i, found = 0;
+	int rc = repo_get(cli, sp->repo, "/refs?prefix=branch/", &j);
+
+	json_array_foreach(json_object_get(j, "refs"), i, it) {
+		const char *name = js(it, "name");
+		char suffix[200];
+		json_t *c = NULL;
+
+		if (rc < 0)
+			break;
+		if (strncmp(name, "branch/", 7) || fnmatch(sp->ref, name + 7, 0))
+			continue;
+		snprintf(suffix, sizeof(suffix), "/commits/%.64s", js(it, "commit"));
+		rc = repo_get(cli, sp->repo, suffix, &c);
+		if (rc == 0)
+			rc = col_add(cols, sp->repo, name + 7, c);
+		found++;
+	}
+	if (rc == 0 && !found)
+		rc = t9k_err(T9K_ENOTFOUND, "no branch of repository '%s' matches '%s'", sp->repo,
+			     sp->ref);
+	json_decref(j);
+	return rc;
+}
+
+/* The name of ref~k for a column's title: "main~3" and k 2 give "main~5". */
+static void ref_back(const char *ref, size_t k, char *out, size_t size)
+{
+	const char *tilde = strrchr(ref, '~');
+	unsigned long n = 0;
+	char *end = NULL;
+
+	if (tilde)
+		n = tilde[1] ? strtoul(tilde + 1, &end, 10) : 1;
+	if (!tilde || (tilde[1] && (*end || !isdigit((unsigned char)tilde[1]))))
+		tilde = NULL, n = 0;
+	if (!k && !n)
+		snprintf(out, size, "%s", ref);
+	else
+		snprintf(out, size, "%.*s~%lu", tilde ? (int)(tilde - ref) : (int)strlen(ref), ref,
+			 n + (unsigned long)k);
+}
+
+/* 'REPO@A..B': B's first-parent history after A, oldest first. */
+static int compare_range(struct cli *cli, const struct spec *sp, const char *dots, json_t *cols)
+{
+	char a[sizeof(sp->ref)], b[sizeof(sp->ref)], esc[1000], suffix[1200], label[400];
+	size_t alen = (size_t)(dots - sp->ref), k, n;
+	json_t *ja = NULL, *jb = NULL, *list;
+	int rc;
+
+	snprintf(b, sizeof(b), "%s", dots + 2);
+	if (alen == 0 || !b[0] || b[0] == '.')
+		return t9k_err(T9K_EUSAGE, "malformed range '%s@%s': want REPO@A..B, as in %s@main~10..main",
+			       sp->repo, sp->ref, sp->repo);
+	memcpy(a, sp->ref, alen);
+	a[alen] = '\0';
+	rc = meta_client_escape(a, esc, sizeof(esc));
+	if (rc == 0) {
+		snprintf(suffix, sizeof(suffix), "/resolve?ref=%s", esc);
+		rc = repo_get(cli, sp->repo, suffix, &ja);
+	}
+	if (rc == 0)
+		rc = meta_client_escape(b, esc, sizeof(esc));
+	if (rc == 0) {
+		snprintf(suffix, sizeof(suffix), "/log?ref=%s&first_parent=1&limit=%d", esc,
+			 COMPARE_MAX + 1);
+		rc = repo_get(cli, sp->repo, suffix, &jb);
+	}
+	if (rc < 0)
+		goto out;
+	list = json_object_get(jb, "commits");
+	n = json_array_size(list);
+	for (k = 0; k < n; k++)
+		if (!strcmp(js(json_array_get(list, k), "id"), js(ja, "commit")))
+			break;
+	if (k == n && json_is_true(json_object_get(jb, "more")))
+		rc = t9k_err(T9K_EUSAGE, "range '%s@%s' holds more than %d commits: compare at most %d "
+			     "at once", sp->repo, sp->ref, COMPARE_MAX, COMPARE_MAX);
+	else if (k == n)
+		rc = t9k_err(T9K_EUSAGE, "range '%s@%s': '%s' is not on the first-parent history of '%s'",
+			     sp->repo, sp->ref, a, b);
+	else if (k == 0)
+		rc = t9k_err(T9K_EUSAGE, "range '%s@%s' is empty: '%s' and '%s' are the same commit",
+			     sp->repo, sp->ref, a, b);
+	while (rc == 0 && k-- > 0) {
+		ref_back(b, k, label, sizeof(label));
+		rc = col_add(cols, sp->repo, label, json_incref(json_array_get(list, k)));
+	}
+out:
+	json_decref(ja);
+	json_decref(jb);
+	return rc;
+}
+
+static int compare_add(struct cli *cli, const char *arg, json_t *cols)
+{
+	const char *dots;
+	json_t *c = NULL;
+	struct spec sp;
+	int rc = spec_parse(arg, SPEC_REF, &sp);
+
+	if (rc == 0 && sp.has_path)
+		rc = t9k_err(T9K_EUSAGE, "'%s': compare takes REPO@REF, without :PATH", arg);
+	if (rc < 0)
+		return rc;
+	if (strpbrk(sp.ref, "*?["))
+		return compare_glob(cli, &sp, cols);
+	if ((dots = strstr(sp.ref, "..")))
+		return compare_range(cli, &sp, dots, cols);
+	rc = commit_get(cli, sp.repo, sp.ref, &c);
+	return rc < 0 ? rc : col_add(cols, sp.repo, sp.ref, c);
+}
+
+/* Sets each column's "changed": from the first column, in its repository. */
+static int compare_changes(struct cli *cli, json_t *cols)
+{
+	json_t *first = json_object_get(json_array_get(cols, 0), "commit"), *col;
+	const char *repo = js(json_array_get(cols, 0), "repo");
+	size_t i;
+	int rc = 0;
+
+	json_object_set_new(json_array_get(cols, 0), "changed", json_null());
+	json_array_foreach(cols, i, col) {
+		long long counts[3] = { 0 }, bytes = 0;
+		json_t *d = NULL, *it;
+		size_t idx;
+
+		if (i == 0 || rc < 0)
+			continue;
+		if (strcmp(js(col, "repo"), repo)) {
+			json_object_set_new(col, "changed", json_null());
+			continue;
+		}
+		rc = get_diff(cli, repo, js(first, "id"), js(json_object_get(col, "commit"), "id"), &d);
+		json_array_foreach(json_object_get(d, "changes"), idx, it) {
+			const char *ch = js(it, "change");
+			json_t *nw = json_object_get(it, "new");
+
+			counts[!strcmp(ch, "added") ? 0 : !strcmp(ch, "removed") ? 1 : 2]++;
+			bytes += nw ? (long long)json_integer_value(json_object_get(nw, "size")) : 0;
+		}
+		if (rc == 0)
+			json_object_set_new(col, "changed",
+					    json_pack("{s:I,s:I,s:I,s:I}", "added", counts[0], "removed",
+						      counts[1], "modified", counts[2], "bytes", bytes));
+		json_decref(d);
+	}
+	return rc;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b, *nx, *ny;
+	long n, m;
+
+	if (run_key(x, &nx, &n) == RK_INPUT && run_key(y, &ny, &m) == RK_INPUT)
+		return (n > m) - (n < m);
+	return strcmp(x, y);
+}
+
+/* Shortens the commit of REPO@COMMIT[:PATH] to 12 digits for a cell. */
+static void input_cell(const char *v, char *out, size_t size)
+{
+	const char *at = strchr(v, '@'), *end = at ? at + 1 + strcspn(at + 1, ":") : NULL;
+
+	if (at && end - at - 1 == OID_HEXSZ)
+		snprintf(out, size, "%.*s%.12s%s", (int)(at + 1 - v), v, at + 1, end);
+	else
+		snprintf(out, size, "%s", v);
+}
+
+/* A row of the table: {group, key, cells: [one string per column], keep}. */
+static json_t *compare_row(json_t *cols, const char *group, const char *label, const char *key,
+			   bool keep)
+{
+	json_t *cells = json_array(), *col;
+	char buf[600];
+	size_t i;
+
+	json_array_foreach(cols, i, col) {
+		const char *s = json_string_value(
+			json_object_get(json_object_get(json_object_get(col, "commit"), "meta"), key));
+		long n;
+		const char *name;
+
+		if (s && run_key(key, &name, &n) == RK_INPUT) {
+			input_cell(s, buf, sizeof(buf));
+			s = buf;
+		}
+		json_array_append_new(cells, json_string(s ? s : "-"));
+	}
+	return json_pack("{s:s,s:s,s:o,s:b}", "group", group, "key", label, "cells", cells, "keep", keep);
+}
+
+/* The metadata rows: plain (every key as it is) or grouped as a run. */
+static void compare_meta_rows(json_t *cols, json_t *rows, bool grouped)
+{
+	static const char *const shown[] = { "status", "exit_code", "duration_s", "host", "command" };
+	static const struct { enum run_key rk; const char *group; } groups[] = {
+		{ RK_INPUT, "inputs" }, { RK_OUTPUT, "output" }, { RK_PARAM, "params" },
+		{ RK_METRIC, "metrics" }, { RK_OTHER, "other" },
+	};
+	json_t *keys = json_object(), *col, *v;
+	const char **sorted;
+	const char *k, *name;
+	size_t i, n = 0;
+	char key[300];
+	long num;
+
+	json_array_foreach(cols, i, col)
+		json_object_foreach(json_object_get(json_object_get(col, "commit"), "meta"), k, v)
+			json_object_set_new(keys, k, json_true());
+	if (!grouped) {
+		json_object_foreach(keys, k, v)
+			json_array_append_new(rows, compare_row(cols, "", k, k, false));
+		json_decref(keys);
+		return;
+	}
+	for (size_t f = 0; f < sizeof(shown) / sizeof(shown[0]); f++) {
+		snprintf(key, sizeof(key), "run.%s", shown[f]);
+		if (json_object_get(keys, key))
+			json_array_append_new(rows, compare_row(cols, "run", shown[f], key, false));
+	}
+	sorted = calloc(json_object_size(keys) + 1, sizeof(*sorted));
+	for (size_t g = 0; sorted && g < sizeof(groups) / sizeof(groups[0]); g++) {
+		n = 0;
+		json_object_foreach(keys, k, v)
+			if (run_key(k, &name, &num) == groups[g].rk)
+				sorted[n++] = k;
+		qsort(sorted, n, sizeof(*sorted), key_cmp);
+		for (i = 0; i < n; i++) {
+			run_key(sorted[i], &name, &num);
+			json_array_append_new(rows, compare_row(cols, groups[g].group, name, sorted[i], false));
+		}
+	}
+	free(sorted);
+	json_decref(keys);
+}
+
+/* Characters (UTF-8 sequences) in s. */
+static int text_width(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* Prints s cut to w characters, padded to w unless it ends the line. */
+static void put_cell(const char *s, int w, bool last)
+{
+	const char *e = s;
+	int n = 0;
+
+	for (; *e && n < w; n++)
+		for (e++; ((unsigned char)*e & 0xC0) == 0x80; e++)
+			;
+	printf("%.*s%*s", (int)(e - s), s, last ? 0 : w - n, "");
+}
+
+static bool row_differs(json_t *row)
+{
+	json_t *cells = json_object_get(row, "cells"), *c;
+	size_t i;
+
+	json_array_foreach(cells, i, c)
+		if (strcmp(json_string_value(c), json_string_value(json_array_get(cells, 0))))
+			return true;
+	return false;
+}
+
+/* Prints the table. Plain: 16 columns of key and 18 a cell, as compare
+ * always printed. Grouped: a mark, the key, cells as wide as their widest
+ * value (12 to 40), group titles. */
+static void compare_print(json_t *rows, size_t ncol, bool grouped, bool only_changed)
+{
+	int *w = calloc(ncol, sizeof(*w)), kw = grouped ? 18 : 16;
+	const char *group = "";
+	json_t *row, *cell;
+	size_t r, i;
+
+	if (!w)
+		return;
+	for (i = 0; i < ncol; i++)
+		w[i] = grouped ? 12 : 18;
+	json_array_foreach(rows, r, row) {
+		if (!grouped || (only_changed && !json_is_true(json_object_get(row, "keep")) &&
+				 !row_differs(row)))
+			continue;
+		json_array_foreach(json_object_get(row, "cells"), i, cell) {
+			int tw = text_width(json_string_value(cell));
+
+			w[i] = tw > w[i] ? (tw > 40 ? 40 : tw) : w[i];
+		}
+	}
+	json_array_foreach(rows, r, row) {
+		bool keep = json_is_true(json_object_get(row, "keep")), differs = row_differs(row);
+
+		if (only_changed && !keep && !differs)
+			continue;
+		if (grouped && strcmp(group, js(row, "group"))) {
+			group = js(row, "group");
+			printf("%s\n", group);
+		}
+		if (grouped)
+			printf("%c ", !keep && differs ? '*' : ' ');
+		put_cell(js(row, "key"), kw, false);
+		json_array_foreach(json_object_get(row, "cells"), i, cell) {
+			putchar(' ');
+			put_cell(json_string_value(cell), w[i], i == ncol - 1);
+		}
+		printf("\n");
+	}
+	free(w);
+}
+
+static void compare_text(json_t *cols, bool only_changed)
+{
+	json_t *rows = json_array(), *titles = json_array(), *ids = json_array(), *data = json_array();
+	json_t *col, *ch;
+	bool grouped = false, multi = false;
+	size_t i;
+
+	json_array_foreach(cols, i, col) {
+		char t[500], d[64];
+
+		json_t *run = run_record(json_object_get(json_object_get(col, "commit"), "meta"));
+
+		grouped |= run != NULL;
+		json_decref(run);
+		multi |= strcmp(js(col, "repo"), js(json_array_get(cols, 0), "repo")) != 0;
+		ch = json_object_get(col, "changed");
+		if (ch)
+			snprintf(d, sizeof(d), "%lld paths, %lld B",
+				 (long long)(json_integer_value(json_object_get(ch, "added")) +
+					     json_integer_value(json_object_get(ch, "removed")) +
+					     json_integer_value(json_object_get(ch, "modified"))),
+				 (long long)json_integer_value(json_object_get(ch, "bytes")));
+		json_array_append_new(data, json_string(ch && !json_is_null(ch) ? d : "-"));
+		snprintf(t, sizeof(t), "%.12s", js(json_object_get(col, "commit"), "id"));
+		json_array_append_new(ids, json_string(t));
+	}
+	json_array_foreach(cols, i, col) {
+		char t[500];
+
+		snprintf(t, sizeof(t), "%s%s%s", multi ? js(col, "repo") : "", multi ? "@" : "",
+			 js(col, "ref"));
+		json_array_append_new(titles, json_string(t));
+	}
+	json_array_append_new(rows, json_pack("{s:s,s:s,s:o,s:b}", "group", "", "key", "", "cells",
+					      titles, "keep", 1));
+	json_array_append_new(rows, json_pack("{s:s,s:s,s:o,s:b}", "group", "", "key", "commit",
+					      "cells", ids, "keep", 1));
+	compare_meta_rows(cols, rows, grouped);
+	json_array_append_new(rows, json_pack("{s:s,s:s,s:o,s:b}", "group", grouped ? "data" : "",
+					      "key", grouped ? "changed vs first" : "data vs first",
+					      "cells", data, "keep", 1));
+	compare_print(rows, json_array_size(cols), grouped, only_changed);
+	json_decref(rows);
+}
+
+static void compare_json(json_t *cols)
+{
+	json_t *out = json_array(), *col;
+	size_t i;
+
+	json_array_foreach(cols, i, col) {
+		json_t *c = json_object_get(col, "commit"), *run = run_record(json_object_get(c, "meta"));
+
+		json_array_append_new(
+			out, json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:o,s:O}", "repo",
+				       json_object_get(col, "repo"), "ref", json_object_get(col, "ref"),
+				       "commit", json_object_get(c, "id"), "message",
+				       json_object_get(c, "message"), "author", json_object_get(c, "author"),
+				       "time_ns", json_object_get(c, "time_ns"), "parents",
+				       json_object_get(c, "parents"), "meta", json_object_get(c, "meta"),
+				       "run", run ? run : json_null(), "changed",
+				       json_object_get(col, "changed")));
+	}
+	print_json(out);
+	fputc('\n', stdout);
+	json_decref(out);
+}
 
 int cmd_compare(struct cli *cli, int argc, char **argv)
 {
-	struct meta_client *c;
-	struct spec sp[16];
-	json_t *commits[16] = { 0 }, *keys = json_object();
-	int n = argc - 1, rc = 0;
-	const char *k;
-	json_t *v;
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' }, { "only-changed", no_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	bool json = false, only_changed = false;
+	json_t *cols = json_array();
+	int o, rc = 0;
 
-	if (cli_help_asked(argc, argv, compare_usage))
-		return json_decref(keys), 0;
-	if (n < 2 || n > 16)
-		return json_decref(keys), fputs(compare_usage, stderr), 2;
-	rc = cli_client(cli, &c);
-	for (int i = 0; rc == 0 && i < n; i++) {
-		char path[1400], suffix[1000], esc[700];
-		json_t *j = NULL;
-
-		rc = spec_parse(argv[i + 1], SPEC_REF, &sp[i]);
-		if (rc == 0 && strcmp(sp[i].repo, sp[0].repo))
-			rc = t9k_err(T9K_EUSAGE, "compare works within one repository");
-		if (rc == 0)
-			rc = meta_client_escape(sp[i].ref, esc, sizeof(esc));
-		snprintf(suffix, sizeof(suffix), "/log?ref=%s&limit=1", esc);
-		if (rc == 0)
-			rc = cli_repo_path(sp[i].repo, suffix, path, sizeof(path));
-		if (rc == 0)
-			rc = meta_client_call(c, "GET", path, NULL, &j);
-		if (rc == 0) {
-			commits[i] = json_incref(json_array_get(json_object_get(j, "commits"), 0));
-			json_object_foreach(json_object_get(commits[i], "meta"), k, v)
-				json_object_set_new(keys, k, json_true());
-		}
-		json_decref(j);
+	optind = 0;
+	opterr = 0;
+	while (rc == 0 && (o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (o == 'j')
+			json = true;
+		else if (o == 'c')
+			only_changed = true;
+		else if (o == 'h')
+			return json_decref(cols), fputs(compare_usage, stdout), 0;
+		else
+			rc = bad_option("compare", o, argv);
 	}
-	if (rc == 0) {
-		printf("%-16s", "");
-		for (int i = 0; i < n; i++)
-			printf(" %-18.18s", sp[i].ref);
-		printf("\n%-16s", "commit");
-		for (int i = 0; i < n; i++)
-			printf(" %-18.12s", js(commits[i], "id"));
-		printf("\n");
-		json_object_foreach(keys, k, v) {
-			printf("%-16.16s", k);
-			for (int i = 0; i < n; i++) {
-				const char *s = json_string_value(
-					json_object_get(json_object_get(commits[i], "meta"), k));
-
-				printf(" %-18.18s", s ? s : "-");
-			}
-			printf("\n");
-		}
-		printf("%-16s %-18s", "data vs first", "-");
-		for (int i = 1; rc == 0 && i < n; i++) {
-			json_t *d = NULL, *it;
-			long long bytes = 0;
-			size_t idx;
-			char col[64];
-
-			rc = get_diff(cli, sp[0].repo, sp[0].ref, sp[i].ref, &d);
-			json_array_foreach(json_object_get(d, "changes"), idx, it) {
-				json_t *nw = json_object_get(it, "new");
-
-				bytes += nw ? (long long)json_integer_value(json_object_get(nw, "size")) : 0;
-			}
-			snprintf(col, sizeof(col), "%zu paths, %lld B",
-				 json_array_size(json_object_get(d, "changes")), bytes);
-			printf(" %-18.18s", col);
-			json_decref(d);
-		}
-		printf("\n");
-	}
-	for (int i = 0; i < n; i++)
-		json_decref(commits[i]);
-	json_decref(keys);
+	if (rc == 0 && optind >= argc)
+		rc = t9k_err(T9K_EUSAGE, "compare wants commits: REPO@A REPO@B, REPO@A..B or "
+			     "'REPO@GLOB' (see 't9kfs compare --help')");
+	for (int i = optind; rc == 0 && i < argc; i++)
+		rc = compare_add(cli, argv[i], cols);
+	if (rc == 0 && json_array_size(cols) < 2)
+		rc = t9k_err(T9K_EUSAGE, "compare wants at least two commits and '%s' names one: add "
+			     "another REPO@REF, a range REPO@A..B or a glob 'REPO@exp-*'", argv[optind]);
+	if (rc == 0)
+		rc = compare_changes(cli, cols);
+	if (rc == 0 && json)
+		compare_json(cols);
+	else if (rc == 0)
+		compare_text(cols, only_changed);
+	json_decref(cols);
 	return rc < 0 ? cli_fail(rc) : 0;
 }

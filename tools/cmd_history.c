@@ -1,10 +1,13 @@
 /* History commands: commit, log, status, diff, merge, revert, reset,
- * show and compare, all answered by the metadata service.
+ * and the lineage of runs: show, compare and log --input, all answered by
+ * the metadata service.
  *
  * A run's record is its commit's metadata (README, "Experiments are
  * commits"): run.* fields, input.N = REPO@COMMIT[:PATH], output, param.K,
- * metric.K. run_record() groups those keys; show and compare read them
- * through it and nowhere else. */
+ * metric.K. run_record() groups those keys; show, compare and log --input
+ * read them through it and nowhere else. The walks over history page
+ * through the log API (LOG_PAGE commits a request) and never hold more
+ * than a page of commits. */
 #include "tools/cli.h"
 
 #include "lib/err.h"
@@ -188,38 +191,76 @@ static void print_commit(json_t *c, bool meta)
 
 static const char log_usage[] =
 	"usage: t9kfs log [--meta] [-n N] [--first-parent] [--oneline] [--json] REPO@REF\n"
+	"       t9kfs log --input REPO@REF [--repo R]... [-n N] [--json]\n"
 	"\n"
 	"Shows history from REF, newest first. --meta shows each commit's key/value\n"
-	"pairs.\n";
+	"pairs.\n"
+	"\n"
+	"--input lists the runs that read a data commit (which models did this\n"
+	"dataset version train?): the commits whose metadata has an input.N of\n"
+	"REPO@COMMIT or REPO@COMMIT:PATH (README, \"Experiments are commits\"),\n"
+	"where COMMIT is what REF (a branch, tag, commit id or prefix, REF~N)\n"
+	"names. It searches the history of every branch of every repository, or\n"
+	"of the repositories given with --repo, and lists each commit once, as\n"
+	"'REPO ID MESSAGE (input.N: PATH)' ('/' when the run read the whole\n"
+	"commit); nothing when no run read it. -n N stops after N runs. --json\n"
+	"prints an array of {repo, branch (the first whose history holds it),\n"
+	"commit (the commit object), inputs: [{key, spec, path, dir}]}. History\n"
+	"is read 100 commits a request: memory holds one such page, plus 64\n"
+	"bytes for each commit of a repository walked so far (to visit each\n"
+	"once) and the merge parents still to walk.\n";
+
+static int log_input(struct cli *cli, const char *input, json_t *repos, bool json, long max);
 
 int cmd_log(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "meta", no_argument, NULL, 'k' }, { "first-parent", no_argument, NULL, 'f' },
 		{ "oneline", no_argument, NULL, 'o' }, { "json", no_argument, NULL, 'j' },
+		{ "input", required_argument, NULL, 'i' }, { "repo", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	bool meta = false, fp = false, one = false, json = false;
+	const char *input = NULL;
 	long n = 0;
-	char suffix[1000], esc[700];
-	json_t *j = NULL, *it;
+	char suffix[1000], esc[700] = "";
+	json_t *j = NULL, *it, *repos = json_array();
 	struct spec sp;
 	size_t i;
 	int o, rc = 0;
 
 	optind = 0;
-	while (rc == 0 && (o = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while (rc == 0 && (o = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'k': meta = true; break;
 		case 'f': fp = true; break;
 		case 'o': one = true; break;
 		case 'j': json = true; break;
+		case 'i': input = optarg; break;
+		case 'r':
+			rc = meta_repo_name_check(optarg);
+			json_array_append_new(repos, json_string(optarg));
+			break;
 		case 'n': rc = parse_int_opt("-n", optarg, 1, 1000000, &n); break;
-		default: return fputs(log_usage, o == 'h' ? stdout : stderr), o == 'h' ? 0 : 2;
+		case 'h': json_decref(repos); return fputs(log_usage, stdout), 0;
+		default: rc = bad_option("log", o, argv); break;
 		}
 	}
+	if (rc == 0 && !input && json_array_size(repos))
+		rc = t9k_err(T9K_EUSAGE, "--repo goes with --input: 'log --input REPO@REF --repo R'");
+	else if (rc == 0 && input && (optind != argc || meta || fp))
+		rc = t9k_err(T9K_EUSAGE, "log --input REPO@REF lists runs and takes no other REPO@REF, "
+			     "--meta or --first-parent");
+	if (rc == 0 && input) {
+		rc = log_input(cli, input, repos, json, n);
+		json_decref(repos);
+		return rc < 0 ? cli_fail(rc) : 0;
+	}
+	json_decref(repos);
 	if (rc == 0 && optind != argc - 1)
-		return fputs(log_usage, stderr), 2;
+		rc = t9k_err(T9K_EUSAGE, "log wants one REPO@REF, or --input REPO@REF (see 't9kfs log "
+			     "--help')");
 	if (rc == 0)
 		rc = spec_parse(argv[optind], 0, &sp);
 	if (rc == 0)
@@ -498,6 +539,7 @@ int cmd_reset(struct cli *cli, int argc, char **argv)
 	json_decref(j);
 	return rc < 0 ? cli_fail(rc) : 0;
 }
+
 
 /* ---- the run record ---- */
 
@@ -1356,4 +1398,218 @@ int cmd_compare(struct cli *cli, int argc, char **argv)
 		compare_text(cols, only_changed);
 	json_decref(cols);
 	return rc < 0 ? cli_fail(rc) : 0;
+}
+
+/* ---- log --input: the runs that read a data commit ---- */
+
+struct lineage {
+	struct cli *cli;
+	char want[128]; /* "REPO@COMMIT": an input.N equal to it or to it plus ":PATH" */
+	size_t wlen;
+	bool json;
+	long max, found; /* max 0: no limit */
+};
+
+/* A stack of commit ids still to walk: merge parents, the next page's start. */
+struct oidstack {
+	struct oid *v;
+	size_t n, cap;
+};
+
+static int oidstack_push(struct oidstack *s, const char *hex)
+{
+	struct oid id;
+	int rc = oid_from_hex(&id, hex ? hex : "");
+
+	if (rc < 0)
+		return rc;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		struct oid *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return t9k_err(-ENOMEM, "out of memory");
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = id;
+	return 0;
+}
+
+static bool lineage_done(const struct lineage *s)
+{
+	return s->max && s->found >= s->max;
+}
+
+/* The inputs of commit c that read s->want, as a new array of {key,
+ * spec, path, dir}; NULL when none does. */
+static json_t *lineage_inputs(const struct lineage *s, json_t *c)
+{
+	json_t *meta = json_object_get(c, "meta"), *v, *hits = NULL;
+	const char *k, *name;
+	char key[300];
+	long n;
+
+	json_object_foreach(meta, k, v) {
+		const char *val = json_string_value(v);
+
+		if (run_key(k, &name, &n) != RK_INPUT || !val || strncmp(val, s->want, s->wlen) ||
+		    (val[s->wlen] && val[s->wlen] != ':'))
+			continue;
+		snprintf(key, sizeof(key), "%s.dir", k);
+		if (!hits)
+			hits = json_array();
+		json_array_append_new(hits, json_pack("{s:s,s:s,s:s,s:O?}", "key", k, "spec", val,
+						      "path", val[s->wlen] ? val + s->wlen + 1 : "",
+						      "dir", json_object_get(meta, key)));
+	}
+	return hits;
+}
+
+static void lineage_print(struct lineage *s, const char *repo, const char *branch, json_t *c,
+			  json_t *hits)
+{
+	const char *msg = js(c, "message");
+	json_t *h;
+	size_t i;
+
+	if (s->json) {
+		json_t *o = json_pack("{s:s,s:s,s:O,s:O}", "repo", repo, "branch", branch, "commit", c,
+				      "inputs", hits);
+
+		fputs(s->found ? ",\n" : "\n", stdout);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("%s %.12s %.*s  (", repo, js(c, "id"), (int)strcspn(msg, "\n"), msg);
+		json_array_foreach(hits, i, h) {
+			const char *path = js(h, "path");
+
+			printf("%s%s: %s", i ? ", " : "", js(h, "key"), *path ? path : "/");
+		}
+		printf(")\n");
+	}
+	s->found++;
+}
+
+/* One page of the first-parent history from start: prints the runs that
+ * read s->want and queues what is left to walk, stopping at a commit seen
+ * before (its history is walked or queued already). */
+static int lineage_page(struct lineage *s, const char *repo, const char *branch,
+			const struct oid *start, struct oidset *seen, struct oidstack *todo)
+{
+	char hex[OID_HEXSZ + 1], suffix[200];
+	json_t *j = NULL, *list, *c;
+	size_t i, n;
+	int rc;
+
+	snprintf(suffix, sizeof(suffix), "/log?ref=%s&first_parent=1&limit=%d",
+		 oid_to_hex(start, hex), LOG_PAGE);
+	rc = repo_get(s->cli, repo, suffix, &j);
+	list = json_object_get(j, "commits");
+	n = json_array_size(list);
+	for (i = 0; rc == 0 && i < n && !lineage_done(s); i++) {
+		json_t *parents, *hits;
+		struct oid id;
+
+		c = json_array_get(list, i);
+		parents = json_object_get(c, "parents");
+		rc = oid_from_hex(&id, js(c, "id"));
+		if (rc == 0 && i > 0 && (rc = oidset_add(seen, &id)) == 0)
+			break;
+		if (rc < 0)
+			break;
+		rc = 0;
+		hits = lineage_inputs(s, c);
+		if (hits)
+			lineage_print(s, repo, branch, c, hits);
+		json_decref(hits);
+		for (size_t p = 1; rc == 0 && p < json_array_size(parents); p++)
+			rc = oidstack_push(todo, json_string_value(json_array_get(parents, p)));
+		if (rc == 0 && i == n - 1 && json_is_true(json_object_get(j, "more")) &&
+		    json_array_size(parents))
+			rc = oidstack_push(todo, json_string_value(json_array_get(parents, 0)));
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* Walks the history of every branch of repo, each commit once. */
+static int lineage_repo(struct lineage *s, const char *repo)
+{
+	struct oidset seen = { 0 };
+	struct oidstack todo = { 0 };
+	json_t *refs = NULL, *ref;
+	size_t i;
+	int rc = repo_get(s->cli, repo, "/refs?prefix=branch/", &refs);
+
+	json_array_foreach(json_object_get(refs, "refs"), i, ref) {
+		const char *name = js(ref, "name");
+
+		if (rc < 0 || lineage_done(s))
+			break;
+		if (strncmp(name, "branch/", 7))
+			continue;
+		rc = oidstack_push(&todo, json_string_value(json_object_get(ref, "commit")));
+		while (rc == 0 && todo.n && !lineage_done(s)) {
+			struct oid id = todo.v[--todo.n];
+
+			rc = oidset_add(&seen, &id);
+			if (rc > 0)
+				rc = lineage_page(s, repo, name + 7, &id, &seen, &todo);
+		}
+	}
+	free(todo.v);
+	oidset_release(&seen);
+	json_decref(refs);
+	return rc;
+}
+
+static int log_input(struct cli *cli, const char *input, json_t *repos, bool json, long max)
+{
+	struct lineage s = { .cli = cli, .json = json, .max = max };
+	char suffix[1100], esc[1000];
+	json_t *j = NULL, *list = NULL, *it;
+	struct spec sp;
+	size_t i;
+	int rc = spec_parse(input, SPEC_REF, &sp);
+
+	if (rc == 0 && sp.has_path)
+		rc = t9k_err(T9K_EUSAGE, "--input '%s': want REPO@REF, without :PATH (a run's inputs "
+			     "are matched with any path)", input);
+	if (rc == 0)
+		rc = meta_client_escape(sp.ref, esc, sizeof(esc));
+	if (rc == 0) {
+		snprintf(suffix, sizeof(suffix), "/resolve?ref=%s", esc);
+		rc = repo_get(cli, sp.repo, suffix, &j);
+	}
+	if (rc == 0) {
+		snprintf(s.want, sizeof(s.want), "%s@%.64s", sp.repo, js(j, "commit"));
+		s.wlen = strlen(s.want);
+	}
+	json_decref(j);
+	if (rc == 0 && json_array_size(repos)) {
+		list = json_incref(repos);
+	} else if (rc == 0) {
+		struct meta_client *mc;
+
+		rc = cli_client(cli, &mc);
+		if (rc == 0)
+			rc = meta_client_call(mc, "GET", "/repos", NULL, &j);
+		list = json_array();
+		json_array_foreach(json_object_get(j, "repos"), i, it)
+			json_array_append(list, json_object_get(it, "name"));
+		json_decref(j);
+	}
+	if (rc == 0 && json)
+		fputs("[", stdout);
+	json_array_foreach(list, i, it) {
+		if (rc < 0 || lineage_done(&s))
+			break;
+		rc = lineage_repo(&s, json_string_value(it));
+	}
+	if (rc == 0 && json)
+		fputs(s.found ? "\n]\n" : "]\n", stdout);
+	json_decref(list);
+	return rc;
 }

@@ -2,9 +2,10 @@
 # `make demo`: the main job on the embedded default. Starts a local
 # metadata server under a temporary T9KFS_HOME, creates a repository from a
 # small generated dataset, branches, changes a few files, commits with
-# metadata, shows log, diff and compare, mounts the result with FUSE and
-# serves it to "pods" through the Kubernetes CSI driver (as root,
-# scripts/demo-csi.sh). Cleans up after itself (unmounting too), so it
+# metadata, shows log, diff and compare, mounts the result with FUSE, runs
+# a "training" job on it recorded as a commit (t9kfs run, show, log
+# --input), renders it as a Kubernetes job, and serves the data to "pods"
+# through the CSI driver (as root, scripts/demo-csi.sh). Cleans up after itself (unmounting too), so it
 # runs twice in a row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,26 @@ if [ -e /dev/fuse ] && [ "$(id -u)" = 0 ]; then
 	ls "$T9KFS_HOME/mnt/train"
 	cmp "$T9KFS_HOME/mnt/train/cat/01.jpg" "$data/train/cat/01.jpg" && echo "identical"
 	run "$T9KFS" umount "$T9KFS_HOME/mnt"
+	# a training run with its data declared, recorded as a commit
+	run "$T9KFS" branch create toy@runs --from main
+	cat >"$T9KFS_HOME/train.sh" <<-\EOF
+	#!/bin/sh
+	# counts the images of each class as its "model"; logs two metrics
+	for c in /data/*; do echo "$(basename "$c") $(ls "$c" | wc -l)"; done >"$T9KFS_OUTPUT/model.txt"
+	echo '{"step": 1, "loss": 0.9, "acc": 0.51}' >>"$T9KFS_METRICS"
+	echo '{"step": 2, "loss": 0.4, "acc": 0.83}' >>"$T9KFS_METRICS"
+	echo "trained on $(cat /data/*/* | wc -c) bytes"
+	EOF
+	chmod +x "$T9KFS_HOME/train.sh"
+	run "$T9KFS" run --data toy@main:train=/data --output toy@runs="$T9KFS_HOME/out" \
+		--param lr=0.01 -- "$T9KFS_HOME/train.sh"
+	run "$T9KFS" show toy@runs
+	run "$T9KFS" log --input toy@main --repo toy
+	step "$T9KFS job submit --dry-run --image pytorch/pytorch:2.3 --workers 2 --gpus 1 ...  (first 40 lines)"
+	"$T9KFS" job submit --dry-run --image pytorch/pytorch:2.3 --workers 2 --gpus 1 \
+		--data toy@main:train=/data --output toy@runs=/out --param lr=0.01 -- python train.py \
+		>"$T9KFS_HOME/job.yaml"
+	sed -n 1,40p "$T9KFS_HOME/job.yaml"
 	if /usr/bin/python3 -c "import grpc, grpc_tools" 2>/dev/null; then
 		scripts/demo-csi.sh
 	else

@@ -76,6 +76,8 @@ bool cli_help_asked(int argc, char **argv, const char *usage);
 /* One request for repository repo: suffix is appended to /repos/NAME. */
 int cli_repo_call(struct cli *cli, const char *repo, const char *method, const char *suffix,
 		  json_t *body, json_t **reply);
+/* A time in nanoseconds since the epoch as "2026-12-07 14:03:00 UTC". */
+void cli_format_time(int64_t ns, char *out, size_t size);
 /* Prints a JSON value to stdout, indented. */
 void cli_print_json(json_t *j);
 int parse_int_opt(const char *opt, const char *arg, long lo, long hi, long *out);

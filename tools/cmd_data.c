@@ -477,11 +477,8 @@ int cmd_stat(struct cli *cli, int argc, char **argv)
 		json_decref(j);
 	} else if (rc == 0) {
 		char when[64];
-		time_t t = (time_t)(e.mtime_ns / 1000000000);
-		struct tm tm;
 
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		cli_format_time(e.mtime_ns, when, sizeof(when));
 		printf("  path: %s\n  type: %s\n  mode: %04o\n  size: %llu%s\n mtime: %s\n    id: %s%s\n",
 		       sp.path[0] ? sp.path : "/",
 		       S_ISDIR(e.mode) ? "directory" : S_ISLNK(e.mode) ? "symlink" : "file",

@@ -165,13 +165,10 @@ int cmd_commit(struct cli *cli, int argc, char **argv)
 static void print_commit(json_t *c, bool meta)
 {
 	char when[64];
-	time_t t = (time_t)(json_integer_value(json_object_get(c, "time_ns")) / 1000000000);
-	struct tm tm;
 	const char *k;
 	json_t *v;
 
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	cli_format_time(json_integer_value(json_object_get(c, "time_ns")), when, sizeof(when));
 	printf("commit %s\n", js(c, "id"));
 	if (json_array_size(json_object_get(c, "parents")) > 1) {
 		printf("Merge: ");
@@ -736,15 +733,6 @@ static json_t *run_record(json_t *meta)
 	return run;
 }
 
-static void format_when(json_t *c, char *out, size_t size)
-{
-	time_t t = (time_t)(json_integer_value(json_object_get(c, "time_ns")) / 1000000000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
-}
-
 /* ---- show ---- */
 
 static const char show_usage[] =
@@ -800,7 +788,7 @@ static void show_text(json_t *c, json_t *run)
 	char when[64], key[300];
 	size_t i;
 
-	format_when(c, when, sizeof(when));
+	cli_format_time(json_integer_value(json_object_get(c, "time_ns")), when, sizeof(when));
 	printf("commit %s\n", js(c, "id"));
 	if (json_array_size(json_object_get(c, "parents"))) {
 		printf("Parents:");

@@ -10,15 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-static void format_time(int64_t ns, char *out, size_t size)
-{
-	time_t t = (time_t)(ns / 1000000000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm);
-}
-
 static const char repo_usage[] =
 	"usage: t9kfs repo create NAME [--store URL] [--min SIZE --avg SIZE --max SIZE]\n"
 	"                              [--pack-size SIZE]\n"
@@ -119,7 +110,7 @@ int cmd_repo(struct cli *cli, int argc, char **argv)
 			json_array_foreach(json_object_get(j, "repos"), i, r) {
 				char when[64];
 
-				format_time(json_integer_value(json_object_get(r, "created_ns")), when,
+				cli_format_time(json_integer_value(json_object_get(r, "created_ns")), when,
 					    sizeof(when));
 				printf("%-24s %s  %s\n", json_string_value(json_object_get(r, "name")),
 				       when, json_string_value(json_object_get(r, "store")));

@@ -6,9 +6,11 @@
 #include "lib/err.h"
 #include "lib/util.h"
 #include "meta/db.h"
+#include "meta/local.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -176,13 +178,8 @@ int cli_repo_path(const char *repo, const char *suffix, char *out, size_t outsz)
 const char *cli_author(void)
 {
 	static char who[320];
-	const char *a = getenv("T9KFS_AUTHOR"), *u = getenv("USER");
-	char host[256] = "localhost";
 
-	if (a && *a)
-		return a;
-	gethostname(host, sizeof(host) - 1);
-	snprintf(who, sizeof(who), "%s@%s", u && *u ? u : "root", host);
+	meta_local_author(who, sizeof(who));
 	return who;
 }
 
@@ -210,10 +207,28 @@ int cli_repo_call(struct cli *cli, const char *repo, const char *method, const c
 	return rc < 0 ? rc : meta_client_call(c, method, path, body, reply);
 }
 
+int cli_get_diff(struct cli *cli, const char *repo, const char *a, const char *b, json_t **out)
+{
+	char suffix[2000], ea[700], eb[700];
+	int rc = meta_client_escape(a, ea, sizeof(ea));
+
+	if (rc == 0)
+		rc = meta_client_escape(b, eb, sizeof(eb));
+	snprintf(suffix, sizeof(suffix), "/diff?from=%s&to=%s", ea, eb);
+	return rc < 0 ? rc : cli_repo_call(cli, repo, "GET", suffix, NULL, out);
+}
+
 void cli_print_json(json_t *j)
 {
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 	fputc('\n', stdout);
+}
+
+const char *cli_js(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
 }
 
 void cli_format_time(int64_t ns, char *out, size_t size)
@@ -234,6 +249,15 @@ int parse_int_opt(const char *opt, const char *arg, long lo, long hi, long *out)
 		return t9k_err(T9K_EUSAGE, "invalid value '%s' for %s (want %ld..%ld)", arg, opt, lo, hi);
 	*out = v;
 	return 0;
+}
+
+int cli_bad_option(const char *cmd, int o, char **argv)
+{
+	if (o == ':')
+		return t9k_err(T9K_EUSAGE, "%s: option '%s' wants a value (see 't9kfs %s --help')", cmd,
+			       argv[optind - 1], cmd);
+	return t9k_err(T9K_EUSAGE, "%s: unknown option '%s' (see 't9kfs %s --help')", cmd,
+		       argv[optind - 1], cmd);
 }
 
 int cli_store_url(const char *arg, char *out, size_t size)
@@ -258,120 +282,22 @@ int cli_store_url(const char *arg, char *out, size_t size)
 
 int cli_token(struct cli *cli, char *tok, size_t size)
 {
-	const char *env = getenv("T9KFS_TOKEN");
-	char path[4200];
-	FILE *f;
-
-	if (env && *env) {
-		snprintf(tok, size, "%s", env);
-		return 0;
-	}
-	snprintf(path, sizeof(path), "%s/token", cli->home);
-	f = fopen(path, "r");
-	if (!f) {
-		tok[0] = '\0';
-		return 0; /* the server will say 401 */
-	}
-	if (!fgets(tok, (int)size, f))
-		tok[0] = '\0';
-	fclose(f);
-	tok[strcspn(tok, "\r\n")] = '\0';
-	return 0;
-}
-
-static int health(struct cli *cli)
-{
-	struct meta_client *c;
-	int rc = meta_client_new(cli->server, NULL, &c);
-
-	if (rc == 0) {
-		rc = meta_client_call(c, "GET", "/health", NULL, NULL);
-		meta_client_free(c);
-	}
-	return rc;
+	return meta_local_token(cli->home, tok, size);
 }
 
 int cli_server_pid(struct cli *cli)
 {
-	char path[4200];
-	FILE *f;
-	int pid = 0;
-
-	snprintf(path, sizeof(path), "%s/server.pid", cli->home);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	return pid > 0 && kill(pid, 0) == 0 ? pid : 0;
+	return meta_local_server_pid(cli->home);
 }
 
 int cli_server_ensure(struct cli *cli, bool *started)
 {
-	char db[4200], store[4300], listen[4300], tok[4200], log[4200], pidf[4200], home[4200];
-	char exe[4096];
-	ssize_t n;
-	pid_t pid;
-	int rc, fd;
-	FILE *f;
+	return meta_local_server_ensure(cli->home, cli->server, cli->embedded, NULL, started);
+}
 
-	*started = false;
-	if (health(cli) == 0)
-		return 0;
-	if (!cli->embedded)
-		return t9k_err(-ECONNREFUSED, "metadata service %s is not answering: %s", cli->server,
-			       t9k_errmsg(-ECONNREFUSED));
-	rc = mkdir_p(cli->home, 0700);
-	if (rc < 0)
-		return t9k_err(rc, "cannot create %s: %s", cli->home, strerror(-rc));
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0)
-		return t9k_err(-errno, "cannot find the t9kfs binary: %s", strerror(errno));
-	exe[n] = '\0';
-	snprintf(home, sizeof(home), "%s", cli->home);
-	snprintf(db, sizeof(db), "%s/db", cli->home);
-	snprintf(store, sizeof(store), "file://%s/store", cli->home);
-	snprintf(listen, sizeof(listen), "unix:%s/meta.sock", cli->home);
-	snprintf(tok, sizeof(tok), "%s/token", cli->home);
-	snprintf(log, sizeof(log), "%s/server.log", cli->home);
-	snprintf(pidf, sizeof(pidf), "%s/server.pid", cli->home);
-	pid = fork();
-	if (pid < 0)
-		return t9k_err(-errno, "cannot start the server: %s", strerror(errno));
-	if (pid == 0) {
-		char *args[] = { exe, "--home", home, "meta", "serve", "--db", db, "--store", store,
-				 "--listen", listen, "--token-file", tok, NULL };
-
-		setsid();
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0)
-			dup2(fd, 0);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(exe, args);
-		_exit(127);
-	}
-	f = fopen(pidf, "w");
-	if (f) {
-		fprintf(f, "%d\n", (int)pid);
-		fclose(f);
-	}
-	for (int i = 0; i < 200; i++) {
-		int status;
-
-		if (health(cli) == 0) {
-			*started = true;
-			return 0;
-		}
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return t9k_err(-EIO, "the local server exited at start; see %s", log);
-		usleep(50000);
-	}
-	return t9k_err(-ETIMEDOUT, "the local server did not answer within 10 s; see %s", log);
+int cli_config_load(const char *home)
+{
+	return meta_local_config_load(home);
 }
 
 int cli_client_new(struct cli *cli, struct meta_client **out)

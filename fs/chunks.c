@@ -365,3 +365,55 @@ void fs_chunks_stats(struct fs_chunks *c, struct fs_chunks_stats *out)
 	out->bytes_cached = c->used;
 	pthread_mutex_unlock(&c->lock);
 }
+
+/* ---- read-ahead of sequential readers ---- */
+
+uint32_t fs_chunk_at(const uint64_t *ends, uint32_t n, uint64_t off)
+{
+	uint32_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (ends[mid] <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void fs_chunks_read_ahead(struct fs_chunks *c, struct fs_readahead *ra, pthread_mutex_t *lock,
+			  const struct manifest_chunk *chunks, const uint64_t *ends, uint32_t n,
+			  uint64_t size, uint64_t off, uint64_t end, uint64_t max_bytes)
+{
+	uint64_t from = 0, to = 0;
+	bool seq;
+
+	if (lock)
+		pthread_mutex_lock(lock);
+	seq = off + FS_SEQ_SLACK >= ra->next_off && off <= ra->next_off + FS_SEQ_SLACK;
+	ra->seq = seq ? ra->seq + 1 : 0;
+	if (!seq) {
+		ra->prefetched = 0;
+		ra->next_off = end;
+	} else if (end > ra->next_off) {
+		ra->next_off = end;
+	}
+	if (ra->seq >= 2 && max_bytes) {
+		uint64_t window = (uint64_t)FS_PREFETCH_STEP << (ra->seq < 5 ? ra->seq : 5);
+
+		if (window > max_bytes)
+			window = max_bytes;
+		from = ra->prefetched > end ? ra->prefetched : end;
+		to = end + window < size ? end + window : size;
+		if (to > from)
+			ra->prefetched = to;
+	}
+	if (lock)
+		pthread_mutex_unlock(lock);
+	if (to <= from)
+		return;
+	for (uint32_t i = fs_chunk_at(ends, n, from); i < n && ends[i] - chunks[i].len < to; i++)
+		fs_chunks_prefetch(c, &chunks[i]);
+}

@@ -22,6 +22,7 @@
 #include "meta/object.h"
 #include "store/store.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 struct fs_chunk_source {
@@ -62,5 +63,25 @@ void fs_chunks_put(struct fs_chunks *c, struct fs_chunk *ch);
 void fs_chunks_prefetch(struct fs_chunks *c, const struct manifest_chunk *mc);
 
 void fs_chunks_stats(struct fs_chunks *c, struct fs_chunks_stats *out);
+
+/* Read-ahead of one reader of a file (an open file of a mount, a file of
+ * the SDK): a reader whose reads follow each other (within FS_SEQ_SLACK
+ * of the last end) is sequential; after two such reads the chunks ahead
+ * of it are queued for the prefetch threads, the window doubling from
+ * FS_PREFETCH_STEP up to max_bytes. The file's chunks are chunks[0..n),
+ * chunk i ending at file offset ends[i], size bytes in all. lock (may be
+ * NULL) guards ra: it is held only while ra changes, not while queueing. */
+#define FS_SEQ_SLACK (8u << 20)
+#define FS_PREFETCH_STEP (4u << 20)
+struct fs_readahead {
+	uint64_t next_off;   /* end of the last read */
+	uint64_t prefetched; /* prefetch was queued up to here */
+	int seq;             /* consecutive sequential reads */
+};
+void fs_chunks_read_ahead(struct fs_chunks *c, struct fs_readahead *ra, pthread_mutex_t *lock,
+			  const struct manifest_chunk *chunks, const uint64_t *ends, uint32_t n,
+			  uint64_t size, uint64_t off, uint64_t end, uint64_t max_bytes);
+/* Index of the chunk holding offset off (< the file's size). */
+uint32_t fs_chunk_at(const uint64_t *ends, uint32_t n, uint64_t off);
 
 #endif

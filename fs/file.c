@@ -5,10 +5,10 @@
  * from the spool under node->gate (shared); other files from their
  * inline bytes or, through their manifest, from the chunk cache
  * (fs/chunks.h), replying with iovecs that point into the cached chunks
- * (no copy). A reader whose reads follow each other (within SEQ_SLACK of
+ * (no copy). A reader whose reads follow each other (within FS_SEQ_SLACK of
  * the last end) is sequential: after two such reads the chunks ahead of
  * it are queued for the prefetch threads, the window doubling from
- * PREFETCH_STEP up to o.prefetch_bytes.
+ * FS_PREFETCH_STEP up to o.prefetch_bytes (fs_chunks_read_ahead).
  * Close: the store and staging of fs/write.c. A writer's close(2) (FLUSH)
  * reports their failure; release tries again and logs.
  * Locking: node->gate as in fs/write.c; fh->lock guards only the
@@ -26,9 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define SEQ_SLACK (8u << 20)   /* reads this close to the last end are sequential */
-#define PREFETCH_STEP (4u << 20)
 
 /* ---- open and close ---- */
 
@@ -146,62 +143,14 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 
 /* ---- reading ---- */
 
-/* Index of the chunk holding offset off (< size). */
-static uint32_t chunk_at(const struct fs_manifest *m, uint64_t off)
-{
-	uint32_t lo = 0, hi = m->n;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (m->ends[mid] <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Sequential-read detection and prefetch of the chunks after end. */
-static void read_ahead(struct fs *fs, struct fs_file *fh, const struct fs_manifest *m,
-		       uint64_t off, uint64_t end)
-{
-	uint64_t from = 0, to = 0;
-	bool seq;
-
-	pthread_mutex_lock(&fh->lock);
-	seq = off + SEQ_SLACK >= fh->next_off && off <= fh->next_off + SEQ_SLACK;
-	fh->seq = seq ? fh->seq + 1 : 0;
-	if (!seq) {
-		fh->prefetched = 0;
-		fh->next_off = end;
-	} else if (end > fh->next_off) {
-		fh->next_off = end;
-	}
-	if (fh->seq >= 2 && fs->o.prefetch_bytes) {
-		uint64_t window = (uint64_t)PREFETCH_STEP << (fh->seq < 5 ? fh->seq : 5);
-
-		if (window > fs->o.prefetch_bytes)
-			window = fs->o.prefetch_bytes;
-		from = fh->prefetched > end ? fh->prefetched : end;
-		to = end + window < m->size ? end + window : m->size;
-		if (to > from)
-			fh->prefetched = to;
-	}
-	pthread_mutex_unlock(&fh->lock);
-	if (to <= from)
-		return;
-	for (uint32_t i = chunk_at(m, from); i < m->n && m->ends[i] - m->chunks[i].len < to; i++)
-		fs_chunks_prefetch(fs->chunks, &m->chunks[i]);
-}
-
 static void read_chunks(fuse_req_t req, struct fs *fs, struct fs_file *fh, struct fs_manifest *m,
 			size_t size, uint64_t off)
 {
 	struct fs_chunk *stack_ch[8], **ch = stack_ch;
 	struct iovec stack_iov[8], *iov = stack_iov;
 	uint64_t end = off + size > m->size ? m->size : off + size;
-	uint32_t first = chunk_at(m, off), last = chunk_at(m, end - 1), k = 0, cnt;
+	uint32_t first = fs_chunk_at(m->ends, m->n, off), last = fs_chunk_at(m->ends, m->n, end - 1);
+	uint32_t k = 0, cnt;
 	int rc = 0;
 
 	cnt = last - first + 1;
@@ -213,7 +162,8 @@ static void read_chunks(fuse_req_t req, struct fs *fs, struct fs_file *fh, struc
 			goto out;
 		}
 	}
-	read_ahead(fs, fh, m, off, end);
+	fs_chunks_read_ahead(fs->chunks, &fh->ra, &fh->lock, m->chunks, m->ends, m->n, m->size, off,
+			     end, fs->o.prefetch_bytes);
 	for (uint32_t i = first; i <= last; i++) {
 		uint64_t cstart = m->ends[i] - m->chunks[i].len;
 		uint64_t from = off > cstart ? off - cstart : 0;

@@ -133,9 +133,7 @@ struct fs_file {
 	struct fs_node *node;         /* held */
 	int flags;
 	pthread_mutex_t lock;         /* the read-ahead state below */
-	uint64_t next_off;            /* end of the last read */
-	uint64_t prefetched;          /* prefetch was queued up to here */
-	int seq;                      /* consecutive sequential reads */
+	struct fs_readahead ra;       /* fs/chunks.h */
 };
 
 struct fs {

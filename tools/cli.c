@@ -3,6 +3,7 @@
 #include "tools/cli.h"
 
 #include "cache/proto.h"
+#include "fs/cache-source.h"
 #include "lib/err.h"
 #include "lib/util.h"
 #include "meta/db.h"
@@ -335,16 +336,5 @@ int cli_repo(struct cli *cli, const struct spec *sp, struct repo **out)
 
 int cli_cache_item(const struct manifest_chunk *mc, struct proto_item *it)
 {
-	_Static_assert((int)PROTO_LOC_OBJECT == (int)MANIFEST_LOC_OBJECT &&
-		       (int)PROTO_LOC_PACK == (int)MANIFEST_LOC_PACK,
-		       "cache and manifest locations differ");
-	if (mc->loc != MANIFEST_LOC_OBJECT && mc->loc != MANIFEST_LOC_PACK)
-		return t9k_err(-EINVAL, "chunk location %u", mc->loc);
-	*it = (struct proto_item){ .id = mc->id, .len = mc->len, .loc = mc->loc };
-	if (mc->loc == MANIFEST_LOC_PACK) {
-		it->pack = mc->pack;
-		it->pack_off = mc->pack_off;
-		it->pack_len = mc->pack_len;
-	}
-	return 0;
+	return fs_cache_item(mc, it);
 }

@@ -13,6 +13,7 @@
 
 #include "cache/client.h"
 #include "cache/net.h"
+#include "fs/cache-source.h"
 #include "fs/chunks.h"
 #include "fs/fs.h"
 #include "lib/err.h"
@@ -28,7 +29,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,42 +284,12 @@ static void mount_ready(void *arg, int rc)
 
 /* ---- chunks through the cache ---- */
 
-/* The mount's chunk source when a cache is configured: the cache first
- * for every chunk, in a pack or not (verified by cache_client_get), the
- * store when the cache fails (a daemon from before packs fails packed
- * chunks with -ENOTSUP). */
+/* The mount's chunk source when a cache is configured
+ * (fs/cache-source.h), and the watch of a group named @NAME. */
 struct cache_source {
-	struct cache_client *cc;
+	struct fs_cache_source *src;
 	struct members_watch *watch; /* --cache-group @NAME */
-	struct fs_chunk_source store;
-	atomic_ullong fallbacks;
 };
-
-static int cache_source_set_group(void *arg, const char *list)
-{
-	struct cache_source *cs = arg;
-
-	return cache_client_set_group(cs->cc, list); /* logs the change */
-}
-
-static int cache_fetch(void *ctx, const struct manifest_chunk *mc, struct buf *out)
-{
-	struct cache_source *cs = ctx;
-	size_t before = out->len;
-	char hex[OID_HEXSZ + 1];
-	struct proto_item it;
-	int rc = cli_cache_item(mc, &it);
-
-	if (rc == 0)
-		rc = cache_client_get(cs->cc, &it, out);
-	if (rc == 0)
-		return 0;
-	out->len = before;
-	if (atomic_fetch_add(&cs->fallbacks, 1) % 1000 == 0)
-		t9k_log(T9K_LOG_WARN, "chunk %.16s: %s; reading the store instead",
-			oid_to_hex(&mc->id, hex), t9k_errmsg(rc));
-	return cs->store.fetch(cs->store.ctx, mc, out);
-}
 
 /* A group named @NAME is the live member list of the metadata service,
  * followed while the mount runs. */
@@ -329,7 +299,6 @@ static int cache_source_new(struct cli *cli, struct mount_req *m, struct store *
 	struct cache_client_opts co = { .local = m->cache, .group = m->cache_group,
 					.store_url = store_url(st), .no_fd = m->cache_data };
 	struct cache_source *cs = calloc(1, sizeof(*cs));
-	struct buf probe = BUF_INIT;
 	char *members = NULL;
 	int rc = 0;
 
@@ -346,18 +315,13 @@ static int cache_source_new(struct cli *cli, struct mount_req *m, struct store *
 		co.group = members;
 	}
 	if (rc == 0)
-		rc = cache_client_new(&co, &cs->cc);
+		rc = fs_cache_source_new(&co, st, true, &cs->src);
 	free(members);
-	if (rc == 0 && m->cache) /* a daemon that is not there is a mistake, say it now */
-		rc = cache_client_stats(cs->cc, 0, &probe);
-	buf_release(&probe);
-	if (rc == 0)
-		rc = fs_chunk_source_store(st, &cs->store);
 	if (rc == 0 && cs->watch)
-		rc = members_watch_start(cs->watch, cache_source_set_group, cs);
+		rc = members_watch_start(cs->watch, fs_cache_source_set_group, cs->src);
 	if (rc < 0) {
 		members_watch_stop(cs->watch);
-		cache_client_free(cs->cc);
+		fs_cache_source_free(cs->src);
 		free(cs);
 		return rc;
 	}
@@ -370,7 +334,7 @@ static void cache_source_free(struct cache_source *cs)
 	if (!cs)
 		return;
 	members_watch_stop(cs->watch);
-	cache_client_free(cs->cc);
+	fs_cache_source_free(cs->src);
 	free(cs);
 }
 
@@ -416,7 +380,7 @@ static int mount_run(struct cli *cli, struct mount_req *m, int notify_fd)
 		rc = cache_source_new(cli, m, repo_store(r), &cs);
 		if (rc < 0)
 			goto out;
-		src = (struct fs_chunk_source){ .fetch = cache_fetch, .free = NULL, .ctx = cs };
+		fs_cache_source(cs->src, &src);
 		m->o.source = &src;
 		t9k_log(T9K_LOG_INFO, "reading chunks through %s %s", m->cache ? "the cache daemon at" :
 			"the cache group", m->cache ? m->cache : m->cache_group);

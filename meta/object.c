@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #define OBJ_VERSION 1
+#define TREE_VERSION_MAX META_TREE_V2
 #define MAGIC_MANIFEST "T9KM"
 #define MAGIC_TREE "T9KT"
 #define MAGIC_COMMIT "T9KK"
@@ -25,8 +26,12 @@
 #define MANIFEST_REC_OBJECT (1 + OID_RAWSZ + 4)
 #define MANIFEST_REC_PACK (MANIFEST_REC_OBJECT + OID_RAWSZ + 8 + 4)
 #define TREE_HDR 12
-#define ENTRY_FIXED (2 + 4 + 8 + 8 + 1)       /* without name and payload */
+#define ENTRY_FIXED (2 + 4 + 8 + 8 + 1)       /* without name and payload (v1) */
+#define ENTRY_OWNER (4 + 4)                   /* v2: uid, gid */
+#define ENTRY_RDEV (4 + 4)                    /* v2 devices: major, minor */
+#define ENTRY_LINK (8 + 4)                    /* v2: link group id, nlink */
 #define ENTRY_MIN (ENTRY_FIXED + 1 + 4)       /* 1-byte name, empty inline */
+#define ENTRY_MIN_V2 (ENTRY_FIXED + 1 + 1)    /* 1-byte name, flags, no payload */
 #define CHILD_FIXED (2 + OID_RAWSZ + 8)       /* without key */
 #define CHILD_MIN (CHILD_FIXED + 1)
 #define COMMIT_HDR (8 + OID_RAWSZ)
@@ -36,7 +41,8 @@
 _Static_assert(META_CHUNK_ENTRY_MAX == CDC_MAX_LIMIT,
 	       "a one-chunk entry must hold the largest chunk a repository can cut");
 
-enum { PAYLOAD_ID = 0, PAYLOAD_INLINE = 1, PAYLOAD_CHUNK = 2 };
+enum { PAYLOAD_ID = 0, PAYLOAD_INLINE = 1, PAYLOAD_CHUNK = 2, PAYLOAD_NONE = 3 };
+enum { ENTRY_F_OWNER = 1, ENTRY_F_LINK = 2, ENTRY_F_ALL = 3 }; /* v2 flags byte */
 
 #define QUOTE_MAX 48 /* bytes of a name shown in a message */
 #define QUOTE_BUF (QUOTE_MAX * 4 + 8)
@@ -201,23 +207,30 @@ static int rd_oid(struct rd *r, struct oid *id)
 	return rc;
 }
 
-/* Magic and version, the first 5 bytes of every object. */
-static int rd_header(struct rd *r, const char *magic)
+/* Magic and version, the first 5 bytes of every object: versions
+ * OBJ_VERSION..max are accepted, the one read goes to *version. */
+static int rd_header_v(struct rd *r, const char *magic, uint8_t max, uint8_t *version)
 {
 	const uint8_t *p;
-	uint8_t version;
 	int rc = rd_bytes(r, 4, &p);
 
 	if (rc < 0)
 		return rc;
 	if (memcmp(p, magic, 4))
 		return t9k_err(T9K_ECORRUPT, "wrong magic (want %s)", magic);
-	rc = rd_u8(r, &version);
+	rc = rd_u8(r, version);
 	if (rc < 0)
 		return rc;
-	if (version != OBJ_VERSION)
-		return t9k_err(T9K_ECORRUPT, "unsupported version %u", version);
+	if (*version < OBJ_VERSION || *version > max)
+		return t9k_err(T9K_ECORRUPT, "unsupported version %u", *version);
 	return 0;
+}
+
+static int rd_header(struct rd *r, const char *magic)
+{
+	uint8_t version;
+
+	return rd_header_v(r, magic, OBJ_VERSION, &version);
 }
 
 static int rd_reserved(struct rd *r, size_t n)
@@ -290,11 +303,16 @@ static void wr_u64(struct wr *w, uint64_t v)
 	w->p += 8;
 }
 
-static void wr_header(struct wr *w, const char *magic, uint8_t b5)
+static void wr_header_v(struct wr *w, const char *magic, uint8_t version, uint8_t b5)
 {
 	wr_bytes(w, magic, 4);
-	wr_u8(w, OBJ_VERSION);
+	wr_u8(w, version);
 	wr_u8(w, b5);
+}
+
+static void wr_header(struct wr *w, const char *magic, uint8_t b5)
+{
+	wr_header_v(w, magic, OBJ_VERSION, b5);
 }
 
 static int wr_begin(struct buf *out, size_t size, struct wr *w)
@@ -442,27 +460,84 @@ void manifest_release(struct manifest *m)
 
 /* ---- tree nodes ---- */
 
-static int mode_check(uint32_t mode, int code)
+static bool is_special(uint32_t type)
+{
+	return type == S_IFIFO || type == S_IFSOCK || type == S_IFCHR || type == S_IFBLK;
+}
+
+int tree_entry_version(const struct tree_entry *e)
+{
+	if (e->has_owner || e->link_id || is_special(e->mode & S_IFMT))
+		return META_TREE_V2;
+	return META_TREE_V1;
+}
+
+static int mode_check(uint32_t mode, int version, int code)
 {
 	uint32_t type = mode & S_IFMT;
 
 	if (mode & ~(uint32_t)(S_IFMT | 07777))
 		return t9k_err(code, "mode 0%" PRIo32 " has bits beyond the type and 07777", mode);
-	if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK)
+	if (type == S_IFREG || type == S_IFDIR || type == S_IFLNK)
+		return 0;
+	if (!is_special(type))
+		return t9k_err(code, "mode 0%" PRIo32 " is not a file, directory, symlink, fifo, "
+			       "socket or device", mode);
+	if (version < META_TREE_V2)
 		return t9k_err(code, "mode 0%" PRIo32 " is not a file, directory or symlink", mode);
 	return 0;
 }
 
-/* Validates one leaf item on its own and sets *size to its encoded size. */
-static int entry_check(const struct tree_entry *e, int code, size_t *size)
+/* The bytes of the v2 fields between mtime and the payload. */
+static size_t entry_v2_bytes(const struct tree_entry *e)
 {
 	uint32_t type = e->mode & S_IFMT;
+
+	return 1 + (e->has_owner ? ENTRY_OWNER : 0) +
+	       (type == S_IFCHR || type == S_IFBLK ? ENTRY_RDEV : 0) +
+	       (e->link_id ? ENTRY_LINK : 0);
+}
+
+/* Validates one leaf item on its own for a node of `version` and sets
+ * *size to its encoded size there. */
+static int entry_check(const struct tree_entry *e, int version, int code, size_t *size)
+{
+	uint32_t type = e->mode & S_IFMT;
+	size_t fixed = ENTRY_FIXED + e->name_len;
 	int rc = meta_name_check(e->name, e->name_len);
 
 	if (rc < 0)
 		return code; /* keeps the message quoting the name */
-	if ((rc = mode_check(e->mode, code)) < 0)
+	if ((rc = mode_check(e->mode, version, code)) < 0)
 		return rc;
+	if (version < META_TREE_V2 && tree_entry_version(e) > version)
+		return t9k_err(code, "entry needs tree version %d (owner or hard link)",
+			       tree_entry_version(e));
+	if (e->has_owner && (e->uid == UINT32_MAX || e->gid == UINT32_MAX))
+		return t9k_err(code, "owner %" PRIu32 ":%" PRIu32 " is not valid (-1 means none)",
+			       e->uid, e->gid);
+	if (!e->has_owner && (e->uid || e->gid))
+		return t9k_err(code, "uid or gid set without an owner");
+	if ((e->dev_major || e->dev_minor) && type != S_IFCHR && type != S_IFBLK)
+		return t9k_err(code, "device numbers on an entry that is not a device");
+	if (e->link_id && (e->nlink < 2 || type == S_IFDIR))
+		return t9k_err(code, type == S_IFDIR ? "a directory cannot be hard-linked"
+			       : "hard-link group with a link count of %" PRIu32 " (want 2 or more)",
+			       e->nlink);
+	if (!e->link_id && e->nlink)
+		return t9k_err(code, "link count %" PRIu32 " without a hard-link group", e->nlink);
+	if (version >= META_TREE_V2)
+		fixed += entry_v2_bytes(e);
+	if (is_special(type)) {
+		static const struct oid zero;
+
+		if (e->is_inline || e->is_chunk || !oid_eq(&e->id, &zero))
+			return t9k_err(code, "bad payload: special files carry no data");
+		if (e->size)
+			return t9k_err(code, "special file of size %" PRIu64 " (want 0)", e->size);
+		*size = fixed;
+		return 0;
+	}
 	if (e->is_chunk) {
 		if (e->is_inline)
 			return t9k_err(code, "entry is both inline and one chunk");
@@ -479,7 +554,7 @@ static int entry_check(const struct tree_entry *e, int code, size_t *size)
 	if (!e->is_inline) {
 		if (type == S_IFLNK)
 			return t9k_err(code, "symlink is not inline");
-		*size = ENTRY_FIXED + e->name_len + OID_RAWSZ;
+		*size = fixed + OID_RAWSZ;
 		return 0;
 	}
 	if (type == S_IFDIR)
@@ -496,17 +571,38 @@ static int entry_check(const struct tree_entry *e, int code, size_t *size)
 		return t9k_err(code, "symlink target is empty");
 	if (type == S_IFLNK && memchr(e->data, '\0', e->data_len))
 		return t9k_err(code, "symlink target contains a NUL byte");
-	*size = ENTRY_FIXED + e->name_len + 4 + e->data_len;
+	*size = fixed + 4 + e->data_len;
 	return 0;
 }
 
-static void entry_write(struct wr *w, const struct tree_entry *e)
+static void entry_write(struct wr *w, const struct tree_entry *e, int version)
 {
+	uint32_t type = e->mode & S_IFMT;
+
 	wr_u16(w, e->name_len);
 	wr_bytes(w, e->name, e->name_len);
 	wr_u32(w, e->mode);
 	wr_u64(w, e->size);
 	wr_u64(w, (uint64_t)e->mtime_ns);
+	if (version >= META_TREE_V2) {
+		wr_u8(w, (e->has_owner ? ENTRY_F_OWNER : 0) | (e->link_id ? ENTRY_F_LINK : 0));
+		if (e->has_owner) {
+			wr_u32(w, e->uid);
+			wr_u32(w, e->gid);
+		}
+		if (type == S_IFCHR || type == S_IFBLK) {
+			wr_u32(w, e->dev_major);
+			wr_u32(w, e->dev_minor);
+		}
+		if (e->link_id) {
+			wr_u64(w, e->link_id);
+			wr_u32(w, e->nlink);
+		}
+	}
+	if (is_special(type)) {
+		wr_u8(w, PAYLOAD_NONE);
+		return;
+	}
 	wr_u8(w, e->is_inline ? PAYLOAD_INLINE : e->is_chunk ? PAYLOAD_CHUNK : PAYLOAD_ID);
 	if (e->is_inline) {
 		wr_u32(w, e->data_len);
@@ -516,8 +612,9 @@ static void entry_write(struct wr *w, const struct tree_entry *e)
 	}
 }
 
-/* Reads one leaf item's fields; entry_check judges them afterwards. */
-static int entry_parse(struct rd *r, struct tree_entry *e)
+/* Reads one leaf item's fields as `version` lays them out; entry_check
+ * judges them afterwards. */
+static int entry_parse(struct rd *r, struct tree_entry *e, int version)
 {
 	const uint8_t *p;
 	uint8_t payload;
@@ -528,8 +625,38 @@ static int entry_parse(struct rd *r, struct tree_entry *e)
 		return rc;
 	e->name = (const char *)p;
 	if ((rc = rd_u32(r, &e->mode)) < 0 || (rc = rd_u64(r, &e->size)) < 0 ||
-	    (rc = rd_i64(r, &e->mtime_ns)) < 0 || (rc = rd_u8(r, &payload)) < 0)
+	    (rc = rd_i64(r, &e->mtime_ns)) < 0)
 		return rc;
+	if (version >= META_TREE_V2) {
+		uint32_t type = e->mode & S_IFMT;
+		uint8_t flags;
+
+		if ((rc = rd_u8(r, &flags)) < 0)
+			return rc;
+		if (flags & ~ENTRY_F_ALL)
+			return t9k_err(T9K_ECORRUPT, "unknown entry flags 0x%x", flags);
+		e->has_owner = flags & ENTRY_F_OWNER;
+		if (e->has_owner && ((rc = rd_u32(r, &e->uid)) < 0 || (rc = rd_u32(r, &e->gid)) < 0))
+			return rc;
+		if ((type == S_IFCHR || type == S_IFBLK) &&
+		    ((rc = rd_u32(r, &e->dev_major)) < 0 || (rc = rd_u32(r, &e->dev_minor)) < 0))
+			return rc;
+		if (flags & ENTRY_F_LINK) {
+			if ((rc = rd_u64(r, &e->link_id)) < 0 || (rc = rd_u32(r, &e->nlink)) < 0)
+				return rc;
+			if (!e->link_id)
+				return t9k_err(T9K_ECORRUPT, "hard-link group id is 0");
+		}
+	}
+	if ((rc = rd_u8(r, &payload)) < 0)
+		return rc;
+	if (version >= META_TREE_V2 && (payload == PAYLOAD_NONE || is_special(e->mode & S_IFMT))) {
+		if (payload != PAYLOAD_NONE)
+			return t9k_err(T9K_ECORRUPT, "bad payload: special files carry no data");
+		if (!is_special(e->mode & S_IFMT))
+			return t9k_err(T9K_ECORRUPT, "bad payload: only special files carry none");
+		return 0;
+	}
 	if (payload == PAYLOAD_ID || payload == PAYLOAD_CHUNK) {
 		e->is_chunk = payload == PAYLOAD_CHUNK;
 		return rd_oid(r, &e->id);
@@ -542,29 +669,40 @@ static int entry_parse(struct rd *r, struct tree_entry *e)
 	return 0;
 }
 
-int tree_entry_encode(const struct tree_entry *e, struct buf *out)
+static int version_check(int version, int code)
+{
+	if (version != META_TREE_V1 && version != META_TREE_V2)
+		return t9k_err(code, "unsupported tree version %d", version);
+	return 0;
+}
+
+int tree_entry_encode(const struct tree_entry *e, int version, struct buf *out)
 {
 	struct wr w = { NULL };
 	size_t size;
-	int rc = entry_check(e, -EINVAL, &size);
+	int rc = version_check(version, -EINVAL);
 
+	if (rc == 0)
+		rc = entry_check(e, version, -EINVAL, &size);
 	if (rc < 0)
 		return t9k_err_wrap(rc, "tree entry");
 	rc = wr_begin(out, size, &w);
 	if (rc < 0)
 		return rc;
-	entry_write(&w, e);
+	entry_write(&w, e, version);
 	wr_finish(out, size, &w);
 	return 0;
 }
 
-int tree_entry_decode(const uint8_t *data, size_t len, struct tree_entry *e)
+int tree_entry_decode(const uint8_t *data, size_t len, int version, struct tree_entry *e)
 {
 	struct rd r = { data, len, 0 };
 	size_t size;
-	int rc;
+	int rc = version_check(version, -EINVAL);
 
-	if ((rc = entry_parse(&r, e)) < 0 || (rc = entry_check(e, T9K_ECORRUPT, &size)) < 0) {
+	if (rc == 0 && (rc = entry_parse(&r, e, version)) == 0)
+		rc = entry_check(e, version, T9K_ECORRUPT, &size);
+	if (rc < 0) {
 		memset(e, 0, sizeof(*e));
 		return t9k_err_wrap(rc, "tree entry");
 	}
@@ -595,8 +733,21 @@ static int child_parse(struct rd *r, struct tree_child *c)
 	return 0;
 }
 
-/* Validates a whole node: each item, then strict order of names/keys. */
-static int node_check(const struct tree_node *n, int code, size_t *size)
+/* The version a node is written in: the highest any of its entries
+ * needs (inner nodes: 1). */
+static int node_version(const struct tree_node *n)
+{
+	int v = META_TREE_V1;
+
+	for (uint32_t i = 0; n->level == 0 && n->entries && i < n->count && v < META_TREE_V2; i++)
+		if (tree_entry_version(&n->entries[i]) > v)
+			v = tree_entry_version(&n->entries[i]);
+	return v;
+}
+
+/* Validates a whole node of `version`: each item, then strict order of
+ * names/keys. */
+static int node_check(const struct tree_node *n, int version, int code, size_t *size)
 {
 	const bool leaf = n->level == 0;
 	const char *what = leaf ? "entry" : "child";
@@ -616,7 +767,7 @@ static int node_check(const struct tree_node *n, int code, size_t *size)
 		int c, rc;
 
 		if (leaf) {
-			rc = entry_check(&n->entries[i], code, &one);
+			rc = entry_check(&n->entries[i], version, code, &one);
 			name = n->entries[i].name;
 			len = n->entries[i].name_len;
 		} else {
@@ -643,6 +794,10 @@ static int node_check(const struct tree_node *n, int code, size_t *size)
 				       what, i, quote(name, len, q1), what, i - 1,
 				       quote(prev, prev_len, q2));
 	}
+	/* one encoding per node: a version 2 node holds an entry that needs it */
+	if (version != node_version(n))
+		return t9k_err(code, "version %d %s, but its entries need version %d", version,
+			       leaf ? "leaf" : "inner node", node_version(n));
 	*size = total;
 	return 0;
 }
@@ -650,20 +805,21 @@ static int node_check(const struct tree_node *n, int code, size_t *size)
 int tree_node_encode(const struct tree_node *n, struct buf *out)
 {
 	struct wr w = { NULL };
+	int version = node_version(n);
 	size_t size;
-	int rc = node_check(n, -EINVAL, &size);
+	int rc = node_check(n, version, -EINVAL, &size);
 
 	if (rc < 0)
 		return t9k_err_wrap(rc, "tree node");
 	rc = wr_begin(out, size, &w);
 	if (rc < 0)
 		return rc;
-	wr_header(&w, MAGIC_TREE, n->level);
+	wr_header_v(&w, MAGIC_TREE, (uint8_t)version, n->level);
 	wr_u16(&w, 0);
 	wr_u32(&w, n->count);
 	for (uint32_t i = 0; i < n->count; i++) {
 		if (n->level == 0) {
-			entry_write(&w, &n->entries[i]);
+			entry_write(&w, &n->entries[i], version);
 		} else {
 			const struct tree_child *c = &n->children[i];
 
@@ -680,19 +836,23 @@ int tree_node_encode(const struct tree_node *n, struct buf *out)
 int tree_node_decode(const uint8_t *data, size_t len, struct tree_node *n)
 {
 	struct rd r = { data, len, 0 };
+	uint8_t version = 0;
 	size_t size;
 	int rc;
 
 	memset(n, 0, sizeof(*n));
-	if ((rc = rd_header(&r, MAGIC_TREE)) < 0 || (rc = rd_u8(&r, &n->level)) < 0 ||
-	    (rc = rd_reserved(&r, 2)) < 0 || (rc = rd_u32(&r, &n->count)) < 0)
+	if ((rc = rd_header_v(&r, MAGIC_TREE, TREE_VERSION_MAX, &version)) < 0 ||
+	    (rc = rd_u8(&r, &n->level)) < 0 || (rc = rd_reserved(&r, 2)) < 0 ||
+	    (rc = rd_u32(&r, &n->count)) < 0)
 		goto out;
+	n->version = version;
 	if (n->level > META_TREE_MAX_LEVEL) {
 		rc = t9k_err(T9K_ECORRUPT, "level %u is above %d", n->level, META_TREE_MAX_LEVEL);
 		goto out;
 	}
 	if (n->level == 0) {
-		rc = rd_count_fits(&r, n->count, ENTRY_MIN, "entries");
+		rc = rd_count_fits(&r, n->count, version >= META_TREE_V2 ? ENTRY_MIN_V2 : ENTRY_MIN,
+				   "entries");
 		if (rc == 0 && n->count && !(n->entries = calloc(n->count, sizeof(*n->entries))))
 			rc = t9k_err(-ENOMEM, "out of memory for %" PRIu32 " entries", n->count);
 	} else {
@@ -704,7 +864,7 @@ int tree_node_decode(const uint8_t *data, size_t len, struct tree_node *n)
 		goto out;
 	for (uint32_t i = 0; i < n->count; i++) {
 		if (n->level == 0)
-			rc = entry_parse(&r, &n->entries[i]);
+			rc = entry_parse(&r, &n->entries[i], version);
 		else
 			rc = child_parse(&r, &n->children[i]);
 		if (rc < 0) {
@@ -712,7 +872,7 @@ int tree_node_decode(const uint8_t *data, size_t len, struct tree_node *n)
 			goto out;
 		}
 	}
-	if ((rc = rd_end(&r)) < 0 || (rc = node_check(n, T9K_ECORRUPT, &size)) < 0)
+	if ((rc = rd_end(&r)) < 0 || (rc = node_check(n, version, T9K_ECORRUPT, &size)) < 0)
 		goto out;
 	assert(size == len);
 out:

@@ -30,12 +30,18 @@
  * references to nodes one level down. Items are sorted by name / key
  * bytes (memcmp, shorter first on a tie), strictly increasing.
  *   0   4   magic "T9KT"
- *   4   1   version 1
+ *   4   1   version: 1, or 2 for a leaf holding an entry that needs it
+ *           (an owner, a hard-link group, or a special file); a leaf whose
+ *           entries all fit version 1 is written as version 1, so trees
+ *           of datasets without owners stay byte-identical to what binaries
+ *           before version 2 write, and those binaries refuse a version 2
+ *           node ("tree node: unsupported version 2"). Inner nodes are
+ *           always version 1.
  *   5   1   level: 0 = leaf, 1..15 = inner
  *   6   2   reserved, 0
  *   8   4   item count n
  *   12  ... n items
- * Leaf item (an entry):
+ * Leaf item (an entry), version 1:
  *   2   name length (1..255), then the name bytes (meta_name_check)
  *   4   mode: S_IFREG, S_IFDIR or S_IFLNK | permission bits (07777)
  *   8   size: file bytes; symlink target length; directory entry count
@@ -52,6 +58,22 @@
  *              Added after version 1 shipped, without a version bump:
  *              older binaries refuse such trees ("unknown payload kind 2").
  *              Files of several chunks keep payload 0.
+ * Leaf item, version 2: the same name, mode, size and mtime, then
+ *   1   flags: 1 = owner, 2 = hard-link group; other bits 0
+ *   flags & 1:          4 uid, 4 gid (neither 0xffffffff)
+ *   S_IFCHR or S_IFBLK: 4 major, 4 minor (the device, rdev)
+ *   flags & 2:          8 link group id (not 0), 4 nlink (>= 2)
+ *   1   payload: 0, 1 and 2 as in version 1, or 3 = none
+ *   mode may also be S_IFIFO, S_IFSOCK, S_IFCHR or S_IFBLK: such special
+ *   files have size 0 and always payload 3 (no data); only they have it.
+ *   An entry without flags (no owner: shown as the mounting user, as
+ *   every version 1 entry) may sit in a version 2 leaf beside others.
+ *   Hard links: every name of one file is an entry of the same content
+ *   (so its bytes are stored once) carrying the same link group id, which
+ *   is unique within a commit's tree, and nlink, the number of names the
+ *   group had when written (a hint: tools that remove a name outside a
+ *   mount leave the others' count as it was). Group ids are random in a
+ *   mount, derived from the first name's path on import.
  * Inner item (a reference to a child node):
  *   2   key length (1..255), then the key: the last name under the child
  *   32  child node id
@@ -85,6 +107,8 @@
 #define META_CHUNK_ENTRY_MAX (64u << 20) /* largest one-chunk entry (payload 2):
 					  * CDC_MAX_LIMIT, the largest chunk any
 					  * repository can cut */
+#define META_TREE_V1 1          /* tree node versions (byte 4) */
+#define META_TREE_V2 2          /* owners, hard links, special files */
 #define META_MAX_PARENTS 16
 #define META_TREE_MAX_LEVEL 15
 #define META_MSG_MAX (1u << 20)
@@ -125,9 +149,16 @@ void manifest_release(struct manifest *m);
 struct tree_entry {
 	const char *name; /* not NUL-terminated */
 	uint16_t name_len;
-	uint32_t mode;
+	uint32_t mode;          /* type (S_IFREG, ... S_IFBLK) | 07777 */
 	uint64_t size;
 	int64_t mtime_ns;
+	/* version 2 fields (all zero: a version 1 entry) */
+	bool has_owner;         /* uid and gid are the owner (else: none stored) */
+	uint32_t uid, gid;
+	uint32_t dev_major;     /* S_IFCHR, S_IFBLK: the device */
+	uint32_t dev_minor;
+	uint64_t link_id;       /* hard-link group, unique in a tree; 0: none */
+	uint32_t nlink;         /* with link_id: names in the group (>= 2) */
 	bool is_inline;         /* payload 1 */
 	bool is_chunk;          /* payload 2: id is a chunk (never with is_inline) */
 	struct oid id;          /* !is_inline: manifest, tree node or (is_chunk) chunk */
@@ -143,16 +174,23 @@ struct tree_child {
 };
 
 struct tree_node {
+	uint8_t version;        /* set by decode; encode picks the lowest that fits */
 	uint8_t level;
 	uint32_t count;
 	struct tree_entry *entries;   /* level == 0 */
 	struct tree_child *children;  /* level > 0 */
 };
 
-/* One leaf item on its own (same bytes as inside a leaf): used by the
- * staging area. decode returns the bytes consumed. */
-int tree_entry_encode(const struct tree_entry *e, struct buf *out);
-int tree_entry_decode(const uint8_t *data, size_t len, struct tree_entry *e);
+/* The lowest tree version that holds e: META_TREE_V2 when it has an
+ * owner, a hard-link group or is a special file, else META_TREE_V1. */
+int tree_entry_version(const struct tree_entry *e);
+
+/* One leaf item on its own, laid out as in a leaf of `version` (same
+ * bytes): used by the staging area, which records the version beside it.
+ * Encoding an entry that needs version 2 as version 1 is -EINVAL.
+ * decode returns the bytes consumed. */
+int tree_entry_encode(const struct tree_entry *e, int version, struct buf *out);
+int tree_entry_decode(const uint8_t *data, size_t len, int version, struct tree_entry *e);
 
 /* Checks order, names, modes and payload rules, then encodes. */
 int tree_node_encode(const struct tree_node *n, struct buf *out);

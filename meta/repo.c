@@ -247,11 +247,15 @@ int repo_open(struct meta_db *db, const char *name, struct repo **out)
 /* ---- staging ---- */
 
 /* Staged values: 'D' (removal), 'E' + the entry's encoding, or 'A' + a
- * directory entry whose mode and mtime apply to the directory as it is. */
+ * directory entry whose mode and mtime (and owner) apply to the directory
+ * as it is; the entry laid out as in a version 1 leaf, or for an entry
+ * that needs version 2 (meta/object.h) 'e' and 'a' + the version 2
+ * layout. Values staged before version 2 read as they did. */
 static int stage_encode(const char *name, const struct tree_entry *e, bool dir_attrs,
 			struct buf *out)
 {
 	struct tree_entry copy;
+	int v;
 
 	if (!e)
 		return buf_add(out, "D", 1);
@@ -265,9 +269,10 @@ static int stage_encode(const char *name, const struct tree_entry *e, bool dir_a
 		copy.is_inline = false;
 		copy.is_chunk = false;
 	}
-	if (buf_add(out, dir_attrs ? "A" : "E", 1) < 0)
+	v = tree_entry_version(&copy);
+	if (buf_add(out, dir_attrs ? (v > 1 ? "a" : "A") : (v > 1 ? "e" : "E"), 1) < 0)
 		return t9k_err(-ENOMEM, "out of memory");
-	return tree_entry_encode(&copy, out);
+	return tree_entry_encode(&copy, v, out);
 }
 
 static int stage_decode(const void *val, size_t len, struct tree_entry *e, bool *del,
@@ -277,12 +282,13 @@ static int stage_decode(const void *val, size_t len, struct tree_entry *e, bool 
 	int rc;
 
 	*del = len == 1 && p[0] == 'D';
-	*dir_attrs = len > 1 && p[0] == 'A';
+	*dir_attrs = len > 1 && (p[0] == 'A' || p[0] == 'a');
 	if (*del)
 		return 0;
-	if (len < 2 || (p[0] != 'E' && p[0] != 'A'))
+	if (len < 2 || (p[0] != 'E' && p[0] != 'A' && p[0] != 'e' && p[0] != 'a'))
 		return t9k_err(T9K_ECORRUPT, "corrupt staged value");
-	rc = tree_entry_decode(p + 1, len - 1, e);
+	rc = tree_entry_decode(p + 1, len - 1, p[0] == 'e' || p[0] == 'a' ? META_TREE_V2 : META_TREE_V1,
+			       e);
 	if (rc < 0)
 		return rc;
 	if ((size_t)rc != len - 1)
@@ -744,6 +750,13 @@ int repo_apply_paths(struct repo *r, const struct oid *old_root, const struct pa
 		}
 		j->self.mode = j->attrs ? j->attrs->mode : exists ? old.mode : (S_IFDIR | 0755);
 		j->self.mtime_ns = j->attrs ? j->attrs->mtime_ns : exists ? old.mtime_ns : now_ns;
+		{ /* the owner goes with the attributes (a new parent has none) */
+			const struct tree_entry *o = j->attrs ? j->attrs : exists ? &old : NULL;
+
+			j->self.has_owner = o && o->has_owner;
+			j->self.uid = j->self.has_owner ? o->uid : 0;
+			j->self.gid = j->self.has_owner ? o->gid : 0;
+		}
 		j->self.size = count;
 		j->self.id = result;
 		{

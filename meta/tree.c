@@ -141,12 +141,21 @@ static bool is_boundary(const struct item *it, int level)
 	return (h & ((1ULL << bits) - 1)) == 0;
 }
 
+/* An item's size for the safety cap: as in version 1, plus the fields of
+ * version 2 for an entry that needs them (part of the cut rule, so a
+ * version 1 entry counts the same whatever leaf it lands in). */
 static size_t item_bytes(const struct item *it, int level)
 {
+	const struct tree_entry *e = &it->e;
+	size_t v2 = 0;
+
 	if (level > 0)
 		return 2 + it->key_len + OID_RAWSZ + 8;
-	return 2 + it->key_len + 4 + 8 + 8 + 1 +
-	       (it->e.is_inline ? 4 + (size_t)it->e.data_len : OID_RAWSZ);
+	if (tree_entry_version(e) >= META_TREE_V2)
+		v2 = 1 + (e->has_owner ? 8 : 0) + (e->link_id ? 12 : 0) +
+		     (S_ISCHR(e->mode) || S_ISBLK(e->mode) ? 8 : 0);
+	return 2 + it->key_len + 4 + 8 + 8 + 1 + v2 +
+	       (e->is_inline ? 4 + (size_t)e->data_len : OID_RAWSZ);
 }
 
 /* ---- cursor over the nodes of one level of a tree ---- */
@@ -349,7 +358,8 @@ static bool same_file_old_payload(struct meta_objects *mo, const struct tree_ent
 	bool same;
 
 	if (!new->is_chunk || old->is_chunk || old->is_inline || !S_ISREG(old->mode) ||
-	    old->mode != new->mode || old->size != new->size || old->mtime_ns != new->mtime_ns)
+	    old->mode != new->mode || old->size != new->size || old->mtime_ns != new->mtime_ns ||
+	    !tree_entry_meta_eq(old, new))
 		return false;
 	if (meta_manifest_get(mo, old, &m) < 0) {
 		t9k_err_clear();
@@ -679,11 +689,18 @@ void tree_iter_free(struct tree_iter *it)
 
 /* ---- diff ---- */
 
+bool tree_entry_meta_eq(const struct tree_entry *a, const struct tree_entry *b)
+{
+	return a->has_owner == b->has_owner && a->uid == b->uid && a->gid == b->gid &&
+	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor &&
+	       a->link_id == b->link_id && a->nlink == b->nlink;
+}
+
 bool tree_entry_eq(const struct tree_entry *a, const struct tree_entry *b)
 {
 	if (a->name_len != b->name_len || memcmp(a->name, b->name, a->name_len) ||
 	    a->mode != b->mode || a->size != b->size || a->mtime_ns != b->mtime_ns ||
-	    a->is_inline != b->is_inline || a->is_chunk != b->is_chunk)
+	    a->is_inline != b->is_inline || a->is_chunk != b->is_chunk || !tree_entry_meta_eq(a, b))
 		return false;
 	if (a->is_inline)
 		return a->data_len == b->data_len && !memcmp(a->data, b->data, a->data_len);

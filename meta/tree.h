@@ -68,10 +68,12 @@ typedef int (*tree_diff_fn)(void *arg, const struct tree_entry *old, const struc
 int tree_diff(struct meta_objects *mo, const struct oid *a, const struct oid *b, tree_diff_fn fn,
 	      void *arg);
 
-/* True when two entries are the same (name, mode, size, mtime, payload
- * kind and its id or bytes). The same bytes stored as a manifest (payload
- * 0) and as one chunk (payload 2) compare unequal: diff reports them as
- * modified. */
+/* True when two entries are the same (name, mode, size, mtime, owner,
+ * device, hard-link group, payload kind and its id or bytes). The same
+ * bytes stored as a manifest (payload 0) and as one chunk (payload 2)
+ * compare unequal: diff reports them as modified. */
 bool tree_entry_eq(const struct tree_entry *a, const struct tree_entry *b);
+/* Only the version 2 fields: owner, device numbers, hard-link group. */
+bool tree_entry_meta_eq(const struct tree_entry *a, const struct tree_entry *b);
 
 #endif

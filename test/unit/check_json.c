@@ -48,8 +48,8 @@ static void entry_roundtrip(const struct tree_entry *in)
 	json_decref(j);
 	j = parse(text); /* through text, as on the wire */
 	ck_assert_int_eq(meta_json_to_entry(j, &out, &hold), 0);
-	ck_assert_int_eq(tree_entry_encode(in, &a), 0);
-	ck_assert_int_eq(tree_entry_encode(&out, &b), 0);
+	ck_assert_int_eq(tree_entry_encode(in, 2, &a), 0);
+	ck_assert_int_eq(tree_entry_encode(&out, 2, &b), 0);
 	ck_assert_msg(a.len == b.len && !memcmp(a.data, b.data, a.len), "entry changed: %s", text);
 	free(text);
 	json_decref(j);

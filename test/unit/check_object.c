@@ -231,13 +231,38 @@ static void raw_manifest(struct buf *b, const struct manifest *m)
 	}
 }
 
-static void raw_entry(struct buf *b, const struct tree_entry *e)
+static bool raw_special(uint32_t mode)
+{
+	return S_ISFIFO(mode) || S_ISSOCK(mode) || S_ISCHR(mode) || S_ISBLK(mode);
+}
+
+/* An entry as a leaf of version v lays it out (1 or 2). */
+static void raw_entry_v(struct buf *b, const struct tree_entry *e, int v)
 {
 	raw16(b, e->name_len);
 	raw(b, e->name, e->name_len);
 	raw32(b, e->mode);
 	raw64(b, e->size);
 	raw64(b, (uint64_t)e->mtime_ns);
+	if (v >= 2) {
+		raw8(b, (e->has_owner ? 1 : 0) | (e->link_id ? 2 : 0));
+		if (e->has_owner) {
+			raw32(b, e->uid);
+			raw32(b, e->gid);
+		}
+		if (S_ISCHR(e->mode) || S_ISBLK(e->mode)) {
+			raw32(b, e->dev_major);
+			raw32(b, e->dev_minor);
+		}
+		if (e->link_id) {
+			raw64(b, e->link_id);
+			raw32(b, e->nlink);
+		}
+		if (raw_special(e->mode)) {
+			raw8(b, 3);
+			return;
+		}
+	}
 	raw8(b, e->is_inline ? 1 : e->is_chunk ? 2 : 0);
 	if (e->is_inline) {
 		raw32(b, e->data_len);
@@ -247,15 +272,24 @@ static void raw_entry(struct buf *b, const struct tree_entry *e)
 	}
 }
 
+static void raw_entry(struct buf *b, const struct tree_entry *e)
+{
+	raw_entry_v(b, e, 1);
+}
+
+/* A node in the version n->version says (0 reads as 1). */
 static void raw_tree(struct buf *b, const struct tree_node *n)
 {
-	raw(b, "T9KT\1", 5);
+	int v = n->version ? n->version : 1;
+
+	raw(b, "T9KT", 4);
+	raw8(b, (uint8_t)v);
 	raw8(b, n->level);
 	raw16(b, 0);
 	raw32(b, n->count);
 	for (uint32_t i = 0; i < n->count; i++) {
 		if (n->level == 0) {
-			raw_entry(b, &n->entries[i]);
+			raw_entry_v(b, &n->entries[i], v);
 		} else {
 			raw16(b, n->children[i].key_len);
 			raw(b, n->children[i].key, n->children[i].key_len);
@@ -312,6 +346,26 @@ static void expect_tree_invalid(const struct tree_node *n, const char *want)
 	raw_tree(&r, n);
 	expect_msg(dec_tree(r.data, r.len), T9K_ECORRUPT, want);
 	buf_release(&out);
+	buf_release(&r);
+}
+
+/* The same, one side only: the encoder (which picks the version itself),
+ * or the decoder of the raw bytes of the version n->version names. */
+static void expect_tree_invalid_enc(const struct tree_node *n, const char *want)
+{
+	struct buf out = BUF_INIT;
+
+	expect_msg(tree_node_encode(n, &out), -EINVAL, want);
+	ck_assert_uint_eq(out.len, 0);
+	buf_release(&out);
+}
+
+static void expect_tree_invalid_dec(const struct tree_node *n, const char *want)
+{
+	struct buf r = BUF_INIT;
+
+	raw_tree(&r, n);
+	expect_msg(dec_tree(r.data, r.len), T9K_ECORRUPT, want);
 	buf_release(&r);
 }
 
@@ -522,7 +576,7 @@ static struct tree_entry sample_entries[6];
 
 static struct tree_node sample_leaf(void)
 {
-	struct tree_node n = { 0, 6, sample_entries, NULL };
+	struct tree_node n = { .count = 6, .entries = sample_entries };
 
 	memset(sample_entries, 0, sizeof(sample_entries));
 	sample_entries[0] = (struct tree_entry){ .name = "B", .name_len = 1, .mode = S_IFREG | 0644,
@@ -552,7 +606,7 @@ static struct tree_child sample_children[3];
 
 static struct tree_node sample_inner(uint8_t level)
 {
-	struct tree_node n = { level, 3, NULL, sample_children };
+	struct tree_node n = { .level = level, .count = 3, .children = sample_children };
 
 	sample_children[0] = (struct tree_child){ "apple", 5, mkoid(20), 1 };
 	sample_children[1] = (struct tree_child){ "apples", 6, mkoid(21), 1000 };
@@ -579,7 +633,7 @@ static void assert_entry_eq(const struct tree_entry *a, const struct tree_entry 
 
 START_TEST(tree_leaf_round_trip)
 {
-	struct tree_node n = sample_leaf(), d, empty = { 0, 0, NULL, NULL };
+	struct tree_node n = sample_leaf(), d, empty = { 0 };
 	struct buf b = BUF_INIT, r = BUF_INIT;
 
 	ck_assert_int_eq(tree_node_encode(&n, &b), 0);
@@ -655,17 +709,17 @@ START_TEST(tree_entry_alone)
 
 	for (int i = 0; i < 6; i++) {
 		buf_reset(&b);
-		ck_assert_int_eq(tree_entry_encode(&n.entries[i], &b), 0);
-		ck_assert_int_eq(tree_entry_decode(b.data, b.len, &e), (int)b.len);
+		ck_assert_int_eq(tree_entry_encode(&n.entries[i], 1, &b), 0);
+		ck_assert_int_eq(tree_entry_decode(b.data, b.len, 1, &e), (int)b.len);
 		assert_entry_eq(&e, &n.entries[i]);
 		for (size_t k = 0; k < b.len; k++)
-			expect_msg(tree_entry_decode(b.data, k, &e), T9K_ECORRUPT,
+			expect_msg(tree_entry_decode(b.data, k, 1, &e), T9K_ECORRUPT,
 				   "tree entry: truncated at byte");
 		ck_assert_int_eq(buf_add(&all, b.data, b.len), 0);
 	}
 	/* entries back to back: decode returns what each one used */
 	for (size_t off = 0, i = 0; off < all.len; i++) {
-		int used = tree_entry_decode(all.data + off, all.len - off, &e);
+		int used = tree_entry_decode(all.data + off, all.len - off, 1, &e);
 
 		ck_assert_int_gt(used, 0);
 		assert_entry_eq(&e, &n.entries[i]);
@@ -673,11 +727,11 @@ START_TEST(tree_entry_alone)
 	}
 	sample_entries[0].name = "x/y";
 	sample_entries[0].name_len = 3;
-	expect_msg(tree_entry_encode(&sample_entries[0], &b), -EINVAL,
+	expect_msg(tree_entry_encode(&sample_entries[0], 1, &b), -EINVAL,
 		   "tree entry: name 'x/y' contains '/'");
 	buf_reset(&b);
 	raw_entry(&b, &sample_entries[0]);
-	expect_msg(tree_entry_decode(b.data, b.len, &e), T9K_ECORRUPT,
+	expect_msg(tree_entry_decode(b.data, b.len, 1, &e), T9K_ECORRUPT,
 		   "tree entry: name 'x/y' contains '/'");
 	buf_release(&b);
 	buf_release(&all);
@@ -695,7 +749,7 @@ START_TEST(tree_chunk_payload)
 		{ .name = "c", .name_len = 1, .mode = S_IFREG | 0644, .size = META_CHUNK_ENTRY_MAX,
 		  .is_chunk = true, .id = mkoid(32) },
 	};
-	struct tree_node n = { 0, 3, v, NULL }, d;
+	struct tree_node n = { .count = 3, .entries = v }, d;
 	struct buf b = BUF_INIT, r = BUF_INIT;
 	struct tree_entry e, same;
 
@@ -712,9 +766,9 @@ START_TEST(tree_chunk_payload)
 
 	/* on its own (staging), and payload byte 2 on the wire */
 	buf_reset(&b);
-	ck_assert_int_eq(tree_entry_encode(&v[1], &b), 0);
+	ck_assert_int_eq(tree_entry_encode(&v[1], 1, &b), 0);
 	ck_assert_uint_eq(b.data[2 + 1 + 4 + 8 + 8], 2);
-	ck_assert_int_eq(tree_entry_decode(b.data, b.len, &e), (int)b.len);
+	ck_assert_int_eq(tree_entry_decode(b.data, b.len, 1, &e), (int)b.len);
 	assert_entry_eq(&e, &v[1]);
 
 	/* the same id as payload 0 is another entry */
@@ -725,7 +779,7 @@ START_TEST(tree_chunk_payload)
 
 	/* unknown kinds stay refused */
 	b.data[2 + 1 + 4 + 8 + 8] = 3;
-	expect_msg(tree_entry_decode(b.data, b.len, &e), T9K_ECORRUPT, "unknown payload kind 3");
+	expect_msg(tree_entry_decode(b.data, b.len, 1, &e), T9K_ECORRUPT, "unknown payload kind 3");
 
 	/* rules, by encoder and decoder alike */
 	v[1].mode = S_IFDIR | 0755;
@@ -775,8 +829,12 @@ START_TEST(tree_rejects_malformed)
 
 	expect_msg(dec_patched(dec_tree, &b, 0, "T9KM", 4), T9K_ECORRUPT,
 		   "tree node: wrong magic");
-	expect_msg(dec_patched(dec_tree, &b, 4, &two, 1), T9K_ECORRUPT,
-		   "tree node: unsupported version 2");
+	expect_msg(dec_patched(dec_tree, &b, 4, "\3", 1), T9K_ECORRUPT,
+		   "tree node: unsupported version 3");
+	expect_msg(dec_patched(dec_tree, &b, 4, "\0", 1), T9K_ECORRUPT,
+		   "tree node: unsupported version 0");
+	/* version 1 bytes read as version 2 do not decode */
+	ck_assert_int_eq(dec_patched(dec_tree, &b, 4, &two, 1), T9K_ECORRUPT);
 	expect_msg(dec_patched(dec_tree, &b, 5, &sixteen, 1), T9K_ECORRUPT,
 		   "tree node: level 16 is above 15");
 	expect_msg(dec_patched(dec_tree, &b, 6, &one, 1), T9K_ECORRUPT, "reserved byte 6");
@@ -867,17 +925,18 @@ START_TEST(tree_invalid_both_ways)
 	expect_tree_invalid(&n, "entry 5: name 'zzz");
 	/* modes */
 	n = sample_leaf();
-	e[0].mode = S_IFSOCK | 0644;
-	expect_tree_invalid(&n, "entry 0: mode 0140644 is not a file, directory or symlink");
+	e[0].mode = S_IFSOCK | 0644; /* special files need version 2 and no payload */
+	expect_tree_invalid_dec(&n, "entry 0: mode 0140644 is not a file, directory or symlink");
+	expect_tree_invalid_enc(&n, "entry 0: bad payload: special files carry no data");
 	n = sample_leaf();
 	e[0].mode = 0644;
-	expect_tree_invalid(&n, "is not a file, directory or symlink");
+	expect_tree_invalid(&n, "is not a file, directory, symlink, fifo, socket or device");
 	n = sample_leaf();
 	e[0].mode = S_IFREG | 0644 | 0x100000;
 	expect_tree_invalid(&n, "has bits beyond the type and 07777");
 	n = sample_leaf();
 	e[0].mode = S_IFCHR | 0644;
-	expect_tree_invalid(&n, "is not a file, directory or symlink");
+	expect_tree_invalid_dec(&n, "is not a file, directory or symlink");
 	/* payload rules */
 	n = sample_leaf();
 	e[1].is_inline = true;
@@ -943,6 +1002,275 @@ START_TEST(tree_invalid_both_ways)
 	expect_msg(tree_node_encode(&n, &out), -EINVAL, "3 items but no array");
 	ck_assert_uint_eq(out.len, 0);
 	buf_release(&out);
+}
+END_TEST
+
+/* ---- tree nodes, version 2: owners, special files, hard links ---- */
+
+static struct tree_entry v2_entries[8];
+
+/* A leaf with every kind of version 2 entry, and one without an owner. */
+static struct tree_node sample_v2_leaf(void)
+{
+	struct tree_node n = { .count = 8, .entries = v2_entries };
+
+	memset(v2_entries, 0, sizeof(v2_entries));
+	v2_entries[0] = (struct tree_entry){ .name = "blk", .name_len = 3, .mode = S_IFBLK | 0660,
+					     .mtime_ns = 11, .has_owner = true, .gid = 6,
+					     .dev_major = 8, .dev_minor = 1 };
+	v2_entries[1] = (struct tree_entry){ .name = "chr", .name_len = 3, .mode = S_IFCHR | 0666,
+					     .mtime_ns = 12, .dev_major = 4095,
+					     .dev_minor = 1048575 };
+	v2_entries[2] = (struct tree_entry){ .name = "fifo", .name_len = 4, .mode = S_IFIFO | 0600,
+					     .mtime_ns = -13, .has_owner = true, .uid = 1000,
+					     .gid = 1000 };
+	v2_entries[3] = (struct tree_entry){ .name = "hard1", .name_len = 5,
+					     .mode = S_IFREG | 04755, .size = 5000, .mtime_ns = 14,
+					     .has_owner = true, .uid = 7, .gid = 8, .is_chunk = true,
+					     .id = mkoid(40), .link_id = 0x0123456789abcdefULL,
+					     .nlink = 3 };
+	v2_entries[4] = v2_entries[3];
+	v2_entries[4].name = "hard2";
+	v2_entries[5] = (struct tree_entry){ .name = "plain", .name_len = 5, .mode = S_IFREG | 0644,
+					     .size = 2, .is_inline = true,
+					     .data = (const uint8_t *)"hi", .data_len = 2 };
+	v2_entries[6] = (struct tree_entry){ .name = "sock", .name_len = 4,
+					     .mode = S_IFSOCK | 0777, .has_owner = true,
+					     .uid = 65534, .gid = 65534 };
+	v2_entries[7] = (struct tree_entry){ .name = "sub", .name_len = 3, .mode = S_IFDIR | 01777,
+					     .size = 4, .has_owner = true, .uid = 0, .gid = 0,
+					     .id = mkoid(41) };
+	return n;
+}
+
+static void assert_entry_v2_eq(const struct tree_entry *a, const struct tree_entry *b)
+{
+	assert_entry_eq(a, b);
+	ck_assert_int_eq(a->has_owner, b->has_owner);
+	ck_assert_uint_eq(a->uid, b->uid);
+	ck_assert_uint_eq(a->gid, b->gid);
+	ck_assert_uint_eq(a->dev_major, b->dev_major);
+	ck_assert_uint_eq(a->dev_minor, b->dev_minor);
+	ck_assert_uint_eq(a->link_id, b->link_id);
+	ck_assert_uint_eq(a->nlink, b->nlink);
+	ck_assert(tree_entry_eq(a, b));
+}
+
+START_TEST(tree_v2_round_trip)
+{
+	struct tree_node n = sample_v2_leaf(), d;
+	struct buf b = BUF_INIT, r = BUF_INIT;
+
+	ck_assert_int_eq(tree_node_encode(&n, &b), 0);
+	n.version = 2;
+	raw_tree(&r, &n);
+	ck_assert_uint_eq(b.len, r.len);
+	ck_assert(!memcmp(b.data, r.data, b.len));
+	ck_assert_uint_eq(b.data[4], 2);
+	ck_assert_int_eq(tree_node_decode(b.data, b.len, &d), 0);
+	ck_assert_uint_eq(d.version, 2);
+	ck_assert_uint_eq(d.count, 8);
+	for (int i = 0; i < 8; i++)
+		assert_entry_v2_eq(&d.entries[i], &n.entries[i]);
+	tree_node_release(&d);
+	ck_assert_int_eq(dec_tree(b.data, b.len), 0);
+	expect_prefixes_corrupt(dec_tree, &b);
+	flip_everywhere(dec_tree, &b);
+	buf_release(&b);
+	buf_release(&r);
+}
+END_TEST
+
+/* A leaf is version 2 only when an entry needs it; the bytes of version 1
+ * leaves are what binaries before version 2 wrote. */
+START_TEST(tree_v2_version_choice)
+{
+	struct tree_node n = sample_leaf(), v2 = sample_v2_leaf(), d;
+	struct buf b = BUF_INIT, r = BUF_INIT;
+	struct tree_entry one[1];
+
+	ck_assert_int_eq(tree_node_encode(&n, &b), 0);
+	ck_assert_uint_eq(b.data[4], 1);
+	for (int i = 0; i < 6; i++)
+		ck_assert_int_eq(tree_entry_version(&sample_entries[i]), META_TREE_V1);
+	ck_assert_int_eq(tree_node_decode(b.data, b.len, &d), 0);
+	ck_assert_uint_eq(d.version, 1);
+	tree_node_release(&d);
+
+	/* each of owner, link and special type alone needs version 2 */
+	one[0] = v2_entries[5];
+	ck_assert_int_eq(tree_entry_version(&one[0]), META_TREE_V1);
+	v2 = (struct tree_node){ .count = 1, .entries = one };
+	buf_reset(&b);
+	ck_assert_int_eq(tree_node_encode(&v2, &b), 0);
+	ck_assert_uint_eq(b.data[4], 1);
+	one[0].has_owner = true;
+	ck_assert_int_eq(tree_entry_version(&one[0]), META_TREE_V2);
+	buf_reset(&b);
+	ck_assert_int_eq(tree_node_encode(&v2, &b), 0);
+	ck_assert_uint_eq(b.data[4], 2);
+	one[0] = v2_entries[5];
+	one[0].link_id = 9;
+	one[0].nlink = 2;
+	ck_assert_int_eq(tree_entry_version(&one[0]), META_TREE_V2);
+	one[0] = v2_entries[2];
+	one[0].has_owner = false;
+	one[0].uid = one[0].gid = 0;
+	ck_assert_int_eq(tree_entry_version(&one[0]), META_TREE_V2);
+
+	/* version 2 bytes of entries that fit version 1: not canonical */
+	one[0] = v2_entries[5];
+	v2.version = 2;
+	raw_tree(&r, &v2);
+	expect_msg(dec_tree(r.data, r.len), T9K_ECORRUPT,
+		   "tree node: version 2 leaf, but its entries need version 1");
+	/* an inner node stays version 1 */
+	{
+		struct tree_node in = sample_inner(1);
+
+		in.version = 2;
+		buf_reset(&r);
+		raw_tree(&r, &in);
+		expect_msg(dec_tree(r.data, r.len), T9K_ECORRUPT,
+			   "version 2 inner node, but its entries need version 1");
+	}
+	buf_release(&b);
+	buf_release(&r);
+}
+END_TEST
+
+START_TEST(tree_v2_invalid)
+{
+	struct tree_node n = sample_v2_leaf();
+	struct tree_entry *e = v2_entries;
+	struct buf b = BUF_INIT;
+	size_t off;
+
+	n.version = 2;
+	e[2].size = 1;
+	expect_tree_invalid(&n, "entry 2: special file of size 1 (want 0)");
+	n = sample_v2_leaf();
+	n.version = 2;
+	e[6].id = mkoid(1);
+	expect_tree_invalid_enc(&n, "entry 6: bad payload: special files carry no data");
+	n = sample_v2_leaf();
+	n.version = 2;
+	e[2].is_inline = true;
+	expect_tree_invalid_enc(&n, "entry 2: bad payload: special files carry no data");
+	n = sample_v2_leaf();
+	n.version = 2;
+	e[3].nlink = e[4].nlink = 1;
+	expect_tree_invalid(&n, "entry 3: hard-link group with a link count of 1 (want 2 or more)");
+	n = sample_v2_leaf();
+	n.version = 2;
+	e[7].link_id = 5;
+	e[7].nlink = 2;
+	expect_tree_invalid(&n, "entry 7: a directory cannot be hard-linked");
+	n = sample_v2_leaf();
+	n.version = 2;
+	e[0].uid = UINT32_MAX;
+	expect_tree_invalid(&n, "entry 0: owner 4294967295:6 is not valid");
+	n = sample_v2_leaf();
+	e[5].uid = 3;
+	expect_tree_invalid_enc(&n, "entry 5: uid or gid set without an owner");
+	n = sample_v2_leaf();
+	e[5].dev_minor = 3;
+	expect_tree_invalid_enc(&n, "entry 5: device numbers on an entry that is not a device");
+	n = sample_v2_leaf();
+	e[5].nlink = 2;
+	expect_tree_invalid_enc(&n, "entry 5: link count 2 without a hard-link group");
+
+	/* byte-level: unknown flags, link group 0, payload kinds */
+	n = sample_v2_leaf();
+	ck_assert_int_eq(tree_node_encode(&n, &b), 0);
+	off = 12 + 2 + 3 + 4 + 8 + 8; /* entry 0's flags */
+	ck_assert_uint_eq(b.data[off], 1);
+	expect_msg(dec_patched(dec_tree, &b, off, "\x05", 1), T9K_ECORRUPT,
+		   "entry 0: unknown entry flags 0x5");
+	off += 1 + 8 + 8; /* flags, owner, device: the payload byte */
+	ck_assert_uint_eq(b.data[off], 3);
+	expect_msg(dec_patched(dec_tree, &b, off, "\x00", 1), T9K_ECORRUPT,
+		   "entry 0: bad payload: special files carry no data");
+	/* "plain" (entry 5): flags 0 then payload 1 */
+	off = 12;
+	for (int i = 0; i < 5; i++) {
+		struct buf one = BUF_INIT;
+
+		raw_entry_v(&one, &e[i], 2);
+		off += one.len;
+		buf_release(&one);
+	}
+	ck_assert_uint_eq(b.data[off + 2 + 5 + 4 + 8 + 8], 0);
+	ck_assert_uint_eq(b.data[off + 2 + 5 + 4 + 8 + 8 + 1], 1);
+	expect_msg(dec_patched(dec_tree, &b, off + 2 + 5 + 4 + 8 + 8 + 1, "\x03", 1),
+		   T9K_ECORRUPT, "entry 5: bad payload: only special files carry none");
+	expect_msg(dec_patched(dec_tree, &b, off + 2 + 5 + 4 + 8 + 8 + 1, "\x04", 1),
+		   T9K_ECORRUPT, "entry 5: unknown payload kind 4");
+	/* entry 3's link group id */
+	off = 12;
+	for (int i = 0; i < 3; i++) {
+		struct buf one = BUF_INIT;
+
+		raw_entry_v(&one, &e[i], 2);
+		off += one.len;
+		buf_release(&one);
+	}
+	off += 2 + 5 + 4 + 8 + 8 + 1 + 8;
+	ck_assert_uint_eq(get_le64(b.data + off), 0x0123456789abcdefULL);
+	expect_msg(dec_patched(dec_tree, &b, off, "\0\0\0\0\0\0\0\0", 8), T9K_ECORRUPT,
+		   "entry 3: hard-link group id is 0");
+	buf_release(&b);
+}
+END_TEST
+
+/* The staging area's lone entries, in either layout. */
+START_TEST(tree_v2_entry_alone)
+{
+	struct tree_node n = sample_v2_leaf();
+	struct buf b = BUF_INIT;
+	struct tree_entry e, other;
+
+	for (int i = 0; i < 8; i++) {
+		int v = tree_entry_version(&n.entries[i]);
+
+		buf_reset(&b);
+		ck_assert_int_eq(tree_entry_encode(&n.entries[i], 2, &b), 0);
+		ck_assert_int_eq(tree_entry_decode(b.data, b.len, 2, &e), (int)b.len);
+		assert_entry_v2_eq(&e, &n.entries[i]);
+		for (size_t k = 0; k < b.len; k++)
+			expect_msg(tree_entry_decode(b.data, k, 2, &e), T9K_ECORRUPT,
+				   "tree entry: truncated at byte");
+		buf_reset(&b);
+		if (v == 1) {
+			ck_assert_int_eq(tree_entry_encode(&n.entries[i], 1, &b), 0);
+			continue;
+		}
+		ck_assert_int_ne(tree_entry_encode(&n.entries[i], 1, &b), 0);
+		ck_assert_uint_eq(b.len, 0);
+	}
+	expect_msg(tree_entry_encode(&n.entries[3], 1, &b), -EINVAL,
+		   "tree entry: entry needs tree version 2");
+	expect_msg(tree_entry_encode(&n.entries[3], 3, &b), -EINVAL, "unsupported tree version 3");
+	expect_msg(tree_entry_decode((const uint8_t *)"x", 1, 0, &e), -EINVAL,
+		   "unsupported tree version 0");
+
+	/* equality sees every version 2 field */
+	other = n.entries[3];
+	ck_assert(tree_entry_eq(&other, &n.entries[3]));
+	other.uid = 8;
+	ck_assert(!tree_entry_eq(&other, &n.entries[3]));
+	other = n.entries[3];
+	other.has_owner = false;
+	other.uid = other.gid = 0;
+	ck_assert(!tree_entry_eq(&other, &n.entries[3]));
+	other = n.entries[3];
+	other.nlink = 2;
+	ck_assert(!tree_entry_eq(&other, &n.entries[3]));
+	ck_assert(!tree_entry_meta_eq(&other, &n.entries[3]));
+	other = n.entries[0];
+	other.dev_minor = 2;
+	ck_assert(!tree_entry_eq(&other, &n.entries[0]));
+	buf_release(&b);
 }
 END_TEST
 
@@ -1228,6 +1556,10 @@ Suite *object_suite(void)
 	tcase_add_test(tc, tree_chunk_payload);
 	tcase_add_test(tc, tree_rejects_malformed);
 	tcase_add_test(tc, tree_invalid_both_ways);
+	tcase_add_test(tc, tree_v2_round_trip);
+	tcase_add_test(tc, tree_v2_version_choice);
+	tcase_add_test(tc, tree_v2_invalid);
+	tcase_add_test(tc, tree_v2_entry_alone);
 	tcase_add_test(tc, commit_round_trip);
 	tcase_add_test(tc, commit_rejects_malformed);
 	tcase_add_test(tc, commit_invalid_both_ways);

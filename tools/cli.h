@@ -76,11 +76,17 @@ bool cli_help_asked(int argc, char **argv, const char *usage);
 /* One request for repository repo: suffix is appended to /repos/NAME. */
 int cli_repo_call(struct cli *cli, const char *repo, const char *method, const char *suffix,
 		  json_t *body, json_t **reply);
+/* GET /diff of repo: the changes from spec a to spec b, new in *out. */
+int cli_get_diff(struct cli *cli, const char *repo, const char *a, const char *b, json_t **out);
 /* A time in nanoseconds since the epoch as "2026-12-07 14:03:00 UTC". */
 void cli_format_time(int64_t ns, char *out, size_t size);
 /* Prints a JSON value to stdout, indented. */
 void cli_print_json(json_t *j);
+/* Member k of object o as a string; "" when absent or not a string. */
+const char *cli_js(json_t *o, const char *k);
 int parse_int_opt(const char *opt, const char *arg, long lo, long hi, long *out);
+/* T9K_EUSAGE naming an option getopt refused (opterr 0, optstring ":..."). */
+int cli_bad_option(const char *cmd, int o, char **argv);
 
 /* Finds argv[0] in a table ending with a NULL name and runs it; prints
  * the table for "help" or no command. */
@@ -123,6 +129,9 @@ int cmd_revert(struct cli *cli, int argc, char **argv);
 int cmd_reset(struct cli *cli, int argc, char **argv);
 int cmd_compare(struct cli *cli, int argc, char **argv);
 int cmd_show(struct cli *cli, int argc, char **argv);
+/* log --input (tools/cmd_lineage.c): prints the runs whose input.N read
+ * the commit input names, over repos (every repository when empty). */
+int cli_log_input(struct cli *cli, const char *input, json_t *repos, bool json, long max);
 struct proto_item;
 /* The cache's name of chunk mc and where the store has it (its own object
  * or a pack range): a daemon fetches a miss from there. */

@@ -51,10 +51,10 @@ FUZZ_SECONDS ?= 15
 TEST_FUZZ_SECONDS ?= 10
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-.PHONY: all test unit integration bench bench-report deps clean demo fuzz fuzz-build
+.PHONY: all sdk sdk-check test unit integration bench bench-report deps clean demo fuzz fuzz-build
 # Keep objects that only pattern rules name (bench, fuzz), so they are not rebuilt every time.
 .SECONDARY:
-all: t9kfs
+all: t9kfs sdk
 
 t9kfs: $(BUILD)/t9kfs
 	cp $< $@
@@ -93,9 +93,54 @@ $(BUILD)/libt9kfs.a: $(call obj,$(LIB_SRC)) $(GEN_SRC:.c=.o)
 $(BUILD)/t9kfs: $(call obj,$(TOOL_SRC)) $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# The unit tests of tools/ modules (yaml.c) link their objects too.
-$(BUILD)/check_t9kfs: $(call obj,$(UNIT_SRC)) $(BUILD)/tools/yaml.o $(BUILD)/libt9kfs.a
+# The unit tests of tools/ modules (yaml.c) and of the SDK's C API link their objects too.
+$(BUILD)/check_t9kfs: $(call obj,$(UNIT_SRC)) $(BUILD)/tools/yaml.o $(BUILD)/sdk/t9kfs.o $(BUILD)/libt9kfs.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
+
+# libt9kfs.so, the SDK's C API (sdk/t9kfs.h): position-independent objects
+# of the library folders, built from the same sources in build/pic with
+# hidden visibility, linked with only the t9kfs_* symbols exported
+# (sdk/libt9kfs.map) and every symbol resolved (-z defs); --as-needed
+# leaves out what it does not use (FUSE, gRPC). The Python package
+# (sdk/python) loads build/libt9kfs.so.0.
+PIC = build/pic
+PIC_SRC := $(wildcard lib/*.c store/*.c meta/*.c fs/*.c cache/*.c)
+SDK_SONAME = libt9kfs.so.0
+
+sdk: build/libt9kfs.so
+
+$(PIC)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(filter-out $(SAN),$(ALL_CFLAGS)) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(PIC)/store/cdc.o: ALL_CFLAGS += -falign-loops=32
+
+$(PIC)/libt9kfs.a: $(patsubst %.c,$(PIC)/%.o,$(PIC_SRC))
+	rm -f $@
+	ar rcs $@ $^
+
+build/$(SDK_SONAME): $(PIC)/sdk/t9kfs.o $(PIC)/libt9kfs.a sdk/libt9kfs.map
+	$(CC) -shared -pthread -Wl,-soname,$(SDK_SONAME) -Wl,--version-script=sdk/libt9kfs.map \
+		-Wl,-z,defs -o $@ $(PIC)/sdk/t9kfs.o $(PIC)/libt9kfs.a -Wl,--as-needed $(LIBS) $(LDFLAGS)
+
+build/libt9kfs.so: build/$(SDK_SONAME)
+	ln -sf $(SDK_SONAME) $@
+
+# The C API's checks beside its unit tests (test/unit/check_sdk.c): the
+# header alone compiles as C and as C++, a C++ program links and runs
+# against the library, which exports t9kfs_* only, under its soname.
+CXX ?= g++
+sdk-check: build/libt9kfs.so
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c sdk/t9kfs.h
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ sdk/t9kfs.h
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -Isdk -o build/sdk-cxx test/unit/sdk_cxx.cc \
+		-Lbuild -lt9kfs
+	LD_LIBRARY_PATH=build build/sdk-cxx
+	@readelf -d build/$(SDK_SONAME) | grep -q 'SONAME.*\[$(SDK_SONAME)\]' || \
+		{ echo "sdk-check: soname is not $(SDK_SONAME)"; exit 1; }
+	@bad=$$(nm -D --defined-only build/$(SDK_SONAME) | awk '$$3 !~ /^t9kfs_/ && $$3 != "T9KFS_0"'); \
+		[ -z "$$bad" ] || { echo "sdk-check: exports beyond t9kfs_*:"; echo "$$bad"; exit 1; }
+	@echo "sdk-check: header C and C++, C++ link, exports and soname ok"
 
 # FastCDC's hot loop runs at 2.3 or 4 GB/s depending on whether it straddles
 # a cache line, which otherwise depends on unrelated code linked before it.
@@ -141,6 +186,7 @@ deps:
 # fuzzed briefly; Check's summary line of the unit tests comes last.
 test: deps
 	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/check_t9kfs build/asan/store-tool build/asan/fsx
+	$(MAKE) WERROR=1 sdk-check
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh
 	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 	cd build/asan && CK_DEFAULT_TIMEOUT=120 ./check_t9kfs
@@ -151,6 +197,7 @@ unit: deps
 
 integration: deps
 	$(MAKE) ASAN=1 WERROR=1 build/asan/t9kfs build/asan/store-tool build/asan/fsx
+	$(MAKE) WERROR=1 sdk
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh $(T)
 
 bench: deps

@@ -22,6 +22,7 @@ Suite *cache_suite(void);
 Suite *members_suite(void);
 Suite *csi_suite(void);
 Suite *yaml_suite(void);
+Suite *sdk_suite(void);
 
 /* Creates a fresh directory under $TMPDIR for one test; fills path. */
 void test_tmpdir(char *path, size_t size);

@@ -8,7 +8,7 @@
 #   . "$(dirname "$0")/lib-posix.sh"
 #
 # The local directory is $TEST_DIR/loc, on the file system of $TEST_DIR
-# (ext4 under /tmp on the project's machines; posix_setup says which); the
+# (ext4 under /tmp on the project's machines; sourcing says which); the
 # mount is $TEST_DIR/mnt, `t9kfs mount -o allow_other,default_permissions`
 # of branch posix@b. The unprivileged user is uid $POSIX_U (1001), group
 # $POSIX_G (1001) and supplementary group $POSIX_SG (2000), through
@@ -37,6 +37,21 @@ command -v setpriv >/dev/null || skip_all "no setpriv (util-linux)"
 export POSIX_U=1001 POSIX_G=1001 POSIX_SG=2000 POSIX_O=1002 POSIX_OG=1002
 POSIX_PY=$TEST_DIR/posix.py
 
+say "# local directory: $(stat -f -c %T "$TEST_DIR") ($TEST_DIR/loc)"
+# Without fine-grained timestamps two changes within a clock tick leave
+# ctime alone: posix.py then waits a tick before each check.
+if ! /usr/bin/python3 -c "
+import os, sys
+p = sys.argv[1] + '/.tick'
+open(p, 'w').close()
+os.chmod(p, 0o600); a = os.stat(p).st_ctime_ns
+os.chmod(p, 0o644); b = os.stat(p).st_ctime_ns
+os.unlink(p)
+sys.exit(0 if b > a else 1)" "$TEST_DIR"; then
+	export POSIX_TICK=0.011
+	say "# coarse timestamps: an 11 ms wait before each check"
+fi
+
 # Runs "$@" as the unprivileged user.
 as_user() {
 	setpriv --reuid="$POSIX_U" --regid="$POSIX_G" --groups="$POSIX_SG" -- "$@"
@@ -53,8 +68,7 @@ posix_setup() {
 	for d in loc mnt; do
 		mkdir "$TEST_DIR/$d/root" "$TEST_DIR/$d/user" &&
 		chmod 777 "$TEST_DIR/$d/root" "$TEST_DIR/$d/user" || return 1
-	done &&
-	say "# local directory: $(stat -f -c %T "$TEST_DIR/loc") ($TEST_DIR)"
+	done
 }
 
 # stat_is PATH FORMAT WANT: stat -c FORMAT of PATH is WANT, or says what it is

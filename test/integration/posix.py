@@ -19,8 +19,12 @@
 # relative to the block's directory (setup runs with umask 0, the checks
 # with 022):
 #
-#   + OP ARGS...            a setup line (setup phase, as root)
-#   OP ARGS... [=> WANT]    a checked line (run phase, as the caller)
+#   + OP ARGS...                       a setup line (setup phase, as root)
+#   OP ARGS... [=> WANT] [@ PATH...]   a checked line (run phase, as the
+#                                      caller); @ names more paths to stat
+#
+# "+ mkall [PREFIX]" makes one entry of every type (see MKALL), and a line
+# with %T stands for one line per type (f d l p s c b).
 #
 # WANT is what Linux answers (OK or an errno name), or "root=X user=Y";
 # a result other than WANT prints "!! wanted ..." (on the local directory
@@ -201,15 +205,6 @@ def do_access(p, what):
     return "yes" if os.access(p, v) else "no"
 
 
-def do_chdir_open(p):
-    # opens a file through a relative path from inside a directory
-    d = os.open(os.path.dirname(p) or ".", os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.close(os.open(os.path.basename(p), os.O_RDONLY, dir_fd=d))
-    finally:
-        os.close(d)
-
-
 def do_unlinked(p):
     # the last name goes while the file is open: the open file lives on
     fd = os.open(p, os.O_RDWR)
@@ -291,14 +286,12 @@ OPS = {
     "lutimens": (lambda p, a, m: do_utimens(p, a, m, False), (str, parse_time, parse_time), (0,)),
     "ls": (do_list, (str,), (0,)),
     "access": (do_access, (str, str), (0,)),
-    "openat": (do_chdir_open, (str,), (0,)),
     "unlinked": (do_unlinked, (str,), (0,)),
     "fifo-io": (do_fifo_io, (str,), (0,)),
     "sock-io": (do_sock_io, (str,), (0,)),
     "connect": (do_connect, (str,), (0,)),
     "umask": (lambda m: (os.umask(m), None)[1], (parse_mode,), ()),
     "stat": (lambda p, *a: None, (str, str), (0,)),
-    "sleep": (lambda s: time.sleep(float(s)), (str,), ()),
 }
 
 

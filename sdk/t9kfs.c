@@ -325,8 +325,6 @@ int t9kfs_connect(const char *server, const char *token, const char *options,
 	}
 	if ((size_t)snprintf(tok, sizeof(tok), "%s", token ? token : "") >= sizeof(tok))
 		rc = rc < 0 ? rc : t9k_err(T9K_EUSAGE, "token too long");
-	if (rc == 0 && !token)
-		rc = meta_local_token(c->home, tok, sizeof(tok));
 	if (rc == 0) {
 		find_binary(bin, sizeof(bin));
 		rc = meta_local_server_ensure(c->home, c->server, embedded && bin[0], bin, &started);
@@ -334,6 +332,8 @@ int t9kfs_connect(const char *server, const char *token, const char *options,
 			rc = t9k_err(rc, "the local server (%s) is not running and no t9kfs binary was "
 				     "found to start it: set T9KFS_BIN, or put t9kfs on PATH", c->server);
 	}
+	if (rc == 0 && !token) /* after the start: a first start writes the token */
+		rc = meta_local_token(c->home, tok, sizeof(tok));
 	if (rc == 0)
 		rc = meta_client_new(c->server, tok, &c->mc);
 	if (rc == 0 && timeout)

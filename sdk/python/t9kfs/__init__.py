@@ -5,6 +5,9 @@
     ref.ls("train")[:3]
     data = ref.read_bytes("train/cat.jpg")
 
+    import pandas as pd                               # fsspec: t9kfs://REPO@REF/PATH
+    df = pd.read_csv("t9kfs://imagenet@v1/labels.csv")
+
 The package is a thin layer over libt9kfs.so (sdk/t9kfs.h): reads are
 the mount's verified, prefetching reads, without FUSE. See sdk/README.md.
 """
@@ -39,3 +42,13 @@ def open(url, mode="rb", **kwargs):  # noqa: A001 - the module's own open
     spec, _, path = url.partition("/")
     return ref(spec).open(path, mode, **kwargs)
 
+
+def _register_fsspec():
+    try:
+        import fsspec
+    except ImportError:
+        return
+    fsspec.register_implementation("t9kfs", "t9kfs.spec.T9kfsFileSystem", clobber=True)
+
+
+_register_fsspec()

@@ -8,6 +8,9 @@
     import pandas as pd                               # fsspec: t9kfs://REPO@REF/PATH
     df = pd.read_csv("t9kfs://imagenet@v1/labels.csv")
 
+    with t9kfs.run("models@exp-a", params={"lr": 0.1}) as run:   # a run is a commit
+        run.log_metric("loss", 0.42, step=1)
+
 The package is a thin layer over libt9kfs.so (sdk/t9kfs.h): reads are
 the mount's verified, prefetching reads, without FUSE. See sdk/README.md.
 """
@@ -17,12 +20,13 @@ from .client import Client, File, Ref, Repo, Writer, client, meta_text, set_clie
 from .errors import (Conflict, ConnectionFailed, Corrupt, Error, Exists, InvalidArgument,
                      IsADirectory, NotADirectory, NotFound, NothingToCommit, PermissionDenied,
                      ReadOnly)
+from .tracking import Run, compare, run
 
 __version__ = _lib.version
 
 __all__ = [
     "Client", "Repo", "Ref", "File", "Writer", "client", "set_client", "ref", "open",
-    "meta_text", "split_spec",
+    "run", "Run", "compare", "meta_text", "split_spec",
     "Error", "NotFound", "Exists", "Conflict", "NothingToCommit", "PermissionDenied",
     "InvalidArgument", "IsADirectory", "NotADirectory", "ConnectionFailed", "Corrupt", "ReadOnly",
 ]

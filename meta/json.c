@@ -11,6 +11,7 @@
 
 #include "lib/err.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -221,13 +222,49 @@ int meta_json_oid(const json_t *j, const char *key, struct oid *out)
 
 /* ---- entries ---- */
 
+/* Entry "type" names and their S_IF* types. */
+static const struct {
+	const char *name;
+	uint32_t fmt;
+} types[] = {
+	{ "file", S_IFREG }, { "dir", S_IFDIR }, { "symlink", S_IFLNK }, { "fifo", S_IFIFO },
+	{ "socket", S_IFSOCK }, { "chardev", S_IFCHR }, { "blockdev", S_IFBLK },
+};
+
 static const char *type_name(uint32_t mode)
 {
-	switch (mode & S_IFMT) {
-	case S_IFDIR: return "dir";
-	case S_IFLNK: return "symlink";
-	default: return "file";
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (types[i].fmt == (mode & S_IFMT))
+			return types[i].name;
+	return "file";
+}
+
+static bool is_special(uint32_t fmt)
+{
+	return fmt == S_IFIFO || fmt == S_IFSOCK || fmt == S_IFCHR || fmt == S_IFBLK;
+}
+
+/* The version 2 members of an entry: owner, device, link group, count. */
+static int entry_v2_members(json_t *j, const struct tree_entry *e)
+{
+	char hex[17];
+	int rc = 0;
+
+	if (e->has_owner) {
+		rc |= set(j, "uid", json_integer(e->uid));
+		rc |= set(j, "gid", json_integer(e->gid));
 	}
+	if (S_ISCHR(e->mode) || S_ISBLK(e->mode))
+		rc |= set(j, "rdev", json_pack("{s:I,s:I}", "major", (json_int_t)e->dev_major,
+					       "minor", (json_int_t)e->dev_minor));
+	if (e->link_id) {
+		snprintf(hex, sizeof(hex), "%016" PRIx64, e->link_id);
+		rc |= set(j, "link", json_pack("{s:s,s:I}", "id", hex, "nlink",
+					       (json_int_t)e->nlink));
+	}
+	if (e->has_subdirs)
+		rc |= set(j, "subdirs", json_integer(e->subdirs));
+	return rc;
 }
 
 json_t *meta_json_entry(const struct tree_entry *e)
@@ -242,7 +279,10 @@ json_t *meta_json_entry(const struct tree_entry *e)
 	rc |= set(j, "mode", json_integer(e->mode & 07777));
 	rc |= set(j, "size", json_integer((json_int_t)e->size));
 	rc |= set(j, "mtime_ns", json_integer(e->mtime_ns));
-	if (e->is_inline) {
+	rc |= entry_v2_members(j, e);
+	if (is_special(e->mode & S_IFMT)) {
+		/* no data */
+	} else if (e->is_inline) {
 		size_t n = 4 * (((size_t)e->data_len + 2) / 3) + 1;
 		unsigned char *b64 = malloc(n);
 
@@ -299,6 +339,71 @@ static int b64_decode(const char *s, size_t n, size_t max, struct buf *hold)
 	return 0;
 }
 
+/* Parses the version 2 members ("uid" and "gid", "rdev", "link",
+ * "subdirs") into e, whose type is set. */
+static int entry_v2_parse(const json_t *j, struct tree_entry *e, bool attrs)
+{
+	json_t *rdev = json_object_get(j, "rdev"), *link = json_object_get(j, "link");
+	uint32_t fmt = e->mode & S_IFMT;
+	json_int_t uid = 0, gid = 0, v;
+	int ru, rg, rc;
+
+	if ((ru = get_int(j, "entry", "uid", false, 0, UINT32_MAX - 1, &uid)) < 0)
+		return ru;
+	if ((rg = get_int(j, "entry", "gid", false, 0, UINT32_MAX - 1, &gid)) < 0)
+		return rg;
+	if (ru != rg)
+		return t9k_err(-EINVAL, "entry has \"%s\" without \"%s\": an owner is both",
+			       ru ? "gid" : "uid", ru ? "uid" : "gid");
+	e->has_owner = ru == 0;
+	e->uid = (uint32_t)uid;
+	e->gid = (uint32_t)gid;
+	if (fmt == S_IFCHR || fmt == S_IFBLK) {
+		if (!json_is_object(rdev))
+			return t9k_err(-EINVAL, "a device entry needs \"rdev\": {\"major\", \"minor\"}");
+		if ((rc = get_int(rdev, "entry rdev", "major", true, 0, UINT32_MAX, &v)) < 0)
+			return rc;
+		e->dev_major = (uint32_t)v;
+		if ((rc = get_int(rdev, "entry rdev", "minor", true, 0, UINT32_MAX, &v)) < 0)
+			return rc;
+		e->dev_minor = (uint32_t)v;
+	} else if (rdev) {
+		return t9k_err(-EINVAL, "only a device entry carries \"rdev\"");
+	}
+	if (link) {
+		const char *id;
+		size_t idlen;
+		char *end;
+
+		if (attrs || fmt == S_IFDIR)
+			return t9k_err(-EINVAL, "a directory cannot carry \"link\"");
+		if (!json_is_object(link))
+			return t9k_err(-EINVAL, "entry \"link\" is not an object");
+		if ((rc = get_str(link, "entry link", "id", true, &id, &idlen)) < 0)
+			return rc;
+		errno = 0;
+		e->link_id = idlen == 16 ? strtoull(id, &end, 16) : 0;
+		if (idlen != 16 || errno || *end || !e->link_id || !isxdigit((unsigned char)id[0]))
+			return t9k_err(-EINVAL, "entry \"link\" \"id\" is '%.40s', not 16 hex digits "
+				       "(not all 0)", id);
+		if ((rc = get_int(link, "entry link", "nlink", true, 2, UINT32_MAX, &v)) < 0)
+			return rc;
+		e->nlink = (uint32_t)v;
+	}
+	if ((rc = get_int(j, "entry", "subdirs", false, 0, UINT32_MAX, &v)) < 0)
+		return rc;
+	if (rc == 0 && fmt != S_IFDIR)
+		return t9k_err(-EINVAL, "only a directory entry carries \"subdirs\"");
+	if (rc == 0 && !attrs) {
+		if ((uint64_t)v > e->size)
+			return t9k_err(-EINVAL, "entry \"subdirs\" is %" JSON_INTEGER_FORMAT
+				       ", more than its \"size\"", v);
+		e->has_subdirs = true;
+		e->subdirs = (uint32_t)v;
+	}
+	return 0;
+}
+
 int meta_json_to_entry_ex(const json_t *j, struct tree_entry *e, struct buf *hold, unsigned flags)
 {
 	bool attrs = flags & META_JSON_ATTRS_ONLY;
@@ -327,14 +432,13 @@ int meta_json_to_entry_ex(const json_t *j, struct tree_entry *e, struct buf *hol
 		return rc;
 	if (type_len != strlen(type))
 		return t9k_err(-EINVAL, "entry \"type\" contains a NUL byte");
-	if (!strcmp(type, "file"))
-		fmt = S_IFREG;
-	else if (!strcmp(type, "dir"))
-		fmt = S_IFDIR;
-	else if (!strcmp(type, "symlink"))
-		fmt = S_IFLNK;
-	else
-		return t9k_err(-EINVAL, "entry \"type\" is '%.40s': want file, dir or symlink", type);
+	fmt = 0;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(type, types[i].name))
+			fmt = types[i].fmt;
+	if (!fmt)
+		return t9k_err(-EINVAL, "entry \"type\" is '%.40s': want file, dir, symlink, fifo, "
+			       "socket, chardev or blockdev", type);
 	if (attrs && fmt != S_IFDIR)
 		return t9k_err(-EINVAL, "directory attributes need \"type\": \"dir\"");
 	if ((rc = get_int(j, "entry", "mode", false, 0, 07777, &mode)) < 0)
@@ -348,6 +452,8 @@ int meta_json_to_entry_ex(const json_t *j, struct tree_entry *e, struct buf *hol
 	e->mode = fmt | (uint32_t)mode;
 	e->size = (uint64_t)size;
 	e->mtime_ns = mtime;
+	if ((rc = entry_v2_parse(j, e, attrs)) < 0)
+		return rc;
 
 	has_id = json_object_get(j, "id") != NULL;
 	has_inline = json_object_get(j, "inline") != NULL;
@@ -355,6 +461,14 @@ int meta_json_to_entry_ex(const json_t *j, struct tree_entry *e, struct buf *hol
 	if (attrs) {
 		if (has_id || has_inline || has_chunk)
 			return t9k_err(-EINVAL, "directory attributes take no \"id\", \"inline\" or \"chunk\"");
+		return 0;
+	}
+	if (is_special(fmt)) {
+		if (has_id || has_inline || has_chunk)
+			return t9k_err(-EINVAL, "a %s entry carries no \"id\", \"inline\" or \"chunk\"",
+				       type);
+		if (size)
+			return t9k_err(-EINVAL, "a %s entry has \"size\" 0", type);
 		return 0;
 	}
 	if (has_id && has_inline)

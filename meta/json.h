@@ -12,8 +12,12 @@
  * where an output points into j (documented per call), j must outlive it.
  *
  * JSON shapes (see meta/API.md):
- *   Entry  {"name", "type": "file"|"dir"|"symlink", "mode": permission
- *           bits, "size", "mtime_ns", "id": 64 hex | "inline": base64}
+ *   Entry  {"name", "type": "file"|"dir"|"symlink"|"fifo"|"socket"|"chardev"|
+ *           "blockdev", "mode": permission bits, "size", "mtime_ns",
+ *           "id": 64 hex | "inline": base64 | "chunk": 64 hex (none for
+ *           fifos, sockets and devices), and optionally "uid" and "gid",
+ *           "rdev": {"major", "minor"} (devices), "link": {"id": 16 hex,
+ *           "nlink"} (a hard-link group), "subdirs" (directories)}
  *   Repo   {"name", "store", "chunk": {"min", "avg", "max"}, "created_ns",
  *           "pack_size" (absent: 0)}
  *   ChunkLoc {"pack": id, "offset", "stored_length", "length"} (one chunk)
@@ -40,8 +44,9 @@ json_t *meta_json_entry(const struct tree_entry *e);
 /* Flags of meta_json_to_entry_ex. */
 enum {
 	META_JSON_NAME_OPTIONAL = 1, /* "name" may be absent (e->name NULL, name_len 0) */
-	META_JSON_ATTRS_ONLY = 2,    /* a directory's mode and mtime: no "id"/"inline"/"chunk"
-				      * (e->id is zero); "size" optional */
+	META_JSON_ATTRS_ONLY = 2,    /* a directory's mode, mtime and owner: no "id"/"inline"/
+				      * "chunk" (e->id is zero); "size" optional, "subdirs"
+				      * ignored */
 };
 
 /* Parses an Entry. e->name points into j's string storage (valid while j

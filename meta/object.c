@@ -30,6 +30,7 @@
 #define ENTRY_OWNER (4 + 4)                   /* v2: uid, gid */
 #define ENTRY_RDEV (4 + 4)                    /* v2 devices: major, minor */
 #define ENTRY_LINK (8 + 4)                    /* v2: link group id, nlink */
+#define ENTRY_SUBDIRS 4                       /* v2 directories: subdirectory count */
 #define ENTRY_MIN (ENTRY_FIXED + 1 + 4)       /* 1-byte name, empty inline */
 #define ENTRY_MIN_V2 (ENTRY_FIXED + 1 + 1)    /* 1-byte name, flags, no payload */
 #define CHILD_FIXED (2 + OID_RAWSZ + 8)       /* without key */
@@ -42,7 +43,7 @@ _Static_assert(META_CHUNK_ENTRY_MAX == CDC_MAX_LIMIT,
 	       "a one-chunk entry must hold the largest chunk a repository can cut");
 
 enum { PAYLOAD_ID = 0, PAYLOAD_INLINE = 1, PAYLOAD_CHUNK = 2, PAYLOAD_NONE = 3 };
-enum { ENTRY_F_OWNER = 1, ENTRY_F_LINK = 2, ENTRY_F_ALL = 3 }; /* v2 flags byte */
+enum { ENTRY_F_OWNER = 1, ENTRY_F_LINK = 2, ENTRY_F_SUBDIRS = 4, ENTRY_F_ALL = 7 }; /* v2 flags */
 
 #define QUOTE_MAX 48 /* bytes of a name shown in a message */
 #define QUOTE_BUF (QUOTE_MAX * 4 + 8)
@@ -467,7 +468,7 @@ static bool is_special(uint32_t type)
 
 int tree_entry_version(const struct tree_entry *e)
 {
-	if (e->has_owner || e->link_id || is_special(e->mode & S_IFMT))
+	if (e->has_owner || e->link_id || e->has_subdirs || is_special(e->mode & S_IFMT))
 		return META_TREE_V2;
 	return META_TREE_V1;
 }
@@ -495,7 +496,7 @@ static size_t entry_v2_bytes(const struct tree_entry *e)
 
 	return 1 + (e->has_owner ? ENTRY_OWNER : 0) +
 	       (type == S_IFCHR || type == S_IFBLK ? ENTRY_RDEV : 0) +
-	       (e->link_id ? ENTRY_LINK : 0);
+	       (e->link_id ? ENTRY_LINK : 0) + (e->has_subdirs ? ENTRY_SUBDIRS : 0);
 }
 
 /* Validates one leaf item on its own for a node of `version` and sets
@@ -511,8 +512,8 @@ static int entry_check(const struct tree_entry *e, int version, int code, size_t
 	if ((rc = mode_check(e->mode, version, code)) < 0)
 		return rc;
 	if (version < META_TREE_V2 && tree_entry_version(e) > version)
-		return t9k_err(code, "entry needs tree version %d (owner or hard link)",
-			       tree_entry_version(e));
+		return t9k_err(code, "entry needs tree version %d (owner, hard link or "
+			       "subdirectory count)", tree_entry_version(e));
 	if (e->has_owner && (e->uid == UINT32_MAX || e->gid == UINT32_MAX))
 		return t9k_err(code, "owner %" PRIu32 ":%" PRIu32 " is not valid (-1 means none)",
 			       e->uid, e->gid);
@@ -526,6 +527,13 @@ static int entry_check(const struct tree_entry *e, int version, int code, size_t
 			       e->nlink);
 	if (!e->link_id && e->nlink)
 		return t9k_err(code, "link count %" PRIu32 " without a hard-link group", e->nlink);
+	if (e->has_subdirs && type != S_IFDIR)
+		return t9k_err(code, "a subdirectory count on an entry that is not a directory");
+	if (e->has_subdirs && e->subdirs > e->size)
+		return t9k_err(code, "%" PRIu32 " subdirectories, more than its %" PRIu64 " entries",
+			       e->subdirs, e->size);
+	if (!e->has_subdirs && e->subdirs)
+		return t9k_err(code, "subdirectory count set without its flag");
 	if (version >= META_TREE_V2)
 		fixed += entry_v2_bytes(e);
 	if (is_special(type)) {
@@ -585,7 +593,8 @@ static void entry_write(struct wr *w, const struct tree_entry *e, int version)
 	wr_u64(w, e->size);
 	wr_u64(w, (uint64_t)e->mtime_ns);
 	if (version >= META_TREE_V2) {
-		wr_u8(w, (e->has_owner ? ENTRY_F_OWNER : 0) | (e->link_id ? ENTRY_F_LINK : 0));
+		wr_u8(w, (e->has_owner ? ENTRY_F_OWNER : 0) | (e->link_id ? ENTRY_F_LINK : 0) |
+			 (e->has_subdirs ? ENTRY_F_SUBDIRS : 0));
 		if (e->has_owner) {
 			wr_u32(w, e->uid);
 			wr_u32(w, e->gid);
@@ -598,6 +607,8 @@ static void entry_write(struct wr *w, const struct tree_entry *e, int version)
 			wr_u64(w, e->link_id);
 			wr_u32(w, e->nlink);
 		}
+		if (e->has_subdirs)
+			wr_u32(w, e->subdirs);
 	}
 	if (is_special(type)) {
 		wr_u8(w, PAYLOAD_NONE);
@@ -647,6 +658,9 @@ static int entry_parse(struct rd *r, struct tree_entry *e, int version)
 			if (!e->link_id)
 				return t9k_err(T9K_ECORRUPT, "hard-link group id is 0");
 		}
+		e->has_subdirs = flags & ENTRY_F_SUBDIRS;
+		if (e->has_subdirs && (rc = rd_u32(r, &e->subdirs)) < 0)
+			return rc;
 	}
 	if ((rc = rd_u8(r, &payload)) < 0)
 		return rc;

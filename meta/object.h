@@ -31,7 +31,8 @@
  * bytes (memcmp, shorter first on a tie), strictly increasing.
  *   0   4   magic "T9KT"
  *   4   1   version: 1, or 2 for a leaf holding an entry that needs it
- *           (an owner, a hard-link group, or a special file); a leaf whose
+ *           (an owner, a hard-link group, a subdirectory count or a
+ *           special file); a leaf whose
  *           entries all fit version 1 is written as version 1, so trees
  *           of datasets without owners stay byte-identical to what binaries
  *           before version 2 write, and those binaries refuse a version 2
@@ -59,10 +60,15 @@
  *              older binaries refuse such trees ("unknown payload kind 2").
  *              Files of several chunks keep payload 0.
  * Leaf item, version 2: the same name, mode, size and mtime, then
- *   1   flags: 1 = owner, 2 = hard-link group; other bits 0
+ *   1   flags: 1 = owner, 2 = hard-link group, 4 = subdirectory count;
+ *           other bits 0
  *   flags & 1:          4 uid, 4 gid (neither 0xffffffff)
  *   S_IFCHR or S_IFBLK: 4 major, 4 minor (the device, rdev)
  *   flags & 2:          8 link group id (not 0), 4 nlink (>= 2)
+ *   flags & 4:          4 subdirectories (directories only; <= size): a
+ *                       mount shows st_nlink 2 + this; without it (all
+ *                       version 1 directories) st_nlink is 1, "not
+ *                       counted" (find and fts then look at every entry)
  *   1   payload: 0, 1 and 2 as in version 1, or 3 = none
  *   mode may also be S_IFIFO, S_IFSOCK, S_IFCHR or S_IFBLK: such special
  *   files have size 0 and always payload 3 (no data); only they have it.
@@ -159,6 +165,8 @@ struct tree_entry {
 	uint32_t dev_minor;
 	uint64_t link_id;       /* hard-link group, unique in a tree; 0: none */
 	uint32_t nlink;         /* with link_id: names in the group (>= 2) */
+	bool has_subdirs;       /* directories: subdirs is known */
+	uint32_t subdirs;       /* entries of the directory that are directories */
 	bool is_inline;         /* payload 1 */
 	bool is_chunk;          /* payload 2: id is a chunk (never with is_inline) */
 	struct oid id;          /* !is_inline: manifest, tree node or (is_chunk) chunk */
@@ -182,7 +190,8 @@ struct tree_node {
 };
 
 /* The lowest tree version that holds e: META_TREE_V2 when it has an
- * owner, a hard-link group or is a special file, else META_TREE_V1. */
+ * owner, a hard-link group, a subdirectory count or is a special file,
+ * else META_TREE_V1. */
 int tree_entry_version(const struct tree_entry *e);
 
 /* One leaf item on its own, laid out as in a leaf of `version` (same

@@ -268,6 +268,8 @@ static int stage_encode(const char *name, const struct tree_entry *e, bool dir_a
 		memset(&copy.id, 0, sizeof(copy.id));
 		copy.is_inline = false;
 		copy.is_chunk = false;
+		copy.has_subdirs = false; /* the commit counts them */
+		copy.subdirs = 0;
 	}
 	v = tree_entry_version(&copy);
 	if (buf_add(out, dir_attrs ? (v > 1 ? "a" : "A") : (v > 1 ? "e" : "E"), 1) < 0)
@@ -714,6 +716,7 @@ int repo_apply_paths(struct repo *r, const struct oid *old_root, const struct pa
 		struct oid base, result;
 		bool exists = false;
 		uint64_t count;
+		int64_t dirs = 0;
 		size_t w = 0;
 
 		if (j->has_base) {
@@ -741,7 +744,7 @@ int repo_apply_paths(struct repo *r, const struct oid *old_root, const struct pa
 			j->edits[w++] = j->edits[i];
 		}
 		j->n = w;
-		rc = tree_apply(r->mo, exists ? &base : NULL, j->edits, j->n, &result, &count);
+		rc = tree_apply_ex(r->mo, exists ? &base : NULL, j->edits, j->n, &result, &count, &dirs);
 		if (rc < 0)
 			goto out;
 		if (!*j->path) {
@@ -759,6 +762,16 @@ int repo_apply_paths(struct repo *r, const struct oid *old_root, const struct pa
 		}
 		j->self.size = count;
 		j->self.id = result;
+		/* a new directory's subdirectories are all in the edits; an old
+		 * one's count moves with them, when it had one (version 1
+		 * directories stay "not counted") */
+		if (!exists || old.has_subdirs) {
+			int64_t sub = (exists ? (int64_t)old.subdirs : 0) + dirs;
+
+			/* (a count that cannot be right is dropped: not counted) */
+			j->self.has_subdirs = sub >= 0 && (uint64_t)sub <= count;
+			j->self.subdirs = j->self.has_subdirs ? (uint32_t)sub : 0;
+		}
 		{
 			const char *name = base_name(j->path);
 			struct tree_edit e = { .name = name, .name_len = (uint16_t)strlen(name),

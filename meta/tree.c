@@ -152,7 +152,7 @@ static size_t item_bytes(const struct item *it, int level)
 	if (level > 0)
 		return 2 + it->key_len + OID_RAWSZ + 8;
 	if (tree_entry_version(e) >= META_TREE_V2)
-		v2 = 1 + (e->has_owner ? 8 : 0) + (e->link_id ? 12 : 0) +
+		v2 = 1 + (e->has_owner ? 8 : 0) + (e->link_id ? 12 : 0) + (e->has_subdirs ? 4 : 0) +
 		     (S_ISCHR(e->mode) || S_ISBLK(e->mode) ? 8 : 0);
 	return 2 + it->key_len + 4 + 8 + 8 + 1 + v2 +
 	       (e->is_inline ? 4 + (size_t)e->data_len : OID_RAWSZ);
@@ -372,7 +372,7 @@ static bool same_file_old_payload(struct meta_objects *mo, const struct tree_ent
 }
 
 static int apply_level(struct meta_objects *mo, struct hold *hold, const struct oid *root, int level,
-		       const struct items *edits, struct items *up)
+		       const struct items *edits, struct items *up, int64_t *dirs)
 {
 	struct builder b = { .mo = mo, .level = level, .out = up };
 	struct cursor c = { .hold = hold };
@@ -419,6 +419,9 @@ static int apply_level(struct meta_objects *mo, struct hold *hold, const struct 
 					bool keep = cmp == 0 && level == 0 && !ed->del &&
 						    same_file_old_payload(mo, &old.e, &ed->e);
 
+					if (level == 0) /* directories gained, lost */
+						*dirs += (!ed->del && S_ISDIR(ed->e.mode)) -
+							 (cmp == 0 && S_ISDIR(old.e.mode));
 					if (!ed->del)
 						rc = builder_feed(&b, keep ? &old : ed);
 					i++;
@@ -475,6 +478,13 @@ static int check_edits(const struct tree_edit *edits, size_t n)
 int tree_apply(struct meta_objects *mo, const struct oid *root, const struct tree_edit *edits,
 	       size_t n, struct oid *new_root, uint64_t *count)
 {
+	return tree_apply_ex(mo, root, edits, n, new_root, count, NULL);
+}
+
+int tree_apply_ex(struct meta_objects *mo, const struct oid *root, const struct tree_edit *edits,
+		  size_t n, struct oid *new_root, uint64_t *count, int64_t *dirs_delta)
+{
+	int64_t dirs = 0;
 	struct hold hold = { .mo = mo };
 	struct items cur = { 0 }, up = { 0 };
 	struct oid empty, top;
@@ -505,7 +515,7 @@ int tree_apply(struct meta_objects *mo, const struct oid *root, const struct tre
 	/* Up the old tree's levels; cur holds the edits of the current level. */
 	for (level = 0; level <= height && cur.n; level++) {
 		up.n = 0;
-		rc = apply_level(mo, &hold, root, level, &cur, &up);
+		rc = apply_level(mo, &hold, root, level, &cur, &up, &dirs);
 		if (rc < 0)
 			goto out;
 		normalize_edits(&up);
@@ -562,6 +572,8 @@ int tree_apply(struct meta_objects *mo, const struct oid *root, const struct tre
 		}
 	}
 	*new_root = top;
+	if (dirs_delta)
+		*dirs_delta = dirs;
 	if (count) {
 		rc = hold_get(&hold, &top, &rn);
 		if (rc == 0)
@@ -693,7 +705,8 @@ bool tree_entry_meta_eq(const struct tree_entry *a, const struct tree_entry *b)
 {
 	return a->has_owner == b->has_owner && a->uid == b->uid && a->gid == b->gid &&
 	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor &&
-	       a->link_id == b->link_id && a->nlink == b->nlink;
+	       a->link_id == b->link_id && a->nlink == b->nlink &&
+	       a->has_subdirs == b->has_subdirs && a->subdirs == b->subdirs;
 }
 
 bool tree_entry_eq(const struct tree_entry *a, const struct tree_entry *b)

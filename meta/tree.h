@@ -42,6 +42,11 @@ int tree_empty(struct meta_objects *mo, struct oid *id);
  * of unchanged data change nothing across the format's two forms. */
 int tree_apply(struct meta_objects *mo, const struct oid *root, const struct tree_edit *edits,
 	       size_t n, struct oid *new_root, uint64_t *count);
+/* The same, and *dirs_delta (may be NULL) gets the change in the number
+ * of entries that are directories (added ones less removed ones), for
+ * the directory's subdirectory count (meta/object.h). */
+int tree_apply_ex(struct meta_objects *mo, const struct oid *root, const struct tree_edit *edits,
+		  size_t n, struct oid *new_root, uint64_t *count, int64_t *dirs_delta);
 
 /* Number of entries in a directory. */
 int tree_count(struct meta_objects *mo, const struct oid *root, uint64_t *count);
@@ -73,7 +78,8 @@ int tree_diff(struct meta_objects *mo, const struct oid *a, const struct oid *b,
  * bytes stored as a manifest (payload 0) and as one chunk (payload 2)
  * compare unequal: diff reports them as modified. */
 bool tree_entry_eq(const struct tree_entry *a, const struct tree_entry *b);
-/* Only the version 2 fields: owner, device numbers, hard-link group. */
+/* Only the version 2 fields: owner, device numbers, hard-link group,
+ * subdirectory count. */
 bool tree_entry_meta_eq(const struct tree_entry *a, const struct tree_entry *b);
 
 #endif

@@ -29,14 +29,18 @@ chunk_entry() { str 2 "$1"; le 33188 4; le "$2" 8; le 6 8; le 2 1; oid 8; }
 inline_entry() { str 2 "$1"; le "$2" 4; le ${#3} 8; le 5 8; le 1 1; str 4 "$3"; }
 
 # Tree version 2 (meta/object.h): after mtime a flags byte (1 owner, 2
-# link group), then uid+gid, a device's major+minor, link id+nlink, and
-# payload 3 (none) for special files.
+# link group, 4 subdirectory count), then uid+gid, a device's
+# major+minor, link id+nlink, the count, and payload 3 (none) for special
+# files.
 # owned_entry NAME MODE UID GID TEXT: an inline file with an owner
 owned_entry() { str 2 "$1"; le "$2" 4; le ${#5} 8; le 5 8; le 1 1; le "$3" 4; le "$4" 4;
 	le 1 1; str 4 "$5"; }
 # special_entry NAME MODE [MAJOR MINOR]: a fifo, socket or device, no owner
 special_entry() { str 2 "$1"; le "$2" 4; le 0 8; le 9 8; le 0 1;
 	[ $# -gt 2 ] && { le "$3" 4; le "$4" 4; }; le 3 1; }
+# counted_dir NAME ENTRIES SUBDIRS: an owned directory with its subdirectory count
+counted_dir() { str 2 "$1"; le 16877 4; le "$2" 8; le 7 8; le 5 1; le 0 4; le 0 4;
+	le "$3" 4; le 0 1; oid 9; }
 # linked_entry NAME LINKID NLINK: an owned one-chunk file in a link group
 linked_entry() { str 2 "$1"; le 33261 4; le 5000 8; le 6 8; le 3 1; le 1000 4; le 100 4;
 	le "$2" 8; le "$3" 4; le 2 1; oid 8; }
@@ -53,10 +57,11 @@ mkdir -p $out/fuzz_manifest $out/fuzz_tree $out/fuzz_commit
 { printf 'T9KT\1\0\0\0'; le 4 4;
   entry data 16877 3 1700000000; inline_entry hi.txt 33188 'hello';
   entry model.bin 33261 123456789 -1; inline_entry z 41471 'hi.txt'; } >$out/fuzz_tree/leaf
-{ printf 'T9KT\2\0\0\0'; le 7 4;
-  special_entry blk 24992 8 1; special_entry chr 8630 1 3; special_entry fifo 4516;
-  linked_entry h1 81985529216486895 2; linked_entry h2 81985529216486895 2;
-  owned_entry own 33188 1000 1000 'data'; special_entry sock 49645; } >$out/fuzz_tree/leaf-v2
+{ printf 'T9KT\2\0\0\0'; le 8 4;
+  special_entry blk 24992 8 1; special_entry chr 8630 1 3; counted_dir dir 10 3;
+  special_entry fifo 4516; linked_entry h1 81985529216486895 2;
+  linked_entry h2 81985529216486895 2; owned_entry own 33188 1000 1000 'data';
+  special_entry sock 49645; } >$out/fuzz_tree/leaf-v2
 # a version 2 leaf also holds entries without an owner (flags 0)
 { printf 'T9KT\2\0\0\0'; le 2 4; str 2 a; le 33188 4; le 1 8; le 5 8; le 0 1; le 1 1;
   str 4 'x'; owned_entry b 33188 0 0 'y'; } >$out/fuzz_tree/leaf-v2-mixed

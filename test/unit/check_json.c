@@ -96,6 +96,46 @@ START_TEST(test_entry_roundtrip)
 	e.data = (const uint8_t *)"../target";
 	e.size = e.data_len = 9;
 	entry_roundtrip(&e);
+
+	/* version 2: owners, special files, link groups, subdirectory counts */
+	e.has_owner = true;
+	e.uid = 0;
+	e.gid = UINT32_MAX - 1;
+	entry_roundtrip(&e);
+	e.is_inline = false;
+	e.data = NULL;
+	e.data_len = 0;
+	e.size = 0;
+	memset(e.id.b, 0, sizeof(e.id.b));
+	for (int i = 0; i < 4; i++) {
+		static const uint32_t t[] = { S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK };
+
+		e.mode = t[i] | 0640;
+		e.dev_major = i >= 2 ? UINT32_MAX : 0;
+		e.dev_minor = i >= 2 ? 7 : 0;
+		entry_roundtrip(&e);
+	}
+	e.dev_major = e.dev_minor = 0;
+	e.mode = S_IFREG | 04755;
+	e.size = 5000;
+	e.is_chunk = true;
+	memset(e.id.b, 0xab, sizeof(e.id.b));
+	e.link_id = UINT64_MAX;
+	e.nlink = UINT32_MAX;
+	entry_roundtrip(&e);
+	e.has_owner = false;
+	e.uid = e.gid = 0;
+	e.link_id = 1;
+	e.nlink = 2;
+	entry_roundtrip(&e);
+	e.link_id = 0;
+	e.nlink = 0;
+	e.is_chunk = false;
+	e.mode = S_IFDIR | 01777;
+	e.size = 10;
+	e.has_subdirs = true;
+	e.subdirs = 10;
+	entry_roundtrip(&e);
 }
 END_TEST
 
@@ -152,6 +192,33 @@ START_TEST(test_entry_fields)
 	ck_assert_int_eq(e.mtime_ns, 9);
 	ck_assert_int_eq(meta_json_to_entry(j, &e, &hold), -EINVAL);
 	json_decref(j);
+	/* ... with an owner; a count there is the commit's to make */
+	j = parse("{\"type\": \"dir\", \"mode\": 448, \"uid\": 3, \"gid\": 4, \"subdirs\": 9}");
+	ck_assert_int_eq(meta_json_to_entry_ex(j, &e, &hold,
+					       META_JSON_NAME_OPTIONAL | META_JSON_ATTRS_ONLY), 0);
+	ck_assert(e.has_owner && e.uid == 3 && e.gid == 4 && !e.has_subdirs);
+	json_decref(j);
+
+	/* the members of version 2 on the wire */
+	j = meta_json_entry(&(struct tree_entry){ .name = "d", .name_len = 1,
+						  .mode = S_IFBLK | 0660, .has_owner = true,
+						  .uid = 0, .gid = 6, .dev_major = 8,
+						  .dev_minor = 16 });
+	ck_assert_str_eq(json_string_value(json_object_get(j, "type")), "blockdev");
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "uid")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "gid")), 6);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "rdev"), "minor")), 16);
+	ck_assert_ptr_null(json_object_get(j, "id"));
+	ck_assert_ptr_null(json_object_get(j, "inline"));
+	ck_assert_ptr_null(json_object_get(j, "link"));
+	json_decref(j);
+	j = meta_json_entry(&(struct tree_entry){ .name = "h", .name_len = 1,
+						  .mode = S_IFREG | 0644, .is_inline = true,
+						  .link_id = 0xabcULL, .nlink = 3 });
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "link"), "id")),
+			 "0000000000000abc");
+	ck_assert_ptr_null(json_object_get(j, "uid"));
+	json_decref(j);
 	buf_release(&hold);
 }
 END_TEST
@@ -169,7 +236,47 @@ START_TEST(test_entry_rejects)
 	entry_rejected("{\"name\": \"\", \"type\": \"file\", \"inline\": \"\"}", 0, "empty name");
 	entry_rejected("{\"name\": \"a\\u0000b\", \"type\": \"file\", \"inline\": \"\"}", 0, "NUL");
 	entry_rejected("{\"name\": 7, \"type\": \"file\", \"inline\": \"\"}", 0, "not a string");
-	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"inline\": \"\"}", 0, "want file, dir");
+	entry_rejected("{\"name\": \"a\", \"type\": \"pipe\", \"inline\": \"\"}", 0,
+		       "want file, dir, symlink, fifo, socket, chardev or blockdev");
+	/* version 2 members */
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"inline\": \"\"}", 0,
+		       "a fifo entry carries no \"id\", \"inline\" or \"chunk\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"socket\", \"size\": 3}", 0,
+		       "a socket entry has \"size\" 0");
+	entry_rejected("{\"name\": \"a\", \"type\": \"chardev\"}", 0,
+		       "a device entry needs \"rdev\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"blockdev\", \"rdev\": {\"major\": 1}}", 0,
+		       "entry rdev has no \"minor\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"rdev\": {\"major\": 1, \"minor\": 2}}",
+		       0, "only a device entry carries \"rdev\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"uid\": 5}", 0,
+		       "entry has \"uid\" without \"gid\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"gid\": 5}", 0,
+		       "entry has \"gid\" without \"uid\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"uid\": 4294967295, \"gid\": 0}",
+		       0, "\"uid\" is 4294967295");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"uid\": -1, \"gid\": 0}", 0,
+		       "\"uid\" is -1");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"link\": {\"id\": \"00000000000000ab\"}}",
+		       0, "entry link has no \"nlink\"");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"link\": {\"id\": \"00000000000000ab\", "
+		       "\"nlink\": 1}}", 0, "\"nlink\" is 1");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"link\": {\"id\": \"0000000000000000\", "
+		       "\"nlink\": 2}}", 0, "not 16 hex digits");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"link\": {\"id\": \"-00000000000000a\", "
+		       "\"nlink\": 2}}", 0, "not 16 hex digits");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"link\": {\"id\": \"ab\", \"nlink\": 2}}",
+		       0, "not 16 hex digits");
+	entry_rejected("{\"name\": \"a\", \"type\": \"fifo\", \"link\": 3}", 0, "not an object");
+	snprintf(text, sizeof(text), "{\"name\": \"a\", \"type\": \"dir\", \"size\": 1, %s, "
+		 "\"link\": {\"id\": \"00000000000000ab\", \"nlink\": 2}}", id);
+	entry_rejected(text, 0, "a directory cannot carry \"link\"");
+	snprintf(text, sizeof(text), "{\"name\": \"a\", \"type\": \"dir\", \"size\": 1, %s, "
+		 "\"subdirs\": 2}", id);
+	entry_rejected(text, 0, "\"subdirs\" is 2, more than its \"size\"");
+	snprintf(text, sizeof(text), "{\"name\": \"a\", \"type\": \"file\", \"size\": 1, %s, "
+		 "\"subdirs\": 0}", id);
+	entry_rejected(text, 0, "only a directory entry carries \"subdirs\"");
 	entry_rejected("{\"name\": \"a\", \"type\": \"file\", \"mode\": 4096, \"inline\": \"\"}", 0,
 		       "\"mode\" is 4096");
 	entry_rejected("{\"name\": \"a\", \"type\": \"file\", \"mode\": \"644\", \"inline\": \"\"}", 0,

@@ -245,7 +245,7 @@ static void raw_entry_v(struct buf *b, const struct tree_entry *e, int v)
 	raw64(b, e->size);
 	raw64(b, (uint64_t)e->mtime_ns);
 	if (v >= 2) {
-		raw8(b, (e->has_owner ? 1 : 0) | (e->link_id ? 2 : 0));
+		raw8(b, (e->has_owner ? 1 : 0) | (e->link_id ? 2 : 0) | (e->has_subdirs ? 4 : 0));
 		if (e->has_owner) {
 			raw32(b, e->uid);
 			raw32(b, e->gid);
@@ -258,6 +258,8 @@ static void raw_entry_v(struct buf *b, const struct tree_entry *e, int v)
 			raw64(b, e->link_id);
 			raw32(b, e->nlink);
 		}
+		if (e->has_subdirs)
+			raw32(b, e->subdirs);
 		if (raw_special(e->mode)) {
 			raw8(b, 3);
 			return;
@@ -1039,7 +1041,7 @@ static struct tree_node sample_v2_leaf(void)
 					     .uid = 65534, .gid = 65534 };
 	v2_entries[7] = (struct tree_entry){ .name = "sub", .name_len = 3, .mode = S_IFDIR | 01777,
 					     .size = 4, .has_owner = true, .uid = 0, .gid = 0,
-					     .id = mkoid(41) };
+					     .id = mkoid(41), .has_subdirs = true, .subdirs = 2 };
 	return n;
 }
 
@@ -1053,6 +1055,8 @@ static void assert_entry_v2_eq(const struct tree_entry *a, const struct tree_ent
 	ck_assert_uint_eq(a->dev_minor, b->dev_minor);
 	ck_assert_uint_eq(a->link_id, b->link_id);
 	ck_assert_uint_eq(a->nlink, b->nlink);
+	ck_assert_int_eq(a->has_subdirs, b->has_subdirs);
+	ck_assert_uint_eq(a->subdirs, b->subdirs);
 	ck_assert(tree_entry_eq(a, b));
 }
 
@@ -1113,6 +1117,12 @@ START_TEST(tree_v2_version_choice)
 	one[0].link_id = 9;
 	one[0].nlink = 2;
 	ck_assert_int_eq(tree_entry_version(&one[0]), META_TREE_V2);
+	one[0] = v2_entries[7];
+	one[0].has_owner = false;
+	ck_assert_int_eq(tree_entry_version(&one[0]), META_TREE_V2);
+	one[0].has_subdirs = false;
+	one[0].subdirs = 0;
+	ck_assert_int_eq(tree_entry_version(&one[0]), META_TREE_V1);
 	one[0] = v2_entries[2];
 	one[0].has_owner = false;
 	one[0].uid = one[0].gid = 0;
@@ -1179,14 +1189,25 @@ START_TEST(tree_v2_invalid)
 	n = sample_v2_leaf();
 	e[5].nlink = 2;
 	expect_tree_invalid_enc(&n, "entry 5: link count 2 without a hard-link group");
+	n = sample_v2_leaf();
+	n.version = 2;
+	e[5].has_subdirs = true;
+	expect_tree_invalid(&n, "entry 5: a subdirectory count on an entry that is not a directory");
+	n = sample_v2_leaf();
+	n.version = 2;
+	e[7].subdirs = 5;
+	expect_tree_invalid(&n, "entry 7: 5 subdirectories, more than its 4 entries");
+	n = sample_v2_leaf();
+	e[7].has_subdirs = false;
+	expect_tree_invalid_enc(&n, "entry 7: subdirectory count set without its flag");
 
 	/* byte-level: unknown flags, link group 0, payload kinds */
 	n = sample_v2_leaf();
 	ck_assert_int_eq(tree_node_encode(&n, &b), 0);
 	off = 12 + 2 + 3 + 4 + 8 + 8; /* entry 0's flags */
 	ck_assert_uint_eq(b.data[off], 1);
-	expect_msg(dec_patched(dec_tree, &b, off, "\x05", 1), T9K_ECORRUPT,
-		   "entry 0: unknown entry flags 0x5");
+	expect_msg(dec_patched(dec_tree, &b, off, "\x09", 1), T9K_ECORRUPT,
+		   "entry 0: unknown entry flags 0x9");
 	off += 1 + 8 + 8; /* flags, owner, device: the payload byte */
 	ck_assert_uint_eq(b.data[off], 3);
 	expect_msg(dec_patched(dec_tree, &b, off, "\x00", 1), T9K_ECORRUPT,
@@ -1270,6 +1291,9 @@ START_TEST(tree_v2_entry_alone)
 	other = n.entries[0];
 	other.dev_minor = 2;
 	ck_assert(!tree_entry_eq(&other, &n.entries[0]));
+	other = n.entries[7];
+	other.subdirs = 1;
+	ck_assert(!tree_entry_eq(&other, &n.entries[7]));
 	buf_release(&b);
 }
 END_TEST

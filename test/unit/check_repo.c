@@ -877,6 +877,113 @@ START_TEST(one_chunk_entries)
 }
 END_TEST
 
+/* Tree version 2 through staging and commit: owners, special files, a
+ * hard-link group, directory owners by attributes, subdirectory counts;
+ * staged values of version 1 entries keep their old layout. */
+static struct tree_entry look_up(struct oid *c, const char *path, struct meta_node **hold)
+{
+	struct tree_entry e;
+
+	ck_assert_int_eq(repo_lookup(r, c, path, &e, hold), 0);
+	return e;
+}
+
+START_TEST(owners_specials_links_subdirs)
+{
+	struct tree_entry f = file_entry("owned"), p = { .mode = S_IFIFO | 0640, .has_owner = true,
+							 .uid = 1000, .gid = 100 };
+	struct tree_entry dev = { .mode = S_IFCHR | 0666, .dev_major = 1, .dev_minor = 3 };
+	struct tree_entry h = file_entry("linked"), da = { .mode = S_IFDIR | 02750,
+							   .has_owner = true, .uid = 7, .gid = 8 };
+	struct repo_stage_item items[] = {
+		{ "a/f", &f, false }, { "a/p", &p, false }, { "a/dev", &dev, false },
+		{ "a/h1", &h, false }, { "b/h2", &h, false }, { "a", &da, true },
+	};
+	struct meta_node *hold;
+	struct tree_entry e;
+	void *val;
+	size_t len;
+	struct oid c, legacy, root;
+
+	f.has_owner = true;
+	f.uid = 1000;
+	f.gid = 1000;
+	h.link_id = 0xfeedULL;
+	h.nlink = 2;
+	ck_assert_int_eq(repo_stage_batch(r, "main", items, 6), 0);
+	stage(r, "main", "a/sub/x", "x");
+	stage(r, "main", "plain", "v1");
+	/* the staged bytes: version 1 entries as before, 'e' and 'a' else */
+	ck_assert_int_eq(meta_stage_get(db, "data", "main", "plain", &val, &len), 0);
+	ck_assert_int_eq(((char *)val)[0], 'E');
+	free(val);
+	ck_assert_int_eq(meta_stage_get(db, "data", "main", "a/f", &val, &len), 0);
+	ck_assert_int_eq(((char *)val)[0], 'e');
+	free(val);
+	ck_assert_int_eq(meta_stage_get(db, "data", "main", "a", &val, &len), 0);
+	ck_assert_int_eq(((char *)val)[0], 'a');
+	free(val);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+
+	e = look_up(&c, "a/f", &hold);
+	ck_assert(e.has_owner && e.uid == 1000 && e.gid == 1000);
+	meta_node_put(repo_objects(r), hold);
+	e = look_up(&c, "a/p", &hold);
+	ck_assert(S_ISFIFO(e.mode) && e.has_owner && e.uid == 1000 && e.gid == 100 && e.size == 0);
+	meta_node_put(repo_objects(r), hold);
+	e = look_up(&c, "a/dev", &hold);
+	ck_assert(S_ISCHR(e.mode) && !e.has_owner && e.dev_major == 1 && e.dev_minor == 3);
+	meta_node_put(repo_objects(r), hold);
+	e = look_up(&c, "b/h2", &hold);
+	ck_assert(e.link_id == 0xfeedULL && e.nlink == 2 && e.is_inline);
+	meta_node_put(repo_objects(r), hold);
+	e = look_up(&c, "a", &hold);
+	ck_assert_uint_eq(e.mode, S_IFDIR | 02750);
+	ck_assert(e.has_owner && e.uid == 7 && e.gid == 8);
+	ck_assert(e.has_subdirs && e.subdirs == 1 && e.size == 5);
+	meta_node_put(repo_objects(r), hold);
+	e = look_up(&c, "b", &hold);
+	ck_assert(e.has_subdirs && e.subdirs == 0 && !e.has_owner);
+	meta_node_put(repo_objects(r), hold);
+	ck_assert_str_eq(cat("main", "plain"), "v1");
+
+	/* counts follow directories coming and going; owners stay */
+	stage(r, "main", "a/sub", NULL);
+	stage(r, "main", "a/s2/y", "y");
+	stage(r, "main", "a/s3/z", "z");
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	e = look_up(&c, "a", &hold);
+	ck_assert(e.has_subdirs && e.subdirs == 2 && e.has_owner && e.uid == 7);
+	meta_node_put(repo_objects(r), hold);
+	ck_assert_str_eq(diff_specs("main~1", "main"), "A a/s2/y\nA a/s3/z\nD a/sub/x\n");
+
+	/* an owner change is a change of the entry */
+	f.uid = 0;
+	ck_assert_int_eq(repo_stage(r, "main", "a/f", &f), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_str_eq(diff_specs("main~1", "main"), "M a/f\n");
+
+	/* a directory written without a count (version 1) stays without */
+	{
+		struct tree_entry old = { .mode = S_IFDIR | 0755 };
+		struct tree_edit ed = { .name = "legacy", .name_len = 6 };
+		struct path_edit pe = { .path = "legacy/new/f", .entry = &f };
+
+		ck_assert_int_eq(tree_empty(repo_objects(r), &old.id), 0);
+		ed.entry = old;
+		ed.entry.name = "legacy";
+		ed.entry.name_len = 6;
+		ck_assert_int_eq(tree_apply(repo_objects(r), NULL, &ed, 1, &legacy, NULL), 0);
+		ck_assert_int_eq(repo_apply_paths(r, &legacy, &pe, 1, 5, &root), 0);
+		ck_assert_int_eq(tree_lookup(repo_objects(r), &root, "legacy", 6, &e, &hold), 0);
+		ck_assert(!e.has_subdirs && e.size == 1);
+		ck_assert_int_eq(tree_lookup(repo_objects(r), &e.id, "new", 3, &e, &hold), 0);
+		ck_assert(e.has_subdirs && e.subdirs == 0 && e.size == 1);
+		meta_node_put(repo_objects(r), hold);
+	}
+}
+END_TEST
+
 /* 1,000,000 files, in one directory or 1,000 x 1,000: a commit of 10
  * changes writes few objects, and a diff reads few. Counts, not seconds. */
 static void big_repo(int two_level)
@@ -968,6 +1075,7 @@ Suite *repo_suite(void)
 	tcase_add_test(tc, reset_drops_staged_changes);
 	tcase_add_test(tc, staging_needs_the_named_object);
 	tcase_add_test(tc, one_chunk_entries);
+	tcase_add_test(tc, owners_specials_links_subdirs);
 	tcase_add_test(tc, pack_size_default_and_range);
 	tcase_add_test(tc, chunk_index_needs_the_pack);
 	tcase_add_test(tc, chunk_index_through_the_service);

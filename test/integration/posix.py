@@ -385,10 +385,13 @@ def run_line(toks, want, extra, quiet):
                 line += " " + c + ("+" if y > x else "=" if y == x else "-")
         # exact times only where they were set explicitly
         if p == ps[0] and name in ("utimens", "lutimens") and res == "OK":
+            # utimens follows a symlink: the times set are its target's
+            t = os.stat(p) if name == "utimens" else st
+            what = " target" if t is not st and stat.S_ISLNK(st.st_mode) else ""
             if args[2] not in ("now", "omit"):
-                line += " mtime=%d" % st.st_mtime_ns
+                line += "%s mtime=%d" % (what, t.st_mtime_ns)
             if args[1] not in ("now", "omit"):
-                line += " atime=%d" % st.st_atime_ns
+                line += " atime=%d" % t.st_atime_ns
         elif p == ps[0] and name == "stat" and "-t" in args:
             # a symlink's atime moves when it is followed (relatime)
             line += " mtime=%d" % st.st_mtime_ns

@@ -224,21 +224,21 @@ int meta_local_server_pid(const char *home)
 	return pid > 0 && kill(pid, 0) == 0 ? pid : 0;
 }
 
-int meta_local_server_ensure(const char *home_dir, const char *server, bool embedded,
+int meta_local_server_ensure(const char *home_dir, const char *server_addr, bool embedded,
 			     const char *exe_path, bool *started)
 {
 	char db[4200], store[4300], listen[4300], tok[4200], log[4200], pidf[4200], home[4200];
 	char exe[4096];
+	pid_t pid, server = 0;
+	int rc, fd, p[2];
 	ssize_t n;
-	pid_t pid;
-	int rc, fd;
 	FILE *f;
 
 	*started = false;
-	if (health(server) == 0)
+	if (health(server_addr) == 0)
 		return 0;
 	if (!embedded)
-		return t9k_err(-ECONNREFUSED, "metadata service %s is not answering: %s", server,
+		return t9k_err(-ECONNREFUSED, "metadata service %s is not answering: %s", server_addr,
 			       t9k_errmsg(-ECONNREFUSED));
 	rc = mkdir_p(home_dir, 0700);
 	if (rc < 0)
@@ -258,38 +258,57 @@ int meta_local_server_ensure(const char *home_dir, const char *server, bool embe
 	snprintf(tok, sizeof(tok), "%s/token", home_dir);
 	snprintf(log, sizeof(log), "%s/server.log", home_dir);
 	snprintf(pidf, sizeof(pidf), "%s/server.pid", home_dir);
-	pid = fork();
-	if (pid < 0)
+	/* Started as a grandchild: the server is never a child of this
+	 * process, which may live long (the SDK in a notebook) and would
+	 * otherwise keep a stopped server as a zombie. */
+	if (pipe2(p, O_CLOEXEC) < 0)
 		return t9k_err(-errno, "cannot start the server: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return t9k_err(-errno, "cannot start the server: %s", strerror(errno));
+	}
 	if (pid == 0) {
 		char *args[] = { exe, "--home", home, "meta", "serve", "--db", db, "--store", store,
 				 "--listen", listen, "--token-file", tok, NULL };
+		pid_t child;
 
+		close(p[0]);
 		setsid();
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0)
-			dup2(fd, 0);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
+		child = fork();
+		if (child == 0) {
+			fd = open("/dev/null", O_RDONLY);
+			if (fd >= 0)
+				dup2(fd, 0);
+			fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
+			execv(exe, args);
+			_exit(127);
 		}
-		execv(exe, args);
-		_exit(127);
+		_exit(write(p[1], &child, sizeof(child)) == sizeof(child) && child > 0 ? 0 : 1);
 	}
+	close(p[1]);
+	n = read_full(p[0], &server, sizeof(server));
+	close(p[0]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (n != sizeof(server) || server <= 0)
+		return t9k_err(-EIO, "cannot start the server");
 	f = fopen(pidf, "w");
 	if (f) {
-		fprintf(f, "%d\n", (int)pid);
+		fprintf(f, "%d\n", (int)server);
 		fclose(f);
 	}
 	for (int i = 0; i < 200; i++) {
-		int status;
-
-		if (health(server) == 0) {
+		if (health(server_addr) == 0) {
 			*started = true;
 			return 0;
 		}
-		if (waitpid(pid, &status, WNOHANG) == pid)
+		if (kill(server, 0) < 0 && errno == ESRCH)
 			return t9k_err(-EIO, "the local server exited at start; see %s", log);
 		usleep(50000);
 	}

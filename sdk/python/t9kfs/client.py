@@ -324,12 +324,18 @@ class Repo(_Handle):
         if data is None:
             raise TypeError("put: nothing to put (data or file=)")
         if isinstance(data, bytes):
-            buf, n = data, len(data)
-        else:
-            mv = memoryview(data).cast("B")
-            n = len(mv)
-            buf = (ctypes.c_char * n).from_buffer(mv) if not mv.readonly else bytes(mv)
-        _lib.check(_lib.t9kfs_put_bytes(h, _lib.enc(branch), path, buf, n))
+            _lib.check(_lib.t9kfs_put_bytes(h, _lib.enc(branch), path, data, len(data)))
+            return
+        # any other buffer without a copy; its export ends before a raise,
+        # so the caller's buffer can be resized or closed whatever happens
+        mv = memoryview(data).cast("B")
+        try:
+            buf = (ctypes.c_char * len(mv)).from_buffer(mv) if not mv.readonly else bytes(mv)
+            rc = _lib.t9kfs_put_bytes(h, _lib.enc(branch), path, buf, len(mv))
+            del buf
+        finally:
+            mv.release()
+        _lib.check(rc)
 
     def remove(self, path, branch="main"):
         """Stages the removal of path (a file, or a directory and all below)."""
@@ -657,6 +663,8 @@ class File(io.RawIOBase):
 
     def pread(self, n, offset):
         """n bytes at offset (fewer at the end of the file)."""
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
         n = max(0, min(n, self.size - offset))
         if n == 0:
             return b""
@@ -675,6 +683,8 @@ class File(io.RawIOBase):
     read1 = read
 
     def readinto(self, b):
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
         mv = memoryview(b).cast("B")
         n = max(0, min(len(mv), self.size - self._pos))
         if n == 0:

@@ -201,7 +201,7 @@ integration: deps
 	T9KFS_BIN=$(CURDIR)/build/asan/t9kfs test/integration/run.sh $(T)
 
 bench: deps
-	$(MAKE) t9kfs build/release/bench/chunk_bench build/release/bench/meta_bench \
+	$(MAKE) t9kfs sdk build/release/bench/chunk_bench build/release/bench/meta_bench \
 		build/release/bench/read_files
 	bench/run.sh
 

@@ -861,6 +861,11 @@ int t9kfs_open(t9kfs_ref *ref, const char *path, t9kfs_file **out)
 		return done(rc);
 	}
 	pthread_mutex_init(&f->lock, NULL);
+	/* A file opened here is most often read front to back (a dataset
+	 * loader, a checkpoint): a first read at 0 already counts as
+	 * sequential, so the chunks after it are fetched from the first
+	 * read on. A random reader resets it with its first jump. */
+	f->ra.seq = 1;
 	atomic_fetch_add(&ref->repo->refs, 1);
 	f->repo = ref->repo;
 	*out = f;

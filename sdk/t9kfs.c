@@ -516,6 +516,9 @@ static int repo_chunks(struct t9kfs_repo *r, struct fs_chunks **out)
 		}
 		if (rc == 0 && !r->cs)
 			rc = fs_cache_source_new(&co, st, true, &r->cs);
+		if (rc < 0 && rc != -ENOMEM) /* a cache configured but not there */
+			rc = t9k_err_wrap(-ECONNREFUSED, "cache %s", c->cache[0] ? c->cache :
+					  c->cache_group);
 		if (rc == 0)
 			fs_cache_source(r->cs, &src);
 	} else {
@@ -833,10 +836,11 @@ int t9kfs_open(t9kfs_ref *ref, const char *path, t9kfs_file **out)
 			memcpy(f->data, e.data, e.data_len);
 	} else if (rc == 0) {
 		rc = repo_chunks(ref->repo, &chunks);
-		if (rc == 0)
+		if (rc == 0) {
 			rc = meta_manifest_get(repo_objects(ref->repo->r), &e, &m);
-		if (rc == T9K_ENOTFOUND || rc == -ENOENT)
-			rc = t9k_err(-EIO, "'%s': %s", path, t9k_errmsg(rc));
+			if (rc == T9K_ENOTFOUND || rc == -ENOENT) /* the tree names it: damage */
+				rc = t9k_err_wrap(-EIO, "'%s'", path);
+		}
 		if (rc == 0 && !(f->ends = malloc((m.nchunks + 1) * sizeof(*f->ends))))
 			rc = t9k_err(-ENOMEM, "out of memory");
 		if (rc == 0) {

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 /* ---- listings ---- */
 
@@ -255,10 +256,9 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 			if (base) {
 				memcpy(name, base->name, base->name_len);
 				name[base->name_len] = '\0';
-			} else {
-				pthread_mutex_lock(&fs->lock);
-				memcpy(name, n->name, n->name_len + 1);
-				pthread_mutex_unlock(&fs->lock);
+			} else { /* the overlay's name (a node may have several) */
+				memcpy(name, h->ov[h->ov_i].name, h->ov[h->ov_i].len);
+				name[h->ov[h->ov_i].len] = '\0';
 			}
 		}
 		need = plus ? fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0)
@@ -336,16 +336,7 @@ struct nsop {
 static int child_path_locked(const struct fs_node *dir, const char *name, char *path,
 			     size_t size)
 {
-	size_t len;
-	int rc = fs_node_path_locked(dir, path, size);
-
-	if (rc < 0)
-		return rc;
-	len = strlen(path);
-	rc = snprintf(path + len, size - len, "%s%s", len ? "/" : "", name);
-	if (rc < 0 || (size_t)rc >= size - len)
-		return -ENAMETOOLONG;
-	return 0;
+	return fs_child_path_locked(dir, name, strlen(name), path, size);
 }
 
 /* The directory's contents change: new times, staged with the change. */
@@ -420,14 +411,33 @@ static int name_free(struct fs *fs, struct fs_node *dir, const char *name)
 	return rc == -ENOENT ? 0 : rc;
 }
 
-static void owner_locked(struct fs_node *n, const struct fs_node *dir, fuse_req_t req)
+/* The owner of what the caller creates in dir: the caller's, with the
+ * directory's group when dir is set-group-ID (and a new directory then
+ * set-group-ID too); into e for staging. */
+static void creator_locked(struct fs *fs, const struct fs_node *dir, fuse_req_t req,
+			   struct tree_entry *e)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	uint32_t duid, dgid;
 
-	n->uid = ctx->uid;
-	n->gid = dir->mode & S_ISGID ? dir->gid : ctx->gid;
-	if (S_ISDIR(n->mode) && (dir->mode & S_ISGID))
-		n->mode |= S_ISGID;
+	fs_node_owner_locked(fs, dir, &duid, &dgid);
+	e->has_owner = true;
+	e->uid = ctx->uid;
+	e->gid = dir->mode & S_ISGID ? dgid : ctx->gid;
+	if (S_ISDIR(e->mode) && (dir->mode & S_ISGID))
+		e->mode |= S_ISGID;
+}
+
+static void owner_locked(struct fs *fs, struct fs_node *n, const struct fs_node *dir,
+			 fuse_req_t req)
+{
+	struct tree_entry e = { .mode = n->mode };
+
+	creator_locked(fs, dir, req, &e);
+	n->mode = e.mode;
+	n->uid = e.uid;
+	n->gid = e.gid;
+	n->owned = n->owner_here = true;
 }
 
 /* A new empty file in the view (staged when closed). */
@@ -451,9 +461,9 @@ static int new_file(struct nsop *op, fuse_req_t req, struct fs_node *dir, const 
 		return t9k_err(-ENOMEM, "out of memory");
 	}
 	n->mode = S_IFREG | (mode & 07777);
-	n->mtime_ns = n->ctime_ns = op->now;
+	n->mtime_ns = n->ctime_ns = n->atime_ns = op->now;
 	n->dirty = true;
-	owner_locked(n, dir, req);
+	owner_locked(fs, n, dir, req);
 	rc = fs_ov_set_locked(fs, dir, name, strlen(name), n, in_base);
 	if (rc == 0) {
 		/* the directory's new times go with the file's staging */
@@ -510,9 +520,12 @@ static void stage_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = fs_base_has(fs, dir, name, strlen(name), &in_base);
 	if (rc == 0) {
 		e->mtime_ns = op.now;
-		if (S_ISDIR(e->mode))
+		if (S_ISDIR(e->mode)) {
 			e->id = fs->empty_tree;
+			e->has_subdirs = true; /* counted from the start */
+		}
 		pthread_mutex_lock(&fs->lock);
+		creator_locked(fs, dir, req, e);
 		rc = child_path_locked(dir, name, path, sizeof(path));
 		if (rc == 0)
 			rc = fs_stage_add(&op.b, path, e, false);
@@ -534,7 +547,8 @@ static void stage_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (rc == 0 && !S_ISDIR(e->mode))
 			rc = fs_ov_set_locked(fs, dir, name, strlen(name), n, in_base);
 		if (rc == 0) {
-			owner_locked(n, dir, req);
+			owner_locked(fs, n, dir, req);
+			n->atime_ns = op.now;
 			fs_entry_locked(fs, n, &ep);
 			fs_stage_done_locked(&op.b);
 		} else {
@@ -557,14 +571,21 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	stage_new(req, parent, name, &e);
 }
 
+/* A file, fifo, socket (bind) or device (the kernel lets only root make
+ * those, CAP_MKNOD); special files are entries without data. */
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	static const uint8_t none[1];
-	struct tree_entry e = { .mode = S_IFREG | (mode & 07777), .is_inline = true, .data = none };
+	struct tree_entry e = { .mode = (mode & S_IFMT) | (mode & 07777) };
 
-	(void)rdev;
-	if (!S_ISREG(mode)) {
-		fs_reply_err(req, t9k_err(-EPERM, "only files, directories and symlinks can be stored"));
+	if (S_ISREG(mode)) {
+		e.is_inline = true;
+		e.data = none;
+	} else if (S_ISCHR(mode) || S_ISBLK(mode)) {
+		e.dev_major = major(rdev);
+		e.dev_minor = minor(rdev);
+	} else if (!S_ISFIFO(mode) && !S_ISSOCK(mode)) {
+		fs_reply_err(req, -EINVAL); /* a type mknod(2) does not make */
 		return;
 	}
 	stage_new(req, parent, name, &e);
@@ -581,6 +602,44 @@ void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const ch
 		return;
 	}
 	stage_new(req, parent, name, &e);
+}
+
+/* A linked node's names but one (skip in skip_dir) staged with its count
+ * changed by delta: what unlink and a rename over it leave, and link. */
+static int stage_link_count_locked(struct nsop *op, struct fs_node *n, int delta,
+				   const struct fs_node *skip_dir, const char *skip)
+{
+	struct tree_entry e;
+	bool attrs;
+	int rc = 0;
+
+	if (S_ISDIR(n->mode) || n->nlink < 2 || !n->link_id)
+		return 0; /* (a new group's first link sets link_id first) */
+	n->nlink += delta;
+	if (fs_node_entry_locked(n, &e, &attrs) == 1)
+		rc = fs_stage_names_locked(op->fs, &op->b, n, &e, skip_dir, skip,
+					   skip ? strlen(skip) : 0);
+	n->nlink -= delta;
+	return rc;
+}
+
+/* After a linked node's names are staged anew: each in its overlay. */
+static int names_attach_locked(struct fs *fs, struct fs_node *n, bool was_linked)
+{
+	int rc = 0;
+
+	if (was_linked) {
+		if (n->parent)
+			rc = fs_ov_attach_locked(fs, n, true);
+		if (rc == 0)
+			rc = fs_attach_names_locked(fs, n);
+	}
+	return rc;
+}
+
+static bool linked_locked(const struct fs_node *n)
+{
+	return !S_ISDIR(n->mode) && n->link_id && n->nlink > 1;
 }
 
 /* After a directory's removal (or move) is staged: drop what is staged
@@ -610,6 +669,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 		rc = fs_lookup(fs, dir, name, strlen(name), &n);
 	if (rc == 0)
 		rc = fs_base_has(fs, dir, name, strlen(name), &in_base);
+	if (rc == 0 && !is_dir)
+		rc = fs_link_complete(fs, n);
 	if (rc == 0) {
 		pthread_mutex_lock(&fs->lock);
 		if (!is_dir && S_ISDIR(n->mode))
@@ -623,6 +684,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 		if (rc == 0)
 			rc = fs_stage_add(&op.b, path, NULL, false);
 		if (rc == 0)
+			rc = stage_link_count_locked(&op, n, -1, dir, name);
+		if (rc == 0)
 			rc = touch_dir_locked(&op, dir);
 		pthread_mutex_unlock(&fs->lock);
 		if (rc == 0)
@@ -631,8 +694,13 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 			drop_below(fs, path);
 		pthread_mutex_lock(&fs->lock);
 		if (rc == 0) {
+			bool was = linked_locked(n);
+
 			n->ctime_ns = op.now;
-			fs_node_unlink_locked(fs, n, in_base);
+			if (is_dir)
+				fs_dir_subdirs_add_locked(dir, -1);
+			fs_name_unlink_locked(fs, n, dir, name, strlen(name), in_base);
+			rc = names_attach_locked(fs, n, was);
 			fs_stage_done_locked(&op.b);
 		} else {
 			undo_locked(&op);
@@ -699,9 +767,11 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 			rc = 0;
 	}
 	if (rc == 0 && src == dst)
-		goto out; /* the same file: nothing to do */
+		goto out; /* the same file (or two links of it): nothing to do */
 	if (rc == 0)
 		rc = fs_base_has(fs, newdir, newname, strlen(newname), &new_in_base);
+	if (rc == 0 && dst)
+		rc = fs_link_complete(fs, dst); /* it loses a name */
 	if (rc == 0) {
 		struct tree_entry e;
 		bool attrs;
@@ -728,6 +798,8 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 		}
 		if (rc == 0)
 			rc = fs_stage_add(&op.b, oldpath, NULL, false);
+		if (rc == 0 && dst)
+			rc = stage_link_count_locked(&op, dst, -1, newdir, newname);
 		if (rc == 0)
 			rc = touch_dir_locked(&op, dir);
 		if (rc == 0)
@@ -744,15 +816,24 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 	if (locked > 0) {
 		pthread_mutex_lock(&fs->lock);
 		if (rc == 0 && dst) {
+			bool was = linked_locked(dst);
+
 			dst->ctime_ns = op.now;
-			fs_node_unlink_locked(fs, dst, new_in_base);
+			if (S_ISDIR(dst->mode))
+				fs_dir_subdirs_add_locked(newdir, -1);
+			fs_name_unlink_locked(fs, dst, newdir, newname, strlen(newname), new_in_base);
+			rc = names_attach_locked(fs, dst, was);
 		}
 		if (rc == 0)
-			rc = fs_node_move_locked(fs, src, newdir, newname, strlen(newname), new_in_base);
+			rc = fs_name_move_locked(fs, src, dir, name, strlen(name), newdir, newname,
+						 strlen(newname), new_in_base);
 		if (rc == 0) {
 			src->ctime_ns = op.now;
-			if (is_dir)
+			if (is_dir) {
 				src->replaced = true;
+				fs_dir_subdirs_add_locked(dir, -1);
+				fs_dir_subdirs_add_locked(newdir, 1);
+			}
 			fs_stage_done_locked(&op.b);
 		} else {
 			undo_locked(&op);
@@ -765,4 +846,96 @@ out:
 	fs_node_put(fs, newdir);
 	ns_end(&op, dir, locked);
 	fs_reply_err(req, rc);
+}
+
+/* link(2): one more name for a file, symlink or special file (fs/link.c).
+ * A file being written is stored first, so every name stages the same
+ * content; the group's count goes with each of its names. */
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	char path[REPO_PATH_MAX + 1];
+	struct fuse_entry_param ep;
+	struct fs_node *dir = NULL, *n = fs_node_get(fs, ino);
+	bool in_base = false, new_group = false, counted = false;
+	int64_t old_ctime = 0;
+	struct nsop op;
+	int locked = 0, rc = n ? 0 : -ENOENT;
+
+	memset(&op, 0, sizeof(op));
+	op.fs = fs;
+	if (rc == 0 && S_ISDIR(n->mode))
+		rc = -EPERM;
+	if (rc == 0 && fs->rw && S_ISREG(n->mode))
+		rc = fs_file_commit(fs, n); /* (takes the gate, then ns_lock: before ours) */
+	if (rc == 0) {
+		locked = ns_begin(&op, req, newparent, newname, &dir);
+		rc = locked < 0 ? locked : 0;
+	}
+	if (rc == 0)
+		rc = name_free(fs, dir, newname);
+	if (rc == 0)
+		rc = fs_base_has(fs, dir, newname, strlen(newname), &in_base);
+	if (rc == 0)
+		rc = fs_link_complete(fs, n);
+	if (rc == 0) {
+		struct tree_entry e;
+		bool attrs;
+
+		pthread_mutex_lock(&fs->lock);
+		if (n->unlinked || n->nlink == 0)
+			rc = -ENOENT;
+		else if (!fs_node_entry_locked(n, &e, &attrs))
+			rc = t9k_err(-EIO, "'%s' is not stored yet", n->name);
+		if (rc == 0) {
+			new_group = !n->link_id;
+			if (new_group)
+				n->link_id = fs_link_new_id_locked(fs);
+			n->nlink++;
+			counted = true;
+			fs_node_entry_locked(n, &e, &attrs); /* with the group */
+			rc = child_path_locked(dir, newname, path, sizeof(path));
+		}
+		if (rc == 0)
+			rc = fs_stage_add(&op.b, path, &e, false);
+		if (rc == 0)
+			rc = fs_stage_names_locked(fs, &op.b, n, &e, NULL, NULL, 0);
+		if (rc == 0)
+			rc = touch_dir_locked(&op, dir);
+		old_ctime = n->ctime_ns;
+		if (rc == 0)
+			n->ctime_ns = op.now;
+		pthread_mutex_unlock(&fs->lock);
+	}
+	if (rc == 0)
+		rc = fs_stage_send(fs, &op.b);
+	if (locked > 0 && counted) {
+		pthread_mutex_lock(&fs->lock);
+		if (rc == 0)
+			rc = fs_ov_set_locked(fs, dir, newname, strlen(newname), n, in_base);
+		if (rc == 0)
+			rc = fs_node_name_add_locked(fs, n, dir, newname, strlen(newname));
+		if (rc == 0 && new_group)
+			rc = fs_link_insert_locked(fs, n);
+		if (rc == 0)
+			rc = names_attach_locked(fs, n, true);
+		if (rc == 0) {
+			fs_entry_locked(fs, n, &ep);
+			fs_stage_done_locked(&op.b);
+		} else if (!fs_node_name_find_locked(n, dir, newname, strlen(newname))) {
+			/* staging failed: as it was */
+			n->nlink--;
+			n->ctime_ns = old_ctime;
+			if (new_group)
+				n->link_id = 0;
+			undo_locked(&op);
+		}
+		pthread_mutex_unlock(&fs->lock);
+	}
+	ns_end(&op, dir, locked);
+	fs_node_put(fs, n);
+	if (rc < 0)
+		fs_reply_err(req, rc);
+	else if (fuse_reply_entry(req, &ep) < 0)
+		fs_node_forget(fs, ep.ino, 1); /* interrupted: the kernel did not get it */
 }

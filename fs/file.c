@@ -279,10 +279,10 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_node *n = fs_node_get(fs, ino);
 	const int staged = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME |
-			   FUSE_SET_ATTR_MTIME_NOW;
-	uint32_t old_mode = 0;
-	int64_t old_mtime = 0, old_ctime = 0, now = fs_now_ns();
-	bool was_dirty = false, was_attrs = false;
+			   FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID;
+	uint32_t old_mode = 0, old_uid = 0, old_gid = 0;
+	int64_t old_mtime = 0, old_ctime = 0, old_atime = 0, now = fs_now_ns();
+	bool was_dirty = false, was_attrs = false, was_owned = false, was_here = false;
 	struct stat st;
 	int rc = 0;
 
@@ -308,18 +308,34 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		old_mode = n->mode;
 		old_mtime = n->mtime_ns;
 		old_ctime = n->ctime_ns;
+		old_atime = n->atime_ns;
+		old_uid = n->uid;
+		old_gid = n->gid;
+		was_owned = n->owned;
+		was_here = n->owner_here;
 		was_dirty = n->dirty;
 		was_attrs = n->attrs_dirty;
+		/* (the kernel sends the set-ID bits a write or chown clears as a
+		 * mode change: FUSE_CAP_HANDLE_KILLPRIV is not asked for) */
 		if (to_set & FUSE_SET_ATTR_MODE)
 			n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
-		if (to_set & FUSE_SET_ATTR_UID)
-			n->uid = attr->st_uid; /* kept while mounted: trees hold no owners */
-		if (to_set & FUSE_SET_ATTR_GID)
-			n->gid = attr->st_gid;
+		if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+			uint32_t uid, gid; /* the half not given stays as shown */
+
+			fs_node_owner_locked(fs, n, &uid, &gid);
+			n->uid = to_set & FUSE_SET_ATTR_UID ? (uint32_t)attr->st_uid : uid;
+			n->gid = to_set & FUSE_SET_ATTR_GID ? (uint32_t)attr->st_gid : gid;
+			n->owned = n->owner_here = true;
+		}
 		if (to_set & FUSE_SET_ATTR_MTIME)
 			n->mtime_ns = ts_ns(&attr->st_mtim);
 		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
 			n->mtime_ns = now;
+		/* atime: to the nanosecond while mounted; trees keep mtime only */
+		if (to_set & FUSE_SET_ATTR_ATIME)
+			n->atime_ns = ts_ns(&attr->st_atim);
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			n->atime_ns = now;
 		n->ctime_ns = now;
 		if ((to_set & staged) && n->parent) {
 			if (S_ISDIR(n->mode))
@@ -345,6 +361,11 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 			n->mode = old_mode;
 			n->mtime_ns = old_mtime;
 			n->ctime_ns = old_ctime;
+			n->atime_ns = old_atime;
+			n->uid = old_uid;
+			n->gid = old_gid;
+			n->owned = was_owned;
+			n->owner_here = was_here;
 			if (S_ISDIR(n->mode))
 				n->attrs_dirty = was_attrs;
 			else

@@ -218,8 +218,7 @@ static void apply_locked(struct fs *fs, struct plan *p, const struct oid *head, 
 		d->id = f->ne.id;
 		d->count = f->ne.size;
 		d->has_content = true;
-		d->mode = f->ne.mode;
-		d->mtime_ns = d->ctime_ns = f->ne.mtime_ns;
+		fs_node_set_attrs_locked(fs, d, &f->ne); /* mode, times, owner, count */
 		f->inval = known;
 		for (size_t j = 0; j < f->nch; j++) {
 			struct fchange *c = &f->ch[j];
@@ -283,6 +282,8 @@ static int follow_switch(struct fs *fs, const struct oid *head, size_t *ndirs, s
 	root.mtime_ns = c.c.time_ns;
 	repo_commit_release(&c);
 	rc = tree_count(fs->mo, &root.id, &root.size);
+	if (rc == 0)
+		rc = fs_root_subdirs(fs, &root);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&fs->lock);

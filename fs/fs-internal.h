@@ -17,6 +17,10 @@
  * needs. Inode numbers hash (parent inode, name), so a path keeps its
  * number for the life of a mount even when the kernel forgets it; a
  * collision with a live node takes a number from a counter instead.
+ * A node's name (parent, name) is its primary name, the one in the name
+ * table. A hard-linked file (fs/link.c) has more: each is an overlay slot
+ * naming the node, or a name of the base tree whose entry carries the
+ * node's link group, recorded in the node's list of names when known.
  * A node lives while refs > 0 or nlookup > 0. refs counts: one per child
  * node (children point to their parent), one per open handle, one while an
  * overlay slot names it, and temporary holds taken to use a node without
@@ -94,7 +98,21 @@ struct fs_node {
 	uint32_t mode;
 	uint64_t size;
 	int64_t mtime_ns, ctime_ns;
-	uint32_t uid, gid;
+	int64_t atime_ns;             /* kept while mounted: trees store none */
+	uint32_t uid, gid;            /* the owner, when owned */
+	bool owned;                   /* has an owner of its own, staged with it;
+				       * else shown as o.uid, o.gid */
+	bool owner_here;              /* set by this mount: shown even under
+				       * -o uid=,gid= (which covers stored ones) */
+	uint32_t dev_major, dev_minor; /* devices */
+	uint32_t nlink;               /* files: its names (0 once all are gone) */
+	uint64_t link_id;             /* nlink > 1: the link group staged with
+				       * every name (fs/link.c) */
+	struct fs_name *names;        /* names other than the primary one */
+	bool subdirs_known;           /* directories: st_nlink is 2 + subdirs +
+				       * subdirs_delta when known, else 1 */
+	uint32_t subdirs;             /* subdirectories of the tree id */
+	int32_t subdirs_delta;        /* ... and what the overlay changed */
 
 	/* stored content [L]: a file's manifest, its one chunk (is_chunk) or
 	 * inline bytes, a symlink's target, a directory's tree. Replaced only
@@ -123,9 +141,18 @@ struct fs_node {
 	struct fs_stream *stream;     /* [gate] chunking the spool as it grows */
 
 	struct fs_node *ino_next, *name_next; /* [L] hash chains */
+	struct fs_node *link_next;    /* [L] fs->link_tab chain */
 
 	/* following a branch [L]: planned in switch follow_gen at follow_idx */
 	uint32_t follow_gen, follow_idx;
+};
+
+/* A name of a hard-linked node besides its primary one ([L]). */
+struct fs_name {
+	struct fs_name *next;
+	struct fs_node *dir;          /* held */
+	uint16_t len;
+	char name[];                  /* NUL-terminated */
 };
 
 /* An open file (fi->fh). */
@@ -160,6 +187,14 @@ struct fs {
 	size_t name_nb, nnamed;       /* [L] */
 	uint64_t next_spare_ino;      /* [L] numbers for hash collisions */
 	struct fs_node *root;
+	struct fs_node **link_tab;    /* [L] linked nodes by link_id (not
+				       * following mounts): the other names
+				       * of a group find the same node */
+	size_t link_nb, nlinked;      /* [L] */
+	bool links_pinned;            /* [L] link_tab holds its nodes */
+	bool links_walked;            /* [ns_lock, L] the view's every link
+				       * group is in link_tab, with all its
+				       * names */
 
 	bool retry;                   /* [L] a close failed to store: try again */
 	pthread_mutex_t bg_lock;      /* the background thread's (retry or
@@ -190,6 +225,9 @@ int64_t fs_now_ns(void);
 /* Checks a name a user creates: ENAMETOOLONG, EINVAL (and UTF-8, which the
  * service's JSON needs). */
 int fs_name_check(const char *name);
+/* Sets the subdirectory count of root, the entry of a commit's root tree
+ * (id, size), when small enough to count. */
+int fs_root_subdirs(struct fs *fs, struct tree_entry *root);
 
 /* ---- inode.c ---- */
 int fs_nodes_init(struct fs *fs, const struct tree_entry *root);
@@ -206,9 +244,25 @@ struct fs_node *fs_node_new_locked(struct fs *fs, struct fs_node *parent, const 
 				   size_t len, const struct tree_entry *e);
 /* Sets n's stored content from e (copies inline bytes). */
 int fs_node_set_content_locked(struct fs *fs, struct fs_node *n, const struct tree_entry *e);
+/* Sets n's attributes from e: mode, size, times, owner, device, link
+ * group and count, subdirectory count (not the content). */
+void fs_node_set_attrs_locked(struct fs *fs, struct fs_node *n, const struct tree_entry *e);
+/* The owner n shows: its own (owned), else o.uid and o.gid; -o uid=,gid=
+ * cover stored owners too, not those set by this mount. */
+void fs_node_owner_locked(const struct fs *fs, const struct fs_node *n, uint32_t *uid,
+			  uint32_t *gid);
+/* Directory dir gains (+1) or loses (-1) a subdirectory in the view. */
+void fs_dir_subdirs_add_locked(struct fs_node *dir, int delta);
+/* "a/b/name" for name in dir into path; -ENOENT when dir is unlinked. */
+int fs_child_path_locked(const struct fs_node *dir, const char *name, size_t len, char *path,
+			 size_t size);
 /* Removes n from the namespace: out of the name table and its parent's
  * overlay (a whiteout stays where the base has the name). */
 void fs_node_unlink_locked(struct fs *fs, struct fs_node *n, bool in_base);
+/* Gives n the primary name (parent, name): the name table only, no
+ * overlay slot changes. */
+int fs_node_rename_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent,
+			  const char *name, size_t len);
 /* Moves n to name under parent (a new slot there; see fs_ov_set_locked). */
 int fs_node_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent,
 			const char *name, size_t len, bool in_base);
@@ -255,6 +309,53 @@ int fs_manifest_get(struct fs *fs, struct fs_node *n, struct fs_manifest **out);
 void fs_manifest_put_locked(struct fs_manifest *m);
 void fs_manifest_put(struct fs *fs, struct fs_manifest *m);
 
+/* ---- link.c: hard links ---- */
+struct fs_stage;
+/* The node of link group id, or NULL. */
+struct fs_node *fs_link_find_locked(struct fs *fs, uint64_t id);
+/* Puts n (n->link_id set) into / out of the link table. */
+int fs_link_insert_locked(struct fs *fs, struct fs_node *n);
+void fs_link_remove_locked(struct fs *fs, struct fs_node *n);
+/* The same without the table's hold (a node being freed). */
+void fs_link_unhash_locked(struct fs *fs, struct fs_node *n);
+/* The node for base entry e named name in dir, held: a new one, or the
+ * node of e's link group (name then recorded as one of its names). NULL
+ * when out of memory. */
+struct fs_node *fs_node_for_entry_locked(struct fs *fs, struct fs_node *dir, const char *name,
+					 size_t len, const struct tree_entry *e);
+/* Is name in dir n's primary name? Its other name record, or NULL. */
+bool fs_node_is_primary_locked(const struct fs_node *n, const struct fs_node *dir,
+			       const char *name, size_t len);
+struct fs_name *fs_node_name_find_locked(const struct fs_node *n, const struct fs_node *dir,
+					 const char *name, size_t len);
+/* Records name in dir as another name of n (holds dir). */
+int fs_node_name_add_locked(struct fs *fs, struct fs_node *n, struct fs_node *dir,
+			    const char *name, size_t len);
+/* Takes the name (dir, name) of n out of the view, as an unlink does: a
+ * whiteout in dir's overlay where in_base; n loses one link (its link
+ * group goes when one name is left); another name takes the primary's
+ * place. n must be held by the caller. */
+void fs_name_unlink_locked(struct fs *fs, struct fs_node *n, struct fs_node *dir, const char *name,
+			   size_t len, bool in_base);
+/* Moves name (dir, name) of n to (newdir, newname), as rename does. */
+int fs_name_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *dir, const char *name,
+			size_t len, struct fs_node *newdir, const char *newname, size_t newlen,
+			bool in_base);
+/* Makes every name of a linked node known, once per mount by a walk of
+ * the whole view (then every link group is known). Under fs->ns_lock,
+ * without fs->lock. */
+int fs_link_complete(struct fs *fs, struct fs_node *n);
+/* Adds e, n's entry, at every name of n to b but skip (in skip_dir;
+ * skip NULL: none). */
+int fs_stage_names_locked(struct fs *fs, struct fs_stage *b, struct fs_node *n,
+			  const struct tree_entry *e, const struct fs_node *skip_dir,
+			  const char *skip, size_t skip_len);
+/* After they are staged: every other name of n gets its overlay slot. */
+int fs_attach_names_locked(struct fs *fs, struct fs_node *n);
+/* A new link group id, random, unused in this mount. */
+uint64_t fs_link_new_id_locked(struct fs *fs);
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+
 /* ---- stage.c ---- */
 struct fs_stage {
 	struct repo_stage_item *items;
@@ -274,6 +375,9 @@ int fs_stage_add(struct fs_stage *b, const char *path, const struct tree_entry *
  * (a file never stored), 1 when *e is filled (points into n: use it
  * under fs->lock or copy it with fs_stage_add). */
 int fs_node_entry_locked(const struct fs_node *n, struct tree_entry *e, bool *dir_attrs);
+/* The version 2 fields of n's entry into e: owner (when owned), device,
+ * link group (nlink > 1). */
+void fs_node_entry_meta_locked(const struct fs_node *n, struct tree_entry *e);
 /* Adds n's own entry, and for directories everything its overlay holds,
  * at path. */
 int fs_stage_subtree_locked(struct fs_stage *b, const struct fs_node *n, const char *path);

@@ -253,15 +253,6 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, target);
 }
 
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
-{
-	struct fs *fs = fuse_req_userdata(req);
-
-	(void)ino, (void)newparent, (void)newname;
-	/* trees have no hard links */
-	fs_reply_err(req, fs->rw ? -EPERM : -EROFS);
-}
-
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -309,7 +300,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.rmdir = fs_op_rmdir,
 	.symlink = fs_op_symlink,
 	.rename = fs_op_rename,
-	.link = op_link,
+	.link = fs_op_link,
 	.open = fs_op_open,
 	.read = fs_op_read,
 	.write = fs_op_write,
@@ -400,9 +391,9 @@ int fs_opts_parse(struct fs_opts *o, bool *cache_data, char *list)
 		} else if ((!strcmp(tok, "uid") || !strcmp(tok, "gid")) && v) {
 			rc = parse_num(!strcmp(tok, "uid") ? "-o uid" : "-o gid", v, 0, INT32_MAX, &n);
 			if (!strcmp(tok, "uid"))
-				o->uid = (uid_t)n;
+				o->uid = (uid_t)n, o->uid_set = true;
 			else
-				o->gid = (gid_t)n;
+				o->gid = (gid_t)n, o->gid_set = true;
 		} else {
 			return t9k_err(T9K_EUSAGE, "unknown mount option '%s' (see 't9kfs mount --help')",
 				       tok);
@@ -411,6 +402,29 @@ int fs_opts_parse(struct fs_opts *o, bool *cache_data, char *list)
 			return rc;
 	}
 	return 0;
+}
+
+/* The root has no entry to carry its subdirectory count: a small root
+ * is counted here (its one leaf is read anyway), a large one shows
+ * st_nlink 1 ("not counted"). */
+#define ROOT_COUNT_MAX 4096
+
+int fs_root_subdirs(struct fs *fs, struct tree_entry *root)
+{
+	struct tree_iter *it;
+	struct tree_entry e;
+	int rc;
+
+	if (root->size > ROOT_COUNT_MAX)
+		return 0;
+	rc = tree_iter_new(fs->mo, &root->id, NULL, 0, &it);
+	while (rc == 0 && (rc = tree_iter_next(it, &e)) == 1) {
+		root->subdirs += S_ISDIR(e.mode);
+		rc = 0;
+	}
+	tree_iter_free(it);
+	root->has_subdirs = rc == 0;
+	return rc;
 }
 
 int fs_new(struct meta_client *mc, struct repo *r, const char *ref, const struct oid *commit,
@@ -457,6 +471,8 @@ int fs_new(struct meta_client *mc, struct repo *r, const char *ref, const struct
 	fs->commit_time_ns = c.c.time_ns;
 	repo_commit_release(&c);
 	rc = tree_count(fs->mo, &root.id, &root.size);
+	if (rc == 0)
+		rc = fs_root_subdirs(fs, &root);
 	if (rc == 0)
 		rc = fs_nodes_init(fs, &root);
 	if (rc == 0 && fs->rw) {

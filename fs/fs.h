@@ -43,8 +43,9 @@ struct fs_opts {
 	bool read_only;          /* -o ro; commits and tags are always read-only */
 	bool allow_other;        /* -o allow_other */
 	bool default_permissions; /* -o default_permissions: the kernel checks modes */
-	uid_t uid;               /* owner shown for stored entries (the tree keeps none) */
+	uid_t uid;               /* owner shown for entries stored without one */
 	gid_t gid;
+	bool uid_set, gid_set;   /* -o uid=, gid=: shown for every stored entry */
 	uint64_t cache_bytes;    /* -o cache_size: in-memory chunk cache */
 	uint64_t prefetch_bytes; /* -o prefetch: most bytes read ahead of a sequential reader */
 	int prefetch_threads;    /* -o prefetch_threads: parallel chunk fetches */

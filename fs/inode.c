@@ -9,6 +9,8 @@
  *   - an overlay slot holds a reference on the node it names; a directory
  *     with an overlay is itself named by a slot of its parent (in_ov), up
  *     to the root, so no change below the root can be forgotten.
+ *   - a hard-linked node's other names hold their directories; a node
+ *     named by several overlay slots is in_ov for its primary name only.
  * Locking: every function named *_locked runs under fs->lock; the others
  * take it themselves and drop it around store I/O (tree lookups, manifest
  * reads), re-checking what they found afterwards.
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define SPARE_INO_BASE (1ULL << 63)
@@ -158,6 +161,12 @@ static void ov_free(struct fs_ov *ov)
 static void node_destroy(struct fs_node *n)
 {
 	assert(!n->stream); /* ended by the commit of its last close */
+	while (n->names) { /* (their directories' holds are the caller's) */
+		struct fs_name *next = n->names->next;
+
+		free(n->names);
+		n->names = next;
+	}
 	if (n->spool_fd >= 0)
 		close(n->spool_fd);
 	fs_manifest_put_locked(n->mf);
@@ -168,19 +177,32 @@ static void node_destroy(struct fs_node *n)
 	free(n);
 }
 
-/* Frees n if nothing holds it, then its parent likewise. */
+/* Frees n if nothing holds it, then its parent (and the directories of
+ * its other names) likewise. */
 static void maybe_free(struct fs *fs, struct fs_node *n)
 {
 	while (n && n->refs == 0 && n->nlookup == 0 && n != fs->root) {
 		struct fs_node *parent = n->parent;
+		struct fs_name *names = n->names;
 
 		ino_remove(fs, n);
+		fs_link_unhash_locked(fs, n);
 		if (parent) {
 			name_remove(fs, n);
 			parent->refs--;
 		}
 		/* a slot naming n would hold it: n has no overlay slot here */
+		n->names = NULL;
 		node_destroy(n);
+		while (names) {
+			struct fs_name *next = names->next;
+			struct fs_node *d = names->dir;
+
+			free(names);
+			d->refs--;
+			maybe_free(fs, d);
+			names = next;
+		}
 		n = parent;
 	}
 }
@@ -282,6 +304,36 @@ int fs_node_set_content_locked(struct fs *fs, struct fs_node *n, const struct tr
 	return 0;
 }
 
+void fs_node_set_attrs_locked(struct fs *fs, struct fs_node *n, const struct tree_entry *e)
+{
+	n->mode = e->mode;
+	n->size = S_ISDIR(e->mode) ? 0 : e->size;
+	n->mtime_ns = n->ctime_ns = n->atime_ns = e->mtime_ns;
+	n->owned = e->has_owner;
+	n->owner_here = false;
+	n->uid = e->has_owner ? e->uid : fs->o.uid;
+	n->gid = e->has_owner ? e->gid : fs->o.gid;
+	n->dev_major = e->dev_major;
+	n->dev_minor = e->dev_minor;
+	n->nlink = e->link_id && e->nlink > 1 ? e->nlink : 1;
+	n->link_id = n->nlink > 1 ? e->link_id : 0;
+	n->subdirs_known = e->has_subdirs;
+	n->subdirs = e->subdirs;
+	n->subdirs_delta = 0;
+}
+
+void fs_node_owner_locked(const struct fs *fs, const struct fs_node *n, uint32_t *uid,
+			  uint32_t *gid)
+{
+	*uid = n->owned && (n->owner_here || !fs->o.uid_set) ? n->uid : fs->o.uid;
+	*gid = n->owned && (n->owner_here || !fs->o.gid_set) ? n->gid : fs->o.gid;
+}
+
+void fs_dir_subdirs_add_locked(struct fs_node *dir, int delta)
+{
+	dir->subdirs_delta += delta;
+}
+
 struct fs_node *fs_node_new_locked(struct fs *fs, struct fs_node *parent, const char *name,
 				   size_t len, const struct tree_entry *e)
 {
@@ -295,12 +347,9 @@ struct fs_node *fs_node_new_locked(struct fs *fs, struct fs_node *parent, const 
 	memcpy(n->name, name, len);
 	n->name[len] = '\0';
 	n->name_len = (uint16_t)len;
+	n->nlink = 1;
 	if (e) {
-		n->mode = e->mode;
-		n->size = S_ISDIR(e->mode) ? 0 : e->size;
-		n->mtime_ns = n->ctime_ns = e->mtime_ns;
-		n->uid = fs->o.uid;
-		n->gid = fs->o.gid;
+		fs_node_set_attrs_locked(fs, n, e);
 		if (fs_node_set_content_locked(fs, n, e) < 0) {
 			node_destroy(n);
 			return NULL;
@@ -338,10 +387,8 @@ int fs_nodes_init(struct fs *fs, const struct tree_entry *root)
 		return t9k_err(-ENOMEM, "out of memory");
 	}
 	n->ino = FS_ROOT_INO;
-	n->mode = root->mode;
-	n->mtime_ns = n->ctime_ns = fs->commit_time_ns;
-	n->uid = fs->o.uid;
-	n->gid = fs->o.gid;
+	fs_node_set_attrs_locked(fs, n, root);
+	n->mtime_ns = n->ctime_ns = n->atime_ns = fs->commit_time_ns;
 	n->refs = 1; /* the mount's */
 	n->nlookup = 1;
 	if (fs_node_set_content_locked(fs, n, root) < 0) {
@@ -367,7 +414,8 @@ void fs_nodes_release(struct fs *fs)
 	}
 	free(fs->ino_tab);
 	free(fs->name_tab);
-	fs->ino_tab = fs->name_tab = NULL;
+	free(fs->link_tab);
+	fs->ino_tab = fs->name_tab = fs->link_tab = NULL;
 	fs->root = NULL;
 }
 
@@ -387,24 +435,33 @@ static void ts_set(struct timespec *ts, int64_t ns)
 
 void fs_node_stat_locked(struct fs *fs, const struct fs_node *n, struct stat *st)
 {
+	uint32_t uid, gid;
+
 	memset(st, 0, sizeof(*st));
+	fs_node_owner_locked(fs, n, &uid, &gid);
 	st->st_ino = n->ino;
 	st->st_mode = n->mode;
-	st->st_nlink = 1; /* directories too: "not counted", as btrfs does */
-	st->st_uid = n->uid;
-	st->st_gid = n->gid;
+	st->st_uid = uid;
+	st->st_gid = gid;
 	st->st_blksize = FS_BLKSIZE;
 	if (S_ISDIR(n->mode)) {
+		int64_t sub = (int64_t)n->subdirs + n->subdirs_delta;
+
+		/* 2 + subdirectories; 1 ("not counted", as btrfs does) where
+		 * the tree keeps no count (version 1) */
+		st->st_nlink = n->subdirs_known && sub >= 0 ? (nlink_t)(2 + sub) : 1;
 		st->st_size = 4096;
 		st->st_blocks = 8;
 	} else {
+		st->st_nlink = n->nlink;
 		st->st_size = (off_t)n->size;
 		st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
 	}
+	if (S_ISCHR(n->mode) || S_ISBLK(n->mode))
+		st->st_rdev = makedev(n->dev_major, n->dev_minor);
 	ts_set(&st->st_mtim, n->mtime_ns);
-	ts_set(&st->st_atim, n->mtime_ns);
+	ts_set(&st->st_atim, n->atime_ns);
 	ts_set(&st->st_ctim, n->ctime_ns);
-	(void)fs;
 }
 
 void fs_entry_locked(struct fs *fs, struct fs_node *n, struct fuse_entry_param *e)
@@ -415,6 +472,24 @@ void fs_entry_locked(struct fs *fs, struct fs_node *n, struct fuse_entry_param *
 	e->entry_timeout = fs->o.timeout;
 	fs_node_stat_locked(fs, n, &e->attr);
 	n->nlookup++;
+}
+
+int fs_child_path_locked(const struct fs_node *dir, const char *name, size_t len, char *path,
+			 size_t size)
+{
+	size_t dlen;
+	int rc = fs_node_path_locked(dir, path, size);
+
+	if (rc < 0)
+		return rc;
+	dlen = strlen(path);
+	if (dlen + (dlen > 0) + len >= size)
+		return -ENAMETOOLONG;
+	if (dlen)
+		path[dlen++] = '/';
+	memcpy(path + dlen, name, len);
+	path[dlen + len] = '\0';
+	return 0;
 }
 
 int fs_node_path_locked(const struct fs_node *n, char *buf, size_t size)
@@ -503,13 +578,15 @@ static void slot_set_node(struct fs *fs, struct fs_node *dir, struct fs_ov_slot 
 	if (s->node == child)
 		return;
 	if (s->node) {
-		s->node->in_ov = false;
+		if (fs_node_is_primary_locked(s->node, dir, s->name, s->len))
+			s->node->in_ov = false;
 		dir->ov->nlive--;
 		fs_node_put_locked(fs, s->node);
 	}
 	s->node = child;
 	if (child) {
-		child->in_ov = true;
+		if (fs_node_is_primary_locked(child, dir, s->name, s->len))
+			child->in_ov = true;
 		child->refs++;
 		dir->ov->nlive++;
 	}
@@ -605,23 +682,16 @@ void fs_node_unlink_locked(struct fs *fs, struct fs_node *n, bool in_base)
 	leave_parent_locked(fs, n);
 }
 
-int fs_node_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent,
-			const char *name, size_t len, bool in_base)
+int fs_node_rename_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent,
+			  const char *name, size_t len)
 {
 	struct fs_node *old = n->parent;
 	char *copy = malloc(len + 1);
-	bool old_in_base = false;
-	struct fs_ov_slot *s;
-	int rc;
 
 	if (!copy)
 		return t9k_err(-ENOMEM, "out of memory");
 	memcpy(copy, name, len);
 	copy[len] = '\0';
-	n->refs++;
-	s = fs_ov_find_locked(old, n->name, n->name_len);
-	old_in_base = s ? s->in_base : !n->in_ov;
-	rc = fs_ov_set_locked(fs, old, n->name, n->name_len, NULL, old_in_base);
 	name_remove(fs, n);
 	free(n->name);
 	n->name = copy;
@@ -631,6 +701,22 @@ int fs_node_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent
 	name_insert(fs, n);
 	old->refs--;
 	maybe_free(fs, old);
+	return 0;
+}
+
+int fs_node_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent,
+			const char *name, size_t len, bool in_base)
+{
+	bool old_in_base = false;
+	struct fs_ov_slot *s;
+	int rc;
+
+	n->refs++;
+	s = fs_ov_find_locked(n->parent, n->name, n->name_len);
+	old_in_base = s ? s->in_base : !n->in_ov;
+	rc = fs_ov_set_locked(fs, n->parent, n->name, n->name_len, NULL, old_in_base);
+	if (fs_node_rename_locked(fs, n, parent, name, len) < 0 && rc == 0)
+		rc = t9k_err(-ENOMEM, "out of memory");
 	if (rc == 0)
 		rc = fs_ov_set_locked(fs, parent, name, len, n, in_base);
 	fs_node_put_locked(fs, n);
@@ -760,7 +846,7 @@ again:
 	}
 	rc = lookup_cached_locked(fs, dir, name, len, out); /* raced with another lookup? */
 	if (rc == 0) {
-		*out = dir->unlinked ? NULL : fs_node_new_locked(fs, dir, name, len, &e);
+		*out = dir->unlinked ? NULL : fs_node_for_entry_locked(fs, dir, name, len, &e);
 		rc = *out ? 0 : dir->unlinked ? -ENOENT : t9k_err(-ENOMEM, "out of memory");
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -782,7 +868,8 @@ int fs_lookup_entry(struct fs *fs, struct fs_node *dir, const struct oid *tree,
 	}
 	rc = lookup_cached_locked(fs, dir, e->name, e->name_len, out);
 	if (rc == 0) {
-		*out = dir->unlinked ? NULL : fs_node_new_locked(fs, dir, e->name, e->name_len, e);
+		*out = dir->unlinked ? NULL :
+			fs_node_for_entry_locked(fs, dir, e->name, e->name_len, e);
 		rc = *out ? 0 : dir->unlinked ? -ENOENT : t9k_err(-ENOMEM, "out of memory");
 	}
 	pthread_mutex_unlock(&fs->lock);

@@ -3,9 +3,12 @@
  * and loading the branch's staging into the overlay at mount.
  *
  * The staged entry of a node at its path:
- *   file, symlink  the whole entry (mode, mtime, size, content);
+ *   file, symlink, special file
+ *                  the whole entry (mode, mtime, size, content, owner,
+ *                  device, link group: a linked node's at each name);
  *   directory      a base directory (the head's directory at that path):
- *                  its attributes only ("dir_attrs"); a replaced one
+ *                  its attributes only ("dir_attrs": mode, mtime and
+ *                  owner); a replaced one
  *                  (made by mkdir, moved by rename, or staged whole
  *                  before): the whole entry with its tree id, which the
  *                  commit then edits with the staged paths below it;
@@ -94,12 +97,28 @@ int fs_stage_add(struct fs_stage *b, const char *path, const struct tree_entry *
 	return 0;
 }
 
+void fs_node_entry_meta_locked(const struct fs_node *n, struct tree_entry *e)
+{
+	e->has_owner = n->owned;
+	e->uid = n->owned ? n->uid : 0;
+	e->gid = n->owned ? n->gid : 0;
+	if (S_ISCHR(n->mode) || S_ISBLK(n->mode)) {
+		e->dev_major = n->dev_major;
+		e->dev_minor = n->dev_minor;
+	}
+	if (!S_ISDIR(n->mode) && n->link_id && n->nlink > 1) {
+		e->link_id = n->link_id;
+		e->nlink = n->nlink;
+	}
+}
+
 int fs_node_entry_locked(const struct fs_node *n, struct tree_entry *e, bool *dir_attrs)
 {
 	memset(e, 0, sizeof(*e));
 	*dir_attrs = false;
 	e->mode = n->mode;
 	e->mtime_ns = n->mtime_ns;
+	fs_node_entry_meta_locked(n, e);
 	if (S_ISDIR(n->mode)) {
 		if (!n->replaced) {
 			*dir_attrs = true;
@@ -107,8 +126,13 @@ int fs_node_entry_locked(const struct fs_node *n, struct tree_entry *e, bool *di
 		}
 		e->id = n->id;
 		e->size = n->count;
+		/* the count of that tree: the commit adds what is staged below */
+		e->has_subdirs = n->subdirs_known && n->subdirs <= n->count;
+		e->subdirs = e->has_subdirs ? n->subdirs : 0;
 		return 1;
 	}
+	if (S_ISFIFO(n->mode) || S_ISSOCK(n->mode) || S_ISCHR(n->mode) || S_ISBLK(n->mode))
+		return 1; /* no data */
 	if (!n->has_content)
 		return 0;
 	e->size = n->stored_size;
@@ -265,7 +289,7 @@ struct fs_node *fs_dir_new_locked(struct fs *fs, struct fs_node *dir, const char
 				  size_t len, uint32_t mode, int64_t mtime_ns, bool in_base)
 {
 	struct tree_entry e = { .mode = S_IFDIR | (mode & 07777), .mtime_ns = mtime_ns,
-				.id = fs->empty_tree };
+				.id = fs->empty_tree, .has_subdirs = true };
 	struct fs_node *n = fs_node_new_locked(fs, dir, name, len, &e);
 
 	if (!n)
@@ -276,6 +300,7 @@ struct fs_node *fs_dir_new_locked(struct fs *fs, struct fs_node *dir, const char
 		fs_node_put_locked(fs, n);
 		return NULL;
 	}
+	fs_dir_subdirs_add_locked(dir, 1);
 	return n;
 }
 
@@ -299,22 +324,59 @@ static int replay_set(struct fs *fs, struct fs_node *dir, const char *name, size
 	pthread_mutex_lock(&fs->lock);
 	if (dir_attrs && old && S_ISDIR(old->mode)) {
 		old->mode = S_IFDIR | (e->mode & 07777);
-		old->mtime_ns = old->ctime_ns = e->mtime_ns;
+		old->mtime_ns = old->ctime_ns = old->atime_ns = e->mtime_ns;
+		old->owned = e->has_owner;
+		old->uid = e->has_owner ? e->uid : fs->o.uid;
+		old->gid = e->has_owner ? e->gid : fs->o.gid;
 		rc = fs_ov_attach_locked(fs, old, in_base);
 		goto out;
 	}
-	if (old)
-		fs_node_unlink_locked(fs, old, in_base);
+	if (old && e && !dir_attrs && old->link_id && e->link_id == old->link_id &&
+	    (old->mode & S_IFMT) == (e->mode & S_IFMT)) {
+		/* a name of a link group staged anew: the group's node takes
+		 * what was staged (every name carries it) */
+		fs_node_set_attrs_locked(fs, old, e);
+		rc = fs_node_set_content_locked(fs, old, e);
+		if (rc == 0)
+			rc = fs_ov_set_locked(fs, dir, name, len, old, in_base);
+		goto out;
+	}
+	if (old) {
+		/* the staged entries of a group carry its count: a removal
+		 * replayed does not count again */
+		uint32_t keep = old->nlink;
+		uint64_t group = old->link_id;
+
+		if (S_ISDIR(old->mode))
+			fs_dir_subdirs_add_locked(dir, -1);
+		fs_name_unlink_locked(fs, old, dir, name, len, in_base);
+		if (!old->unlinked && group && keep > 1) {
+			old->nlink = keep;
+			if (!old->link_id) {
+				old->link_id = group;
+				if (fs_link_insert_locked(fs, old) < 0)
+					old->link_id = 0;
+			}
+		}
+	}
 	if (!e) {
 		rc = fs_ov_set_locked(fs, dir, name, len, NULL, in_base);
 	} else if (dir_attrs) {
 		n = fs_dir_new_locked(fs, dir, name, len, e->mode, e->mtime_ns, in_base);
 		rc = n ? 0 : t9k_err(-ENOMEM, "out of memory");
+		if (n) {
+			n->owned = e->has_owner;
+			n->uid = e->has_owner ? e->uid : fs->o.uid;
+			n->gid = e->has_owner ? e->gid : fs->o.gid;
+		}
 	} else {
-		n = fs_node_new_locked(fs, dir, name, len, e);
+		n = fs_node_for_entry_locked(fs, dir, name, len, e);
 		rc = n ? 0 : t9k_err(-ENOMEM, "out of memory");
 		if (rc == 0) {
-			n->replaced = S_ISDIR(e->mode);
+			if (S_ISDIR(e->mode)) {
+				n->replaced = true;
+				fs_dir_subdirs_add_locked(dir, 1);
+			}
 			rc = fs_ov_set_locked(fs, dir, name, len, n, in_base);
 		}
 	}

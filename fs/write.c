@@ -458,6 +458,11 @@ int fs_file_commit(struct fs *fs, struct fs_node *n)
 		e = (struct tree_entry){ .mode = S_IFREG, .is_inline = true, .data = inl };
 	}
 	pthread_mutex_lock(&fs->ns_lock);
+	rc = fs_link_complete(fs, n); /* a linked file is staged at every name */
+	if (rc < 0) {
+		pthread_mutex_unlock(&fs->ns_lock);
+		goto out;
+	}
 	pthread_mutex_lock(&fs->lock);
 	rc = fs_node_path_locked(n, path, sizeof(path));
 	if (rc == -ENOENT) { /* removed meanwhile: nothing to stage */
@@ -469,8 +474,9 @@ int fs_file_commit(struct fs *fs, struct fs_node *n)
 	}
 	e.mode = n->mode; /* attributes as they are now */
 	e.mtime_ns = n->mtime_ns;
+	fs_node_entry_meta_locked(n, &e);
 	if (rc == 0)
-		rc = fs_stage_add(&b, path, &e, false);
+		rc = fs_stage_names_locked(fs, &b, n, &e, NULL, NULL, 0);
 	if (rc == 0)
 		rc = fs_stage_dir_attrs_locked(&b, n->parent);
 	pthread_mutex_unlock(&fs->lock);
@@ -483,6 +489,8 @@ int fs_file_commit(struct fs *fs, struct fs_node *n)
 		n->dirty = false;
 		fs_stage_done_locked(&b);
 		rc = fs_ov_attach_locked(fs, n, true);
+		if (rc == 0)
+			rc = fs_attach_names_locked(fs, n);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	pthread_mutex_unlock(&fs->ns_lock);

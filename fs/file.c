@@ -248,6 +248,48 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 
 /* ---- attributes ---- */
 
+/* Does the caller of req keep a set-group-ID bit of a file of group gid
+ * that it writes or truncates (Linux's setattr_should_drop_sgid): root,
+ * or a member of the group. */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[64];
+	int n;
+
+	if (ctx->uid == 0 || ctx->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, (int)(sizeof(groups) / sizeof(groups[0])), groups);
+	for (int i = 0; i < n && i < (int)(sizeof(groups) / sizeof(groups[0])); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+bool fs_kill_sgid(struct fs *fs, fuse_req_t req, struct fs_node *n)
+{
+	uint32_t uid, gid, mode;
+	bool kill;
+
+	/* The kernel clears set-ID bits itself (as a mode change) but for
+	 * FUSE only a set-group-ID bit with group execute: a file without
+	 * it loses the bit here, as a local file system does. */
+	pthread_mutex_lock(&fs->lock);
+	mode = n->mode;
+	fs_node_owner_locked(fs, n, &uid, &gid);
+	pthread_mutex_unlock(&fs->lock);
+	if (!S_ISREG(mode) || !(mode & S_ISGID) || (mode & S_IXGRP))
+		return false;
+	kill = !caller_in_group(req, gid);
+	if (kill) {
+		pthread_mutex_lock(&fs->lock);
+		n->mode &= ~(uint32_t)S_ISGID;
+		n->dirty = true;
+		pthread_mutex_unlock(&fs->lock);
+	}
+	return kill;
+}
+
 static int64_t ts_ns(const struct timespec *ts)
 {
 	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
@@ -300,6 +342,8 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		pthread_rwlock_wrlock(&n->gate);
 		rc = fs_file_truncate(fs, n, (uint64_t)attr->st_size);
 		pthread_rwlock_unlock(&n->gate);
+		if (rc == 0 && !(to_set & FUSE_SET_ATTR_MODE))
+			fs_kill_sgid(fs, req, n);
 	}
 	if (rc == 0) {
 		if (S_ISREG(n->mode) || S_ISLNK(n->mode))

@@ -403,6 +403,9 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		   struct fuse_file_info *fi);
+/* A write or truncation by req's caller: clears n's set-group-ID bit
+ * where Linux would and the kernel, for FUSE, does not; true if so. */
+bool fs_kill_sgid(struct fs *fs, fuse_req_t req, struct fs_node *n);
 /* Opens a handle on n (takes a hold); for create. */
 int fs_file_open(struct fs *fs, struct fs_node *n, int flags, struct fuse_file_info *fi);
 

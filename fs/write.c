@@ -571,6 +571,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_file *fh = (struct fs_file *)(uintptr_t)fi->fh;
 	struct fs_node *n = fh->node;
+	bool killed;
 	ssize_t w = 0;
 	int rc;
 
@@ -603,9 +604,12 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		n->appending = false;
 	}
 	pthread_rwlock_unlock(&n->gate);
+	killed = rc == 0 && fs_kill_sgid(fs, req, n);
 	if (rc < 0)
 		fs_reply_err(req, rc);
 	else
 		fuse_reply_write(req, (size_t)w);
+	if (killed) /* the kernel's cached mode has the bit */
+		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 }
 

@@ -401,6 +401,7 @@ class Ref(_Handle):
         self.spec = spec
         self._commit = _commit
         self._is_branch = _is_branch
+        self._retired = []
         self._set(self._reopen())
 
     def _reopen(self):
@@ -438,13 +439,21 @@ class Ref(_Handle):
 
     def refresh(self):
         """Resolves the spec again (a branch's new head); returns self."""
-        old = self._h if self._gen == _lib.generation else None
-        self._commit = None
-        self._h = None
-        self._set(self._reopen())
-        if old is not None:
-            _lib.t9kfs_ref_close(old)
+        with self._lock:
+            if self._h is not None and self._gen == _lib.generation:
+                # another thread may be in a call on it: freed at close
+                self._retired.append(self._h)
+            self._commit = None
+            self._h = None
+            self._set(self._reopen())
         return self
+
+    def close(self):
+        retired, self._retired = getattr(self, "_retired", []), []
+        if self._gen == _lib.generation:
+            for h in retired:
+                _lib.t9kfs_ref_close(h)
+        super().close()
 
     # -- reading --
 

@@ -1121,16 +1121,18 @@ static int h_diff(struct call *c)
 {
 	struct list_out lo = { c, 0, 0, false };
 	const char *from, *to;
+	bool dirs = false;
 	struct oid a, b;
 	int rc;
 
 	if ((rc = query_required(c, "from", &from)) < 0 || (rc = query_required(c, "to", &to)) < 0 ||
+	    (rc = query_bool(c, "dirs", &dirs)) < 0 ||
 	    (rc = repo_resolve(c->slot->r, from, &a)) < 0 ||
 	    (rc = repo_resolve(c->slot->r, to, &b)) < 0)
 		return rc;
 	rc = out_str(c->rep, "{\"changes\":[");
 	if (rc == 0)
-		rc = repo_diff(c->slot->r, &a, &b, diff_one, &lo);
+		rc = repo_diff_ex(c->slot->r, &a, &b, dirs ? REPO_DIFF_DIRS : 0, diff_one, &lo);
 	return rc < 0 ? rc : list_end(c, "]}", 200);
 }
 

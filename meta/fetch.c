@@ -210,7 +210,11 @@ static int file_close(struct fetch_file *ff, bool complete)
 			ts[1].tv_nsec += 1000000000;
 			ts[1].tv_sec--;
 		}
-		if (fchmod(ff->fd, ff->e.mode & 07777) < 0)
+		if ((ff->flags & FETCH_OWNER) && ff->e.has_owner &&
+		    fchown(ff->fd, ff->e.uid, ff->e.gid) < 0)
+			rc = t9k_err(-errno, "chown '%s' to %u:%u: %s", ff->path, ff->e.uid,
+				     ff->e.gid, strerror(errno));
+		else if (fchmod(ff->fd, ff->e.mode & 07777) < 0)
 			rc = t9k_err(-errno, "chmod '%s': %s", ff->path, strerror(errno));
 		else if (futimens(ff->fd, ts) < 0)
 			rc = t9k_err(-errno, "cannot set the time of '%s': %s", ff->path,

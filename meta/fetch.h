@@ -41,6 +41,9 @@ int fetch_new(struct repo *r, int threads, struct fetch **out);
  * call: it dups it) when the file cannot be completed. Without it, fd
  * stays the caller's and the bytes go at base + their offset. */
 #define FETCH_OWN 1
+/* With FETCH_OWN: also give the file e's owner (when it has one), before
+ * its mode (chown clears set-ID bits). */
+#define FETCH_OWNER 2
 
 /* Queues file entry e (not inline) to be written into fd. Waits while
  * too many files are in flight. path names the file in messages. Returns

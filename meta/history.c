@@ -130,6 +130,7 @@ struct rdiff {
 	struct repo *r;
 	repo_diff_fn fn;
 	void *arg;
+	unsigned flags;
 	char path[REPO_PATH_MAX + 1];
 	size_t plen;
 };
@@ -155,6 +156,10 @@ static int rdiff_entry(void *arg, const struct tree_entry *old, const struct tre
 		/* a file replaced by a directory (or back) is a removal and adds */
 		if (old && !odir)
 			rc = d->fn(d->arg, d->path, old, NULL);
+		if (rc == 0 && odir && ndir && (d->flags & REPO_DIFF_DIRS) &&
+		    (old->mode != new->mode || old->has_owner != new->has_owner ||
+		     old->uid != new->uid || old->gid != new->gid))
+			rc = d->fn(d->arg, d->path, old, new); /* its own mode or owner */
 		if (rc == 0)
 			rc = rdiff_tree(d, odir ? &old->id : NULL, ndir ? &new->id : NULL);
 		if (rc == 0 && new && !ndir)
@@ -172,8 +177,8 @@ static int rdiff_tree(struct rdiff *d, const struct oid *a, const struct oid *b)
 	return tree_diff(d->r->mo, a, b, rdiff_entry, d);
 }
 
-int repo_diff_trees(struct repo *r, const struct oid *tree_a, const struct oid *tree_b,
-		    repo_diff_fn fn, void *arg)
+static int diff_trees(struct repo *r, const struct oid *tree_a, const struct oid *tree_b,
+		      unsigned flags, repo_diff_fn fn, void *arg)
 {
 	struct rdiff *d = calloc(1, sizeof(*d));
 	int rc;
@@ -183,13 +188,20 @@ int repo_diff_trees(struct repo *r, const struct oid *tree_a, const struct oid *
 	d->r = r;
 	d->fn = fn;
 	d->arg = arg;
+	d->flags = flags;
 	rc = rdiff_tree(d, tree_a, tree_b);
 	free(d);
 	return rc;
 }
 
-int repo_diff(struct repo *r, const struct oid *commit_a, const struct oid *commit_b,
-	      repo_diff_fn fn, void *arg)
+int repo_diff_trees(struct repo *r, const struct oid *tree_a, const struct oid *tree_b,
+		    repo_diff_fn fn, void *arg)
+{
+	return diff_trees(r, tree_a, tree_b, 0, fn, arg);
+}
+
+int repo_diff_ex(struct repo *r, const struct oid *commit_a, const struct oid *commit_b,
+		 unsigned flags, repo_diff_fn fn, void *arg)
 {
 	struct repo_commit a, b;
 	int rc = repo_commit_read(r, commit_a, &a);
@@ -198,11 +210,17 @@ int repo_diff(struct repo *r, const struct oid *commit_a, const struct oid *comm
 		return rc;
 	rc = repo_commit_read(r, commit_b, &b);
 	if (rc == 0) {
-		rc = repo_diff_trees(r, &a.c.root, &b.c.root, fn, arg);
+		rc = diff_trees(r, &a.c.root, &b.c.root, flags, fn, arg);
 		repo_commit_release(&b);
 	}
 	repo_commit_release(&a);
 	return rc;
+}
+
+int repo_diff(struct repo *r, const struct oid *commit_a, const struct oid *commit_b,
+	      repo_diff_fn fn, void *arg)
+{
+	return repo_diff_ex(r, commit_a, commit_b, 0, fn, arg);
 }
 
 int repo_lookup(struct repo *r, const struct oid *commit, const char *path, struct tree_entry *e,

@@ -169,6 +169,12 @@ int repo_diff(struct repo *r, const struct oid *commit_a, const struct oid *comm
 	      repo_diff_fn fn, void *arg);
 int repo_diff_trees(struct repo *r, const struct oid *tree_a, const struct oid *tree_b,
 		    repo_diff_fn fn, void *arg);
+/* With REPO_DIFF_DIRS, a directory on both sides whose own mode or owner
+ * changed is reported too (old and new both directories), before what
+ * changed below it; merge and revert diff without it. */
+#define REPO_DIFF_DIRS 1
+int repo_diff_ex(struct repo *r, const struct oid *commit_a, const struct oid *commit_b,
+		 unsigned flags, repo_diff_fn fn, void *arg);
 
 /* Looks up path in commit; *hold must be released with meta_node_put
  * (it is NULL for the root, which gets a synthesized directory entry). */

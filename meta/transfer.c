@@ -5,9 +5,14 @@
  * up to the maximum chunk size to a pool of workers through a bounded
  * queue; larger files it cuts itself through the chunk pipeline, whose own
  * workers hash and store. Results gather in a batch that is staged with
- * one synced write per IMPORT_BATCH files.
- * Locking: imp->lock guards the queue, the batch, the stats and the first
- * error; file I/O, hashing and staging run outside it.
+ * one synced write per IMPORT_BATCH files. Names of a hard-linked file
+ * wait in their link group until the walk is done (only then is their
+ * count known), and are staged last.
+ * Export writes entries in tree order: the first name of a link group as
+ * any entry, each later one by link(2) to it.
+ * Locking: imp->lock guards the queue, the batch, the link groups' names,
+ * the stats and the first error; file I/O, hashing and staging run
+ * outside it.
  */
 #include "meta/transfer.h"
 
@@ -28,10 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define IMPORT_QUEUE 256
 #define IMPORT_BATCH 1024
+#define LINK_BUCKETS 1024
 
 /* ---- storing one file ---- */
 
@@ -154,16 +161,27 @@ int repo_file_store(struct repo *r, struct chunk_pipeline *p, struct chunk_write
 /* ---- import ---- */
 
 struct staged_file {
+	struct staged_file *next;     /* in a link group */
 	char *path;
 	struct tree_entry e;
 	bool dir_attrs;
 	uint8_t data[]; /* inline bytes */
 };
 
+/* The names of one hard-linked source file (one dev and inode). */
+struct link_group {
+	struct link_group *next;      /* hash chain */
+	dev_t dev;
+	ino_t ino;
+	struct staged_file *names;    /* [imp->lock] */
+	size_t n;
+};
+
 struct job {
 	int fd;
 	char *path;
 	struct stat sb;
+	struct link_group *group;     /* a hard-linked file's, or NULL */
 };
 
 struct importer {
@@ -177,6 +195,8 @@ struct importer {
 	int busy, stop, nthreads;
 	struct staged_file *batch[IMPORT_BATCH];
 	size_t nbatch;
+	struct link_group *groups[LINK_BUCKETS]; /* changed by the walk only */
+	bool owners;              /* record owners */
 	int err;                  /* first failure */
 	char errmsg[512];
 	struct transfer_stats st;
@@ -212,9 +232,18 @@ static int flush_batch(struct importer *imp, struct staged_file **v, size_t n)
 	return rc;
 }
 
-/* Adds a result; stages the batch when it is full. Takes path. */
+/* The owner of a source entry, unless owners are not recorded. */
+static void set_owner(const struct importer *imp, struct tree_entry *e, const struct stat *sb)
+{
+	e->has_owner = imp->owners;
+	e->uid = imp->owners ? (uint32_t)sb->st_uid : 0;
+	e->gid = imp->owners ? (uint32_t)sb->st_gid : 0;
+}
+
+/* Adds a result; stages the batch when it is full, or keeps it in its
+ * link group (group not NULL). Takes path. */
 static int add_result(struct importer *imp, char *path, const struct tree_entry *e,
-		      const struct transfer_stats *delta)
+		      const struct transfer_stats *delta, struct link_group *group)
 {
 	struct staged_file *sf = malloc(sizeof(*sf) + (e->is_inline ? e->data_len : 0));
 	struct staged_file *full[IMPORT_BATCH];
@@ -224,6 +253,7 @@ static int add_result(struct importer *imp, char *path, const struct tree_entry 
 		free(path);
 		return t9k_err(-ENOMEM, "out of memory");
 	}
+	sf->next = NULL;
 	sf->path = path;
 	sf->e = *e;
 	sf->dir_attrs = S_ISDIR(e->mode);
@@ -232,7 +262,13 @@ static int add_result(struct importer *imp, char *path, const struct tree_entry 
 		sf->e.data = sf->data;
 	}
 	pthread_mutex_lock(&imp->lock);
-	imp->batch[imp->nbatch++] = sf;
+	if (group) {
+		sf->next = group->names;
+		group->names = sf;
+		group->n++;
+	} else {
+		imp->batch[imp->nbatch++] = sf;
+	}
 	if (imp->nbatch == IMPORT_BATCH) {
 		memcpy(full, imp->batch, sizeof(full));
 		nfull = imp->nbatch;
@@ -242,6 +278,7 @@ static int add_result(struct importer *imp, char *path, const struct tree_entry 
 		imp->st.files += delta->files;
 		imp->st.symlinks += delta->symlinks;
 		imp->st.dirs += delta->dirs;
+		imp->st.specials += delta->specials;
 		imp->st.bytes += delta->bytes;
 		imp->st.chunks_new += delta->chunks_new;
 		imp->st.bytes_stored += delta->bytes_stored;
@@ -283,7 +320,8 @@ static void *import_worker(void *arg)
 			rc = repo_file_store(imp->r, NULL, w, j.fd, &j.sb, &e, inl, &d);
 		close(j.fd);
 		if (rc == 0 && !imp->err) {
-			rc = add_result(imp, j.path, &e, &d);
+			set_owner(imp, &e, &j.sb);
+			rc = add_result(imp, j.path, &e, &d, j.group);
 			j.path = NULL;
 		} else if (rc < 0) {
 			t9k_err_wrap(rc, "'%s'", j.path);
@@ -302,7 +340,8 @@ static void *import_worker(void *arg)
 }
 
 /* Queues a small file for the workers; takes fd and path. */
-static int enqueue(struct importer *imp, int fd, char *path, const struct stat *sb)
+static int enqueue(struct importer *imp, int fd, char *path, const struct stat *sb,
+		   struct link_group *group)
 {
 	pthread_mutex_lock(&imp->lock);
 	while (!imp->stop && imp->qlen == IMPORT_QUEUE)
@@ -313,7 +352,7 @@ static int enqueue(struct importer *imp, int fd, char *path, const struct stat *
 		free(path);
 		return imp->err ? imp->err : -ECANCELED;
 	}
-	imp->queue[(imp->qhead + imp->qlen) % IMPORT_QUEUE] = (struct job){ fd, path, *sb };
+	imp->queue[(imp->qhead + imp->qlen) % IMPORT_QUEUE] = (struct job){ fd, path, *sb, group };
 	imp->qlen++;
 	pthread_cond_signal(&imp->cv);
 	pthread_mutex_unlock(&imp->lock);
@@ -381,12 +420,112 @@ static int import_dir(struct walk *w, int fd, const char *rpath)
 		rc = t9k_err(-errno, "cannot read directory '%s': %s", rpath, strerror(errno));
 	closedir(d);
 	if (rc == 0 && *rpath) {
-		/* the directory's own mode and mtime; its contents stay as they are */
+		/* the directory's own mode, mtime and owner; its contents stay */
 		struct tree_entry e = { .mode = S_IFDIR | (sb.st_mode & 07777) };
 		char *p = strdup(rpath);
 
 		e.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-		rc = p ? add_result(w->imp, p, &e, NULL) : t9k_err(-ENOMEM, "out of memory");
+		set_owner(w->imp, &e, &sb);
+		rc = p ? add_result(w->imp, p, &e, NULL, NULL) : t9k_err(-ENOMEM, "out of memory");
+	}
+	return rc;
+}
+
+/* The link group of a file with more than one name (walk thread only). */
+static int link_group_of(struct importer *imp, const struct stat *sb, struct link_group **out)
+{
+	size_t b = ((uint64_t)sb->st_ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)sb->st_dev) %
+		   LINK_BUCKETS;
+	struct link_group *g;
+
+	*out = NULL;
+	if (S_ISDIR(sb->st_mode) || sb->st_nlink < 2)
+		return 0;
+	for (g = imp->groups[b]; g; g = g->next)
+		if (g->dev == sb->st_dev && g->ino == sb->st_ino)
+			break;
+	if (!g) {
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return t9k_err(-ENOMEM, "out of memory");
+		g->dev = sb->st_dev;
+		g->ino = sb->st_ino;
+		pthread_mutex_lock(&imp->lock);
+		g->next = imp->groups[b];
+		imp->groups[b] = g;
+		pthread_mutex_unlock(&imp->lock);
+	}
+	*out = g;
+	return 0;
+}
+
+/* A group's id: from the first of its paths (byte order), so the same
+ * tree imported again gets the same ids; never 0. */
+static uint64_t link_group_id(const struct link_group *g)
+{
+	static const char tag[] = "t9kfs import link group";
+	const struct staged_file *first = g->names;
+	char buf[sizeof(tag) + REPO_PATH_MAX + 1];
+	size_t len;
+	struct oid md;
+	uint64_t id = 0;
+
+	for (const struct staged_file *sf = g->names; sf; sf = sf->next)
+		if (strcmp(sf->path, first->path) < 0)
+			first = sf;
+	len = strlen(first->path);
+	if (len > REPO_PATH_MAX)
+		len = REPO_PATH_MAX;
+	memcpy(buf, tag, sizeof(tag)); /* with its NUL */
+	memcpy(buf + sizeof(tag), first->path, len);
+	if (oid_hash(&md, buf, sizeof(tag) + len) < 0)
+		return (uint64_t)(uintptr_t)g | 1; /* (unique enough in one import) */
+	for (int i = 0; i < 8; i++)
+		id |= (uint64_t)md.b[i] << (8 * i);
+	return id ? id : 1;
+}
+
+/* Stages the names of every link group, each with the group's id and
+ * count (after the workers are done); frees the groups. */
+static int flush_links(struct importer *imp)
+{
+	struct staged_file *batch[IMPORT_BATCH];
+	size_t n = 0;
+	int rc = 0;
+
+	for (size_t b = 0; b < LINK_BUCKETS; b++) {
+		struct link_group *g = imp->groups[b], *gnext;
+
+		for (; g; g = gnext) {
+			uint64_t id = g->n > 1 ? link_group_id(g) : 0;
+			struct staged_file *sf = g->names, *next;
+
+			gnext = g->next;
+			for (; sf; sf = next) {
+				next = sf->next;
+				sf->e.link_id = id;
+				sf->e.nlink = id ? (uint32_t)g->n : 0;
+				if (rc < 0) {
+					free(sf->path);
+					free(sf);
+					continue;
+				}
+				batch[n++] = sf;
+				if (n == IMPORT_BATCH) {
+					rc = flush_batch(imp, batch, n);
+					n = 0;
+				}
+			}
+			imp->st.links += g->n > 1 ? g->n : 0;
+			free(g);
+		}
+		imp->groups[b] = NULL;
+	}
+	if (rc == 0)
+		rc = flush_batch(imp, batch, n);
+	for (size_t i = 0; rc < 0 && i < n; i++) {
+		free(batch[i]->path);
+		free(batch[i]);
 	}
 	return rc;
 }
@@ -395,6 +534,7 @@ static int import_entry(struct walk *w, int dirfd, const char *name, const char 
 {
 	struct importer *imp = w->imp;
 	char *path = join(rpath, name);
+	struct link_group *group = NULL;
 	struct stat sb;
 	int fd, rc = 0;
 
@@ -408,6 +548,9 @@ static int import_entry(struct walk *w, int dirfd, const char *name, const char 
 		rc = t9k_err(-errno, "cannot stat '%s': %s", path, strerror(errno));
 		goto out;
 	}
+	rc = link_group_of(imp, &sb, &group);
+	if (rc < 0)
+		goto out;
 	if (S_ISDIR(sb.st_mode)) {
 		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
@@ -432,7 +575,8 @@ static int import_entry(struct walk *w, int dirfd, const char *name, const char 
 		e.data_len = (uint32_t)n;
 		e.size = (uint64_t)n;
 		e.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-		rc = add_result(imp, path, &e, &d);
+		set_owner(imp, &e, &sb);
+		rc = add_result(imp, path, &e, &d, group);
 		path = NULL;
 	} else if (S_ISREG(sb.st_mode)) {
 		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -441,7 +585,7 @@ static int import_entry(struct walk *w, int dirfd, const char *name, const char 
 			goto out;
 		}
 		if ((uint64_t)sb.st_size <= imp->r->info.cdc_max) {
-			rc = enqueue(imp, fd, path, &sb);
+			rc = enqueue(imp, fd, path, &sb, group);
 			path = NULL;
 		} else {
 			struct transfer_stats d = { .files = 1 };
@@ -452,12 +596,27 @@ static int import_entry(struct walk *w, int dirfd, const char *name, const char 
 			if (rc < 0) {
 				t9k_err_wrap(rc, "'%s'", path);
 			} else {
-				rc = add_result(imp, path, &e, &d); /* takes path */
+				set_owner(imp, &e, &sb);
+				rc = add_result(imp, path, &e, &d, group); /* takes path */
 				path = NULL;
 			}
 		}
+	} else if (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode) || S_ISCHR(sb.st_mode) ||
+		   S_ISBLK(sb.st_mode)) {
+		/* an entry without data: type, mode, owner, device numbers */
+		struct tree_entry e = { .mode = (sb.st_mode & S_IFMT) | (sb.st_mode & 07777) };
+		struct transfer_stats d = { .specials = 1 };
+
+		e.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+		if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode)) {
+			e.dev_major = major(sb.st_rdev);
+			e.dev_minor = minor(sb.st_rdev);
+		}
+		set_owner(imp, &e, &sb);
+		rc = add_result(imp, path, &e, &d, group);
+		path = NULL;
 	} else {
-		t9k_log(T9K_LOG_WARN, "import: skipping '%s': not a file, directory or symlink", path);
+		t9k_log(T9K_LOG_WARN, "import: skipping '%s': of a type tree entries do not hold", path);
 		pthread_mutex_lock(&imp->lock);
 		imp->st.skipped++;
 		pthread_mutex_unlock(&imp->lock);
@@ -485,6 +644,7 @@ int repo_import(struct repo *r, const char *branch, const char *src, const char 
 	}
 	imp->r = r;
 	imp->branch = branch;
+	imp->owners = !(o && o->no_owner);
 	w->imp = imp;
 	w->o = o;
 	pthread_mutex_init(&imp->lock, NULL);
@@ -551,6 +711,8 @@ int repo_import(struct repo *r, const char *branch, const char *src, const char 
 	if (rc == 0) {
 		rc = flush_batch(imp, imp->batch, imp->nbatch); /* frees the batch */
 		imp->nbatch = 0;
+		if (rc == 0)
+			rc = flush_links(imp); /* their counts are known now */
 	} else {
 		rc = t9k_err(rc, "%s", imp->errmsg);
 	}
@@ -559,6 +721,21 @@ out:
 	for (size_t i = 0; i < imp->nbatch; i++) {
 		free(imp->batch[i]->path);
 		free(imp->batch[i]);
+	}
+	for (size_t b = 0; b < LINK_BUCKETS; b++) { /* (after a failure) */
+		while (imp->groups[b]) {
+			struct link_group *g = imp->groups[b];
+
+			imp->groups[b] = g->next;
+			while (g->names) {
+				struct staged_file *sf = g->names;
+
+				g->names = sf->next;
+				free(sf->path);
+				free(sf);
+			}
+			free(g);
+		}
 	}
 	if (st)
 		*st = imp->st;
@@ -656,12 +833,25 @@ int repo_file_to_fd(struct repo *r, const struct tree_entry *e, int fd)
 
 /* ---- export ---- */
 
+/* The first name exported of a link group: the others are linked to it.
+ * path NULL: it could not be made (a device, not as root). */
+struct export_link {
+	struct export_link *next;
+	uint64_t id;
+	char *path;
+};
+
 struct exporter {
 	struct repo *r;
 	struct fetch *f; /* writes the files that are not inline */
 	transfer_progress_fn progress;
 	void *arg;
 	double last;
+	bool owners;     /* restore owners (root, not no_owner) */
+	bool devices;    /* make devices (root) */
+	struct export_link *links[LINK_BUCKETS];
+	char **made;     /* the names made by link(2), removed on failure */
+	size_t nmade, capmade;
 	struct transfer_stats st;
 };
 
@@ -675,6 +865,106 @@ static int set_times(int dirfd, const char *name, int64_t mtime_ns, int flags)
 		ts[1].tv_sec--;
 	}
 	return utimensat(dirfd, name, ts, flags) < 0 ? -errno : 0;
+}
+
+/* Gives name (fd when >= 0) e's owner, when owners are restored: before
+ * the mode, since chown clears set-ID bits. */
+static int set_owner_at(const struct exporter *x, int fd, int dirfd, const char *name,
+			const struct tree_entry *e, const char *path)
+{
+	int rc;
+
+	if (!x->owners || !e->has_owner)
+		return 0;
+	rc = fd >= 0 ? fchown(fd, e->uid, e->gid)
+		     : fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW);
+	return rc < 0 ? t9k_err(-errno, "chown '%s' to %u:%u: %s", path, e->uid, e->gid,
+				strerror(errno)) : 0;
+}
+
+static struct export_link **link_slot(struct exporter *x, uint64_t id)
+{
+	struct export_link **pp = &x->links[(id * 0x9e3779b97f4a7c15ULL >> 7) % LINK_BUCKETS];
+
+	while (*pp && (*pp)->id != id)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* A later name of a link group already exported: 1 when linked (or left
+ * out with the first), 0 when e is the first, or a failure. */
+static int export_link(struct exporter *x, int dirfd, const struct tree_entry *e,
+		       const char *name, const char *path)
+{
+	struct export_link **pp, *l;
+
+	if (!e->link_id || S_ISDIR(e->mode))
+		return 0;
+	pp = link_slot(x, e->link_id);
+	l = *pp;
+	if (!l) {
+		if (!(l = calloc(1, sizeof(*l))) || !(l->path = strdup(path))) {
+			free(l);
+			return t9k_err(-ENOMEM, "out of memory");
+		}
+		l->id = e->link_id;
+		*pp = l;
+		return 0;
+	}
+	if (!l->path) {
+		x->st.skipped++;
+		return 1;
+	}
+	if (x->nmade == x->capmade) {
+		size_t cap = x->capmade ? x->capmade * 2 : 64;
+		char **v = realloc(x->made, cap * sizeof(*v));
+
+		if (!v)
+			return t9k_err(-ENOMEM, "out of memory");
+		x->made = v;
+		x->capmade = cap;
+	}
+	if (!(x->made[x->nmade] = strdup(path)))
+		return t9k_err(-ENOMEM, "out of memory");
+	if (linkat(AT_FDCWD, l->path, dirfd, name, 0) < 0) {
+		int err = errno;
+
+		free(x->made[x->nmade]);
+		return t9k_err(-err, "cannot link '%s' to '%s': %s", path, l->path, strerror(err));
+	}
+	x->nmade++;
+	x->st.links++;
+	return 1;
+}
+
+/* The first name of a group could not be made: nor will the others. */
+static void export_link_skipped(struct exporter *x, const struct tree_entry *e)
+{
+	struct export_link *l = e->link_id ? *link_slot(x, e->link_id) : NULL;
+
+	if (l) {
+		free(l->path);
+		l->path = NULL;
+	}
+}
+
+static void export_links_free(struct exporter *x, bool remove)
+{
+	for (size_t b = 0; b < LINK_BUCKETS; b++) {
+		while (x->links[b]) {
+			struct export_link *l = x->links[b];
+
+			x->links[b] = l->next;
+			free(l->path);
+			free(l);
+		}
+	}
+	for (size_t i = 0; i < x->nmade; i++) {
+		if (remove && unlink(x->made[i]) < 0 && errno != ENOENT)
+			t9k_log(T9K_LOG_WARN, "cannot remove '%s': %s", x->made[i], strerror(errno));
+		free(x->made[i]);
+	}
+	free(x->made);
 }
 
 static int export_entry(struct exporter *x, int dirfd, const struct tree_entry *e, const char *name,
@@ -699,11 +989,39 @@ static int export_tree(struct exporter *x, int dirfd, const struct oid *tree, co
 	return rc;
 }
 
+/* A fifo, socket or device (devices only as root: else counted as
+ * skipped). 1 when skipped. */
+static int export_special(struct exporter *x, int dirfd, const struct tree_entry *e,
+			  const char *name, const char *path)
+{
+	dev_t dev = 0;
+	int rc;
+
+	if (S_ISCHR(e->mode) || S_ISBLK(e->mode)) {
+		if (!x->devices) {
+			t9k_log(T9K_LOG_WARN, "export: skipping the device '%s' (only root makes devices)",
+				path);
+			x->st.skipped++;
+			return 1;
+		}
+		dev = makedev(e->dev_major, e->dev_minor);
+	}
+	if (mknodat(dirfd, name, (e->mode & S_IFMT) | 0600, dev) < 0)
+		return t9k_err(-errno, "cannot create '%s': %s", path, strerror(errno));
+	x->st.specials++;
+	rc = set_owner_at(x, -1, dirfd, name, e, path);
+	if (rc == 0 && fchmodat(dirfd, name, e->mode & 07777, 0) < 0)
+		rc = t9k_err(-errno, "chmod '%s': %s", path, strerror(errno));
+	return rc;
+}
+
 static int export_entry(struct exporter *x, int dirfd, const struct tree_entry *e, const char *name,
 			const char *path)
 {
-	int fd, rc = 0;
+	int fd, rc = export_link(x, dirfd, e, name, path);
 
+	if (rc != 0)
+		return rc < 0 ? rc : 0; /* a later name of a link group */
 	if (S_ISDIR(e->mode)) {
 		if (mkdirat(dirfd, name, 0700) < 0)
 			return t9k_err(-errno, "cannot create directory '%s': %s", path, strerror(errno));
@@ -711,6 +1029,8 @@ static int export_entry(struct exporter *x, int dirfd, const struct tree_entry *
 		if (fd < 0)
 			return t9k_err(-errno, "cannot open '%s': %s", path, strerror(errno));
 		rc = export_tree(x, fd, &e->id, path);
+		if (rc == 0)
+			rc = set_owner_at(x, fd, -1, NULL, e, path);
 		if (rc == 0 && fchmod(fd, e->mode & 07777) < 0)
 			rc = t9k_err(-errno, "chmod '%s': %s", path, strerror(errno));
 		close(fd);
@@ -725,19 +1045,29 @@ static int export_entry(struct exporter *x, int dirfd, const struct tree_entry *
 		if (symlinkat(target, dirfd, name) < 0)
 			return t9k_err(-errno, "cannot create symlink '%s': %s", path, strerror(errno));
 		x->st.symlinks++;
+		rc = set_owner_at(x, -1, dirfd, name, e, path);
+	} else if (!S_ISREG(e->mode)) {
+		rc = export_special(x, dirfd, e, name, path);
+		if (rc == 1) {
+			export_link_skipped(x, e);
+			return 0;
+		}
 	} else {
 		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return t9k_err(-errno, "cannot create '%s': %s", path, strerror(errno));
 		x->st.files++;
 		x->st.bytes += e->size;
-		if (!e->is_inline) { /* the fetch sets mode and time, closes or removes it */
-			rc = fetch_file(x->f, e, fd, 0, dirfd, name, path, FETCH_OWN);
+		if (!e->is_inline) { /* the fetch sets owner, mode and time, closes or removes it */
+			rc = fetch_file(x->f, e, fd, 0, dirfd, name, path,
+					FETCH_OWN | (x->owners ? FETCH_OWNER : 0));
 			goto progress;
 		}
 		rc = repo_file_to_fd(x->r, e, fd);
 		if (rc < 0)
 			t9k_err_wrap(rc, "'%s'", path);
+		if (rc == 0)
+			rc = set_owner_at(x, fd, -1, NULL, e, path);
 		if (rc == 0 && fchmod(fd, e->mode & 07777) < 0)
 			rc = t9k_err(-errno, "chmod '%s': %s", path, strerror(errno));
 		if (close(fd) < 0 && rc == 0)
@@ -753,18 +1083,26 @@ progress:
 	return rc;
 }
 
-int repo_export(struct repo *r, const struct oid *commit, const char *path, const char *dst,
-		transfer_progress_fn progress, void *arg, struct transfer_stats *st)
+int repo_export_ex(struct repo *r, const struct oid *commit, const char *path, const char *dst,
+		   const struct export_opts *o, struct transfer_stats *st)
 {
-	struct exporter x = { .r = r, .progress = progress, .arg = arg };
+	struct exporter *x = calloc(1, sizeof(*x));
 	struct meta_node *hold;
 	struct tree_entry e;
 	char *parent = strdup(dst), *slash;
 	const char *base;
 	int dirfd, rc;
 
-	if (!parent)
+	if (!parent || !x) {
+		free(parent);
+		free(x);
 		return t9k_err(-ENOMEM, "out of memory");
+	}
+	x->r = r;
+	x->progress = o ? o->progress : NULL;
+	x->arg = o ? o->arg : NULL;
+	x->devices = geteuid() == 0;
+	x->owners = x->devices && !(o && o->no_owner);
 	rc = repo_lookup(r, commit, path, &e, &hold);
 	if (rc < 0)
 		goto out;
@@ -784,22 +1122,32 @@ int repo_export(struct repo *r, const struct oid *commit, const char *path, cons
 		if (faccessat(dirfd, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 			rc = t9k_err(-EEXIST, "'%s' already exists", dst);
 		else
-			rc = fetch_new(r, 0, &x.f);
+			rc = fetch_new(r, 0, &x->f);
 		if (rc == 0) {
-			rc = export_entry(&x, dirfd, &e, base, dst);
-			rc = fetch_finish(x.f, rc);
+			rc = export_entry(x, dirfd, &e, base, dst);
+			rc = fetch_finish(x->f, rc);
 		}
-		fetch_free(x.f);
+		fetch_free(x->f);
 		if (rc == 0 && fsync(dirfd) < 0 && errno != EINVAL)
 			rc = t9k_err(-errno, "sync '%s': %s", dst, strerror(errno));
 		close(dirfd);
 	}
 	meta_node_put(r->mo, hold);
-	if (progress)
-		progress(arg, &x.st);
+	if (x->progress)
+		x->progress(x->arg, &x->st);
 out:
+	export_links_free(x, rc < 0);
 	if (st)
-		*st = x.st;
+		*st = x->st;
 	free(parent);
+	free(x);
 	return rc;
+}
+
+int repo_export(struct repo *r, const struct oid *commit, const char *path, const char *dst,
+		transfer_progress_fn progress, void *arg, struct transfer_stats *st)
+{
+	struct export_opts o = { .progress = progress, .arg = arg };
+
+	return repo_export_ex(r, commit, path, dst, &o, st);
 }

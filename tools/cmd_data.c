@@ -5,6 +5,7 @@
 
 #include "lib/err.h"
 #include "lib/util.h"
+#include "meta/json.h"
 #include "meta/transfer.h"
 #include "store/chunk.h"
 #include "store/pipeline.h"
@@ -52,18 +53,21 @@ int cmd_commit_staged(struct cli *cli, const char *repo, const char *branch, con
 		      json_t *meta, json_t **out);
 
 static const char import_usage[] =
-	"usage: t9kfs import [-m MSG] [--meta KEY=VALUE]... DIR REPO@BRANCH[:PREFIX]\n"
+	"usage: t9kfs import [-m MSG] [--meta KEY=VALUE]... [--no-owner] DIR REPO@BRANCH[:PREFIX]\n"
 	"\n"
-	"Stores every file, symlink and directory under DIR (modes and mtimes kept)\n"
-	"and stages them at PREFIX of the branch, adding to what is there. With -m,\n"
-	"commits them too. Files are chunked, deduplicated and compressed on all\n"
-	"cores; a progress line shows on a terminal.\n";
+	"Stores every file, symlink, directory, fifo, socket and device under DIR\n"
+	"(modes, mtimes and owners kept, hard links as link groups) and stages them\n"
+	"at PREFIX of the branch, adding to what is there. With -m, commits them\n"
+	"too. Files are chunked, deduplicated and compressed on all cores; a\n"
+	"progress line shows on a terminal.\n"
+	"  --no-owner   record no owners (entries show the mounting user)\n";
 
 int cmd_import(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "message", required_argument, NULL, 'm' }, { "meta", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "no-owner", no_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct import_opts io = { 0 };
 	struct transfer_stats st;
@@ -79,6 +83,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
 		if (o == 'm') {
 			msg = optarg;
+		} else if (o == 'o') {
+			io.no_owner = true;
 		} else if (o == 'k') {
 			char *eq = strchr(optarg, '=');
 
@@ -119,8 +125,11 @@ int cmd_import(struct cli *cli, int argc, char **argv)
 		       (unsigned long long)st.dirs, format_size(st.bytes, in, sizeof(in)),
 		       format_size(st.bytes_stored, stored, sizeof(stored)),
 		       dt > 0 ? (double)st.bytes / dt / 1e6 : 0.0);
+		if (st.specials || st.links)
+			printf("staged %llu fifos, sockets and devices; %llu names of hard-linked files\n",
+			       (unsigned long long)st.specials, (unsigned long long)st.links);
 		if (st.skipped)
-			printf("skipped %llu entries that are not files, directories or symlinks\n",
+			printf("skipped %llu entries of types trees do not hold\n",
 			       (unsigned long long)st.skipped);
 	}
 	if (msg) {
@@ -137,13 +146,17 @@ out:
 }
 
 static const char export_usage[] =
-	"usage: t9kfs export REPO@REF[:PATH] DIR\n"
+	"usage: t9kfs export [--no-owner] REPO@REF[:PATH] DIR\n"
 	"\n"
 	"Writes the tree (or file) at PATH of the commit to DIR, which must not\n"
-	"exist, with modes, mtimes and symlinks. Every chunk is verified.\n";
+	"exist, with modes, mtimes, symlinks, fifos, sockets and hard links; as\n"
+	"root also owners and devices (others skip devices, and say so). Every\n"
+	"chunk is verified.\n"
+	"  --no-owner   leave everything owned by the exporting user\n";
 
 int cmd_export(struct cli *cli, int argc, char **argv)
 {
+	struct export_opts eo = { 0 };
 	struct transfer_stats st;
 	struct prog_ctx pc;
 	struct repo *r = NULL;
@@ -153,6 +166,11 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 
 	if (cli_help_asked(argc, argv, export_usage))
 		return 0;
+	if (argc == 4 && !strcmp(argv[1], "--no-owner")) {
+		eo.no_owner = true;
+		argv++;
+		argc--;
+	}
 	if (argc != 3)
 		return fputs(export_usage, stderr), 2;
 	rc = spec_parse(argv[1], 0, &sp);
@@ -160,7 +178,9 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 		rc = open_at(cli, &sp, &r, &c, NULL);
 	if (rc == 0) {
 		progress_init(&pc.p, "exporting");
-		rc = repo_export(r, &c, sp.path, argv[2], show_progress, &pc, &st);
+		eo.progress = show_progress;
+		eo.arg = &pc;
+		rc = repo_export_ex(r, &c, sp.path, argv[2], &eo, &st);
 		progress_done(&pc.p);
 	}
 	if (rc == 0) {
@@ -169,6 +189,12 @@ int cmd_export(struct cli *cli, int argc, char **argv)
 		printf("exported %llu files, %llu symlinks, %llu dirs (%s) to %s\n",
 		       (unsigned long long)st.files, (unsigned long long)st.symlinks,
 		       (unsigned long long)st.dirs, format_size(st.bytes, sz, sizeof(sz)), argv[2]);
+		if (st.specials || st.links)
+			printf("made %llu fifos, sockets and devices; %llu hard links\n",
+			       (unsigned long long)st.specials, (unsigned long long)st.links);
+		if (st.skipped)
+			printf("skipped %llu devices (and their links): only root makes devices\n",
+			       (unsigned long long)st.skipped);
 	}
 	repo_close(r);
 	return rc < 0 ? cli_fail(rc) : 0;
@@ -213,8 +239,12 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 		rc = chunk_pipeline_new(repo_store(r), &po, &p);
 	if (rc == 0)
 		rc = repo_file_store(r, p, NULL, fd, &sb, &e, inl, NULL);
-	if (rc == 0)
+	if (rc == 0) { /* its owner, as import records it */
+		e.has_owner = true;
+		e.uid = sb.st_uid;
+		e.gid = sb.st_gid;
 		rc = repo_stage(r, ref_or_main(&sp), sp.path, &e);
+	}
 	if (rc == 0)
 		printf("staged %s@%s:%s (%llu bytes)\n", sp.repo, ref_or_main(&sp), sp.path,
 		       (unsigned long long)e.size);
@@ -345,22 +375,64 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 
 static char type_char(uint32_t mode)
 {
-	return S_ISDIR(mode) ? 'd' : S_ISLNK(mode) ? 'l' : '-';
+	switch (mode & S_IFMT) {
+	case S_IFDIR: return 'd';
+	case S_IFLNK: return 'l';
+	case S_IFIFO: return 'p';
+	case S_IFSOCK: return 's';
+	case S_IFCHR: return 'c';
+	case S_IFBLK: return 'b';
+	default: return '-';
+	}
 }
 
+static const char *type_word(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR: return "directory";
+	case S_IFLNK: return "symlink";
+	case S_IFIFO: return "fifo";
+	case S_IFSOCK: return "socket";
+	case S_IFCHR: return "character device";
+	case S_IFBLK: return "block device";
+	default: return "file";
+	}
+}
+
+/* "uid:gid", or "-" for an entry stored without an owner. */
+static const char *owner_str(const struct tree_entry *e, char *buf, size_t size)
+{
+	if (!e->has_owner)
+		return "-";
+	snprintf(buf, size, "%u:%u", e->uid, e->gid);
+	return buf;
+}
+
+/* ls -l: mode (with set-ID and sticky bits as ls shows them), size (a
+ * device's numbers), owner, mtime (UTC), path. */
 static void print_long(const struct tree_entry *e, const char *path)
 {
-	char perm[11], when[32];
+	char perm[11], when[32], own[32], size[32];
 	time_t t = (time_t)(e->mtime_ns / 1000000000);
 	struct tm tm;
 
 	perm[0] = type_char(e->mode);
 	for (int i = 0; i < 9; i++)
 		perm[1 + i] = (e->mode >> (8 - i)) & 1 ? "rwxrwxrwx"[i] : '-';
+	if (e->mode & S_ISUID)
+		perm[3] = perm[3] == 'x' ? 's' : 'S';
+	if (e->mode & S_ISGID)
+		perm[6] = perm[6] == 'x' ? 's' : 'S';
+	if (e->mode & S_ISVTX)
+		perm[9] = perm[9] == 'x' ? 't' : 'T';
 	perm[10] = '\0';
+	if (S_ISCHR(e->mode) || S_ISBLK(e->mode))
+		snprintf(size, sizeof(size), "%u, %u", e->dev_major, e->dev_minor);
+	else
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)e->size);
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-	printf("%s %12llu %s %s%s\n", perm, (unsigned long long)e->size, when, path,
+	printf("%s %12s %-11s %s %s%s\n", perm, size, owner_str(e, own, sizeof(own)), when, path,
 	       S_ISDIR(e->mode) ? "/" : "");
 }
 
@@ -394,7 +466,8 @@ static const char ls_usage[] =
 	"usage: t9kfs ls [-l] [-R] REPO@REF[:PATH]\n"
 	"\n"
 	"Lists a directory of a commit (names sorted; directories end in '/').\n"
-	"  -l   mode, size, mtime (UTC)\n"
+	"  -l   mode, size (devices: major, minor), owner uid:gid ('-': none\n"
+	"       stored), mtime (UTC)\n"
 	"  -R   recursively\n";
 
 int cmd_ls(struct cli *cli, int argc, char **argv)
@@ -445,7 +518,8 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 static const char stat_usage[] =
 	"usage: t9kfs stat [--json] REPO@REF:PATH\n"
 	"\n"
-	"Shows one entry: type, mode, size, mtime and its object id.\n";
+	"Shows one entry: type, mode, size, owner, mtime, a device's numbers, its\n"
+	"hard-link group, a directory's subdirectories and its object id.\n";
 
 int cmd_stat(struct cli *cli, int argc, char **argv)
 {
@@ -465,26 +539,35 @@ int cmd_stat(struct cli *cli, int argc, char **argv)
 	if (rc == 0)
 		rc = lookup_spec(cli, &sp, &r, &e, &hold);
 	if (rc == 0 && js) {
-		json_t *j = json_pack("{s:s,s:s,s:i,s:I,s:I}", "path", sp.path,
-				      "type", S_ISDIR(e.mode) ? "dir" : S_ISLNK(e.mode) ? "symlink" : "file",
-				      "mode", (int)(e.mode & 07777), "size", (json_int_t)e.size,
-				      "mtime_ns", (json_int_t)e.mtime_ns);
+		/* the entry as meta/API.md shows it (but inline bytes), and the path */
+		json_t *j = meta_json_entry(&e);
 
-		if (!e.is_inline) /* the entry's payload, as in meta/API.md */
-			json_object_set_new(j, e.is_chunk ? "chunk" : "id",
-					    json_string(oid_to_hex(&e.id, hex)));
+		json_object_del(j, "name");
+		json_object_del(j, "inline");
+		json_object_set_new(j, "path", json_string(sp.path));
 		cli_print_json(j);
 		json_decref(j);
 	} else if (rc == 0) {
-		char when[64];
+		bool special = S_ISFIFO(e.mode) || S_ISSOCK(e.mode) || S_ISCHR(e.mode) ||
+			       S_ISBLK(e.mode);
+		char when[64], own[32];
 
 		cli_format_time(e.mtime_ns, when, sizeof(when));
-		printf("  path: %s\n  type: %s\n  mode: %04o\n  size: %llu%s\n mtime: %s\n    id: %s%s\n",
-		       sp.path[0] ? sp.path : "/",
-		       S_ISDIR(e.mode) ? "directory" : S_ISLNK(e.mode) ? "symlink" : "file",
-		       e.mode & 07777, (unsigned long long)e.size, S_ISDIR(e.mode) ? " entries" : " bytes",
-		       when, e.is_inline ? "(inline)" : oid_to_hex(&e.id, hex),
-		       e.is_chunk ? " (one chunk, no manifest)" : "");
+		printf("  path: %s\n  type: %s\n  mode: %04o\n  size: %llu%s\n owner: %s\n mtime: %s\n",
+		       sp.path[0] ? sp.path : "/", type_word(e.mode), e.mode & 07777,
+		       (unsigned long long)e.size, S_ISDIR(e.mode) ? " entries" : " bytes",
+		       e.has_owner ? owner_str(&e, own, sizeof(own)) : "none stored (mounts show the mounting user)",
+		       when);
+		if (S_ISCHR(e.mode) || S_ISBLK(e.mode))
+			printf("device: %u, %u\n", e.dev_major, e.dev_minor);
+		if (e.link_id)
+			printf(" links: %u names (hard-link group %016llx)\n", e.nlink,
+			       (unsigned long long)e.link_id);
+		if (S_ISDIR(e.mode) && e.has_subdirs)
+			printf("  dirs: %u subdirectories\n", e.subdirs);
+		if (!special)
+			printf("    id: %s%s\n", e.is_inline ? "(inline)" : oid_to_hex(&e.id, hex),
+			       e.is_chunk ? " (one chunk, no manifest)" : "");
 	}
 	if (hold)
 		meta_node_put(repo_objects(r), hold);

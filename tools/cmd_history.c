@@ -277,11 +277,60 @@ static const char diff_usage[] =
 	"usage: t9kfs diff [--json] REPO@A REPO@B\n"
 	"\n"
 	"Lists the paths that differ from A to B: A added, D removed, M modified,\n"
-	"with sizes. Only subtrees that differ are read.\n";
+	"with sizes, and what else changed of a modified one (type, mode, owner,\n"
+	"device, hard links); a directory whose own mode or owner changed shows as\n"
+	"M DIR/. Only subtrees that differ are read.\n";
+
+/* An entry's owner as "uid:gid", "-" when none is stored. */
+static const char *owner_of(json_t *e, char *buf, size_t size)
+{
+	json_t *u = json_object_get(e, "uid"), *g = json_object_get(e, "gid");
+
+	if (!u || !g)
+		return "-";
+	snprintf(buf, size, "%lld:%lld", (long long)json_integer_value(u),
+		 (long long)json_integer_value(g));
+	return buf;
+}
+
+/* What else changed of a modified entry, ", type file -> fifo, mode 0644
+ * -> 0755, owner 0:0 -> 1000:1000, device 1,3 -> 1,5, hard links", into
+ * buf (empty when only its bytes did). */
+static const char *diff_attrs(json_t *o, json_t *n, char *buf, size_t size)
+{
+	char a[32], b[32];
+	size_t len = 0;
+	json_t *ro = json_object_get(o, "rdev"), *rn = json_object_get(n, "rdev");
+
+	buf[0] = '\0';
+	if (strcmp(cli_js(o, "type"), cli_js(n, "type")))
+		len += (size_t)snprintf(buf + len, size - len, ", type %s -> %s", cli_js(o, "type"),
+				      cli_js(n, "type"));
+	if (len < size && json_integer_value(json_object_get(o, "mode")) !=
+			  json_integer_value(json_object_get(n, "mode")))
+		len += (size_t)snprintf(buf + len, size - len, ", mode %04llo -> %04llo",
+				      (long long)json_integer_value(json_object_get(o, "mode")),
+				      (long long)json_integer_value(json_object_get(n, "mode")));
+	if (len < size && strcmp(owner_of(o, a, sizeof(a)), owner_of(n, b, sizeof(b))))
+		len += (size_t)snprintf(buf + len, size - len, ", owner %s -> %s", a, b);
+	if (len < size && (ro || rn) && !json_equal(ro, rn))
+		len += (size_t)snprintf(buf + len, size - len, ", device %lld,%lld -> %lld,%lld",
+				      (long long)json_integer_value(json_object_get(ro, "major")),
+				      (long long)json_integer_value(json_object_get(ro, "minor")),
+				      (long long)json_integer_value(json_object_get(rn, "major")),
+				      (long long)json_integer_value(json_object_get(rn, "minor")));
+	if (len < size && !json_equal(json_object_get(o, "link"), json_object_get(n, "link")) &&
+	    (json_object_get(o, "link") || json_object_get(n, "link")))
+		snprintf(buf + len, size - len, ", hard links %lld -> %lld",
+			 (long long)json_integer_value(json_object_get(json_object_get(o, "link"), "nlink")),
+			 (long long)json_integer_value(json_object_get(json_object_get(n, "link"), "nlink")));
+	return buf;
+}
 
 int cmd_diff(struct cli *cli, int argc, char **argv)
 {
 	bool json = argc == 4 && !strcmp(argv[1], "--json");
+	char attrs[512];
 	struct spec a, b;
 	json_t *j = NULL, *it;
 	size_t i;
@@ -296,8 +345,16 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 		rc = spec_parse(argv[argc - 1], SPEC_REF, &b);
 	if (rc == 0 && strcmp(a.repo, b.repo))
 		rc = t9k_err(T9K_EUSAGE, "diff compares refs of one repository");
-	if (rc == 0)
-		rc = cli_get_diff(cli, a.repo, a.ref, b.ref, &j);
+	if (rc == 0) { /* cli_get_diff's request, with directories' attributes */
+		char suffix[2000], ea[700], eb[700];
+
+		rc = meta_client_escape(a.ref, ea, sizeof(ea));
+		if (rc == 0)
+			rc = meta_client_escape(b.ref, eb, sizeof(eb));
+		snprintf(suffix, sizeof(suffix), "/diff?from=%s&to=%s&dirs=1", ea, eb);
+		if (rc == 0)
+			rc = cli_repo_call(cli, a.repo, "GET", suffix, NULL, &j);
+	}
 	if (rc == 0 && json)
 		cli_print_json(j);
 	else if (rc == 0)
@@ -305,16 +362,20 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 			const char *ch = cli_js(it, "change");
 			json_t *o = json_object_get(it, "old"), *n = json_object_get(it, "new");
 
-			if (!strcmp(ch, "added"))
+			if (!strcmp(cli_js(n, "type"), "dir") && !strcmp(cli_js(o, "type"), "dir"))
+				printf("M %s/ (%s)\n", cli_js(it, "path"),
+				       diff_attrs(o, n, attrs, sizeof(attrs)) + 2);
+			else if (!strcmp(ch, "added"))
 				printf("A %s (%lld bytes)\n", cli_js(it, "path"),
 				       (long long)json_integer_value(json_object_get(n, "size")));
 			else if (!strcmp(ch, "removed"))
 				printf("D %s (%lld bytes)\n", cli_js(it, "path"),
 				       (long long)json_integer_value(json_object_get(o, "size")));
 			else
-				printf("M %s (%lld -> %lld bytes)\n", cli_js(it, "path"),
+				printf("M %s (%lld -> %lld bytes%s)\n", cli_js(it, "path"),
 				       (long long)json_integer_value(json_object_get(o, "size")),
-				       (long long)json_integer_value(json_object_get(n, "size")));
+				       (long long)json_integer_value(json_object_get(n, "size")),
+				       diff_attrs(o, n, attrs, sizeof(attrs)));
 		}
 	json_decref(j);
 	return rc < 0 ? cli_fail(rc) : 0;

@@ -3,7 +3,8 @@
  * comes back out identical; ranged reads; dedup on re-import; parallel
  * export of many files and of a file into an fd; a chunk missing during an
  * export; files whose chunks sit in packs built by hand (runs read as one
- * range, split, mixed, not contiguous, corrupt, missing); errors. */
+ * range, split, mixed, not contiguous, corrupt, missing); owners,
+ * special files and hard links there and back; errors. */
 #include "test/unit/suites.h"
 
 #include "lib/err.h"
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static char dir[PATH_MAX], src[PATH_MAX + 8], dst[PATH_MAX + 8];
@@ -254,6 +256,180 @@ START_TEST(export_many_files_in_parallel)
 	ck_assert_int_eq(repo_export(r, &c, "", dst, NULL, NULL, &st), 0);
 	ck_assert_uint_eq(st.files, 60);
 	ck_assert_int_eq(nftw(src, compare_one, 16, FTW_PHYS), 0);
+}
+END_TEST
+
+/* Owners, fifos, sockets, devices and hard links: import records them,
+ * export makes them again (owners and devices as root); --no-owner on
+ * either side; importing the same tree twice stages the same entries. */
+static void node_at(const char *rel, mode_t mode, dev_t dev, uid_t uid, gid_t gid)
+{
+	char p[PATH_MAX * 2];
+
+	snprintf(p, sizeof(p), "%s/%s", src, rel);
+	ck_assert_msg(mknod(p, mode, dev) == 0, "mknod %s: %s", p, strerror(errno));
+	ck_assert_int_eq(chmod(p, mode & 07777), 0);
+	ck_assert_int_eq(lchown(p, uid, gid), 0);
+}
+
+static void link_at(const char *from, const char *to)
+{
+	char a[PATH_MAX * 2], b[PATH_MAX * 2];
+
+	snprintf(a, sizeof(a), "%s/%s", src, from);
+	snprintf(b, sizeof(b), "%s/%s", src, to);
+	ck_assert_int_eq(link(a, b), 0);
+}
+
+static void owner_at(const char *rel, uid_t uid, gid_t gid, mode_t mode)
+{
+	char p[PATH_MAX * 2];
+
+	snprintf(p, sizeof(p), "%s/%s", src, rel);
+	ck_assert_int_eq(lchown(p, uid, gid), 0);
+	if (mode)
+		ck_assert_int_eq(chmod(p, mode), 0);
+}
+
+/* Both sides: type, mode, owner (unless no_owner: the exporter's), size,
+ * rdev, nlink, mtime; names of one inode on one side are one on the other. */
+static void expect_same(const char *rel, bool no_owner)
+{
+	char a[PATH_MAX * 2], b[PATH_MAX * 2];
+	struct stat sa, sb;
+
+	snprintf(a, sizeof(a), "%s/%s", src, rel);
+	snprintf(b, sizeof(b), "%s/%s", dst, rel);
+	ck_assert_int_eq(lstat(a, &sa), 0);
+	ck_assert_msg(lstat(b, &sb) == 0, "missing in export: %s", rel);
+	ck_assert_uint_eq(sa.st_mode, sb.st_mode);
+	ck_assert_uint_eq(no_owner ? geteuid() : sa.st_uid, sb.st_uid);
+	ck_assert_uint_eq(no_owner ? getegid() : sa.st_gid, sb.st_gid);
+	ck_assert_uint_eq(sa.st_rdev, sb.st_rdev);
+	ck_assert_uint_eq(sa.st_nlink, sb.st_nlink);
+	if (!S_ISDIR(sa.st_mode)) {
+		ck_assert_int_eq(sa.st_size, sb.st_size);
+		ck_assert_int_eq(sa.st_mtim.tv_sec, sb.st_mtim.tv_sec);
+		ck_assert_int_eq(sa.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+	}
+}
+
+static const char *const v2_names[] = {
+	"d", "d/f2", "f", "g", "h1", "d/h2", "p", "s", "c", "b", "l", "l2", "loner",
+};
+
+START_TEST(owners_specials_links_round_trip)
+{
+	struct import_opts o = { .threads = 2 };
+	struct transfer_stats st;
+	struct meta_node *hold;
+	struct tree_entry e;
+	struct oid c, root1;
+	char p[PATH_MAX * 2];
+
+	if (geteuid() != 0)
+		return; /* owners and devices need root (make test runs as root) */
+	ck_assert_int_eq(mkdir(src, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d", src);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	write_file("f", 100, 1, 0644);
+	write_file("h1", 3u << 20, 2, 0600); /* fetched in parallel on export */
+	write_file("loner", 10, 3, 0644);
+	link_at("f", "d/f2");
+	link_at("f", "g");
+	link_at("h1", "d/h2");
+	owner_at("f", 1000, 100, 04755);
+	owner_at("h1", 7, 8, 0);
+	owner_at("d", 7, 8, 02750);
+	node_at("p", S_IFIFO | 0640, 0, 5, 5);
+	node_at("s", S_IFSOCK | 0755, 0, 0, 6);
+	node_at("c", S_IFCHR | 0666, makedev(1, 3), 0, 0);
+	node_at("b", S_IFBLK | 0660, makedev(7, 200), 0, 6);
+	snprintf(p, sizeof(p), "%s/l", src);
+	ck_assert_int_eq(symlink("f", p), 0);
+	link_at("l", "l2");
+	owner_at("l", 9, 9, 0);
+	snprintf(p, sizeof(p), "%s/loner", src); /* a name whose other is outside */
+	{
+		char out[PATH_MAX * 2];
+
+		snprintf(out, sizeof(out), "%s/outside", dir);
+		ck_assert_int_eq(link(p, out), 0);
+	}
+
+	ck_assert_int_eq(repo_import(r, "main", src, "", &o, &st), 0);
+	ck_assert_uint_eq(st.specials, 4);
+	ck_assert_uint_eq(st.links, 3 + 2 + 2);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_lookup(r, &c, "d/f2", &e, &hold), 0);
+	ck_assert(e.has_owner && e.uid == 1000 && e.gid == 100 && e.mode == (S_IFREG | 04755));
+	ck_assert(e.link_id && e.nlink == 3);
+	meta_node_put(repo_objects(r), hold);
+	ck_assert_int_eq(repo_lookup(r, &c, "loner", &e, &hold), 0);
+	ck_assert(!e.link_id && e.nlink == 0); /* its other name is not in the tree */
+	meta_node_put(repo_objects(r), hold);
+	ck_assert_int_eq(repo_lookup(r, &c, "b", &e, &hold), 0);
+	ck_assert(S_ISBLK(e.mode) && e.dev_major == 7 && e.dev_minor == 200 && e.gid == 6);
+	meta_node_put(repo_objects(r), hold);
+	ck_assert_int_eq(repo_lookup(r, &c, "d", &e, &hold), 0);
+	ck_assert(e.has_owner && e.uid == 7 && e.has_subdirs && e.subdirs == 0);
+	meta_node_put(repo_objects(r), hold);
+	{
+		struct repo_commit rc;
+
+		ck_assert_int_eq(repo_commit_read(r, &c, &rc), 0);
+		root1 = rc.c.root;
+		repo_commit_release(&rc);
+	}
+
+	/* as root: everything back, links as links */
+	ck_assert_int_eq(repo_export(r, &c, "", dst, NULL, NULL, &st), 0);
+	ck_assert_uint_eq(st.specials, 4);
+	ck_assert_uint_eq(st.links, 2 + 1 + 1);
+	for (size_t i = 0; i < sizeof(v2_names) / sizeof(v2_names[0]); i++)
+		if (strcmp(v2_names[i], "loner"))
+			expect_same(v2_names[i], false);
+	{
+		struct stat a, b2;
+
+		snprintf(p, sizeof(p), "%s/f", dst);
+		ck_assert_int_eq(lstat(p, &a), 0);
+		snprintf(p, sizeof(p), "%s/d/f2", dst);
+		ck_assert_int_eq(lstat(p, &b2), 0);
+		ck_assert_uint_eq(a.st_ino, b2.st_ino);
+		snprintf(p, sizeof(p), "%s/loner", dst);
+		ck_assert_int_eq(lstat(p, &a), 0);
+		ck_assert_uint_eq(a.st_nlink, 1);
+	}
+	test_rmtree(dst);
+
+	/* --no-owner: the exporter's own */
+	{
+		struct export_opts eo = { .no_owner = true };
+
+		ck_assert_int_eq(repo_export_ex(r, &c, "", dst, &eo, NULL), 0);
+		for (size_t i = 0; i < sizeof(v2_names) / sizeof(v2_names[0]); i++)
+			if (strcmp(v2_names[i], "loner"))
+				expect_same(v2_names[i], true);
+	}
+
+	/* the same tree again: the same entries (link groups included) */
+	ck_assert_int_eq(repo_import(r, "main", src, "", &o, &st), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	{
+		struct repo_commit rc;
+
+		ck_assert_int_eq(repo_commit_read(r, &c, &rc), 0);
+		ck_assert(oid_eq(&root1, &rc.c.root));
+		repo_commit_release(&rc);
+	}
+	/* --no-owner on import: no owners stored */
+	o.no_owner = true;
+	ck_assert_int_eq(repo_import(r, "main", src, "again", &o, &st), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c), 0);
+	ck_assert_int_eq(repo_lookup(r, &c, "again/f", &e, &hold), 0);
+	ck_assert(!e.has_owner && e.link_id && e.nlink == 3);
+	meta_node_put(repo_objects(r), hold);
 }
 END_TEST
 
@@ -654,6 +830,7 @@ Suite *transfer_suite(void)
 	tcase_add_test(tc, ranged_reads_cross_chunks);
 	tcase_add_test(tc, bad_imports_stage_nothing);
 	tcase_add_test(tc, export_many_files_in_parallel);
+	tcase_add_test(tc, owners_specials_links_round_trip);
 	tcase_add_test(tc, file_to_fd_in_parallel_after_existing_bytes);
 	tcase_add_test(tc, export_missing_chunk_removes_the_file);
 	tcase_add_test(tc, export_packed_chunks);

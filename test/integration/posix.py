@@ -22,6 +22,7 @@
 #   + OP ARGS...                       a setup line (setup phase, as root)
 #   OP ARGS... [=> WANT] [@ PATH...]   a checked line (run phase, as the
 #                                      caller); @ names more paths to stat
+#                                      ("@ -": none)
 #
 # "+ mkall [PREFIX]" makes one entry of every type (see MKALL), and a line
 # with %T stands for one line per type (f d l p s c b).
@@ -141,6 +142,13 @@ def do_utimens(p, a, m, follow):
     libc.utimensat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
     if libc.utimensat(AT_FDCWD, os.fsencode(p), ts, flags) != 0:
         e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def do_link_follow(a, b):
+    # os.link(follow_symlinks=True) calls link(2), which does not follow
+    if libc.linkat(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), 0x400) != 0:
+        e = ctypes.get_errno()  # 0x400: AT_SYMLINK_FOLLOW
         raise OSError(e, os.strerror(e))
 
 
@@ -271,7 +279,7 @@ OPS = {
     "rmdir": (os.rmdir, (str,), (0,)),
     "unlink": (os.unlink, (str,), (0,)),
     "link": (lambda a, b: os.link(a, b, follow_symlinks=False), (str, str), (0, 1)),
-    "link-follow": (lambda a, b: os.link(a, b, follow_symlinks=True), (str, str), (0, 1)),
+    "link-follow": (do_link_follow, (str, str), (0, 1)),
     "rename": (os.rename, (str, str), (0, 1)),
     "renameat2": (lambda f, a, b: do_renameat2(a, b, f), (str, str, str), (1, 2)),
     "symlink": (os.symlink, (str, str), (1,)),
@@ -359,6 +367,8 @@ def run_line(toks, want, extra, quiet):
     args = toks[1:]
     ps = paths_of(name, args)
     ps += [os.path.normpath(p) for p in extra if os.path.normpath(p) not in ps]
+    if extra == ["-"]:
+        ps = []
     before = {p: lstat(p) for p in ps}
     if TICK:
         time.sleep(TICK)

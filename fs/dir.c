@@ -1,5 +1,6 @@
 /* Directories: listing (readdir, readdirplus) and the namespace changes of
- * a branch mount (create, mknod, mkdir, symlink, unlink, rmdir, rename).
+ * a branch mount (create, mknod, mkdir, symlink, link, unlink, rmdir,
+ * rename).
  *
  * A listing merges the base tree (in name order, from the immutable
  * objects) with a sorted copy of the directory's overlay names taken when
@@ -11,6 +12,10 @@
  * its paths (and the new attributes of the directories it changes), and
  * only when the service has them applies the change to the view. A
  * failed staging request (service down) changes nothing and is EIO.
+ * What changes a hard-linked file's count (link, unlink, a rename over
+ * one of its names) stages all its other names too (fs/link.c). A new
+ * entry belongs to its creator; the subdirectory counts of directories
+ * follow mkdir, rmdir and renames of directories.
  * Locking: fs->ns_lock, then fs->lock for the short view updates; no
  * lock is held across a fuse_reply_*.
  */

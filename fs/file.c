@@ -11,6 +11,8 @@
  * FS_PREFETCH_STEP up to o.prefetch_bytes (fs_chunks_read_ahead).
  * Close: the store and staging of fs/write.c. A writer's close(2) (FLUSH)
  * reports their failure; release tries again and logs.
+ * Attributes: mode, owner and mtime are staged (a file's with its next
+ * store); atime and ctime live in the node only.
  * Locking: node->gate as in fs/write.c; fh->lock guards only the
  * read-ahead state of one open file. Chunk reads need no gate: a
  * manifest, once held, is immutable.

@@ -19,7 +19,9 @@
  *
  * Memory: the chunk cache (cache_bytes, passed only by chunks held by
  * readers in flight), the decoded-node cache of the repo (64 MiB), one
- * node per inode the kernel holds or the overlay needs, and on branch
+ * node per inode the kernel holds or the overlay needs (and, on a branch
+ * mount that changed a hard-linked file it had not seen every name of,
+ * one per hard-linked name of the branch: fs/link.c), and on branch
  * mounts up to 4 chunk pipelines storing files at once (each a ring of
  * 10 maximum-size chunks plus 7 compression buffers: 68 MiB with 4 MiB
  * chunks). File data being written lives in spool files, not in memory.

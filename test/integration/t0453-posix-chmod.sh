@@ -118,6 +118,15 @@ for who in root user; do
 	test_expect_success "chmod, chown, set-id bits, as $who" "posix_compare chmod $who"
 done
 
+test_expect_success 'extended attributes are ENOTSUP, as documented (README, "Mounts")' '
+	echo x >mnt/xattr &&
+	test_must_fail /usr/bin/python3 -c "import os; os.setxattr(\"mnt/xattr\", \"user.k\", b\"v\")" 2>err &&
+	grep -q "Operation not supported" err &&
+	test_must_fail /usr/bin/python3 -c "import os; os.getxattr(\"mnt/xattr\", \"user.k\")" 2>err &&
+	grep -q "Operation not supported\|No data available" err &&
+	rm mnt/xattr
+'
+
 test_expect_success 'the whole tree, then through commit, remount and export' '
 	posix_persist
 '

@@ -279,7 +279,8 @@ int fs_lookup_entry(struct fs *fs, struct fs_node *dir, const struct oid *tree,
 struct fs_node *fs_node_child_locked(struct fs *fs, struct fs_node *dir, const char *name,
 				     size_t len);
 /* Takes n out of the namespace of a mount with no overlay (a followed
- * branch): lookups no longer find it, whoever holds it keeps it. */
+ * branch), and out of the link table: lookups no longer find it, whoever
+ * holds it keeps it. */
 void fs_node_detach_locked(struct fs *fs, struct fs_node *n);
 /* Is n, or one of its ancestors, detached or unlinked (a removed path)? */
 bool fs_node_stale_locked(const struct fs *fs, const struct fs_node *n);

@@ -736,6 +736,7 @@ void fs_node_detach_locked(struct fs *fs, struct fs_node *n)
 	assert(!n->ov && !n->in_ov); /* only mounts without an overlay follow */
 	if (!n->parent)
 		return;
+	fs_link_unhash_locked(fs, n); /* its group's names find a new node */
 	n->refs++; /* keep n while it leaves its parent */
 	leave_parent_locked(fs, n);
 }

@@ -8,8 +8,10 @@
  * entry carrying the group id. The link table maps group ids to nodes,
  * so that a lookup or listing of any name of a group answers with the
  * group's node (one inode, st_nlink the group's count). A following
- * mount does not merge groups: each name is a node of its own there,
- * which a switch of commits can detach alone.
+ * mount merges them too: a commit that changes a group changes the entry
+ * of every name it keeps (the count, or all their content), so a switch
+ * detaches the group's node by its primary name, which also takes it out
+ * of the table, and the next lookup of any name makes a new one.
  *
  * A branch mount stages a linked node at every one of its names (its
  * content, owner, mode and count are the group's), so it must know them
@@ -186,7 +188,7 @@ struct fs_node *fs_node_for_entry_locked(struct fs *fs, struct fs_node *dir, con
 {
 	struct fs_node *n = NULL;
 
-	if (e->link_id && e->nlink > 1 && !fs->follow && !S_ISDIR(e->mode))
+	if (e->link_id && e->nlink > 1 && !S_ISDIR(e->mode))
 		n = fs_link_find_locked(fs, e->link_id);
 	if (n && (n->mode & S_IFMT) == (e->mode & S_IFMT)) {
 		if (fs->rw && !fs_node_is_primary_locked(n, dir, name, len) &&
@@ -197,7 +199,7 @@ struct fs_node *fs_node_for_entry_locked(struct fs *fs, struct fs_node *dir, con
 		return n;
 	}
 	n = fs_node_new_locked(fs, dir, name, len, e);
-	if (n && n->link_id && !fs->follow && !fs_link_find_locked(fs, n->link_id) &&
+	if (n && n->link_id && !fs_link_find_locked(fs, n->link_id) &&
 	    fs_link_insert_locked(fs, n) < 0)
 		t9k_log(T9K_LOG_WARN, "'%s': out of memory for its link group: its other names "
 			"show as other inodes", n->name);

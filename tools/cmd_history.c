@@ -293,6 +293,14 @@ static const char *owner_of(json_t *e, char *buf, size_t size)
 	return buf;
 }
 
+/* The names of an entry's file: its link group's count, else 1. */
+static long long links_of(json_t *e)
+{
+	json_t *l = json_object_get(json_object_get(e, "link"), "nlink");
+
+	return l ? (long long)json_integer_value(l) : 1;
+}
+
 /* What else changed of a modified entry, ", type file -> fifo, mode 0644
  * -> 0755, owner 0:0 -> 1000:1000, device 1,3 -> 1,5, hard links", into
  * buf (empty when only its bytes did). */
@@ -321,9 +329,7 @@ static const char *diff_attrs(json_t *o, json_t *n, char *buf, size_t size)
 				      (long long)json_integer_value(json_object_get(rn, "minor")));
 	if (len < size && !json_equal(json_object_get(o, "link"), json_object_get(n, "link")) &&
 	    (json_object_get(o, "link") || json_object_get(n, "link")))
-		snprintf(buf + len, size - len, ", hard links %lld -> %lld",
-			 (long long)json_integer_value(json_object_get(json_object_get(o, "link"), "nlink")),
-			 (long long)json_integer_value(json_object_get(json_object_get(n, "link"), "nlink")));
+		snprintf(buf + len, size - len, ", hard links %lld -> %lld", links_of(o), links_of(n));
 	return buf;
 }
 

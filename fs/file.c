@@ -44,6 +44,7 @@ int fs_file_open(struct fs *fs, struct fs_node *n, int flags, struct fuse_file_i
 	pthread_mutex_init(&fh->lock, NULL);
 	pthread_mutex_lock(&fs->lock);
 	n->nopen++;
+	n->nwriters += (flags & O_ACCMODE) != O_RDONLY;
 	pthread_mutex_unlock(&fs->lock);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* The kernel's cached pages stay valid: stored content never changes,
@@ -95,6 +96,7 @@ static void file_close(struct fs *fs, struct fs_file *fh)
 	pthread_mutex_lock(&fs->lock);
 	if (rc < 0)
 		fs->retry = true;
+	n->nwriters -= (fh->flags & O_ACCMODE) != O_RDONLY;
 	last = --n->nopen == 0;
 	pthread_mutex_unlock(&fs->lock);
 	if (last) {
@@ -326,7 +328,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 			   FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID;
 	uint32_t old_mode = 0, old_uid = 0, old_gid = 0;
 	int64_t old_mtime = 0, old_ctime = 0, old_atime = 0, now = fs_now_ns();
-	bool was_dirty = false, was_attrs = false, was_owned = false, was_here = false;
+	bool was_dirty = false, was_attrs = false, was_owned = false, was_here = false, deferred;
 	struct stat st;
 	int rc = 0;
 
@@ -393,8 +395,14 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		if (S_ISREG(n->mode) || S_ISLNK(n->mode))
 			pthread_rwlock_unlock(&n->gate);
 	}
-	/* Staged now, unless an open file's writer will close it (ftruncate). */
-	if (rc == 0 && (to_set & staged) && n->parent && !(fi && (to_set & FUSE_SET_ATTR_SIZE))) {
+	/* Staged now, unless a writer has the file open: its close (or fsync)
+	 * stages the attributes with the bytes (tar -xp sets times, owner
+	 * and mode on the open file: one staging, not four). */
+	(void)fi;
+	pthread_mutex_lock(&fs->lock);
+	deferred = S_ISREG(n->mode) && n->nwriters > 0;
+	pthread_mutex_unlock(&fs->lock);
+	if (rc == 0 && (to_set & staged) && n->parent && !deferred) {
 		if (S_ISDIR(n->mode)) {
 			pthread_mutex_lock(&fs->ns_lock);
 			rc = stage_dir_attrs(fs, n);

@@ -91,6 +91,7 @@ struct fs_node {
 	uint64_t nlookup;             /* [L] */
 	uint32_t refs;                /* [L] */
 	uint32_t nopen;               /* [L] open file handles */
+	uint32_t nwriters;            /* [L] ... of them open for writing */
 	bool unlinked;                /* [L] removed from the namespace */
 	bool in_ov;                   /* [L] an overlay slot of the parent names it */
 

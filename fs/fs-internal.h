@@ -248,6 +248,8 @@ int fs_node_set_content_locked(struct fs *fs, struct fs_node *n, const struct tr
 /* Sets n's attributes from e: mode, size, times, owner, device, link
  * group and count, subdirectory count (not the content). */
 void fs_node_set_attrs_locked(struct fs *fs, struct fs_node *n, const struct tree_entry *e);
+/* n's owner from entry e (none: shown as o.uid, o.gid). */
+void fs_node_set_owner_locked(struct fs *fs, struct fs_node *n, const struct tree_entry *e);
 /* The owner n shows: its own (owned), else o.uid and o.gid; -o uid=,gid=
  * cover stored owners too, not those set by this mount. */
 void fs_node_owner_locked(const struct fs *fs, const struct fs_node *n, uint32_t *uid,

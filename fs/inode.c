@@ -309,10 +309,7 @@ void fs_node_set_attrs_locked(struct fs *fs, struct fs_node *n, const struct tre
 	n->mode = e->mode;
 	n->size = S_ISDIR(e->mode) ? 0 : e->size;
 	n->mtime_ns = n->ctime_ns = n->atime_ns = e->mtime_ns;
-	n->owned = e->has_owner;
-	n->owner_here = false;
-	n->uid = e->has_owner ? e->uid : fs->o.uid;
-	n->gid = e->has_owner ? e->gid : fs->o.gid;
+	fs_node_set_owner_locked(fs, n, e);
 	n->dev_major = e->dev_major;
 	n->dev_minor = e->dev_minor;
 	n->nlink = e->link_id && e->nlink > 1 ? e->nlink : 1;
@@ -320,6 +317,14 @@ void fs_node_set_attrs_locked(struct fs *fs, struct fs_node *n, const struct tre
 	n->subdirs_known = e->has_subdirs;
 	n->subdirs = e->subdirs;
 	n->subdirs_delta = 0;
+}
+
+void fs_node_set_owner_locked(struct fs *fs, struct fs_node *n, const struct tree_entry *e)
+{
+	n->owned = e->has_owner;
+	n->owner_here = false;
+	n->uid = e->has_owner ? e->uid : fs->o.uid;
+	n->gid = e->has_owner ? e->gid : fs->o.gid;
 }
 
 void fs_node_owner_locked(const struct fs *fs, const struct fs_node *n, uint32_t *uid,
@@ -709,14 +714,15 @@ int fs_node_move_locked(struct fs *fs, struct fs_node *n, struct fs_node *parent
 {
 	bool old_in_base = false;
 	struct fs_ov_slot *s;
-	int rc;
+	int rc, renamed;
 
 	n->refs++;
 	s = fs_ov_find_locked(n->parent, n->name, n->name_len);
 	old_in_base = s ? s->in_base : !n->in_ov;
 	rc = fs_ov_set_locked(fs, n->parent, n->name, n->name_len, NULL, old_in_base);
-	if (fs_node_rename_locked(fs, n, parent, name, len) < 0 && rc == 0)
-		rc = t9k_err(-ENOMEM, "out of memory");
+	renamed = fs_node_rename_locked(fs, n, parent, name, len);
+	if (rc == 0)
+		rc = renamed;
 	if (rc == 0)
 		rc = fs_ov_set_locked(fs, parent, name, len, n, in_base);
 	fs_node_put_locked(fs, n);

@@ -407,7 +407,9 @@ int fs_link_complete(struct fs *fs, struct fs_node *n)
 	if (rc < 0)
 		return t9k_err_wrap(rc, "finding the other names of a hard-linked file");
 	pthread_mutex_lock(&fs->lock);
-	/* counts as found (a name removed outside a mount leaves them high) */
+	/* counts as found (a name removed outside a mount leaves them high);
+	 * a group left with one name leaves the table (the next node in a
+	 * chain is the table's, so it stays while x may go) */
 	for (size_t i = 0; i < fs->link_nb; i++) {
 		struct fs_node *x = fs->link_tab[i], *next;
 
@@ -420,20 +422,13 @@ int fs_link_complete(struct fs *fs, struct fs_node *n)
 			t9k_log(T9K_LOG_WARN, "'%s': %u names of its link group, not %u", x->name, k,
 				x->nlink);
 			x->nlink = k ? k : 1;
-		}
-	}
-	/* singles after the fix leave the table (held by the caller or not) */
-	for (size_t i = 0; i < fs->link_nb; i++) {
-		struct fs_node *x = fs->link_tab[i], *next;
-
-		for (; x; x = next) {
-			next = x->link_next;
-			if (x->nlink <= 1 && x != n)
+			if (x->nlink <= 1) {
+				x->refs++; /* (n is the caller's; others may go here) */
 				fs_link_remove_locked(fs, x);
+				fs_node_put_locked(fs, x);
+			}
 		}
 	}
-	if (n->nlink <= 1 && n->link_id)
-		fs_link_remove_locked(fs, n);
 	fs->links_walked = true;
 	pthread_mutex_unlock(&fs->lock);
 	return 0;

@@ -325,9 +325,7 @@ static int replay_set(struct fs *fs, struct fs_node *dir, const char *name, size
 	if (dir_attrs && old && S_ISDIR(old->mode)) {
 		old->mode = S_IFDIR | (e->mode & 07777);
 		old->mtime_ns = old->ctime_ns = old->atime_ns = e->mtime_ns;
-		old->owned = e->has_owner;
-		old->uid = e->has_owner ? e->uid : fs->o.uid;
-		old->gid = e->has_owner ? e->gid : fs->o.gid;
+		fs_node_set_owner_locked(fs, old, e);
 		rc = fs_ov_attach_locked(fs, old, in_base);
 		goto out;
 	}
@@ -364,11 +362,8 @@ static int replay_set(struct fs *fs, struct fs_node *dir, const char *name, size
 	} else if (dir_attrs) {
 		n = fs_dir_new_locked(fs, dir, name, len, e->mode, e->mtime_ns, in_base);
 		rc = n ? 0 : t9k_err(-ENOMEM, "out of memory");
-		if (n) {
-			n->owned = e->has_owner;
-			n->uid = e->has_owner ? e->uid : fs->o.uid;
-			n->gid = e->has_owner ? e->gid : fs->o.gid;
-		}
+		if (n)
+			fs_node_set_owner_locked(fs, n, e);
 	} else {
 		n = fs_node_for_entry_locked(fs, dir, name, len, e);
 		rc = n ? 0 : t9k_err(-ENOMEM, "out of memory");

@@ -45,7 +45,7 @@ struct fs_chunk {
 };
 
 struct fs_chunks_stats {
-	uint64_t hits, misses, prefetched, evicted, bytes_cached;
+	uint64_t hits, misses, prefetched, evicted, dropped, bytes_cached;
 };
 
 struct fs_chunks;
@@ -57,6 +57,14 @@ void fs_chunks_free(struct fs_chunks *c);
  * under way). A failed fetch is not cached: the next get tries again. */
 int fs_chunks_get(struct fs_chunks *c, const struct manifest_chunk *mc, struct fs_chunk **out);
 void fs_chunks_put(struct fs_chunks *c, struct fs_chunk *ch);
+/* fs_chunks_put for a reader whose bytes the kernel keeps (a mount's
+ * page cache): bytes of ch went out. Once as many bytes as the chunk has
+ * went out (every part read once, in any order) it is dropped when nobody
+ * else holds it: the kernel answers the next reads of those pages, so a
+ * stream, or an epoch over many small files, reuses the same few buffers
+ * (hot in the caches, no first touch) instead of pushing every chunk
+ * through the whole cache. A chunk read again later is fetched again. */
+void fs_chunks_put_read(struct fs_chunks *c, struct fs_chunk *ch, size_t bytes);
 
 /* Queues a background fetch unless the chunk is cached, under way, the
  * queue is full or the cache has no room that eviction can make. */

@@ -61,6 +61,11 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	int rc = 0;
 
+	if (fs->no_open) { /* the kernel opens without us from now on */
+		fs_node_put(fs, n);
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (!n)
 		rc = -ENOENT;
 	else if (S_ISDIR(n->mode))
@@ -117,7 +122,8 @@ static void file_close(struct fs *fs, struct fs_file *fh)
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	file_close(fuse_req_userdata(req), (struct fs_file *)(uintptr_t)fi->fh);
+	if (fi->fh) /* none when opened without us (fs->no_open) */
+		file_close(fuse_req_userdata(req), (struct fs_file *)(uintptr_t)fi->fh);
 	fs_reply_err(req, 0);
 }
 
@@ -127,6 +133,12 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_file *fh = (struct fs_file *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	/* Opened without us (a read-only mount): nothing to report, ever,
+	 * and ENOSYS tells the kernel to stop sending flushes. */
+	if (!fh) {
+		fs_reply_err(req, fs->no_open ? -ENOSYS : 0);
+		return;
+	}
 	/* A writer's close(2) reports a failed store; a reader's does not
 	 * inherit a writer's failure (release tries again, and logs). */
 	if ((fh->flags & O_ACCMODE) == O_RDONLY)
@@ -141,8 +153,9 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	struct fs_file *fh = (struct fs_file *)(uintptr_t)fi->fh;
 
 	(void)ino, (void)datasync;
-	/* Durable means stored and staged: the same as close. */
-	fs_reply_err(req, fs_file_commit(fs, fh->node));
+	/* Durable means stored and staged: the same as close (a file opened
+	 * without us is read-only: nothing to store). */
+	fs_reply_err(req, fh ? fs_file_commit(fs, fh->node) : 0);
 }
 
 /* ---- reading ---- */
@@ -154,7 +167,7 @@ static void read_chunks(fuse_req_t req, struct fs *fs, struct fs_file *fh, struc
 	struct iovec stack_iov[8], *iov = stack_iov;
 	uint64_t end = off + size > m->size ? m->size : off + size;
 	uint32_t first = fs_chunk_at(m->ends, m->n, off), last = fs_chunk_at(m->ends, m->n, end - 1);
-	uint32_t k = 0, cnt;
+	uint32_t k = 0, k_sent, cnt;
 	int rc = 0;
 
 	cnt = last - first + 1;
@@ -181,22 +194,74 @@ static void read_chunks(fuse_req_t req, struct fs *fs, struct fs_file *fh, struc
 		k++;
 	}
 out:
+	k_sent = rc < 0 ? 0 : k;
 	if (rc < 0)
 		fs_reply_err(req, rc);
-	else
-		fuse_reply_iov(req, iov, (int)k);
+	else if (fuse_reply_iov(req, iov, (int)k) < 0)
+		k_sent = 0; /* not delivered: the kernel will ask again */
 	for (uint32_t i = 0; i < k; i++)
-		fs_chunks_put(fs->chunks, ch[i]);
+		fs_chunks_put_read(fs->chunks, ch[i], i < k_sent ? iov[i].iov_len : 0);
 	if (ch != stack_ch)
 		free(ch);
 	if (iov != stack_iov)
 		free(iov);
 }
 
+/* The handle of reads of n that come without one (fs->no_open): one per
+ * node, made on its first read, for the read-ahead state. */
+static struct fs_file *shared_handle(struct fs *fs, struct fs_node *n)
+{
+	struct fs_file *fh, *made;
+
+	pthread_mutex_lock(&fs->lock);
+	fh = n->shared;
+	pthread_mutex_unlock(&fs->lock);
+	if (fh)
+		return fh;
+	made = calloc(1, sizeof(*made));
+	if (!made)
+		return NULL;
+	made->node = n;
+	made->flags = O_RDONLY;
+	pthread_mutex_init(&made->lock, NULL);
+	pthread_mutex_lock(&fs->lock);
+	if (!n->shared) {
+		n->shared = made;
+		made = NULL;
+	}
+	fh = n->shared;
+	pthread_mutex_unlock(&fs->lock);
+	if (made) {
+		pthread_mutex_destroy(&made->lock);
+		free(made);
+	}
+	return fh;
+}
+
+static void read_file(fuse_req_t req, struct fs *fs, struct fs_file *fh, size_t size, off_t off);
+
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_file *fh = (struct fs_file *)(uintptr_t)fi->fh;
+	struct fs_node *n;
+
+	if (fh) {
+		read_file(req, fs, fh, size, off);
+		return;
+	}
+	/* opened without us: the node by its number, held while we read */
+	n = fs_node_get(fs, ino);
+	fh = n ? shared_handle(fs, n) : NULL;
+	if (!fh)
+		fs_reply_err(req, n ? t9k_err(-ENOMEM, "out of memory") : -ENOENT);
+	else
+		read_file(req, fs, fh, size, off);
+	fs_node_put(fs, n);
+}
+
+static void read_file(fuse_req_t req, struct fs *fs, struct fs_file *fh, size_t size, off_t off)
+{
 	struct fs_node *n = fh->node;
 	struct fs_manifest *m = NULL;
 	uint8_t inl[META_INLINE_MAX];
@@ -206,7 +271,6 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	ssize_t got = 0;
 	int fd, rc = 0;
 
-	(void)ino;
 	pthread_rwlock_rdlock(&n->gate);
 	pthread_mutex_lock(&fs->lock);
 	fd = n->spool_fd;

@@ -140,6 +140,8 @@ struct fs_node {
 	bool dirty;                   /* to be stored and staged */
 	bool appending;               /* [gate] the spool was only ever appended to */
 	struct fs_stream *stream;     /* [gate] chunking the spool as it grows */
+	struct fs_file *shared;       /* [L] set once: the read-ahead of reads
+				       * that come without a handle (fs->no_open) */
 
 	struct fs_node *ino_next, *name_next; /* [L] hash chains */
 	struct fs_node *link_next;    /* [L] fs->link_tab chain */
@@ -156,9 +158,10 @@ struct fs_name {
 	char name[];                  /* NUL-terminated */
 };
 
-/* An open file (fi->fh). */
+/* An open file (fi->fh); also a node's shared handle for reads without
+ * one (node->shared, whose node is not held). */
 struct fs_file {
-	struct fs_node *node;         /* held */
+	struct fs_node *node;         /* held (not by a shared handle) */
 	int flags;
 	pthread_mutex_t lock;         /* the read-ahead state below */
 	struct fs_readahead ra;       /* fs/chunks.h */
@@ -175,6 +178,10 @@ struct fs {
 	struct oid commit;
 	int64_t commit_time_ns;
 	bool rw;
+	bool no_open;                 /* read-only mount, set at init: opens and
+				       * closes of files never reach us (the
+				       * kernel's no-open and no-flush), reads
+				       * come with fi->fh 0 */
 	struct oid empty_tree;        /* rw mounts: the empty directory's tree */
 	struct fs_chunks *chunks;
 	struct fuse_session *se;

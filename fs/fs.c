@@ -6,7 +6,11 @@
  * Kernel settings, and why: a commit never changes, so entries and
  * attributes are cached for o.timeout (a day by default) and file pages
  * are kept across opens (keep_cache); a branch mount changes only through
- * this kernel, so the same holds there. Requests are as large as the
+ * this kernel, so the same holds there. A read-only mount also answers
+ * the first open and flush with ENOSYS, the kernel's no-open and
+ * no-flush: from then on it opens and closes files without asking, so a
+ * warm open/read/close of a cached file is the kernel's alone (reads
+ * then come without a handle: fs/file.c). Requests are as large as the
  * kernel allows (max_write 1 MiB, hence max_pages 256), readdirplus is
  * always on (ls -l needs no lookups), and the backing device's readahead
  * is raised (as root) because FUSE's default of 128 KiB caps sequential
@@ -152,15 +156,21 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* A read-only mount's files never change under an open one (a
+	 * following mount gives a changed file a new inode): opening and
+	 * closing need nothing of us, so the kernel may do them alone (it
+	 * then keeps pages across opens, as keep_cache), and a warm
+	 * open/read/close of a cached file costs no round trip. */
+	fs->no_open = !fs->rw && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
 	/* pages change only through us: no invalidation on mtime changes */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	conn->max_write = MAX_WRITE;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	conn->time_gran = 1;
-	t9k_log(T9K_LOG_INFO, "%s: FUSE protocol %u.%u, max_write %u, max_readahead %u",
+	t9k_log(T9K_LOG_INFO, "%s: FUSE protocol %u.%u, max_write %u, max_readahead %u%s",
 		fs->mountpoint, conn->proto_major, conn->proto_minor, conn->max_write,
-		conn->max_readahead);
+		conn->max_readahead, fs->no_open ? ", opens without the daemon" : "");
 }
 
 static void op_destroy(void *userdata)

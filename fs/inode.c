@@ -170,6 +170,10 @@ static void node_destroy(struct fs_node *n)
 	if (n->spool_fd >= 0)
 		close(n->spool_fd);
 	fs_manifest_put_locked(n->mf);
+	if (n->shared) {
+		pthread_mutex_destroy(&n->shared->lock);
+		free(n->shared);
+	}
 	ov_free(n->ov);
 	pthread_rwlock_destroy(&n->gate);
 	free(n->data);

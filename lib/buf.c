@@ -13,11 +13,13 @@ void buf_init(struct buf *b)
 {
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->fixed = 0;
 }
 
 void buf_release(struct buf *b)
 {
-	free(b->data);
+	if (!b->fixed)
+		free(b->data);
 	buf_init(b);
 }
 
@@ -31,6 +33,8 @@ int buf_grow(struct buf *b, size_t extra)
 	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
+	if (b->fixed)
+		return -ENOBUFS;
 	cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;

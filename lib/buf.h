@@ -14,13 +14,18 @@ struct buf {
 	unsigned char *data;
 	size_t len;
 	size_t cap;
+	/* The bytes are lent by their owner (not malloc'd): the buffer never
+	 * grows past cap (buf_grow fails with -ENOBUFS) and is never freed
+	 * here (buf_release and buf_detach only forget it). */
+	int fixed;
 };
 
-#define BUF_INIT { NULL, 0, 0 }
+#define BUF_INIT { NULL, 0, 0, 0 }
 
 void buf_init(struct buf *b);
 void buf_release(struct buf *b);
-/* Ensures room for extra more bytes (plus the NUL). */
+/* Ensures room for extra more bytes (plus the NUL); -ENOBUFS for a fixed
+ * buffer without the room. */
 int buf_grow(struct buf *b, size_t extra);
 int buf_add(struct buf *b, const void *data, size_t len);
 int buf_addstr(struct buf *b, const char *s);

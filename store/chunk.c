@@ -212,6 +212,54 @@ int chunk_decode(const struct oid *id, const uint8_t *obj, size_t objlen, struct
 	return 0;
 }
 
+int chunk_decode_tail(const struct oid *id, struct buf *out, size_t start)
+{
+	uint8_t *obj = out->data + start;
+	size_t objlen = out->len - start, plen;
+	char hex[OID_HEXSZ + 1];
+	struct oid got;
+	uint8_t *copy;
+	int rc;
+
+	if (objlen >= CHUNK_HDR_SIZE && !memcmp(obj, "T9KC", 4) && obj[4] == 1 &&
+	    obj[5] == CHUNK_RAW) {
+		/* raw: the plaintext is already here, verify it and shift it
+		 * over the header (cache-hot, cheaper than a second buffer) */
+		plen = get_le32(obj + 8);
+		if (objlen - CHUNK_HDR_SIZE != plen) {
+			rc = t9k_err(T9K_ECORRUPT, "chunk %s is corrupt: %zu payload bytes, header says %zu",
+				     oid_to_hex(id, hex), objlen - CHUNK_HDR_SIZE, plen);
+			goto fail;
+		}
+		rc = oid_hash(&got, obj + CHUNK_HDR_SIZE, plen);
+		if (rc == 0 && !oid_eq(&got, id))
+			rc = t9k_err(T9K_ECORRUPT, "chunk %s is corrupt: content does not match its id",
+				     oid_to_hex(id, hex));
+		if (rc < 0)
+			goto fail;
+		memmove(obj, obj + CHUNK_HDR_SIZE, plen);
+		out->len = start + plen;
+		out->data[out->len] = 0;
+		return 0;
+	}
+	/* compressed, or bad: decoded from a copy of the object */
+	copy = malloc(objlen ? objlen : 1);
+	if (!copy) {
+		rc = t9k_err(-ENOMEM, "out of memory reading chunk %s", oid_to_hex(id, hex));
+		goto fail;
+	}
+	memcpy(copy, obj, objlen);
+	out->len = start;
+	rc = chunk_decode(id, copy, objlen, out);
+	free(copy);
+	if (rc == 0)
+		return 0;
+fail:
+	out->len = start;
+	out->data[start] = 0;
+	return rc;
+}
+
 int chunk_get(struct store *s, const struct oid *id, struct buf *out)
 {
 	return chunk_get_ns(s, CHUNK_NS_DATA, id, out);
@@ -220,17 +268,21 @@ int chunk_get(struct store *s, const struct oid *id, struct buf *out)
 int chunk_get_ns(struct store *s, const char *ns, const struct oid *id, struct buf *out)
 {
 	char key[CHUNK_KEY_MAX];
-	struct buf obj = BUF_INIT;
+	size_t start = out->len;
 	int rc;
 
+	/* the object is read where its plaintext goes: no buffer of its own */
 	chunk_key_ns(ns, id, key);
-	rc = store_get(s, key, 0, STORE_WHOLE, &obj);
+	rc = store_get(s, key, 0, STORE_WHOLE, out);
 	if (rc == -ENOENT)
 		rc = t9k_err(-ENOENT, "%s %s not found in store %s",
 			     strcmp(ns, CHUNK_NS_DATA) ? "object" : "chunk", key + strlen(ns) + 1,
 			     store_url(s));
 	if (rc == 0)
-		rc = chunk_decode(id, obj.data, obj.len, out);
-	buf_release(&obj);
+		return chunk_decode_tail(id, out, start);
+	if (out->data) { /* nothing of a failed read stays */
+		out->len = start;
+		out->data[start] = 0;
+	}
 	return rc;
 }

@@ -69,6 +69,11 @@ int chunk_get_ns(struct store *s, const char *ns, const struct oid *id, struct b
 /* Decodes and verifies one stored object; appends plaintext to out. On
  * failure out is left as it was. */
 int chunk_decode(const struct oid *id, const uint8_t *obj, size_t objlen, struct buf *out);
+/* The same for an object that sits at the end of out, from start: leaves
+ * its verified plaintext there instead (a raw chunk's is shifted over
+ * the header, not copied out of another buffer). On failure out->len is
+ * start again. */
+int chunk_decode_tail(const struct oid *id, struct buf *out, size_t start);
 
 void chunk_key(const struct oid *id, char key[CHUNK_KEY_MAX]);
 void chunk_key_ns(const char *ns, const struct oid *id, char key[CHUNK_KEY_MAX]);

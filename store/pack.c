@@ -61,20 +61,25 @@ int pack_chunk_get(struct store *s, const struct oid *id, const struct oid *pack
 		   uint32_t stored_len, struct buf *out)
 {
 	char key[PACK_KEY_MAX], hex[OID_HEXSZ + 1];
-	struct buf obj = BUF_INIT;
+	size_t start = out->len;
 	int rc;
 
+	/* the range is read where its plaintext goes (chunk_decode_tail) */
 	pack_key(pack, key);
-	rc = store_get(s, key, off, stored_len, &obj);
+	rc = store_get(s, key, off, stored_len, out);
 	if (rc == -ENOENT)
 		rc = t9k_err(-ENOENT, "pack %s (holding chunk %s) not found in store %s", key + 6,
 			     oid_to_hex(id, hex), store_url(s));
-	else if (rc == 0 && obj.len != stored_len)
+	else if (rc == 0 && out->len - start != stored_len)
 		rc = t9k_err(T9K_ECORRUPT, "chunk %s: %s has %zu bytes at %llu, not %u",
-			     oid_to_hex(id, hex), key, obj.len, (unsigned long long)off, stored_len);
+			     oid_to_hex(id, hex), key, out->len - start, (unsigned long long)off,
+			     stored_len);
 	if (rc == 0)
-		rc = chunk_decode(id, obj.data, obj.len, out);
-	buf_release(&obj);
+		return chunk_decode_tail(id, out, start);
+	if (out->data) {
+		out->len = start;
+		out->data[start] = 0;
+	}
 	return rc;
 }
 

@@ -84,17 +84,25 @@ int cache_client_set_group(struct cache_client *cc, const char *list)
 	return rc < 0 ? rc : 0;
 }
 
-/* Reads a passed descriptor's len bytes to out. */
+/* Reads a passed descriptor's len bytes to out: directly when out's
+ * buffer is page aligned with the room (the mount's chunk buffers are),
+ * else through the page cache. */
 static int read_fd(int fd, uint32_t len, struct buf *out)
 {
+	uint8_t *dst;
 	ssize_t n;
 	int rc = buf_grow(out, len);
 
 	if (rc < 0)
 		return t9k_err(rc, "out of memory");
-	/* one readahead of the whole file, not the device's 128 KiB steps */
-	posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
-	n = pread_full(fd, out->data + out->len, len, 0);
+	dst = out->data + out->len;
+	/* the daemon opened the descriptor for us alone */
+	n = pread_direct(fd, dst, len, 0, out->cap - out->len - 1);
+	if (n == -EINVAL) {
+		/* one readahead of the whole file, not the device's 128 KiB steps */
+		posix_fadvise(fd, 0, len, POSIX_FADV_WILLNEED);
+		n = pread_full(fd, dst, len, 0);
+	}
 	if (n < 0)
 		return t9k_err((int)n, "reading a cache file: %s", strerror((int)-n));
 	if ((size_t)n != len)

@@ -93,6 +93,38 @@ ssize_t pread_full(int fd, void *data, size_t len, off_t off)
 	return (ssize_t)got;
 }
 
+ssize_t pread_direct(int fd, void *data, size_t len, off_t off, size_t room)
+{
+	size_t want = (len + PREAD_DIRECT_ALIGN - 1) & ~(size_t)(PREAD_DIRECT_ALIGN - 1), got = 0;
+	char *p = data;
+	int fl;
+
+	if ((uintptr_t)data % PREAD_DIRECT_ALIGN || off % PREAD_DIRECT_ALIGN || room < want)
+		return -EINVAL;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0)
+		return -EINVAL;
+	/* a short read is the end of the file; one that is not aligned ends
+	 * the loop (the next offset could not be read directly) */
+	while (got < len && got % PREAD_DIRECT_ALIGN == 0) {
+		ssize_t n = pread(fd, p + got, want - got, off + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			got = (size_t)-errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	(void)fcntl(fd, F_SETFL, fl);
+	if ((ssize_t)got < 0)
+		return (ssize_t)got;
+	return (ssize_t)(got < len ? got : len);
+}
+
 int fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -16,6 +16,15 @@ int pwrite_full(int fd, const void *data, size_t len, off_t off);
 /* read() until len bytes or EOF; returns bytes read (short only at EOF). */
 ssize_t read_full(int fd, void *data, size_t len);
 ssize_t pread_full(int fd, void *data, size_t len, off_t off);
+/* pread_full with O_DIRECT (the device writes into data: no page cache
+ * to fill and copy from) when data and off are aligned to
+ * PREAD_DIRECT_ALIGN and room (the bytes at data that may be written)
+ * covers len rounded up to it; reads stop at the end of the file. Sets
+ * O_DIRECT on fd's open file description while it reads: call it on a
+ * descriptor of your own. -EINVAL: not possible here (alignment, room,
+ * or a file system without direct I/O); read another way. */
+#define PREAD_DIRECT_ALIGN 4096
+ssize_t pread_direct(int fd, void *data, size_t len, off_t off, size_t room);
 
 /* fsync() of the directory holding entries we created or renamed. */
 int fsync_dir(const char *dir);

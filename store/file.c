@@ -154,6 +154,8 @@ static int fs_put(struct store *s, const char *key, const struct iovec *iov, int
 	return 0;
 }
 
+#define DIRECT_MIN (64u << 10)
+
 static int fs_get(struct store *s, const char *key, uint64_t off, uint64_t len, struct buf *out)
 {
 	struct file_store *fs = fs_of(s);
@@ -185,7 +187,15 @@ static int fs_get(struct store *s, const char *key, uint64_t off, uint64_t len, 
 		rc = t9k_err(rc, "store %s: out of memory reading '%s'", fs->base.url, key);
 		goto out;
 	}
-	n = pread_full(fd, out->data + out->len, len, (off_t)off);
+	/* A large object into a page-aligned buffer with room to spare (the
+	 * mount's chunk buffers) comes straight from the device: no page
+	 * cache to fill and copy out of, and no second copy of bytes that the
+	 * mount's own page cache keeps. Anything else reads through it. */
+	n = len >= DIRECT_MIN ? pread_direct(fd, out->data + out->len, len, (off_t)off,
+					     out->cap - out->len - 1)
+			      : -EINVAL;
+	if (n == -EINVAL)
+		n = pread_full(fd, out->data + out->len, len, (off_t)off);
 	if (n < 0) {
 		rc = io_err(fs, key, "reading", (int)-n);
 		goto out;

@@ -166,6 +166,27 @@ bench_secs() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
 }
 
+# CPU time as "USER SYS" clock ticks: of process $1 (all its threads), or
+# of the whole machine (busy time of every CPU, from /proc/stat) without
+# an argument.
+bench_cpu_ticks() {
+	if [ -n "${1:-}" ]; then
+		awk '{ print $14, $15 }' "/proc/$1/stat"
+	else
+		awk '$1 == "cpu" { print $2 + $3, $4 + $7 + $8 }' /proc/stat
+	fi
+}
+
+# CPU-s per GiB of $1 bytes from two bench_cpu_ticks readings ($2, $3):
+# prints "USER SYS" seconds per GiB.
+bench_cpu_per_gib() {
+	local tck
+	tck=$(getconf CLK_TCK)
+	awk -v b="$1" -v t="$tck" -v a="$2" -v z="$3" 'BEGIN {
+		split(a, x, " "); split(z, y, " "); g = b / 1073741824
+		printf "%.2f %.2f\n", (y[1] - x[1]) / t / g, (y[2] - x[2]) / t / g }'
+}
+
 # Prints MB/s for $1 bytes in $2 seconds.
 bench_mbps() {
 	awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f\n", b / s / 1e6 }'

@@ -24,6 +24,7 @@ rows+=$'\n'$("$BENCH_DIR/mount-s3.sh")
 rows+=$'\n'$("$BENCH_DIR/sdk.sh")
 rows+=$'\n'$("$BENCH_DIR/follow.sh")
 rows+=$'\n'$("$BENCH_DIR/cache.sh")
+rows+=$'\n'$("$BENCH_DIR/loader.sh")
 rows+=$'\n'$("$BENCH_DIR/csi.sh")
 
 echo "| workload | t9kfs (median of $BENCH_RUNS) | limit or peer | ratio |"

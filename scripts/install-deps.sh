@@ -17,7 +17,7 @@ libibverbs-dev
 libmicrohttpd-dev libjansson-dev
 libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
 python3-grpcio python3-grpc-tools python3-protobuf golang-go
-python3-pytest python3-fsspec python3-pandas python3-numpy python3-torch
+python3-pytest python3-fsspec python3-pandas python3-numpy python3-torch python3-torchvision
 git git-lfs restic borgbackup time
 rclone s3fs
 chromium-headless-shell

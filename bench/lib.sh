@@ -166,15 +166,9 @@ bench_secs() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
 }
 
-# CPU time as "USER SYS" clock ticks: of process $1 (all its threads), or
-# of the whole machine (busy time of every CPU, from /proc/stat) without
-# an argument.
+# CPU time of process $1 (all its threads) as "USER SYS" clock ticks.
 bench_cpu_ticks() {
-	if [ -n "${1:-}" ]; then
-		awk '{ print $14, $15 }' "/proc/$1/stat"
-	else
-		awk '$1 == "cpu" { print $2 + $3, $4 + $7 + $8 }' /proc/stat
-	fi
+	awk '{ print $14, $15 }' "/proc/$1/stat"
 }
 
 # CPU-s per GiB of $1 bytes from two bench_cpu_ticks readings ($2, $3):

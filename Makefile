@@ -80,13 +80,21 @@ $(GEN)/google/protobuf/%.pb-c.c $(GEN)/google/protobuf/%.pb-c.h: $(PROTO_INC)/go
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -I$(PROTO_INC) google/protobuf/$*.proto
 
+# The web console (ui/): its files as C arrays (scripts/embed-ui.sh), built
+# into the binary, so it is served with no network at run time. Generated
+# into $(GEN), never committed.
+UI_FILES := $(sort $(wildcard ui/*.html ui/static/*))
+$(GEN)/ui_assets.c: $(UI_FILES) scripts/embed-ui.sh
+	@mkdir -p $(GEN)
+	sh scripts/embed-ui.sh $@ $(UI_FILES)
+
 # Generated code is not ours to warn about.
 $(GEN)/%.o: $(GEN)/%.c
 	$(CC) $(ALL_CFLAGS) -w -c $< -o $@
 
 $(call obj,$(wildcard csi/*.c) $(TOOL_SRC) $(UNIT_SRC)): $(GEN_HDR)
 
-$(BUILD)/libt9kfs.a: $(call obj,$(LIB_SRC)) $(GEN_SRC:.c=.o)
+$(BUILD)/libt9kfs.a: $(call obj,$(LIB_SRC)) $(GEN_SRC:.c=.o) $(GEN)/ui_assets.o
 	rm -f $@
 	ar rcs $@ $^
 

@@ -23,6 +23,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "meta/console.h"
 #include "meta/json.h"
 #include "meta/members.h"
 #include "meta/repo.h"
@@ -250,16 +251,25 @@ void api_reply_init(struct api_reply *rep)
 {
 	memset(rep, 0, sizeof(*rep));
 	buf_init(&rep->body);
+	buf_init(&rep->headers);
 	rep->fd = -1;
 }
 
 void api_reply_release(struct api_reply *rep)
 {
 	buf_release(&rep->body);
+	buf_release(&rep->headers);
 	if (rep->fd >= 0)
 		close(rep->fd);
 	rep->fd = -1;
 	rep->fd_len = 0;
+	if (rep->read && rep->free)
+		rep->free(rep->stream_arg);
+	rep->read = NULL;
+	rep->free = NULL;
+	rep->stream_arg = NULL;
+	rep->stream_len = 0;
+	rep->content_type = NULL;
 }
 
 static int spill_open(void)
@@ -1337,6 +1347,14 @@ static const struct route routes[] = {
 	{ "POST", "repos/:/branches/:/revert", h_revert, NEED_REPO | HAS_BODY },
 	{ "GET", "repos/:/chunk-index/:", h_chunk_index_get, NEED_REPO },
 	{ "POST", "repos/:/chunk-index", h_chunk_index_put, NEED_REPO | HAS_BODY },
+	/* the web console's reads (meta/console.c) */
+	{ "GET", "repos/:/summary", console_summary, NEED_REPO },
+	{ "GET", "repos/:/refinfo", console_refinfo, NEED_REPO },
+	{ "GET", "repos/:/history", console_history, NEED_REPO },
+	{ "GET", "repos/:/tree", console_tree, NEED_REPO },
+	{ "GET", "repos/:/file", console_file, NEED_REPO },
+	{ "GET", "repos/:/changes", console_changes, NEED_REPO },
+	{ "GET", "repos/:/compare", console_compare, NEED_REPO },
 	{ "GET", "cache-groups/:", h_group_get, 0 },
 	{ "PUT", "cache-groups/:/members/:", h_member_beat, HAS_BODY },
 	{ "DELETE", "cache-groups/:/members/:", h_member_leave, 0 },
@@ -1472,6 +1490,90 @@ static int dispatch(struct call *c)
 	if ((hit->flags & NEED_REPO) && (rc = slot_get(c->api, c->repo, &c->slot)) < 0)
 		return rc;
 	return hit->fn(c);
+}
+
+/* ---- what meta/console.c reads of a call (meta/console.h) ---- */
+
+struct repo *api_call_repo(struct call *c)
+{
+	return c->slot->r;
+}
+
+const char *api_call_repo_name(struct call *c)
+{
+	return c->repo;
+}
+
+struct meta_db *api_call_db(struct call *c)
+{
+	return c->api->db;
+}
+
+int api_call_query(struct call *c, const char *key, const char **out)
+{
+	return query(c, key, out);
+}
+
+int api_call_query_u64(struct call *c, const char *key, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	return query_u64(c, key, lo, hi, out);
+}
+
+int api_call_query_bool(struct call *c, const char *key, bool *out)
+{
+	return query_bool(c, key, out);
+}
+
+const char *api_call_header(struct call *c, const char *name)
+{
+	return c->req->header ? c->req->header(c->req->query_arg, name) : NULL;
+}
+
+struct api_reply *api_call_reply(struct call *c)
+{
+	return c->rep;
+}
+
+int api_call_out(struct call *c, const char *s, size_t n)
+{
+	return out_add(c->rep, s, n);
+}
+
+int api_call_json(struct call *c, json_t *j)
+{
+	return out_json(c->rep, j);
+}
+
+int api_call_end(struct call *c, unsigned status)
+{
+	return list_end(c, "", status);
+}
+
+struct api_repo_keep {
+	struct meta_api *api;
+	struct repo_slot *slot;
+};
+
+struct api_repo_keep *api_call_repo_keep(struct call *c)
+{
+	struct api_repo_keep *k = malloc(sizeof(*k));
+
+	if (!k)
+		return NULL;
+	k->api = c->api;
+	k->slot = c->slot;
+	pthread_mutex_lock(&c->api->lock);
+	c->slot->refs++;
+	pthread_mutex_unlock(&c->api->lock);
+	return k;
+}
+
+void api_repo_keep_put(struct api_repo_keep *k)
+{
+	if (!k)
+		return;
+	slot_put(k->api, k->slot);
+	free(k);
 }
 
 bool meta_api_is_public(const char *method, const char *path)

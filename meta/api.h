@@ -45,11 +45,18 @@ struct api_request {
 	void *query_arg;
 	const char *body; /* may be NULL when body_len is 0 */
 	size_t body_len;
+	/* A request header's value or NULL (may itself be NULL: none); takes
+	 * query_arg. */
+	const char *(*header)(void *arg, const char *name);
 };
 
 /* A reply: status and a JSON body, in memory or, when large, in an
  * unlinked temporary file (fd >= 0, fd_len bytes from offset 0; whoever
- * sends it takes the fd and sets it to -1). */
+ * sends it takes the fd and sets it to -1). The console's file endpoint
+ * (meta/console.c) instead sends bytes of another type, from memory or
+ * from a stream: read(arg, pos, buf, max) gives the next bytes at pos of
+ * stream_len (> 0: bytes, 0: end, < 0: error) and free(arg) ends it;
+ * whoever sends it takes the stream and sets read to NULL. */
 struct api_reply {
 	unsigned status;
 	char allow[48];     /* 405: the methods the path takes, for Allow */
@@ -58,6 +65,12 @@ struct api_reply {
 	int fd;
 	uint64_t fd_len;
 	int err;            /* our code of an error reply, 0 on success */
+	const char *content_type; /* static; NULL: application/json */
+	struct buf headers; /* more headers, "Name: value\n" each */
+	long (*read)(void *arg, uint64_t pos, char *buf, size_t max);
+	void (*free)(void *arg);
+	void *stream_arg;
+	uint64_t stream_len;
 };
 
 void api_reply_init(struct api_reply *rep);

@@ -16,6 +16,18 @@
  * is drained and answered 413); the last call runs the api and queues the
  * reply; the completion callback logs one line and frees the state.
  *
+ * The web console: GET /, /ui and /ui/... are its files (meta/webui.h),
+ * answered at the first call without any credential (they hold no data:
+ * the pages ask the API); any path under /ui/ that is not a file under
+ * /ui/static/ is the page itself, so every deep link loads. A request
+ * may carry, instead of the token, the cookie of a login (POST
+ * /api/v1/session, answered here, not by meta/api.c); a request that
+ * changes something must then also carry WEBUI_CSRF_HEADER and come from
+ * this origin (403 otherwise). With ui_public_read, GETs of
+ * /api/v1/repos... need nothing. Every reply says nosniff, a
+ * Content-Security-Policy (scripts only from /ui/static on pages, none
+ * at all elsewhere) and DENY to frames.
+ *
  * Invariants: the plain token never stays in memory (its SHA-256 does, and
  * presented tokens are hashed and compared in constant time); the server
  * only unlinks a unix socket file it created itself (same device/inode).
@@ -30,6 +42,8 @@
 #include "lib/util.h"
 #include "meta/api.h"
 #include "meta/db.h"
+#include "meta/json.h"
+#include "meta/webui.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -72,7 +86,12 @@ struct meta_service {
 	int nls;
 	atomic_int inflight;     /* requests between first call and completion */
 	atomic_bool stopping;
+	bool public_read;        /* --ui-public-read */
+	struct webui_sessions *sessions;
 };
+
+/* What a request proved. */
+enum { AUTH_NONE, AUTH_TOKEN, AUTH_COOKIE, AUTH_ANON };
 
 /* Per request; MHD keeps it in *con_cls. */
 struct req_state {
@@ -83,6 +102,8 @@ struct req_state {
 	bool too_large;
 	bool answered;
 	unsigned status;
+	int auth;               /* AUTH_* */
+	bool session;           /* /api/v1/session, answered here */
 };
 
 /* ---- tokens ---- */
@@ -208,6 +229,61 @@ static int auth_check(struct meta_service *svc, struct MHD_Connection *conn)
 	return 0;
 }
 
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static bool is_read(const char *method)
+{
+	return !strcmp(method, "GET") || !strcmp(method, "HEAD");
+}
+
+/* The console's files: /, /ui, /ui/... */
+static bool is_ui_path(const char *url)
+{
+	return !strcmp(url, "/") || !strcmp(url, "/ui") || !strncmp(url, "/ui/", 4);
+}
+
+static bool is_session_path(const char *url)
+{
+	return !strcmp(url, "/api/v1/session") || !strcmp(url, "/api/v1/session/");
+}
+
+/* What --ui-public-read serves to anyone: the repositories and below. */
+static bool is_public_read_path(const char *url)
+{
+	return !strncmp(url, "/api/v1/repos", 13) && (!url[13] || url[13] == '/' || url[13] == '?');
+}
+
+/* Sets *auth from the request's token or cookie; -EACCES (with a
+ * message) for a wrong token, or for a stale cookie and nothing else. */
+static int auth_classify(struct meta_service *svc, struct MHD_Connection *conn, const char *method,
+			 const char *url, int *auth)
+{
+	const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, WEBUI_COOKIE);
+	int rc;
+
+	*auth = AUTH_NONE;
+	if (header(conn, MHD_HTTP_HEADER_AUTHORIZATION)) {
+		rc = auth_check(svc, conn);
+		if (rc == 0)
+			*auth = AUTH_TOKEN;
+		return rc;
+	}
+	if (cookie && webui_session_check(svc->sessions, cookie)) {
+		*auth = AUTH_COOKIE;
+		return 0;
+	}
+	if (svc->public_read && is_read(method) && is_public_read_path(url)) {
+		*auth = AUTH_ANON;
+		return 0;
+	}
+	if (cookie && *cookie)
+		return t9k_err(-EACCES, "the console's login has expired or ended: log in again");
+	return 0;
+}
+
 /* ---- requests ---- */
 
 /* Paths and query values reach meta/api.c still percent-encoded: it
@@ -224,13 +300,86 @@ static const char *query_value(void *arg, const char *key)
 	return MHD_lookup_connection_value(arg, MHD_GET_ARGUMENT_KIND, key);
 }
 
+static const char *header_value(void *arg, const char *name)
+{
+	return header(arg, name);
+}
+
+static void add_security_headers(struct MHD_Response *resp, const char *csp)
+{
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Content-Security-Policy", csp);
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
+}
+
+/* Adds the "Name: value" lines of hdrs. */
+static void add_headers(struct MHD_Response *resp, const struct buf *hdrs)
+{
+	const char *p = (const char *)hdrs->data, *end = p + hdrs->len;
+
+	while (p && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *colon;
+		char line[1024];
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (n < sizeof(line)) {
+			memcpy(line, p, n);
+			line[n] = '\0';
+			colon = strchr(line, ':');
+			if (colon) {
+				line[colon - line] = '\0';
+				MHD_add_response_header(resp, line, colon + 1 + (colon[1] == ' '));
+			}
+		}
+		p += n + 1;
+	}
+}
+
+struct stream {
+	long (*read)(void *arg, uint64_t pos, char *buf, size_t max);
+	void (*free)(void *arg);
+	void *arg;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+	long n = s->read(s->arg, pos, buf, max);
+
+	return n > 0 ? (ssize_t)n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+					   : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+
+	s->free(s->arg);
+	free(s);
+}
+
 static enum MHD_Result send_reply(struct meta_service *svc, struct MHD_Connection *conn,
 				  struct req_state *st, struct api_reply *rep)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ok;
 
-	if (rep->fd >= 0) {
+	if (rep->read) {
+		struct stream *s = malloc(sizeof(*s));
+
+		resp = NULL;
+		if (s) {
+			*s = (struct stream){ rep->read, rep->free, rep->stream_arg };
+			resp = MHD_create_response_from_callback(rep->stream_len, 256 << 10, stream_read, s,
+								 stream_free);
+			if (resp)
+				rep->read = NULL; /* the stream is MHD's now */
+			else
+				free(s);
+		}
+	} else if (rep->fd >= 0) {
 		resp = MHD_create_response_from_fd64(rep->fd_len, rep->fd);
 		if (resp)
 			rep->fd = -1; /* MHD closes it */
@@ -246,8 +395,13 @@ static enum MHD_Result send_reply(struct meta_service *svc, struct MHD_Connectio
 	}
 	if (!resp)
 		return MHD_NO;
-	if (rep->status != 204)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (rep->status != 204 && rep->status != 304)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					rep->content_type ? rep->content_type : "application/json");
+	add_security_headers(resp, WEBUI_CSP_DATA);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				rep->content_type ? "private, no-cache" : "no-store");
+	add_headers(resp, &rep->headers);
 	if (rep->allow[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
 	if (rep->challenge)
@@ -271,6 +425,145 @@ static enum MHD_Result send_error(struct meta_service *svc, struct MHD_Connectio
 	api_reply_init(&rep);
 	api_reply_error(&rep, code, NULL);
 	rep.challenge = code == -EACCES;
+	ok = send_reply(svc, conn, st, &rep);
+	api_reply_release(&rep);
+	return ok;
+}
+
+/* A 403 for a browser's changing request that another site may have made. */
+static enum MHD_Result send_forbidden(struct meta_service *svc, struct MHD_Connection *conn,
+				      struct req_state *st)
+{
+	struct api_reply rep;
+	enum MHD_Result ok;
+
+	api_reply_init(&rep);
+	rep.status = 403;
+	buf_addstr(&rep.body, "{\"error\":{\"code\":\"forbidden\",\"message\":\"a change made "
+			      "with the console's login must send the header " WEBUI_CSRF_HEADER
+			      " from the console's own origin\"}}\n");
+	ok = send_reply(svc, conn, st, &rep);
+	api_reply_release(&rep);
+	return ok;
+}
+
+/* The console's files; any other path under /ui/ is its page. */
+static enum MHD_Result send_ui(struct MHD_Connection *conn, struct req_state *st,
+			       const char *method, const char *url)
+{
+	static const char missing[] = "not found\n";
+	const struct webui_asset *a = NULL;
+	const char *etag = NULL, *inm;
+	struct MHD_Response *resp;
+	unsigned status = 200;
+	enum MHD_Result ok;
+
+	if (!is_read(method)) {
+		status = 405;
+	} else if (!strcmp(url, "/") || !strcmp(url, "/ui")) {
+		status = 302;
+	} else if (!strncmp(url, "/ui/static/", 11)) {
+		a = webui_asset_find(url + 4, &etag);
+		if (!a)
+			status = 404;
+	} else {
+		a = webui_asset_find("index.html", &etag);
+		if (!a)
+			status = 404;
+	}
+	inm = header(conn, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (a && inm && strstr(inm, etag))
+		status = 304;
+	if (status == 200)
+		resp = MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+	else
+		resp = MHD_create_response_from_buffer(status == 404 ? sizeof(missing) - 1 : 0,
+						       (void *)missing, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	add_security_headers(resp, WEBUI_CSP_PAGE);
+	if (status == 200)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+	else if (status == 404)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	if (a)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	if (status == 302)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/ui/");
+	if (status == 405)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	st->status = status;
+	st->answered = true;
+	ok = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
+/* /api/v1/session: GET says who the request is, POST {"token"} logs in
+ * (the cookie), DELETE logs out. */
+static enum MHD_Result send_session(struct meta_service *svc, struct MHD_Connection *conn,
+				    struct req_state *st, const char *method)
+{
+	static const char *const via[] = { NULL, "token", "cookie", NULL };
+	const char *xfp = header(conn, "X-Forwarded-Proto");
+	const char *secure = xfp && !strcasecmp(xfp, "https") ? "; Secure" : "";
+	struct api_reply rep;
+	enum MHD_Result ok;
+	int rc = 0;
+
+	api_reply_init(&rep);
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
+		json_t *j = json_pack("{s:b,s:s?,s:b}", "authenticated",
+				      st->auth == AUTH_TOKEN || st->auth == AUTH_COOKIE, "via",
+				      via[st->auth], "public_read", svc->public_read);
+		char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+		json_decref(j);
+		if (!s || buf_addstr(&rep.body, s) < 0 || buf_addstr(&rep.body, "\n") < 0)
+			rc = t9k_err(-ENOMEM, "out of memory");
+		free(s);
+		rep.status = 200;
+	} else if (strcmp(method, "POST") && strcmp(method, "DELETE")) {
+		rc = t9k_err(-EOPNOTSUPP, "%s is not allowed on /api/v1/session (allowed: GET, POST, DELETE)",
+			     method);
+		snprintf(rep.allow, sizeof(rep.allow), "GET, POST, DELETE");
+	} else if (!webui_same_origin(header(conn, WEBUI_CSRF_HEADER), header(conn, "Origin"),
+				      header(conn, MHD_HTTP_HEADER_HOST), header(conn, "Sec-Fetch-Site"))) {
+		api_reply_release(&rep);
+		return send_forbidden(svc, conn, st);
+	} else if (!strcmp(method, "DELETE")) {
+		webui_session_drop(svc->sessions,
+				   MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, WEBUI_COOKIE));
+		buf_addf(&rep.headers, "Set-Cookie: " WEBUI_COOKIE "=; Path=/; HttpOnly; "
+				       "SameSite=Strict; Max-Age=0%s\n", secure);
+		rep.status = 204;
+	} else {
+		json_error_t err;
+		json_t *body = json_loadb((const char *)st->body.data, st->body.len, 0, &err);
+		const char *tok = json_string_value(json_object_get(body, "token"));
+		char cookie[65];
+		int64_t expires;
+		struct oid h;
+
+		if (!tok) {
+			rc = t9k_err(-EINVAL, "want a JSON body {\"token\": \"TOKEN\"}");
+		} else if (oid_hash(&h, tok, strlen(tok)) < 0 ||
+			   CRYPTO_memcmp(h.b, svc->token_hash, sizeof(h.b))) {
+			rc = t9k_err(-EACCES, "wrong token");
+		} else if ((rc = webui_session_create(svc->sessions, cookie, &expires)) == 0) {
+			buf_addf(&rep.headers, "Set-Cookie: " WEBUI_COOKIE "=%s; Path=/; HttpOnly; "
+					       "SameSite=Strict; Max-Age=%d%s\n",
+				 cookie, WEBUI_SESSION_TTL_S, secure);
+			buf_addf(&rep.body, "{\"authenticated\":true,\"expires_ns\":%lld}\n",
+				 (long long)expires);
+			OPENSSL_cleanse(cookie, sizeof(cookie));
+			rep.status = 200;
+		}
+		json_decref(body);
+	}
+	if (rc < 0)
+		api_reply_error(&rep, rc, NULL);
 	ok = send_reply(svc, conn, st, &rep);
 	api_reply_release(&rep);
 	return ok;
@@ -301,8 +594,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = st;
 		atomic_fetch_add(&svc->inflight, 1);
 		t9k_err_clear();
-		if (!meta_api_is_public(method, url) && (rc = auth_check(svc, conn)) < 0)
+		if (is_ui_path(url))
+			return send_ui(conn, st, method, url);
+		st->session = is_session_path(url);
+		if ((rc = auth_classify(svc, conn, method, url, &st->auth)) < 0 &&
+		    !meta_api_is_public(method, url))
 			return send_error(svc, conn, st, rc);
+		if (!st->session && !meta_api_is_public(method, url) && st->auth == AUTH_NONE)
+			return send_error(svc, conn, st, auth_check(svc, conn));
+		if (st->auth == AUTH_COOKIE && !st->session && !is_read(method) &&
+		    !webui_same_origin(header(conn, WEBUI_CSRF_HEADER), header(conn, "Origin"),
+				       header(conn, MHD_HTTP_HEADER_HOST), header(conn, "Sec-Fetch-Site")))
+			return send_forbidden(svc, conn, st);
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX)
@@ -330,9 +633,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return send_error(svc, conn, st,
 				  t9k_err(-EMSGSIZE, "request body is over the limit of %u bytes",
 					  API_BODY_MAX));
-	req = (struct api_request){ .method = method, .path = url, .query = query_value,
-				    .query_arg = conn, .body = (const char *)st->body.data,
-				    .body_len = st->body.len };
+	if (st->session) {
+		ok = send_session(svc, conn, st, method);
+		buf_release(&st->body);
+		return ok;
+	}
+	/* a HEAD is the GET without its body (MHD drops the body) */
+	req = (struct api_request){ .method = strcmp(method, "HEAD") ? method : "GET", .path = url,
+				    .query = query_value, .query_arg = conn,
+				    .body = (const char *)st->body.data, .body_len = st->body.len,
+				    .header = header_value };
 	api_reply_init(&rep);
 	if (meta_api_handle(svc->api, &req, &rep) < 0) {
 		api_reply_release(&rep);
@@ -552,6 +862,7 @@ static void service_free(struct meta_service *svc)
 		listener_close(&svc->ls[i]);
 	meta_api_free(svc->api);
 	meta_db_close(svc->db);
+	webui_sessions_free(svc->sessions);
 	free(svc);
 }
 
@@ -579,6 +890,12 @@ int meta_service_start(const struct meta_service_opts *o, struct meta_service **
 		return t9k_err(-ENOMEM, "out of memory");
 	atomic_init(&svc->inflight, 0);
 	atomic_init(&svc->stopping, false);
+	svc->public_read = o->ui_public_read;
+	rc = webui_sessions_new(&svc->sessions);
+	if (rc < 0) {
+		free(svc);
+		return rc;
+	}
 	rc = meta_token_load(o->token_file, false, tok, sizeof(tok));
 	if (rc >= 0) {
 		struct oid h;

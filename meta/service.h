@@ -1,6 +1,8 @@
 /* The metadata service: the API of meta/API.md (meta/api.h) over
  * HTTP/1.1 (libmicrohttpd) on unix sockets and/or TCP, with bearer-token
- * authentication, the request-size limit and one log line per request.
+ * authentication, the request-size limit and one log line per request;
+ * and the web console (ui/, meta/webui.h) at /ui/, whose login cookie
+ * the API accepts in place of the token.
  *
  * Calling sequence (what `t9kfs meta serve` does):
  *   block SIGINT/SIGTERM in the calling thread, so server threads inherit it;
@@ -28,6 +30,10 @@ struct meta_service_opts {
 	int nlisten;
 	const char *token_file;  /* plain token; the server keeps its SHA-256 */
 	unsigned max_connections; /* 0: 64 */
+	/* The web console (meta/webui.h, under /ui/) lets anyone read
+	 * without a token or login: every GET of /api/v1/repos... is served
+	 * anonymously; changes still need the token or a login. */
+	bool ui_public_read;
 };
 
 struct meta_service;

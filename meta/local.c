@@ -30,6 +30,7 @@ static const struct {
 	{ "cache_group", "T9KFS_CACHE_GROUP" }, /* or a group to read through */
 	{ "author", "T9KFS_AUTHOR" },		/* commit author */
 	{ "log", "T9KFS_LOG" },			/* error, warn, info, debug */
+	{ "ui_listen", "T9KFS_UI_LISTEN" },	/* the embedded server's console address */
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -228,7 +229,7 @@ int meta_local_server_ensure(const char *home_dir, const char *server_addr, bool
 			     const char *exe_path, bool *started)
 {
 	char db[4200], store[4300], listen[4300], tok[4200], log[4200], pidf[4200], home[4200];
-	char exe[4096];
+	char exe[4096], ui[300], addrf[4200];
 	pid_t pid, server = 0;
 	int rc, fd, p[2];
 	ssize_t n;
@@ -258,6 +259,12 @@ int meta_local_server_ensure(const char *home_dir, const char *server_addr, bool
 	snprintf(tok, sizeof(tok), "%s/token", home_dir);
 	snprintf(log, sizeof(log), "%s/server.log", home_dir);
 	snprintf(pidf, sizeof(pidf), "%s/server.pid", home_dir);
+	snprintf(addrf, sizeof(addrf), "%s/server.addr", home_dir);
+	/* the web console on loopback TCP (browsers speak no unix sockets),
+	 * a free port unless ui_listen names one; "off" for none */
+	if (meta_local_setting(home_dir, "ui_listen", ui, sizeof(ui)) < 0 || !ui[0])
+		snprintf(ui, sizeof(ui), "127.0.0.1:0");
+	unlink(addrf);
 	/* Started as a grandchild: the server is never a child of this
 	 * process, which may live long (the SDK in a notebook) and would
 	 * otherwise keep a stopped server as a zombie. */
@@ -271,10 +278,13 @@ int meta_local_server_ensure(const char *home_dir, const char *server_addr, bool
 	}
 	if (pid == 0) {
 		char *args[] = { exe, "--home", home, "meta", "serve", "--db", db, "--store", store,
-				 "--listen", listen, "--token-file", tok, NULL };
+				 "--listen", listen, "--token-file", tok, "--addr-file", addrf,
+				 "--listen", ui, NULL };
 		pid_t child;
 
 		close(p[0]);
+		if (!strcmp(ui, "off"))
+			args[15] = NULL; /* no --listen for the console */
 		setsid();
 		child = fork();
 		if (child == 0) {

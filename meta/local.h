@@ -26,8 +26,8 @@
 int meta_local_home(const char *home, char *out, size_t size);
 
 /* Calls fn(arg, key, env, value) for each "key = value" line of
- * HOME/config, key one of server, store, cache, cache_group, author, log
- * and env its T9KFS_* variable. A missing file is fine; an unknown key
+ * HOME/config, key one of server, store, cache, cache_group, author, log,
+ * ui_listen and env its T9KFS_* variable. A missing file is fine; an unknown key
  * or a malformed line is T9K_EUSAGE naming file and line. A negative
  * return of fn stops the walk and is returned. */
 typedef int (*meta_local_config_fn)(void *arg, const char *key, const char *env,
@@ -55,7 +55,9 @@ int meta_local_server_pid(const char *home);
  * embedded is set, starts the embedded server of home (`EXE --home HOME
  * meta serve` with its database, store, socket and token under home;
  * exe NULL: this process's own binary, /proc/self/exe) and waits up to
- * 10 s for it. *started tells whether it did. A server that is not
+ * 10 s for it. The embedded server also listens on the ui_listen setting
+ * (default 127.0.0.1:0, a free loopback port; "off": not at all) for the
+ * web console, and writes its addresses to HOME/server.addr. *started tells whether it did. A server that is not
  * embedded and does not answer is -ECONNREFUSED with a message. */
 int meta_local_server_ensure(const char *home, const char *server, bool embedded, const char *exe,
 			     bool *started);

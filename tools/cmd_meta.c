@@ -21,6 +21,7 @@
 
 static const char serve_usage[] =
 	"usage: t9kfs meta serve [--db DIR] [--store URL] [--listen ADDR]... [--token-file FILE]\n"
+	"                        [--ui-public-read] [--addr-file FILE]\n"
 	"\n"
 	"Runs the metadata service (HTTP/1.1 + JSON, see meta/API.md) in the\n"
 	"foreground until SIGTERM or SIGINT. It owns the RocksDB database in DIR.\n"
@@ -34,8 +35,34 @@ static const char serve_usage[] =
 	"  --token-file FILE   bearer token, created (mode 0600, random) if missing\n"
 	"                      (default $T9KFS_HOME/token)\n"
 	"  --max-connections N concurrent connections (default 64)\n"
+	"  --ui-public-read    the web console (and every GET of /api/v1/repos...) can be\n"
+	"                      read by anyone without the token; changes still need it\n"
+	"  --addr-file FILE    write the addresses listened on, one a line, to FILE\n"
+	"                      once listening (what 't9kfs ui' reads)\n"
 	"\n"
-	"Logs one line per request on stderr (T9KFS_LOG, default info here).\n";
+	"The web console is at http://ADDR/ui/ on each TCP address; log in with the\n"
+	"token. Logs one line per request on stderr (T9KFS_LOG, default info here).\n";
+
+/* Writes the addresses, one a line, to path (through a temporary file,
+ * so a reader never sees half of it). */
+static int write_addr_file(struct meta_service *svc, int n, const char *path)
+{
+	char tmp[4200];
+	FILE *f;
+	int rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	f = fopen(tmp, "we");
+	if (!f)
+		return t9k_err(-errno, "cannot write %s: %s", tmp, strerror(errno));
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s\n", meta_service_address(svc, i));
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		rc = t9k_err(-errno, "cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	return rc;
+}
 
 static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 {
@@ -45,12 +72,14 @@ static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "token-file", required_argument, NULL, 't' },
 		{ "max-connections", required_argument, NULL, 'c' },
+		{ "ui-public-read", no_argument, NULL, 'p' },
+		{ "addr-file", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char db_def[sizeof(cli->home) + 8], tok_def[sizeof(cli->home) + 8];
 	char sock[sizeof(cli->home) + 16], store[sizeof(cli->store_url)];
-	const char *db = db_def, *tokf = tok_def;
+	const char *db = db_def, *tokf = tok_def, *addr_file = NULL;
 	char tok[META_TOKEN_MAX + 2];
 	struct meta_service_opts o = { 0 };
 	struct meta_service *svc = NULL;
@@ -65,6 +94,8 @@ static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': db = optarg; break;
+		case 'p': o.ui_public_read = true; break;
+		case 'a': addr_file = optarg; break;
 		case 't': tokf = optarg; break;
 		case 's':
 			if ((rc = cli_store_url(optarg, store, sizeof(store))) != 0)
@@ -120,7 +151,11 @@ static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 	for (int i = 0; i < o.nlisten; i++)
 		fprintf(stderr, "t9kfs: metadata service listening on %s (pid %d)\n",
 			meta_service_address(svc, i), (int)getpid());
+	if (o.ui_public_read)
+		fprintf(stderr, "t9kfs: the web console and the repositories can be read without the token (--ui-public-read)\n");
 	fflush(stderr);
+	if (addr_file && (rc = write_addr_file(svc, o.nlisten, addr_file)) < 0)
+		t9k_log(T9K_LOG_WARN, "meta: %s", t9k_errmsg(rc));
 	while (sigwait(&set, &sig) != 0)
 		;
 	t9k_log(T9K_LOG_INFO, "meta: stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");

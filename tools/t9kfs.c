@@ -43,6 +43,7 @@ static const struct cli_cmd commands[] = {
 	{ "revert", cmd_revert, "commit the inverse of a commit" },
 	{ "reset", cmd_reset, "drop staged changes of a branch" },
 	{ "server", cmd_server, "start, stop or check the local metadata server" },
+	{ "ui", cmd_ui, "print (or open) the address of the web console" },
 	{ "chunk", cmd_chunk, "store, fetch and verify content-defined chunks (debugging)" },
 	{ "meta", cmd_meta, "run the metadata service (meta serve)" },
 	{ "csi", cmd_csi, "run the Kubernetes CSI driver, or the node's mounter" },
@@ -71,10 +72,11 @@ static void usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", c->name, c->summary);
 	fprintf(f, "\nRun 't9kfs <command> --help' for a command's options.\n"
 		   "Environment: T9KFS_HOME, T9KFS_STORE, T9KFS_SERVER, T9KFS_TOKEN,\n"
-		   "T9KFS_CACHE, T9KFS_CACHE_GROUP, T9KFS_AUTHOR, T9KFS_LOG=error|warn|info|debug.\n"
+		   "T9KFS_CACHE, T9KFS_CACHE_GROUP, T9KFS_AUTHOR, T9KFS_LOG=error|warn|info|debug,\n"
+		   "T9KFS_UI_LISTEN (the local server's console address, default 127.0.0.1:0; off).\n"
 		   "$T9KFS_HOME/config may set defaults for them, one 'key = value' a line\n"
-		   "(server, store, cache, cache_group, author, log); the environment and the\n"
-		   "command line win over it.\n");
+		   "(server, store, cache, cache_group, author, log, ui_listen); the environment\n"
+		   "and the command line win over it.\n");
 }
 
 static int cmd_version(struct cli *cli, int argc, char **argv)

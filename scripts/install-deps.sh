@@ -24,6 +24,14 @@ chromium-headless-shell
 ceph-mon ceph-osd radosgw ceph-common
 util-linux"
 
+# node and npm drive the web console's browser tests (test/ui, puppeteer-core
+# against chromium-headless-shell above): Debian's, unless a node with its npm
+# is installed already (NodeSource's nodejs bundles npm and conflicts with
+# Debian's npm package).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	PKGS="$PKGS nodejs npm"
+fi
+
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

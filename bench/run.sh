@@ -26,6 +26,7 @@ rows+=$'\n'$("$BENCH_DIR/follow.sh")
 rows+=$'\n'$("$BENCH_DIR/cache.sh")
 rows+=$'\n'$("$BENCH_DIR/loader.sh")
 rows+=$'\n'$("$BENCH_DIR/csi.sh")
+rows+=$'\n'$("$BENCH_DIR/console.sh")
 
 echo "| workload | t9kfs (median of $BENCH_RUNS) | limit or peer | ratio |"
 echo "|---|---|---|---|"

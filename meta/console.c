@@ -710,6 +710,7 @@ struct file_stream {
 	struct manifest m;
 	uint64_t *offs;   /* offs[i]: where chunk i starts; offs[nchunks]: the size */
 	uint64_t base;    /* the range's first byte */
+	uint64_t end;     /* and the byte past its last */
 	int64_t cur;      /* the chunk in buf, -1: none */
 	struct buf chunk;
 };
@@ -720,7 +721,7 @@ static long stream_read(void *arg, uint64_t pos, char *out, size_t max)
 	uint64_t at = fs->base + pos, n;
 	uint32_t lo = 0, hi = fs->m.nchunks;
 
-	if (at >= fs->offs[fs->m.nchunks])
+	if (at >= fs->end)
 		return 0;
 	while (hi - lo > 1) { /* the last chunk starting at or before at */
 		uint32_t mid = lo + (hi - lo) / 2;
@@ -739,6 +740,8 @@ static long stream_read(void *arg, uint64_t pos, char *out, size_t max)
 		fs->cur = lo;
 	}
 	n = fs->offs[lo] + fs->chunk.len - at;
+	if (n > fs->end - at)
+		n = fs->end - at;
 	if (n > max)
 		n = max;
 	memcpy(out, fs->chunk.data + (at - fs->offs[lo]), (size_t)n);
@@ -769,6 +772,7 @@ static int file_stream_new(struct call *c, const struct tree_entry *e, uint64_t 
 	fs->r = api_call_repo(c);
 	fs->cur = -1;
 	fs->base = from;
+	fs->end = to;
 	buf_init(&fs->chunk);
 	rc = meta_manifest_get(repo_objects(fs->r), e, &fs->m);
 	if (rc == 0 && !(fs->offs = calloc(fs->m.nchunks + 1, sizeof(*fs->offs))))

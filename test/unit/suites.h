@@ -23,6 +23,7 @@ Suite *members_suite(void);
 Suite *csi_suite(void);
 Suite *yaml_suite(void);
 Suite *sdk_suite(void);
+Suite *console_suite(void);
 
 /* Creates a fresh directory under $TMPDIR for one test; fills path. */
 void test_tmpdir(char *path, size_t size);

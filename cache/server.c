@@ -25,7 +25,10 @@
  *
  * Single-flight: the owner of a chunk fills it through cache_disk_begin,
  * which lets one caller fetch and makes the others wait for its file,
- * however many mounts and peers ask at once.
+ * however many mounts and peers ask at once. The caller that fetched
+ * answers with the bytes first and writes the file after (commit_fill),
+ * so a cold read waits for the store only; a warm-up's answer comes
+ * after the file, as it promises the chunk is cached.
  *
  * Membership: the group can change while requests run
  * (cache_server_set_group). Each GET batch holds the group current when
@@ -87,6 +90,8 @@ struct conn {
 	bool is_unix;
 	struct cache_rdma_qp *qp; /* connected by the peer's RDMA_CONNECT */
 	struct buf req, data;
+	struct cache_entry *fill; /* data fetched from the store, its file
+				   * written once the answer is out */
 	struct conn *next;
 };
 
@@ -309,7 +314,13 @@ static int from_disk(struct conn *c, struct store *st, const struct proto_item *
 				     it->len);
 		if (rc == 0)
 			count(&s->c.store_bytes, c->data.len);
-		if (how == CACHE_DISK_FILL) {
+		if (how == CACHE_DISK_FILL && rc == 0 && !warm) {
+			/* a reader gets the bytes before the file is written
+			 * (commit_fill, after the answer): a cold read waits
+			 * for the store, not for this disk too. A warm-up's
+			 * answer still means "cached". */
+			c->fill = e;
+		} else if (how == CACHE_DISK_FILL) {
 			int crc = rc == 0 ? cache_disk_commit(s->disk, e, c->data.data) : 0;
 
 			if (crc < 0)
@@ -417,6 +428,23 @@ static void observe(struct cache_server *s, double secs)
 	count(&s->c.lat_sum_us, (uint64_t)(secs * 1e6));
 }
 
+/* Writes the cache file of what from_disk fetched from the store for
+ * this answer (c->data), now that the answer is out. Others asking for
+ * the chunk meanwhile wait for it (cache_disk_begin). */
+static void commit_fill(struct conn *c, const struct oid *id)
+{
+	struct cache_server *s = c->s;
+	int rc;
+
+	if (!c->fill)
+		return;
+	rc = cache_disk_commit(s->disk, c->fill, c->data.data);
+	if (rc < 0)
+		log_chunk_err("not cached", id, rc);
+	cache_disk_put(s->disk, c->fill);
+	c->fill = NULL;
+}
+
 /* g: the group held for the batch, or NULL (standalone). */
 static int serve_one(struct conn *c, const struct cache_group *g, struct store *st, const char *url,
 		     const struct proto_item *it, uint8_t flags)
@@ -447,6 +475,7 @@ static int serve_one(struct conn *c, const struct cache_group *g, struct store *
 			if (rc > 0)
 				count(&s->c.bytes_served, c->data.len);
 			observe(s, now_sec() - t0);
+			commit_fill(c, &it->id);
 			if (c->data.cap > (8u << 20))
 				buf_release(&c->data);
 			return rc < 0 ? rc : 0;
@@ -464,6 +493,7 @@ static int serve_one(struct conn *c, const struct cache_group *g, struct store *
 	if (fd >= 0)
 		close(fd);
 	observe(s, now_sec() - t0);
+	commit_fill(c, &it->id);
 	if (c->data.cap > (8u << 20)) { /* keep idle connections small */
 		buf_release(&c->data);
 	}

@@ -279,7 +279,7 @@ int meta_local_server_ensure(const char *home_dir, const char *server_addr, bool
 	if (pid == 0) {
 		char *args[] = { exe, "--home", home, "meta", "serve", "--db", db, "--store", store,
 				 "--listen", listen, "--token-file", tok, "--addr-file", addrf,
-				 "--listen", ui, NULL };
+				 "--ui-listen", ui, NULL };
 		pid_t child;
 
 		close(p[0]);

@@ -82,7 +82,7 @@ struct meta_service {
 	struct meta_db *db;
 	struct meta_api *api;
 	uint8_t token_hash[OID_RAWSZ];
-	struct listener ls[META_SERVICE_MAX_LISTEN];
+	struct listener ls[META_SERVICE_MAX_LISTEN + 1]; /* + ui_listen */
 	int nls;
 	atomic_int inflight;     /* requests between first call and completion */
 	atomic_bool stopping;
@@ -922,11 +922,28 @@ int meta_service_start(const struct meta_service_opts *o, struct meta_service **
 		if (rc < 0)
 			goto fail;
 	}
+	if (o->ui_listen) {
+		struct listener *l = &svc->ls[svc->nls++];
+		int urc = listener_start(svc, l, o->ui_listen, max_conn);
+
+		if (urc < 0) {
+			t9k_log(T9K_LOG_WARN, "meta: no web console on %s: %s", o->ui_listen,
+				t9k_errmsg(urc));
+			listener_close(l);
+			memset(l, 0, sizeof(*l));
+			svc->nls--;
+		}
+	}
 	*out = svc;
 	return 0;
 fail:
 	service_free(svc);
 	return rc;
+}
+
+int meta_service_naddr(const struct meta_service *svc)
+{
+	return svc->nls;
 }
 
 const char *meta_service_address(const struct meta_service *svc, int i)

@@ -30,6 +30,10 @@ struct meta_service_opts {
 	int nlisten;
 	const char *token_file;  /* plain token; the server keeps its SHA-256 */
 	unsigned max_connections; /* 0: 64 */
+	/* One more listener for the web console ("HOST:PORT", NULL: none)
+	 * that may fail: then the service runs without it and logs why (a
+	 * host without loopback must not lose its metadata service). */
+	const char *ui_listen;
 	/* The web console (meta/webui.h, under /ui/) lets anyone read
 	 * without a token or login: every GET of /api/v1/repos... is served
 	 * anonymously; changes still need the token or a login. */
@@ -44,9 +48,11 @@ struct meta_service;
  * Port 0 picks a free port (see meta_service_address). */
 int meta_service_start(const struct meta_service_opts *opts, struct meta_service **out);
 
-/* Where listener i (0..nlisten-1) is bound: "unix:PATH" or "HOST:PORT"
+/* Where listener i (0..meta_service_naddr()-1: the nlisten addresses,
+ * then ui_listen's when it started) is bound: "unix:PATH" or "HOST:PORT"
  * with the real port. Owned by the service. */
 const char *meta_service_address(const struct meta_service *svc, int i);
+int meta_service_naddr(const struct meta_service *svc);
 
 /* Stops accepting, lets requests in flight finish (up to grace_ms), then
  * closes connections, unlinks the unix sockets it created, closes the

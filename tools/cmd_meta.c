@@ -21,7 +21,7 @@
 
 static const char serve_usage[] =
 	"usage: t9kfs meta serve [--db DIR] [--store URL] [--listen ADDR]... [--token-file FILE]\n"
-	"                        [--ui-public-read] [--addr-file FILE]\n"
+	"                        [--ui-listen ADDR] [--ui-public-read] [--addr-file FILE]\n"
 	"\n"
 	"Runs the metadata service (HTTP/1.1 + JSON, see meta/API.md) in the\n"
 	"foreground until SIGTERM or SIGINT. It owns the RocksDB database in DIR.\n"
@@ -35,6 +35,8 @@ static const char serve_usage[] =
 	"  --token-file FILE   bearer token, created (mode 0600, random) if missing\n"
 	"                      (default $T9KFS_HOME/token)\n"
 	"  --max-connections N concurrent connections (default 64)\n"
+	"  --ui-listen ADDR    one more HOST:PORT, for the web console, that may fail:\n"
+	"                      the service then runs without it (a warning says why)\n"
 	"  --ui-public-read    the web console (and every GET of /api/v1/repos...) can be\n"
 	"                      read by anyone without the token; changes still need it\n"
 	"  --addr-file FILE    write the addresses listened on, one a line, to FILE\n"
@@ -73,6 +75,7 @@ static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 		{ "token-file", required_argument, NULL, 't' },
 		{ "max-connections", required_argument, NULL, 'c' },
 		{ "ui-public-read", no_argument, NULL, 'p' },
+		{ "ui-listen", required_argument, NULL, 'u' },
 		{ "addr-file", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -95,6 +98,7 @@ static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'd': db = optarg; break;
 		case 'p': o.ui_public_read = true; break;
+		case 'u': o.ui_listen = optarg; break;
 		case 'a': addr_file = optarg; break;
 		case 't': tokf = optarg; break;
 		case 's':
@@ -148,13 +152,13 @@ static int meta_serve_cmd(struct cli *cli, int argc, char **argv)
 	rc = meta_service_start(&o, &svc);
 	if (rc < 0)
 		return cli_fail(rc);
-	for (int i = 0; i < o.nlisten; i++)
+	for (int i = 0; i < meta_service_naddr(svc); i++)
 		fprintf(stderr, "t9kfs: metadata service listening on %s (pid %d)\n",
 			meta_service_address(svc, i), (int)getpid());
 	if (o.ui_public_read)
 		fprintf(stderr, "t9kfs: the web console and the repositories can be read without the token (--ui-public-read)\n");
 	fflush(stderr);
-	if (addr_file && (rc = write_addr_file(svc, o.nlisten, addr_file)) < 0)
+	if (addr_file && (rc = write_addr_file(svc, meta_service_naddr(svc), addr_file)) < 0)
 		t9k_log(T9K_LOG_WARN, "meta: %s", t9k_errmsg(rc));
 	while (sigwait(&set, &sig) != 0)
 		;

@@ -56,10 +56,10 @@ static int local_addr(struct cli *cli, char *out, size_t size)
 	if (found)
 		return 0;
 	return t9k_err(T9K_ENOTFOUND,
-		       "the local server (pid %d) has no TCP address for the console: it runs with "
-		       "ui_listen = off, or an older t9kfs started it; restart it with 't9kfs server "
-		       "stop' and run 't9kfs ui' again",
-		       cli_server_pid(cli));
+		       "the local server (pid %d) has no TCP address for the console: ui_listen is "
+		       "off, or its address could not be bound (see %s/server.log), or an older t9kfs "
+		       "started it; restart it with 't9kfs server stop' and run 't9kfs ui' again",
+		       cli_server_pid(cli), cli->home);
 }
 
 /* http://ADDR/ui/, where a wildcard address becomes the loopback one. */

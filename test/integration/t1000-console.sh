@@ -411,7 +411,7 @@ test_expect_success 'charts drawn: pixels at the places of the charts, the colou
 	done
 '
 
-test_expect_success 't9kfs ui: the console of T9KFS_SERVER, of the local server (started), --open' '
+test_expect_success 't9kfs ui: the console of T9KFS_SERVER, of the local server (started), --open; a console that cannot listen' '
 	test "$(t9kfs ui)" = "$BASE/ui/" &&
 	test "$(T9KFS_SERVER=$BASE/ t9kfs ui)" = "$BASE/ui/" &&
 	test_must_fail env T9KFS_SERVER="unix:$TEST_DIR/main.sock" "$T9KFS_BIN" ui 2>err &&
@@ -427,6 +427,10 @@ test_expect_success 't9kfs ui: the console of T9KFS_SERVER, of the local server 
 	env -u T9KFS_SERVER "$T9KFS_BIN" server stop >/dev/null &&
 	test_must_fail env -u T9KFS_SERVER T9KFS_UI_LISTEN=off "$T9KFS_BIN" ui 2>err &&
 	grep -q "no TCP address for the console" err &&
+	env -u T9KFS_SERVER "$T9KFS_BIN" server stop >/dev/null &&
+	env -u T9KFS_SERVER -u T9KFS_TOKEN T9KFS_UI_LISTEN=10.255.255.1:9 "$T9KFS_BIN" repo list >/dev/null &&
+	grep -q "no web console on 10.255.255.1:9" "$T9KFS_HOME/server.log" &&
+	test_must_fail env -u T9KFS_SERVER "$T9KFS_BIN" ui 2>err && grep -q "could not be bound" err &&
 	env -u T9KFS_SERVER "$T9KFS_BIN" server stop >/dev/null &&
 	test_must_fail "$T9KFS_BIN" ui extra 2>err && test_must_fail "$T9KFS_BIN" ui --nope 2>err
 '

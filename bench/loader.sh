@@ -92,6 +92,20 @@ median_of() { # kind pass
 		bench_json_get value | bench_median
 }
 
+value_of() { # kind run pass
+	grep "\"workload\":\"epoch\",\"kind\":\"$1\",\"run\":$2,\"pass\":\"$3\"" "$results" |
+		bench_json_get value
+}
+
+# The median over runs of side $1's ratio to the local directory in the
+# same run (pass $2): on a shared machine a run's sides see the same load.
+ratio_median() { # kind pass
+	local r
+	for r in $(seq "$runs"); do
+		bench_div "$(value_of "$1" "$r" "$2")" "$(value_of local "$r" "$2")" 3
+	done | bench_median
+}
+
 bench_log "loader: writing $nimages PNGs of ${px}x$px to $work"
 mkdir -p "$work/data" "$mnt"
 "$PY" "$reader" gen "$work/data/imgs" "$classes" "$per_class" "$px"
@@ -173,7 +187,7 @@ for pass in cold warm; do
 		t=$(median_of "$side" "$pass")
 		bench_summary "$results" "loader: ImageFolder epoch, $nimages PNGs, $pass, ${title[$side]}" \
 			images/s higher "t9kfs:t9kfs=$t" "limit:local disk=$l"
-		echo "| loader: PyTorch ImageFolder epoch, $nimages PNGs ${px}x$px, $workers workers, $pass, ${title[$side]} | $t images/s | local disk: $l images/s | $(bench_div "$t" "$l") |"
+		echo "| loader: PyTorch ImageFolder epoch, $nimages PNGs ${px}x$px, $workers workers, $pass, ${title[$side]} | $t images/s | local disk: $l images/s | $(bench_div "$t" "$l") (median of the runs' own ratios: $(ratio_median "$side" "$pass" | awk '{ printf "%.2f", $1 }')) |"
 	done
 done
 {

@@ -60,7 +60,7 @@ stop() {
 }
 test_cleanup stop main
 test_cleanup stop public
-test_cleanup t9kfs server stop
+test_cleanup env -u T9KFS_SERVER -u T9KFS_TOKEN "$T9KFS_BIN" server stop
 
 read -r PORT PUBLIC_PORT <<<"$(free_ports 2)"
 serve main "$PORT" || { cat "$TEST_DIR/main.log"; exit 1; }

@@ -650,6 +650,103 @@ int meta_repo_list(struct meta_db *db, int (*fn)(const struct meta_repo *r, void
 	return ret < 0 ? ret : scan(db, NULL, &k, repo_list_one, &c);
 }
 
+/* ---- tokens (meta/authz.h): 'T' name -> record ---- */
+
+int meta_token_name_check(const char *name)
+{
+	return name_check("token", name);
+}
+
+int meta_token_put(struct meta_db *db, const char *name, const void *val, size_t len)
+{
+	rocksdb_writebatch_t *b;
+	struct buf cur;
+	struct key k;
+	int ret;
+
+	if ((ret = meta_token_name_check(name)) < 0 || (ret = key_build(&k, 'T', name, NULL, NULL)) < 0)
+		return ret;
+	buf_init(&cur);
+	db_lock(db);
+	ret = kv_get(db, NULL, &k, &cur);
+	if (ret > 0)
+		ret = t9k_err(-EEXIST, "token '%s' exists", name);
+	if (ret == 0) {
+		b = rocksdb_writebatch_create();
+		rocksdb_writebatch_put(b, k.b, k.len, val, len);
+		ret = batch_write(db, b);
+		rocksdb_writebatch_destroy(b);
+	}
+	db_unlock(db);
+	buf_release(&cur);
+	return ret;
+}
+
+int meta_token_get(struct meta_db *db, const char *name, struct buf *val)
+{
+	struct key k;
+	int ret;
+
+	if ((ret = meta_token_name_check(name)) < 0 || (ret = key_build(&k, 'T', name, NULL, NULL)) < 0)
+		return ret;
+	ret = kv_get(db, NULL, &k, val);
+	if (ret == 0)
+		return t9k_err(T9K_ENOTFOUND, "no token '%s'", name);
+	return ret < 0 ? ret : 0;
+}
+
+int meta_token_delete(struct meta_db *db, const char *name)
+{
+	rocksdb_writebatch_t *b;
+	struct buf cur;
+	struct key k;
+	int ret;
+
+	if ((ret = meta_token_name_check(name)) < 0 || (ret = key_build(&k, 'T', name, NULL, NULL)) < 0)
+		return ret;
+	buf_init(&cur);
+	db_lock(db);
+	ret = kv_get(db, NULL, &k, &cur);
+	if (ret == 0)
+		ret = t9k_err(T9K_ENOTFOUND, "no token '%s'", name);
+	if (ret > 0) {
+		b = rocksdb_writebatch_create();
+		rocksdb_writebatch_delete(b, k.b, k.len);
+		ret = batch_write(db, b);
+		rocksdb_writebatch_destroy(b);
+	}
+	db_unlock(db);
+	buf_release(&cur);
+	return ret;
+}
+
+struct token_list_ctx {
+	int (*fn)(const char *name, const void *val, size_t len, void *arg);
+	void *arg;
+};
+
+static int token_list_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	struct token_list_ctx *c = arg;
+	char name[META_REPO_NAME_MAX + 1];
+
+	if (klen < 2 || klen - 1 > META_REPO_NAME_MAX)
+		return 0;
+	memcpy(name, k + 1, klen - 1);
+	name[klen - 1] = '\0';
+	return c->fn(name, v, vlen, c->arg);
+}
+
+int meta_token_list(struct meta_db *db, int (*fn)(const char *name, const void *val, size_t len, void *arg),
+		    void *arg)
+{
+	struct token_list_ctx c = { fn, arg };
+	struct key k;
+	int ret = key_build(&k, 'T', "", NULL, NULL);
+
+	return ret < 0 ? ret : scan(db, NULL, &k, token_list_one, &c);
+}
+
 /* ---- refs ---- */
 
 int meta_ref_get(struct meta_db *db, const char *repo, const char *refname, struct oid *out)

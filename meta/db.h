@@ -87,6 +87,17 @@ int meta_repo_delete(struct meta_db *db, const char *name);
 /* Calls fn for each repo in name order; a non-zero return stops. */
 int meta_repo_list(struct meta_db *db, int (*fn)(const struct meta_repo *r, void *arg), void *arg);
 
+/* Tokens (meta/authz.h): key 'T' name (rules of a repository name), the
+ * value an opaque record. put: -EEXIST when name exists; get and delete:
+ * T9K_ENOTFOUND when it does not; list: name order. */
+struct buf;
+int meta_token_name_check(const char *name);
+int meta_token_put(struct meta_db *db, const char *name, const void *val, size_t len);
+int meta_token_get(struct meta_db *db, const char *name, struct buf *val);
+int meta_token_delete(struct meta_db *db, const char *name);
+int meta_token_list(struct meta_db *db, int (*fn)(const char *name, const void *val, size_t len, void *arg),
+		    void *arg);
+
 /* refname: "branch/NAME" or "tag/NAME". */
 int meta_ref_get(struct meta_db *db, const char *repo, const char *refname, struct oid *out);
 /* Sets refname to *new if its current value is *old; old == NULL means it

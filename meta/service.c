@@ -28,6 +28,13 @@
  * Content-Security-Policy (scripts only from /ui/static on pages, none
  * at all elsewhere) and DENY to frames.
  *
+ * Who a request is (meta/authz.h): the token file's token is the bootstrap
+ * admin; any other bearer token or a console login (which remembers the
+ * name of the token that logged in, looked up again on every request so a
+ * revoke or an expiry ends it) is a named token of the database. The last
+ * call checks the permission the endpoint needs (403 naming it), serves
+ * /api/v1/tokens, and makes a commit's author the token's name.
+ *
  * Invariants: the plain token never stays in memory (its SHA-256 does, and
  * presented tokens are hashed and compared in constant time); the server
  * only unlinks a unix socket file it created itself (same device/inode).
@@ -38,6 +45,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "meta/authz.h"
 #include "lib/oid.h"
 #include "lib/util.h"
 #include "meta/api.h"
@@ -104,6 +112,7 @@ struct req_state {
 	unsigned status;
 	int auth;               /* AUTH_* */
 	bool session;           /* /api/v1/session, answered here */
+	struct authz_ident id;  /* AUTH_TOKEN, AUTH_COOKIE: who */
 };
 
 /* ---- tokens ---- */
@@ -208,8 +217,9 @@ out:
 	return rc;
 }
 
-/* 0 when the request carries the token, else -EACCES with a message. */
-static int auth_check(struct meta_service *svc, struct MHD_Connection *conn)
+/* 0 when the request carries a valid token (its identity in *id), else
+ * -EACCES with a message. */
+static int auth_check(struct meta_service *svc, struct MHD_Connection *conn, struct authz_ident *id)
 {
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						    MHD_HTTP_HEADER_AUTHORIZATION);
@@ -224,9 +234,11 @@ static int auth_check(struct meta_service *svc, struct MHD_Connection *conn)
 		h++;
 	if (oid_hash(&got, h, strlen(h)) < 0)
 		return t9k_err(-EACCES, "cannot hash the token");
-	if (CRYPTO_memcmp(got.b, svc->token_hash, sizeof(got.b)))
-		return t9k_err(-EACCES, "wrong token");
-	return 0;
+	if (!CRYPTO_memcmp(got.b, svc->token_hash, sizeof(got.b))) {
+		authz_bootstrap(id);
+		return 0;
+	}
+	return authz_token_lookup(svc->db, h, id);
 }
 
 static const char *header(struct MHD_Connection *conn, const char *name)
@@ -259,19 +271,21 @@ static bool is_public_read_path(const char *url)
 /* Sets *auth from the request's token or cookie; -EACCES (with a
  * message) for a wrong token, or for a stale cookie and nothing else. */
 static int auth_classify(struct meta_service *svc, struct MHD_Connection *conn, const char *method,
-			 const char *url, int *auth)
+			 const char *url, int *auth, struct authz_ident *id)
 {
 	const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, WEBUI_COOKIE);
+	char who[META_REPO_NAME_MAX + 1];
 	int rc;
 
 	*auth = AUTH_NONE;
 	if (header(conn, MHD_HTTP_HEADER_AUTHORIZATION)) {
-		rc = auth_check(svc, conn);
+		rc = auth_check(svc, conn, id);
 		if (rc == 0)
 			*auth = AUTH_TOKEN;
 		return rc;
 	}
-	if (cookie && webui_session_check(svc->sessions, cookie)) {
+	if (cookie && webui_session_who(svc->sessions, cookie, who, sizeof(who)) &&
+	    authz_token_by_name(svc->db, who, id) == 0) {
 		*auth = AUTH_COOKIE;
 		return 0;
 	}
@@ -514,9 +528,10 @@ static enum MHD_Result send_session(struct meta_service *svc, struct MHD_Connect
 
 	api_reply_init(&rep);
 	if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) {
-		json_t *j = json_pack("{s:b,s:s?,s:b}", "authenticated",
-				      st->auth == AUTH_TOKEN || st->auth == AUTH_COOKIE, "via",
-				      via[st->auth], "public_read", svc->public_read);
+		bool who = st->auth == AUTH_TOKEN || st->auth == AUTH_COOKIE;
+		json_t *j = json_pack("{s:b,s:s?,s:b,s:s?,s:b}", "authenticated", who, "via",
+				      via[st->auth], "public_read", svc->public_read, "identity",
+				      who ? st->id.name : NULL, "admin", who && st->id.admin);
 		char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 		json_decref(j);
@@ -546,12 +561,18 @@ static enum MHD_Result send_session(struct meta_service *svc, struct MHD_Connect
 		int64_t expires;
 		struct oid h;
 
+		struct authz_ident id;
+
 		if (!tok) {
 			rc = t9k_err(-EINVAL, "want a JSON body {\"token\": \"TOKEN\"}");
-		} else if (oid_hash(&h, tok, strlen(tok)) < 0 ||
-			   CRYPTO_memcmp(h.b, svc->token_hash, sizeof(h.b))) {
+		} else if (oid_hash(&h, tok, strlen(tok)) < 0) {
 			rc = t9k_err(-EACCES, "wrong token");
-		} else if ((rc = webui_session_create(svc->sessions, cookie, &expires)) == 0) {
+		} else if (!CRYPTO_memcmp(h.b, svc->token_hash, sizeof(h.b))) {
+			authz_bootstrap(&id);
+		} else {
+			rc = authz_token_lookup(svc->db, tok, &id);
+		}
+		if (rc == 0 && (rc = webui_session_create_as(svc->sessions, id.name, cookie, &expires)) == 0) {
 			buf_addf(&rep.headers, "Set-Cookie: " WEBUI_COOKIE "=%s; Path=/; HttpOnly; "
 					       "SameSite=Strict; Max-Age=%d%s\n",
 				 cookie, WEBUI_SESSION_TTL_S, secure);
@@ -567,6 +588,134 @@ static enum MHD_Result send_session(struct meta_service *svc, struct MHD_Connect
 	ok = send_reply(svc, conn, st, &rep);
 	api_reply_release(&rep);
 	return ok;
+}
+
+/* A 403 naming what the request's identity lacks. */
+static enum MHD_Result send_denied(struct meta_service *svc, struct MHD_Connection *conn,
+				   struct req_state *st, const struct authz_need *need)
+{
+	struct api_reply rep;
+	enum MHD_Result ok;
+	char msg[400];
+	json_t *j;
+	char *s;
+
+	if (need->scope == AUTHZ_GLOBAL)
+		snprintf(msg, sizeof(msg), "token '%s' may not do this: it needs an --admin token",
+			 st->id.name);
+	else
+		snprintf(msg, sizeof(msg), "token '%s' lacks %s permission on repository '%s'",
+			 st->auth == AUTH_ANON ? "(none)" : st->id.name, authz_perm_name(need->perm),
+			 need->repo);
+	api_reply_init(&rep);
+	rep.status = 403;
+	j = json_pack("{s:{s:s,s:s,s:s,s:s}}", "error", "code", "forbidden", "message", msg,
+		      "permission", authz_perm_name(need->perm), "repo", need->repo);
+	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	buf_addstr(&rep.body, s ? s : "{}");
+	buf_addstr(&rep.body, "\n");
+	free(s);
+	json_decref(j);
+	ok = send_reply(svc, conn, st, &rep);
+	api_reply_release(&rep);
+	return ok;
+}
+
+/* The commit body with "author" set to the token's name, the client's
+ * author (if another) kept as a display name: "DISPLAY <NAME>". */
+static int author_rewrite(struct req_state *st)
+{
+	json_t *j = json_loadb((const char *)st->body.data, st->body.len, 0, NULL);
+	const char *given;
+	char disp[256], author[META_REPO_NAME_MAX + sizeof(disp) + 4];
+	size_t n = 0;
+	char *s;
+
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return 0; /* meta/api.c answers the 400 */
+	}
+	given = json_string_value(json_object_get(j, "author"));
+	for (const char *p = given ? given : ""; *p && n + 1 < sizeof(disp); p++)
+		if ((unsigned char)*p >= 0x20 && *p != '<' && *p != '>' && *p != 0x7f)
+			disp[n++] = *p;
+	while (n && disp[n - 1] == ' ')
+		n--;
+	disp[n] = '\0';
+	if (!n || !strcmp(disp, st->id.name))
+		snprintf(author, sizeof(author), "%s", st->id.name);
+	else
+		snprintf(author, sizeof(author), "%s <%s>", disp + strspn(disp, " "), st->id.name);
+	json_object_set_new(j, "author", json_string(author));
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!s)
+		return t9k_err(-ENOMEM, "out of memory");
+	buf_reset(&st->body);
+	n = strlen(s);
+	if (buf_add(&st->body, s, n) < 0) {
+		free(s);
+		return t9k_err(-ENOMEM, "out of memory");
+	}
+	free(s);
+	return 0;
+}
+
+/* The permission check of the last call: 1 to go on to the api, 0 with a
+ * reply queued in *ok (403, or /api/v1/tokens served here), -1 for
+ * MHD_NO. */
+static int authz_request(struct meta_service *svc, struct MHD_Connection *conn,
+			 struct req_state *st, const char *method, const char *url,
+			 enum MHD_Result *ok)
+{
+	struct authz_need need;
+	bool allowed;
+
+	authz_need_of(method, url, (const char *)st->body.data, st->body.len, &need);
+	if (st->auth == AUTH_ANON)
+		allowed = is_read(method) && (need.scope == AUTHZ_ANY ||
+					      (need.scope == AUTHZ_REPO && need.perm == AUTHZ_READ));
+	else if (need.scope == AUTHZ_GLOBAL)
+		allowed = st->id.admin;
+	else if (need.scope == AUTHZ_REPO)
+		allowed = authz_allows(&st->id, need.repo, need.perm);
+	else
+		allowed = true;
+	if (!allowed) {
+		*ok = send_denied(svc, conn, st, &need);
+		return 0;
+	}
+	if (!strncmp(url, "/api/v1/tokens", 14) && (!url[14] || url[14] == '/')) {
+		struct api_reply rep;
+		json_t *j = NULL;
+		unsigned status;
+		int rc;
+
+		api_reply_init(&rep);
+		t9k_err_clear();
+		rc = authz_tokens_serve(svc->db, method, url, (const char *)st->body.data, st->body.len,
+					&status, &j);
+		if (rc < 0) {
+			api_reply_error(&rep, rc, NULL);
+		} else {
+			char *s = json_dumps(j, JSON_COMPACT);
+
+			rep.status = status;
+			if (!s || buf_addstr(&rep.body, s) < 0 || buf_addstr(&rep.body, "\n") < 0)
+				api_reply_error(&rep, t9k_err(-ENOMEM, "out of memory"), NULL);
+			if (s)
+				OPENSSL_cleanse(s, strlen(s)); /* a new token's secret */
+			free(s);
+		}
+		json_decref(j);
+		buf_release(&st->body);
+		*ok = send_reply(svc, conn, st, &rep);
+		api_reply_release(&rep);
+		return 0;
+	}
+	if (need.is_commit && st->auth != AUTH_ANON && author_rewrite(st) < 0)
+		return -1;
+	return 1;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -597,11 +746,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (is_ui_path(url))
 			return send_ui(conn, st, method, url);
 		st->session = is_session_path(url);
-		if ((rc = auth_classify(svc, conn, method, url, &st->auth)) < 0 &&
+		if ((rc = auth_classify(svc, conn, method, url, &st->auth, &st->id)) < 0 &&
 		    !meta_api_is_public(method, url))
 			return send_error(svc, conn, st, rc);
 		if (!st->session && !meta_api_is_public(method, url) && st->auth == AUTH_NONE)
-			return send_error(svc, conn, st, auth_check(svc, conn));
+			return send_error(svc, conn, st, auth_check(svc, conn, &st->id));
 		if (st->auth == AUTH_COOKIE && !st->session && !is_read(method) &&
 		    !webui_same_origin(header(conn, WEBUI_CSRF_HEADER), header(conn, "Origin"),
 				       header(conn, MHD_HTTP_HEADER_HOST), header(conn, "Sec-Fetch-Site")))
@@ -637,6 +786,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		ok = send_session(svc, conn, st, method);
 		buf_release(&st->body);
 		return ok;
+	}
+	if (!meta_api_is_public(method, url)) {
+		int rc = authz_request(svc, conn, st, method, url, &ok);
+
+		if (rc <= 0)
+			return rc < 0 ? MHD_NO : ok;
 	}
 	/* a HEAD is the GET without its body (MHD drops the body) */
 	req = (struct api_request){ .method = strcmp(method, "HEAD") ? method : "GET", .path = url,

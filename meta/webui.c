@@ -53,6 +53,7 @@ const struct webui_asset *webui_asset_find(const char *path, const char **etag)
 struct session {
 	struct oid hash; /* of the cookie's 64 hex digits */
 	int64_t expires_ns;
+	char who[65];    /* the name of the token that logged in (meta/authz.h) */
 };
 
 struct webui_sessions {
@@ -92,6 +93,12 @@ void webui_sessions_free(struct webui_sessions *s)
 
 int webui_session_create(struct webui_sessions *s, char cookie[65], int64_t *expires_ns)
 {
+	return webui_session_create_as(s, "", cookie, expires_ns);
+}
+
+int webui_session_create_as(struct webui_sessions *s, const char *who, char cookie[65],
+			    int64_t *expires_ns)
+{
 	unsigned char raw[32];
 	int64_t now = now_ns();
 	struct oid h;
@@ -117,6 +124,7 @@ int webui_session_create(struct webui_sessions *s, char cookie[65], int64_t *exp
 	}
 	s->v[slot].hash = h;
 	s->v[slot].expires_ns = *expires_ns;
+	snprintf(s->v[slot].who, sizeof(s->v[slot].who), "%s", who);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -137,10 +145,17 @@ static int session_find(struct webui_sessions *s, const char *cookie, int64_t no
 
 bool webui_session_check(struct webui_sessions *s, const char *cookie)
 {
+	return webui_session_who(s, cookie, NULL, 0);
+}
+
+bool webui_session_who(struct webui_sessions *s, const char *cookie, char *who, size_t size)
+{
 	int i;
 
 	pthread_mutex_lock(&s->lock);
 	i = session_find(s, cookie, now_ns());
+	if (i >= 0 && who)
+		snprintf(who, size, "%s", s->v[i].who);
 	pthread_mutex_unlock(&s->lock);
 	return i >= 0;
 }

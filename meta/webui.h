@@ -44,6 +44,11 @@ void webui_sessions_free(struct webui_sessions *s);
 int webui_session_create(struct webui_sessions *s, char cookie[65], int64_t *expires_ns);
 /* Whether cookie names a live session. */
 bool webui_session_check(struct webui_sessions *s, const char *cookie);
+/* The same, remembering who logged in (the token's name, meta/authz.h):
+ * _who copies it into who (size bytes) for a live session. */
+int webui_session_create_as(struct webui_sessions *s, const char *who, char cookie[65],
+			    int64_t *expires_ns);
+bool webui_session_who(struct webui_sessions *s, const char *cookie, char *who, size_t size);
 void webui_session_drop(struct webui_sessions *s, const char *cookie);
 
 /* Content-Security-Policy of the console's pages, and of everything else

@@ -110,6 +110,7 @@ int cmd_csi(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_server(struct cli *cli, int argc, char **argv);
 int cmd_ui(struct cli *cli, int argc, char **argv);
+int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_repo(struct cli *cli, int argc, char **argv);
 int cmd_branch(struct cli *cli, int argc, char **argv);
 int cmd_tag(struct cli *cli, int argc, char **argv);

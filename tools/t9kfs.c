@@ -44,6 +44,7 @@ static const struct cli_cmd commands[] = {
 	{ "reset", cmd_reset, "drop staged changes of a branch" },
 	{ "server", cmd_server, "start, stop or check the local metadata server" },
 	{ "ui", cmd_ui, "print (or open) the address of the web console" },
+	{ "token", cmd_token, "create, list and revoke the service's named tokens" },
 	{ "chunk", cmd_chunk, "store, fetch and verify content-defined chunks (debugging)" },
 	{ "meta", cmd_meta, "run the metadata service (meta serve)" },
 	{ "csi", cmd_csi, "run the Kubernetes CSI driver, or the node's mounter" },

@@ -266,7 +266,7 @@ static int fs_concurrency(struct store *s)
 struct walk {
 	struct file_store *fs;
 	const char *prefix;
-	store_list_fn fn;
+	store_list_ex_fn fn;
 	void *arg;
 };
 
@@ -316,8 +316,13 @@ static int walk_fanout(struct walk *w, const char *kdir, const char *fan)
 			if (!fits(snprintf(key, sizeof(key), "%s%s%s", kdir, *kdir ? "/" : "",
 					   de->d_name), sizeof(key)))
 				continue; /* not a key we could have written */
-			if (!strncmp(key, w->prefix, strlen(w->prefix)))
-				rc = w->fn(key, (uint64_t)st.st_size, w->arg);
+			if (!strncmp(key, w->prefix, strlen(w->prefix))) {
+				struct store_obj o = { key, (uint64_t)st.st_size,
+						       (int64_t)st.st_mtim.tv_sec * 1000000000 +
+							       st.st_mtim.tv_nsec };
+
+				rc = w->fn(&o, w->arg);
+			}
 		}
 	}
 	if (rc == 0 && errno)
@@ -327,7 +332,7 @@ static int walk_fanout(struct walk *w, const char *kdir, const char *fan)
 	return rc;
 }
 
-static int fs_list(struct store *s, const char *prefix, store_list_fn fn, void *arg)
+static int fs_list_ex(struct store *s, const char *prefix, store_list_ex_fn fn, void *arg)
 {
 	struct walk w = { fs_of(s), prefix, fn, arg };
 	struct dirent *de;
@@ -350,6 +355,25 @@ static int fs_list(struct store *s, const char *prefix, store_list_fn fn, void *
 	return rc;
 }
 
+struct plain {
+	store_list_fn fn;
+	void *arg;
+};
+
+static int plain_one(const struct store_obj *o, void *arg)
+{
+	struct plain *p = arg;
+
+	return p->fn(o->key, o->size, p->arg);
+}
+
+static int fs_list(struct store *s, const char *prefix, store_list_fn fn, void *arg)
+{
+	struct plain p = { fn, arg };
+
+	return fs_list_ex(s, prefix, plain_one, &p);
+}
+
 const struct store_ops store_file_ops = {
 	.scheme = "file",
 	.open = fs_open,
@@ -358,6 +382,7 @@ const struct store_ops store_file_ops = {
 	.get = fs_get,
 	.head = fs_head,
 	.list = fs_list,
+	.list_ex = fs_list_ex,
 	.del = fs_del,
 	.del_many = fs_del_many,
 	.concurrency = fs_concurrency,

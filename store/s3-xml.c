@@ -144,8 +144,8 @@ int s3_xml_text(struct buf *out, const char *val, size_t vlen)
 	return rc;
 }
 
-int s3_xml_list(const char *xml, size_t len, store_list_fn fn, void *arg, bool *truncated,
-		struct buf *token)
+int s3_xml_list_ex(const char *xml, size_t len, store_list_ex_fn fn, void *arg, bool *truncated,
+		   struct buf *token)
 {
 	const char *p = xml, *end = xml + len, *val, *v;
 	struct buf key = BUF_INIT;
@@ -182,7 +182,14 @@ int s3_xml_list(const char *xml, size_t len, store_list_fn fn, void *arg, bool *
 				     (char *)key.data);
 			goto out;
 		}
-		rc = fn((char *)key.data, size, arg);
+		{
+			struct store_obj o = { (char *)key.data, size, STORE_MTIME_UNKNOWN };
+
+			if (s3_xml_find(val, vlen, "LastModified", &v, &n) &&
+			    s3_parse_iso8601(v, n, &o.mtime_ns) < 0)
+				o.mtime_ns = STORE_MTIME_UNKNOWN;
+			rc = fn(&o, arg);
+		}
 		if (rc)
 			goto out;
 		p = val + vlen;
@@ -200,6 +207,77 @@ int s3_xml_list(const char *xml, size_t len, store_list_fn fn, void *arg, bool *
 out:
 	buf_release(&key);
 	return rc;
+}
+
+struct list_plain {
+	store_list_fn fn;
+	void *arg;
+};
+
+static int list_plain_one(const struct store_obj *o, void *arg)
+{
+	struct list_plain *l = arg;
+
+	return l->fn(o->key, o->size, l->arg);
+}
+
+int s3_xml_list(const char *xml, size_t len, store_list_fn fn, void *arg, bool *truncated,
+		struct buf *token)
+{
+	struct list_plain l = { fn, arg };
+
+	return s3_xml_list_ex(xml, len, list_plain_one, &l, truncated, token);
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
+ * (Howard Hinnant's days_from_civil): no timegm, no time zone. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char *s, size_t n, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int s3_parse_iso8601(const char *s, size_t len, int64_t *ns)
+{
+	unsigned y, mo, d, h, mi, sec, frac = 0, scale = 1000000000;
+	size_t i = 19;
+
+	if (len < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':' || digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
+	    digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec) ||
+	    mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -EINVAL;
+	if (s[i] == '.') {
+		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (unsigned)(s[i] - '0') * scale;
+			}
+	}
+	if (i != len - 1 || s[i] != 'Z')
+		return -EINVAL;
+	*ns = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000000000) + frac;
+	return 0;
 }
 
 /* Decoded, printable, cut to fit. */

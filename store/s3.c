@@ -1056,14 +1056,16 @@ static int s3_del(struct store *s, const char *key)
 
 struct list_ctx {
 	struct s3_store *st;
-	store_list_fn fn;
+	store_list_ex_fn fn;
 	void *arg;
 };
 
-static int list_entry(const char *key, uint64_t size, void *arg)
+static int list_entry(const struct store_obj *o, void *arg)
 {
 	struct list_ctx *l = arg;
 	size_t plen = strlen(l->st->conf.prefix);
+	const char *key = o->key;
+	struct store_obj mine = *o;
 
 	if (strncmp(key, l->st->conf.prefix, plen))
 		return 0;
@@ -1073,10 +1075,11 @@ static int list_entry(const char *key, uint64_t size, void *arg)
 		t9k_err_clear();
 		return 0;
 	}
-	return l->fn(key, size, l->arg);
+	mine.key = key;
+	return l->fn(&mine, l->arg);
 }
 
-static int s3_list(struct store *s, const char *prefix, store_list_fn fn, void *arg)
+static int s3_list_ex(struct store *s, const char *prefix, store_list_ex_fn fn, void *arg)
 {
 	struct s3_store *st = s3_of(s);
 	struct buf xml = BUF_INIT, q = BUF_INIT, token = BUF_INIT, prev = BUF_INIT, full = BUF_INIT;
@@ -1109,7 +1112,7 @@ static int s3_list(struct store *s, const char *prefix, store_list_fn fn, void *
 			rc = t9k_err(-ENOMEM, "out of memory");
 			break;
 		}
-		rc = s3_xml_list((char *)xml.data, xml.len, list_entry, &l, &truncated, &token);
+		rc = s3_xml_list_ex((char *)xml.data, xml.len, list_entry, &l, &truncated, &token);
 		if (rc == 0 && truncated && prev.len == token.len &&
 		    !memcmp(prev.data, token.data, token.len))
 			rc = t9k_err(T9K_ECORRUPT, "reply repeats the continuation token");
@@ -1124,6 +1127,25 @@ out:
 	buf_release(&prev);
 	buf_release(&full);
 	return rc;
+}
+
+struct list_plain {
+	store_list_fn fn;
+	void *arg;
+};
+
+static int list_plain_one(const struct store_obj *o, void *arg)
+{
+	struct list_plain *l = arg;
+
+	return l->fn(o->key, o->size, l->arg);
+}
+
+static int s3_list(struct store *s, const char *prefix, store_list_fn fn, void *arg)
+{
+	struct list_plain l = { fn, arg };
+
+	return s3_list_ex(s, prefix, list_plain_one, &l);
 }
 
 /* <DeleteResult> lists only failures (Quiet mode); a missing key is none.
@@ -1332,6 +1354,7 @@ const struct store_ops store_s3_ops = {
 	.get = s3_get,
 	.head = s3_head,
 	.list = s3_list,
+	.list_ex = s3_list_ex,
 	.del = s3_del,
 	.del_many = s3_del_many,
 	.concurrency = s3_concurrency,

@@ -21,6 +21,8 @@ struct store_ops {
 	int (*get)(struct store *s, const char *key, uint64_t off, uint64_t len, struct buf *out);
 	int (*head)(struct store *s, const char *key, uint64_t *size);
 	int (*list)(struct store *s, const char *prefix, store_list_fn fn, void *arg);
+	/* Optional: list with modification times (NULL: list, times unknown). */
+	int (*list_ex)(struct store *s, const char *prefix, store_list_ex_fn fn, void *arg);
 	int (*del)(struct store *s, const char *key);
 	/* Optional (NULL: store.c's fallback). del_many: missing keys are not
 	 * errors (fallback: del one by one); concurrency: requests worth
@@ -96,6 +98,13 @@ int s3_xml_text(struct buf *out, const char *val, size_t vlen);
  * *token (reset first). T9K_ECORRUPT with a message when malformed. */
 int s3_xml_list(const char *xml, size_t len, store_list_fn fn, void *arg, bool *truncated,
 		struct buf *token);
+/* The same with each entry's <LastModified> (ISO 8601, UTC) as mtime_ns;
+ * an entry without one, or with one that does not parse, is
+ * STORE_MTIME_UNKNOWN (treated as new by gc, never as old). */
+int s3_xml_list_ex(const char *xml, size_t len, store_list_ex_fn fn, void *arg, bool *truncated,
+		   struct buf *token);
+/* Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z" into ns since the epoch; -EINVAL. */
+int s3_parse_iso8601(const char *s, size_t len, int64_t *ns);
 /* The <Code> and <Message> of an error reply, cut to fit ("" if none). */
 void s3_xml_error(const char *xml, size_t len, char *code, size_t codesz, char *msg,
 		  size_t msgsz);

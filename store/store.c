@@ -152,6 +152,28 @@ int store_list(struct store *s, const char *prefix, store_list_fn fn, void *arg)
 	return s->ops->list(s, prefix, fn, arg);
 }
 
+struct list_plain {
+	store_list_ex_fn fn;
+	void *arg;
+};
+
+static int list_plain_one(const char *key, uint64_t size, void *arg)
+{
+	struct list_plain *l = arg;
+	struct store_obj o = { key, size, STORE_MTIME_UNKNOWN };
+
+	return l->fn(&o, l->arg);
+}
+
+int store_list_ex(struct store *s, const char *prefix, store_list_ex_fn fn, void *arg)
+{
+	struct list_plain l = { fn, arg };
+
+	if (s->ops->list_ex)
+		return s->ops->list_ex(s, prefix, fn, arg);
+	return s->ops->list(s, prefix, list_plain_one, &l);
+}
+
 int store_delete(struct store *s, const char *key)
 {
 	int rc = store_key_check(key);

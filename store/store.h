@@ -85,6 +85,20 @@ void store_probe_answer(struct store_probe *p, bool found);
 /* Calls fn for every key that starts with prefix. */
 int store_list(struct store *s, const char *prefix, store_list_fn fn, void *arg);
 
+/* One object of a listing with its age (gc's grace period). mtime_ns is
+ * when the object was last written, by the store's clock, or
+ * STORE_MTIME_UNKNOWN when the backend did not say (callers must then
+ * treat the object as new). */
+#define STORE_MTIME_UNKNOWN INT64_MAX
+struct store_obj {
+	const char *key;
+	uint64_t size;
+	int64_t mtime_ns;
+};
+typedef int (*store_list_ex_fn)(const struct store_obj *o, void *arg);
+/* store_list with each object's modification time; the same rules. */
+int store_list_ex(struct store *s, const char *prefix, store_list_ex_fn fn, void *arg);
+
 /* Deletes key; deleting a missing key is -ENOENT. */
 int store_delete(struct store *s, const char *key);
 

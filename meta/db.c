@@ -607,9 +607,9 @@ int meta_repo_delete(struct meta_db *db, const char *name)
 		goto out;
 	b = rocksdb_writebatch_create();
 	rocksdb_writebatch_delete(b, k.b, k.len);
-	/* All of "F name NUL ...", "S name NUL ..." and "I name NUL ...":
-	 * one range each. */
-	for (const char *p = "FSI"; *p; p++) {
+	/* All of "F name NUL ...", "S name NUL ...", "I name NUL ..." and
+	 * "G name NUL ...": one range each. */
+	for (const char *p = "FSIG"; *p; p++) {
 		ret = key_build(&from, *p, name, "", NULL);
 		if (ret < 0)
 			goto out;
@@ -842,6 +842,48 @@ out:
 	db_unlock(db);
 	if (b)
 		rocksdb_writebatch_destroy(b);
+	return ret;
+}
+
+static int any_key(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	(void)k, (void)klen, (void)v, (void)vlen, (void)arg;
+	return 1;
+}
+
+int meta_branch_expire(struct meta_db *db, const char *repo, const char *branch,
+		       const struct oid *old)
+{
+	rocksdb_writebatch_t *b = NULL;
+	char refname[META_REF_MAX], what[META_REF_MAX + META_REPO_NAME_MAX + 40];
+	struct key k, sk;
+	int ret = meta_repo_name_check(repo);
+
+	if (ret >= 0)
+		ret = meta_ref_name_check(branch);
+	if (ret < 0)
+		return ret;
+	snprintf(refname, sizeof(refname), "branch/%s", branch);
+	snprintf(what, sizeof(what), "ref '%s' of repository '%s'", refname, repo);
+	ret = key_build(&k, 'F', repo, refname, NULL);
+	if (ret >= 0)
+		ret = key_build(&sk, 'S', repo, branch, "");
+	if (ret < 0)
+		return ret;
+	db_lock(db);
+	ret = ref_expect(db, &k, repo, refname, what, old);
+	if (ret >= 0) {
+		ret = scan(db, NULL, &sk, any_key, NULL);
+		if (ret == 1)
+			ret = t9k_err(T9K_ECONFLICT, "branch '%s' has staged changes", branch);
+	}
+	if (ret >= 0) {
+		b = rocksdb_writebatch_create();
+		rocksdb_writebatch_delete(b, k.b, k.len);
+		ret = batch_write(db, b);
+		rocksdb_writebatch_destroy(b);
+	}
+	db_unlock(db);
 	return ret;
 }
 
@@ -1220,4 +1262,231 @@ int meta_chunk_index_put(struct meta_db *db, const char *repo, const struct meta
 	db_unlock(db);
 	rocksdb_writebatch_destroy(b);
 	return ret;
+}
+
+struct index_list_ctx {
+	int (*fn)(const struct meta_chunk_loc *loc, void *arg);
+	void *arg;
+	size_t skip; /* "I repo NUL" */
+	const char *repo;
+};
+
+static int index_list_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	struct index_list_ctx *c = arg;
+	const unsigned char *p = (const unsigned char *)v;
+	struct meta_chunk_loc loc;
+
+	if (klen != c->skip + OID_RAWSZ || vlen != CHUNK_LOC_SIZE)
+		return t9k_err(T9K_ECORRUPT, "chunk index of repository '%s' has a malformed entry",
+			       c->repo);
+	memset(&loc, 0, sizeof(loc));
+	memcpy(loc.id.b, k + c->skip, OID_RAWSZ);
+	memcpy(loc.pack.b, p, OID_RAWSZ);
+	loc.offset = get_le64(p + 32);
+	loc.stored_len = get_le32(p + 40);
+	loc.len = get_le32(p + 44);
+	return c->fn(&loc, c->arg);
+}
+
+int meta_chunk_index_list(struct meta_db *db, const char *repo,
+			  int (*fn)(const struct meta_chunk_loc *loc, void *arg), void *arg)
+{
+	struct index_list_ctx c = { fn, arg, 0, repo };
+	struct key k;
+	int ret = meta_repo_name_check(repo);
+
+	if (ret >= 0)
+		ret = key_build(&k, 'I', repo, "", NULL);
+	if (ret < 0)
+		return ret;
+	c.skip = k.len;
+	return scan(db, NULL, &k, index_list_one, &c);
+}
+
+int meta_chunk_index_drop(struct meta_db *db, const char *repo, const struct meta_chunk_loc *v,
+			  size_t n)
+{
+	rocksdb_writebatch_t *b;
+	struct buf val = BUF_INIT;
+	struct key k;
+	int ret = meta_repo_name_check(repo);
+
+	if (ret < 0 || n == 0)
+		return ret;
+	b = rocksdb_writebatch_create();
+	db_lock(db);
+	for (size_t i = 0; i < n && ret >= 0; i++) {
+		ret = chunk_key(repo, &v[i].id, &k);
+		if (ret >= 0)
+			ret = kv_get(db, NULL, &k, &val);
+		if (ret == 1 && val.len == CHUNK_LOC_SIZE && !memcmp(val.data, v[i].pack.b, OID_RAWSZ))
+			rocksdb_writebatch_delete(b, k.b, k.len);
+		if (ret > 0)
+			ret = 0;
+	}
+	if (ret >= 0)
+		ret = batch_write(db, b);
+	db_unlock(db);
+	rocksdb_writebatch_destroy(b);
+	buf_release(&val);
+	return ret;
+}
+
+/* ---- staging of every branch ---- */
+
+struct stage_all_ctx {
+	int (*fn)(const char *branch, const char *path, const void *val, size_t len, void *arg);
+	void *arg;
+	size_t skip; /* "S repo NUL" */
+};
+
+static int stage_all_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	struct stage_all_ctx *c = arg;
+	char key[KEY_MAX + 1];
+	const char *branch, *path;
+	size_t blen;
+
+	if (klen > KEY_MAX)
+		return t9k_err(T9K_ECORRUPT, "staging key too long");
+	memcpy(key, k, klen);
+	key[klen] = '\0';
+	branch = key + c->skip;
+	blen = strnlen(branch, klen - c->skip);
+	if (c->skip + blen >= klen)
+		return t9k_err(T9K_ECORRUPT, "staging key without a path");
+	path = branch + blen + 1;
+	return c->fn(branch, path, v, vlen, c->arg);
+}
+
+int meta_stage_list_all(struct meta_db *db, const char *repo,
+			int (*fn)(const char *branch, const char *path, const void *val, size_t len,
+				  void *arg),
+			void *arg)
+{
+	struct stage_all_ctx c = { fn, arg, 0 };
+	struct snap_read sr;
+	struct key k;
+	int ret = meta_repo_name_check(repo);
+
+	if (ret >= 0)
+		ret = key_build(&k, 'S', repo, "", NULL);
+	if (ret < 0)
+		return ret;
+	c.skip = k.len;
+	snap_begin(db, &sr);
+	ret = repo_check(db, sr.ro, repo);
+	if (ret >= 0)
+		ret = scan(db, sr.snap, &k, stage_all_one, &c);
+	snap_end(db, &sr);
+	return ret;
+}
+
+/* ---- gc state ---- */
+
+static int gc_key(const char *repo, const char *name, struct key *k)
+{
+	int ret = meta_repo_name_check(repo);
+
+	if (ret < 0)
+		return ret;
+	if (!*name || strlen(name) > 255)
+		return t9k_err(-EINVAL, "bad gc state name '%.40s'", name);
+	return key_build(k, 'G', repo, name, NULL);
+}
+
+int meta_gc_put(struct meta_db *db, const char *repo, const char *name, const void *val,
+		size_t len)
+{
+	rocksdb_writebatch_t *b;
+	struct key k;
+	int ret = gc_key(repo, name, &k);
+
+	if (ret < 0)
+		return ret;
+	b = rocksdb_writebatch_create();
+	db_lock(db);
+	ret = repo_check(db, NULL, repo);
+	if (ret >= 0) {
+		rocksdb_writebatch_put(b, k.b, k.len, val, len);
+		ret = batch_write(db, b);
+	}
+	db_unlock(db);
+	rocksdb_writebatch_destroy(b);
+	return ret;
+}
+
+int meta_gc_get(struct meta_db *db, const char *repo, const char *name, void **val, size_t *len)
+{
+	struct buf v = BUF_INIT;
+	struct key k;
+	int ret = gc_key(repo, name, &k);
+
+	if (ret >= 0)
+		ret = kv_get(db, NULL, &k, &v);
+	if (ret == 1) {
+		*val = buf_detach(&v, len);
+		ret = 0;
+	} else if (ret == 0) {
+		ret = -ENOENT;
+	}
+	buf_release(&v);
+	return ret;
+}
+
+int meta_gc_delete(struct meta_db *db, const char *repo, const char *const *names, size_t n)
+{
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	struct key k;
+	int ret = 0;
+
+	for (size_t i = 0; i < n && ret >= 0; i++) {
+		ret = gc_key(repo, names[i], &k);
+		if (ret >= 0)
+			rocksdb_writebatch_delete(b, k.b, k.len);
+	}
+	if (ret >= 0) {
+		db_lock(db);
+		ret = batch_write(db, b);
+		db_unlock(db);
+	}
+	rocksdb_writebatch_destroy(b);
+	return ret;
+}
+
+struct gc_list_ctx {
+	int (*fn)(const char *name, const void *val, size_t len, void *arg);
+	void *arg;
+	size_t skip; /* "G repo NUL" */
+};
+
+static int gc_list_one(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+	struct gc_list_ctx *c = arg;
+	char name[256];
+	size_t n = klen - c->skip;
+
+	if (n >= sizeof(name))
+		return t9k_err(T9K_ECORRUPT, "gc state key too long");
+	memcpy(name, k + c->skip, n);
+	name[n] = '\0';
+	return c->fn(name, v, vlen, c->arg);
+}
+
+int meta_gc_list(struct meta_db *db, const char *repo, const char *prefix,
+		 int (*fn)(const char *name, const void *val, size_t len, void *arg), void *arg)
+{
+	struct gc_list_ctx c = { fn, arg, 0 };
+	struct key k;
+	int ret = meta_repo_name_check(repo);
+
+	if (ret >= 0)
+		ret = key_build(&k, 'G', repo, "", NULL);
+	if (ret < 0)
+		return ret;
+	c.skip = k.len;
+	if (*prefix && (ret = key_add(&k, prefix, strlen(prefix))) < 0)
+		return ret;
+	return scan(db, NULL, &k, gc_list_one, &c);
 }

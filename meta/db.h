@@ -11,6 +11,9 @@
  *   'F'     F repo NUL refname                32-byte commit id
  *   'S'     S repo NUL branch NUL path        staged value (opaque here)
  *   'I'     I repo NUL chunk id (32 raw)      chunk index entry (below)
+ *   'G'     G repo NUL name                   gc state (opaque here; meta/gc.h):
+ *                                             retention rules, the last run,
+ *                                             collected commits
  *   'V'     V                                 u32 schema version (1)
  *
  * refname is "branch/NAME" or "tag/NAME"; path is relative, '/'-separated.
@@ -81,8 +84,8 @@ struct meta_repo {
 
 int meta_repo_create(struct meta_db *db, const struct meta_repo *r); /* -EEXIST */
 int meta_repo_get(struct meta_db *db, const char *name, struct meta_repo *out);
-/* Deletes the repo record with all its refs, staging and chunk index, in
- * one batch. */
+/* Deletes the repo record with all its refs, staging, chunk index and gc
+ * state, in one batch. */
 int meta_repo_delete(struct meta_db *db, const char *name);
 /* Calls fn for each repo in name order; a non-zero return stops. */
 int meta_repo_list(struct meta_db *db, int (*fn)(const struct meta_repo *r, void *arg), void *arg);
@@ -105,6 +108,11 @@ int meta_ref_get(struct meta_db *db, const char *repo, const char *refname, stru
  * it, atomically). T9K_ECONFLICT otherwise. */
 int meta_ref_cas(struct meta_db *db, const char *repo, const char *refname,
 		 const struct oid *old, const struct oid *new);
+/* Deletes branch/BRANCH if it is still at *old and has nothing staged
+ * (gc's expiry of a stale branch); T9K_ECONFLICT, changing nothing,
+ * otherwise. */
+int meta_branch_expire(struct meta_db *db, const char *repo, const char *branch,
+		       const struct oid *old);
 /* Refs whose name starts with prefix ("branch/", "tag/", ""), in order. */
 int meta_ref_list(struct meta_db *db, const char *repo, const char *prefix,
 		  int (*fn)(const char *refname, const struct oid *id, void *arg), void *arg);
@@ -124,6 +132,12 @@ int meta_stage_list_after(struct meta_db *db, const char *repo, const char *bran
 			  const char *prefix, const char *after,
 			  int (*fn)(const char *path, const void *val, size_t len, void *arg),
 			  void *arg);
+/* Every staged path of every branch of repo, branch by branch in name
+ * order, from one consistent snapshot of the database. */
+int meta_stage_list_all(struct meta_db *db, const char *repo,
+			int (*fn)(const char *branch, const char *path, const void *val, size_t len,
+				  void *arg),
+			void *arg);
 /* Drops staged changes; returns how many. prefix "" drops all, one ending
  * in '/' those starting with it, any other is a path: that path and what
  * is under it ("data" drops "data" and "data/x", not "database"). */
@@ -171,5 +185,27 @@ int meta_chunk_index_get(struct meta_db *db, const char *repo, const struct oid 
  * pack. T9K_ENOTFOUND when the repository does not exist. */
 int meta_chunk_index_put(struct meta_db *db, const char *repo, const struct meta_chunk_loc *v,
 			 size_t n);
+
+/* Every entry of repo's index, in chunk id order (one snapshot). */
+int meta_chunk_index_list(struct meta_db *db, const char *repo,
+			  int (*fn)(const struct meta_chunk_loc *loc, void *arg), void *arg);
+/* Drops the entries of v[i].id that still name pack v[i].pack (an entry
+ * recorded again since, in another pack, stays), in one synced batch. */
+int meta_chunk_index_drop(struct meta_db *db, const char *repo, const struct meta_chunk_loc *v,
+			  size_t n);
+
+/* ---- gc state ---- */
+
+/* name -> opaque value under repo (names: 1..255 bytes without NUL). put
+ * is T9K_ENOTFOUND when the repository does not exist; get is -ENOENT
+ * (no message) when the name is not set, *val malloc'd otherwise. */
+int meta_gc_put(struct meta_db *db, const char *repo, const char *name, const void *val,
+		size_t len);
+int meta_gc_get(struct meta_db *db, const char *repo, const char *name, void **val, size_t *len);
+/* Deletes the names, in one synced batch (absent ones are fine). */
+int meta_gc_delete(struct meta_db *db, const char *repo, const char *const *names, size_t n);
+/* Names starting with prefix, in order. */
+int meta_gc_list(struct meta_db *db, const char *repo, const char *prefix,
+		 int (*fn)(const char *name, const void *val, size_t len, void *arg), void *arg);
 
 #endif

@@ -6,6 +6,7 @@
 #include "meta/repo-internal.h"
 
 #include "lib/err.h"
+#include "meta/gc.h"
 #include "store/chunk.h"
 #include "store/pack.h"
 
@@ -26,6 +27,8 @@ int repo_chunk_index_get(struct repo *r, const struct oid *id, struct manifest_c
 		return r->remote.chunk_index_get(r->remote.ctx, r->info.name, id, out);
 	}
 	rc = meta_chunk_index_get(r->db, r->info.name, id, &loc);
+	if (rc == 0) /* a running gc keeps the pack, or it is gone: a miss */
+		rc = gc_guard_pack(r, &loc.pack);
 	if (rc < 0)
 		return rc;
 	memset(out, 0, sizeof(*out));

@@ -9,6 +9,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "meta/gc.h"
 #include "meta/json.h"
 #include "meta/members.h"
 
@@ -273,6 +274,9 @@ static int remote_resolve(void *ctx, const char *repo, const char *spec, struct 
 		rc = meta_json_oid(j, "commit", out);
 	if (rc == 0 && is_branch)
 		*is_branch = json_is_true(json_object_get(j, "branch"));
+	/* a handle reads data: a commit whose data gc removed is an error */
+	if (rc == 0 && json_is_integer(json_object_get(j, "collected_ns")))
+		rc = gc_collected_error(out, json_integer_value(json_object_get(j, "collected_ns")));
 	json_decref(j);
 	return rc;
 }

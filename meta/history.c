@@ -652,8 +652,14 @@ static int reach_file(struct reach *g, const struct tree_entry *e)
 									      : &m.chunks[i].id;
 
 		rc = oidset_add(&g->seen_chunk, cid);
-		if (rc > 0)
+		if (rc > 0 && m.chunks[i].loc == MANIFEST_LOC_PACK) {
+			char key[PACK_KEY_MAX];
+
+			pack_key(cid, key);
+			rc = g->fn(g->arg, key);
+		} else if (rc > 0) {
 			rc = emit_key(g, CHUNK_NS_DATA, cid);
+		}
 	}
 	manifest_release(&m);
 	return rc < 0 ? rc : 0;
@@ -678,8 +684,8 @@ static int reach_tree(struct reach *g, const struct oid *id)
 		}
 		const struct tree_entry *e = &n->n.entries[i];
 
-		if (e->is_inline)
-			continue;
+		if (e->is_inline || (!S_ISDIR(e->mode) && !S_ISREG(e->mode)))
+			continue; /* special files name no object */
 		rc = S_ISDIR(e->mode) ? reach_tree(g, &e->id) : reach_file(g, e);
 	}
 	meta_node_put(g->r->mo, n);

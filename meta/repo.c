@@ -7,6 +7,7 @@
 
 #include "lib/err.h"
 #include "lib/util.h"
+#include "meta/gc.h"
 #include "store/cdc.h"
 #include "store/chunk.h"
 
@@ -121,6 +122,11 @@ struct meta_objects *repo_objects(struct repo *r)
 struct store *repo_store(struct repo *r)
 {
 	return r->store;
+}
+
+struct meta_db *repo_db(struct repo *r)
+{
+	return r->db;
 }
 
 int repo_write_commit(struct repo *r, const struct oid *root, const struct oid *parents,
@@ -430,6 +436,8 @@ int repo_stage_batch(struct repo *r, const char *branch, const struct repo_stage
 	}
 	if (rc == 0)
 		rc = objects_exist(r, items, n);
+	if (rc == 0) /* a running gc keeps what the entries name, or says it is gone */
+		rc = gc_guard_stage(r, items, n);
 	if (rc == 0)
 		rc = meta_stage_put_many(r->db, r->info.name, branch, st, n);
 	for (size_t i = 0; vals && i < n; i++)
@@ -475,6 +483,30 @@ int repo_staged_after(struct repo *r, const char *branch, const char *prefix, co
 	if (rc < 0)
 		return rc;
 	return meta_stage_list_after(r->db, r->info.name, branch, prefix, after, staged_one, &w);
+}
+
+struct staged_all_walk {
+	repo_staged_all_fn fn;
+	void *arg;
+};
+
+static int staged_all_one(const char *branch, const char *path, const void *val, size_t len,
+			  void *arg)
+{
+	struct staged_all_walk *w = arg;
+	struct tree_entry e;
+	bool del, attrs;
+	int rc = stage_decode(val, len, &e, &del, &attrs);
+
+	return rc < 0 ? rc : w->fn(w->arg, branch, path, del ? NULL : &e, attrs);
+}
+
+int repo_staged_all(struct repo *r, repo_staged_all_fn fn, void *arg)
+{
+	struct staged_all_walk w = { fn, arg };
+	int rc = repo_need_db(r);
+
+	return rc < 0 ? rc : meta_stage_list_all(r->db, r->info.name, staged_all_one, &w);
 }
 
 int repo_reset(struct repo *r, const char *branch, const char *prefix)
@@ -918,6 +950,8 @@ static int commit_once(struct repo *r, const char *branch, const char *ref,
 		rc = repo_write_commit(r, &root, &headid, 1, &c2, out);
 	}
 	if (rc == 0)
+		rc = gc_guard_commit(r, out);
+	if (rc == 0)
 		rc = meta_commit_apply(r->db, r->info.name, branch, &headid, out, done, snap.n);
 out:
 	repo_commit_release(&head);
@@ -1070,6 +1104,8 @@ static int ref_create(struct repo *r, const char *kind, const char *name, const 
 		rc = repo_need_db(r);
 	if (rc == 0)
 		rc = repo_resolve(r, from, &id);
+	if (rc == 0)
+		rc = gc_guard_commit(r, &id);
 	if (rc < 0)
 		return rc;
 	snprintf(ref, sizeof(ref), "%s/%s", kind, name);
@@ -1132,6 +1168,8 @@ int repo_branch_move(struct repo *r, const char *branch, const struct oid *old,
 	char ref[META_REF_MAX];
 	int rc = repo_need_db(r);
 
+	if (rc == 0 && new)
+		rc = gc_guard_commit(r, new);
 	if (rc < 0)
 		return rc;
 	snprintf(ref, sizeof(ref), "branch/%s", branch);

@@ -76,6 +76,8 @@ void repo_close(struct repo *r);
 const struct meta_repo *repo_info(const struct repo *r);
 struct meta_objects *repo_objects(struct repo *r);
 struct store *repo_store(struct repo *r);
+/* The database of a local handle; NULL for a remote one. */
+struct meta_db *repo_db(struct repo *r);
 
 /* ---- chunk index (dedup of chunks stored in packs) ---- */
 
@@ -116,6 +118,10 @@ int repo_staged(struct repo *r, const char *branch, const char *prefix, repo_sta
 /* The same from the first path after `after` (NULL: from the start). */
 int repo_staged_after(struct repo *r, const char *branch, const char *prefix, const char *after,
 		      repo_staged_fn fn, void *arg);
+/* Every staged change of every branch, from one snapshot (gc). */
+typedef int (*repo_staged_all_fn)(void *arg, const char *branch, const char *path,
+				  const struct tree_entry *entry, bool dir_attrs);
+int repo_staged_all(struct repo *r, repo_staged_all_fn fn, void *arg);
 /* Drops staged changes under prefix; returns how many. */
 int repo_reset(struct repo *r, const char *branch, const char *prefix);
 

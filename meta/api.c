@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "meta/console.h"
+#include "meta/gc.h"
 #include "meta/json.h"
 #include "meta/members.h"
 #include "meta/repo.h"
@@ -231,6 +232,7 @@ void meta_api_free(struct meta_api *api)
 {
 	if (!api)
 		return;
+	gc_shutdown(api->db); /* gc runs use the db: they end first */
 	while (api->slots) {
 		struct repo_slot *s = api->slots;
 
@@ -596,11 +598,18 @@ static int branch_check(struct call *c, const char *branch)
 static int commit_info_parse(struct call *c, struct commit_info *ci)
 {
 	int rc;
+	json_t *t = json_object_get(c->body, "time_ns");
 
 	memset(ci, 0, sizeof(*ci));
 	if ((rc = body_str(c, "message", false, META_MSG_MAX, &ci->message)) < 0 ||
 	    (rc = body_str(c, "author", false, META_AUTHOR_MAX, &ci->author)) < 0)
 		return rc;
+	/* a commit's time may be given (imports of history, tests' clocks) */
+	if (t && !json_is_null(t)) {
+		if (!json_is_integer(t) || json_integer_value(t) <= 0)
+			return t9k_err(-EINVAL, "request body \"time_ns\" is not a positive integer");
+		ci->time_ns = json_integer_value(t);
+	}
 	return 0;
 }
 
@@ -800,6 +809,9 @@ static int h_ref_cas(struct call *c)
 		    (rc = repo_commit_read(c->slot->r, &new, &rc_new)) < 0)
 			return rc;
 		repo_commit_release(&rc_new);
+		/* nor at one a running gc is deleting */
+		if ((rc = gc_guard_commit(c->slot->r, &new)) < 0)
+			return rc;
 	}
 	rc = meta_ref_cas(c->api->db, c->repo, ref, has_old == 0 ? &old : NULL,
 			  has_new == 0 ? &new : NULL);
@@ -815,13 +827,18 @@ static int h_resolve(struct call *c)
 	struct oid id;
 	bool branch;
 	int rc = query_required(c, "ref", &spec);
+	json_t *j;
+	int64_t gone;
 
 	if (rc == 0)
 		rc = repo_resolve_ex(c->slot->r, spec, &id, &branch);
 	if (rc < 0)
 		return rc;
-	return reply_json(c->rep, 200, json_pack("{s:o,s:b}", "commit", meta_json_oid_new(&id),
-						 "branch", branch));
+	j = json_pack("{s:o,s:b}", "commit", meta_json_oid_new(&id), "branch", branch);
+	/* readers of its data refuse with gc's message */
+	if (j && gc_collected_get(c->api->db, c->repo, &id, &gone) == 0)
+		json_object_set_new(j, "collected_ns", json_integer(gone));
+	return reply_json(c->rep, 200, j);
 }
 
 static int ref_create(struct call *c, const char *kind, const char *from_key)
@@ -1312,6 +1329,47 @@ static int h_member_leave(struct call *c)
 	return rc < 0 ? rc : reply_members(c, NULL, MEMBERS_TTL_DEFAULT_MS);
 }
 
+/* ---- retention, gc and accounting (meta/gc.h) ---- */
+
+static int h_retention(struct call *c)
+{
+	json_t *j;
+	int rc = gc_api_retention(c->api->db, c->repo, !strcmp(c->req->method, "PUT") ? c->body : NULL,
+				  &j);
+
+	return rc < 0 ? rc : reply_json(c->rep, 200, j);
+}
+
+static int h_gc_start(struct call *c)
+{
+	unsigned status;
+	json_t *j;
+	int rc = gc_api_start(c->api->db, c->repo, c->body, &status, &j);
+
+	return rc < 0 ? rc : reply_json(c->rep, status, j);
+}
+
+static int h_gc_status(struct call *c)
+{
+	json_t *j;
+	int rc = gc_status(c->api->db, c->repo, &j);
+
+	return rc < 0 ? rc : reply_json(c->rep, 200, j);
+}
+
+static int h_du(struct call *c)
+{
+	const char *ref;
+	uint64_t mem = 0;
+	json_t *j;
+	int rc = query(c, "ref", &ref);
+
+	if (rc < 0 || (rc = query_u64(c, "max_memory", GC_MAX_MEMORY_MIN, UINT64_MAX >> 1, &mem)) < 0)
+		return rc;
+	rc = gc_du(c->api->db, c->repo, ref, mem, &j);
+	return rc < 0 ? rc : reply_json(c->rep, 200, j);
+}
+
 /* ---- routing ---- */
 
 enum { NEED_REPO = 1, HAS_BODY = 2 };
@@ -1347,6 +1405,11 @@ static const struct route routes[] = {
 	{ "POST", "repos/:/branches/:/revert", h_revert, NEED_REPO | HAS_BODY },
 	{ "GET", "repos/:/chunk-index/:", h_chunk_index_get, NEED_REPO },
 	{ "POST", "repos/:/chunk-index", h_chunk_index_put, NEED_REPO | HAS_BODY },
+	{ "GET", "repos/:/retention", h_retention, 0 },
+	{ "PUT", "repos/:/retention", h_retention, HAS_BODY },
+	{ "POST", "repos/:/gc", h_gc_start, HAS_BODY },
+	{ "GET", "repos/:/gc", h_gc_status, 0 },
+	{ "GET", "repos/:/du", h_du, 0 },
 	/* the web console's reads (meta/console.c) */
 	{ "GET", "repos/:/summary", console_summary, NEED_REPO },
 	{ "GET", "repos/:/refinfo", console_refinfo, NEED_REPO },

@@ -51,6 +51,7 @@ static const struct err_map err_map[] = {
 	{ -ENOENT, "not_found", 404 },
 	{ -E2BIG, "too_large", 413 },
 	{ -ENOSPC, "no_space", 507 }, /* a bounded table is full (cache groups) */
+	{ -EBUSY, "busy", 409 },      /* a gc of the repository is running */
 };
 
 #define ERR_MAP_N (sizeof(err_map) / sizeof(err_map[0]))

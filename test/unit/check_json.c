@@ -536,7 +536,7 @@ START_TEST(test_error_table)
 		{ T9K_ECONFLICT, "conflict", 409 }, { -EEXIST, "exists", 409 },
 		{ -ENODATA, "nothing_to_commit", 409 }, { -EMSGSIZE, "too_large", 413 },
 		{ T9K_ECORRUPT, "corrupt", 500 }, { -EIO, "internal", 500 },
-		{ -ENOSPC, "no_space", 507 },
+		{ -ENOSPC, "no_space", 507 }, { -EBUSY, "busy", 409 },
 	};
 	const char *name;
 	unsigned status;
@@ -551,7 +551,7 @@ START_TEST(test_error_table)
 	}
 	ck_assert_str_eq(meta_json_error_name(T9K_EUSAGE, NULL), "bad_request");
 	ck_assert_str_eq(meta_json_error_name(-ENOENT, NULL), "not_found");
-	ck_assert_str_eq(meta_json_error_name(-EBUSY, &status), "internal"); /* unmapped */
+	ck_assert_str_eq(meta_json_error_name(-EXDEV, &status), "internal"); /* unmapped */
 	ck_assert_uint_eq(status, 500);
 	ck_assert_int_eq(meta_json_error_code("teapot"), -EPROTO);
 	ck_assert_int_eq(meta_json_status_code(204), 0);

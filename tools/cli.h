@@ -144,5 +144,10 @@ int cmd_umount(struct cli *cli, int argc, char **argv);
 int cmd_cache(struct cli *cli, int argc, char **argv);
 int cmd_warmup(struct cli *cli, int argc, char **argv);
 int cmd_job(struct cli *cli, int argc, char **argv);
+int cmd_gc(struct cli *cli, int argc, char **argv);
+int cmd_retention(struct cli *cli, int argc, char **argv);
+int cmd_du(struct cli *cli, int argc, char **argv);
+/* "t9kfs repo show NAME": the record, retention, the last gc, du. */
+int cli_repo_show(struct cli *cli, const char *name, bool json);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Adds KEY=VALUE to a JSON object, or says why not. */
 static int add_meta(json_t *meta, const char *arg)
@@ -29,6 +30,53 @@ static int add_meta(json_t *meta, const char *arg)
 int cmd_commit_staged(struct cli *cli, const char *repo, const char *branch, const char *msg,
 		      json_t *meta, json_t **out);
 
+/* A commit's time: --date, else $T9KFS_COMMIT_DATE (like git's
+ * GIT_COMMITTER_DATE: imports of old history, tests' clocks), as @SECONDS
+ * since the epoch or YYYY-MM-DD[THH:MM[:SS]] in UTC; 0: now. */
+static const char *commit_date;
+
+static int date_parse(const char *s, int64_t *ns)
+{
+	struct tm tm = { 0 };
+	const char *end;
+	char *e;
+
+	if (s[0] == '@') {
+		long long v = strtoll(s + 1, &e, 10);
+
+		if (!s[1] || *e || v <= 0 || v > 253402300799LL)
+			goto bad;
+		*ns = (int64_t)v * 1000000000;
+		return 0;
+	}
+	end = strptime(s, "%Y-%m-%d", &tm);
+	if (end && (*end == 'T' || *end == ' '))
+		end = strptime(end + 1, strchr(end + 1, ':') && strchr(strchr(end + 1, ':') + 1, ':')
+						? "%H:%M:%S" : "%H:%M", &tm);
+	if (!end || *end)
+		goto bad;
+	*ns = (int64_t)timegm(&tm) * 1000000000;
+	if (*ns > 0)
+		return 0;
+bad:
+	return t9k_err(T9K_EUSAGE, "bad commit date '%s': want @SECONDS or YYYY-MM-DD[THH:MM[:SS]] (UTC)",
+		       s);
+}
+
+static int commit_time(json_t *body)
+{
+	const char *d = commit_date ? commit_date : getenv("T9KFS_COMMIT_DATE");
+	int64_t ns = 0;
+	int rc;
+
+	if (!d || !*d)
+		return 0;
+	rc = date_parse(d, &ns);
+	if (rc == 0)
+		json_object_set_new(body, "time_ns", json_integer(ns));
+	return rc;
+}
+
 int cmd_commit_staged(struct cli *cli, const char *repo, const char *branch, const char *msg,
 		      json_t *meta, json_t **out)
 {
@@ -40,6 +88,11 @@ int cmd_commit_staged(struct cli *cli, const char *repo, const char *branch, con
 		return rc;
 	snprintf(suffix, sizeof(suffix), "/branches/%s/commits", esc);
 	body = json_pack("{s:s,s:s,s:O}", "message", msg, "author", cli_author(), "meta", meta);
+	rc = commit_time(body);
+	if (rc < 0) {
+		json_decref(body);
+		return rc;
+	}
 	rc = cli_repo_call(cli, repo, "POST", suffix, body, out);
 	json_decref(body);
 	return rc;
@@ -47,16 +100,19 @@ int cmd_commit_staged(struct cli *cli, const char *repo, const char *branch, con
 
 static const char commit_usage[] =
 	"usage: t9kfs commit REPO@BRANCH -m MSG [--meta KEY=VALUE]... [--allow-empty]\n"
+	"                    [--date @SECONDS|YYYY-MM-DD[THH:MM[:SS]]]\n"
 	"\n"
 	"Records the branch's staged changes as a new commit. --meta attaches\n"
 	"key/value pairs (hyperparameters, metrics) shown by 'log --meta' and\n"
-	"'compare'. The author is $T9KFS_AUTHOR, or USER@HOST.\n";
+	"'compare'. The author is $T9KFS_AUTHOR, or USER@HOST. The time is now,\n"
+	"or --date (else $T9KFS_COMMIT_DATE), in UTC.\n";
 
 int cmd_commit(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "message", required_argument, NULL, 'm' }, { "meta", required_argument, NULL, 'k' },
 		{ "allow-empty", no_argument, NULL, 'e' }, { "help", no_argument, NULL, 'h' },
+		{ "date", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	json_t *meta = json_object(), *out = NULL, *body;
@@ -73,6 +129,8 @@ int cmd_commit(struct cli *cli, int argc, char **argv)
 			rc = add_meta(meta, optarg);
 		else if (o == 'e')
 			empty = true;
+		else if (o == 'd')
+			commit_date = optarg;
 		else
 			return json_decref(meta), fputs(commit_usage, o == 'h' ? stdout : stderr),
 			       o == 'h' ? 0 : 2;
@@ -88,6 +146,8 @@ int cmd_commit(struct cli *cli, int argc, char **argv)
 		snprintf(suffix, sizeof(suffix), "/branches/%s/commits", esc);
 		body = json_pack("{s:s,s:s,s:O,s:b}", "message", msg, "author", cli_author(), "meta",
 				 meta, "allow_empty", 1);
+		if (rc == 0)
+			rc = commit_time(body);
 		if (rc == 0)
 			rc = cli_repo_call(cli, sp.repo, "POST", suffix, body, &out);
 		json_decref(body);

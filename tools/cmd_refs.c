@@ -14,11 +14,13 @@ static const char repo_usage[] =
 	"usage: t9kfs repo create NAME [--store URL] [--min SIZE --avg SIZE --max SIZE]\n"
 	"                              [--pack-size SIZE]\n"
 	"       t9kfs repo list [--json]\n"
+	"       t9kfs repo show NAME [--json]\n"
 	"       t9kfs repo delete NAME\n"
 	"\n"
 	"A repository has its own branches, tags and object store (default: the\n"
 	"server's store plus /NAME). A new repository has branch 'main' with one\n"
 	"empty commit. delete removes the refs and staging, not the stored objects.\n"
+	"show adds the retention rules, the last gc and the storage (t9kfs du).\n"
 	"\n"
 	"--pack-size SIZE  write the chunks of large files in packs of about SIZE\n"
 	"                  bytes (one object per pack: fewer, larger requests); 0:\n"
@@ -117,6 +119,13 @@ int cmd_repo(struct cli *cli, int argc, char **argv)
 			}
 		json_decref(j);
 		return 0;
+	}
+	if (!strcmp(argv[1], "show")) {
+		bool js = argc == 4 && !strcmp(argv[3], "--json");
+
+		if (argc < 3 || argc > 4 || (argc == 4 && !js))
+			return fputs(repo_usage, stderr), 2;
+		return cli_repo_show(cli, argv[2], js);
 	}
 	if (!strcmp(argv[1], "delete")) {
 		if (argc != 3)

@@ -210,6 +210,7 @@ integration: deps
 
 bench: deps
 	$(MAKE) t9kfs sdk build/release/bench/chunk_bench build/release/bench/meta_bench \
+		build/release/bench/gc_bench \
 		build/release/bench/read_files
 	bench/run.sh
 

@@ -112,8 +112,10 @@ static int token_list(struct cli *cli, int argc, char **argv)
 		else
 			return cli_usage_error("token list: unknown argument '%s'", argv[k]);
 	}
-	if ((rc = cli_client(cli, &c)) < 0 || (rc = meta_client_call(c, "GET", "/tokens", NULL, &j)) < 0)
+	if ((rc = cli_client(cli, &c)) < 0 || (rc = meta_client_call(c, "GET", "/tokens", NULL, &j)) < 0) {
+		json_decref(j);
 		return cli_fail(rc);
+	}
 	a = json_object_get(j, "tokens");
 	if (as_json) {
 		cli_print_json(a);
@@ -153,8 +155,10 @@ static int token_revoke(struct cli *cli, int argc, char **argv)
 	if ((rc = meta_token_name_check(argv[1])) < 0)
 		return cli_usage_error("%s", t9k_errmsg(rc));
 	snprintf(path, sizeof(path), "/tokens/%s", argv[1]);
-	if ((rc = cli_client(cli, &c)) < 0 || (rc = meta_client_call(c, "DELETE", path, NULL, &j)) < 0)
+	if ((rc = cli_client(cli, &c)) < 0 || (rc = meta_client_call(c, "DELETE", path, NULL, &j)) < 0) {
+		json_decref(j);
 		return cli_fail(rc);
+	}
 	json_decref(j);
 	fprintf(stderr, "t9kfs: revoked token '%s'\n", argv[1]);
 	return 0;

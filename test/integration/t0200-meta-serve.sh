@@ -486,7 +486,7 @@ test_expect_success 'commit through the API; an empty one is 409 unless allowed'
 	reply | grep -q "\"meta\":{\"epochs\":\"90\",\"lr\":\"0.1\"}" &&
 	expect 400 POST /repos/data/branches/main/commits -d "{\"allow_empty\":true,\"meta\":{\"lr\":0.1}}" &&
 	expect 404 POST /repos/data/branches/nope/commits -d "{\"allow_empty\":true}" &&
-	expect 200 GET /repos/data/commits/$c2 && [ "$(field id)" = "$c2" ] && [ "$(field author)" = ann ] &&
+	expect 200 GET /repos/data/commits/$c2 && [ "$(field id)" = "$c2" ] && [ "$(field author)" = "ann <admin>" ] &&
 	expect 404 GET /repos/data/commits/$ZERO
 '
 

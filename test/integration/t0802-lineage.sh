@@ -77,7 +77,7 @@ test_expect_success 'setup: two data commits, another repo, runs on exp-a, exp-b
 test_expect_success 'show: a run, grouped: status, command, times, inputs with their names, output, params, metrics' '
 	t9kfs show models@exp-a >out &&
 	grep -q "^commit $(cid R1)$" out &&
-	grep -q "^Author:  tester$" out &&
+	grep -q "^Author:  tester <admin>$" out &&
 	grep -q "^    run r1: python train.py --lr 0.1 (ok)$" out &&
 	grep -q "^Run r1$" out &&
 	grep -q "^  status  *ok (exit code 0)$" out &&
@@ -112,7 +112,7 @@ test_expect_success 'show --json: the commit as served plus the run grouped' '
 import json, os, sys
 c = json.load(open(\"j\"))
 assert c[\"id\"] == os.environ[\"R1\"] and c[\"message\"].startswith(\"run r1:\")
-assert len(c[\"parents\"]) == 1 and c[\"author\"] == \"tester\" and c[\"root\"]
+assert len(c[\"parents\"]) == 1 and c[\"author\"] == \"tester <admin>\" and c[\"root\"]
 assert c[\"meta\"][\"param.lr\"] == \"0.1\"
 r = c[\"run\"]
 assert r[\"id\"] == \"r1\" and r[\"status\"] == \"ok\" and r[\"exit_code\"] == 0

@@ -249,7 +249,7 @@ test_expect_success 'expected values from the CLI (--json)' '
 	    "compare_last": [{"ref": c["ref"], "commit": c["commit"], "meta": c["meta"]} for c in load("compare-last.json")],
 	    "compare_changed": changed,
 	    "curves": curves,
-	    "xss_message": E["XSS_MSG"], "xss_author": E["XSS_AUTHOR"], "xss_commit": xss_commit["id"],
+	    "xss_message": E["XSS_MSG"], "xss_author": xss_commit["author"], "xss_commit": xss_commit["id"],
 	    "xss_meta": sorted([k, v] for k, v in xss_commit["meta"].items() if not k.startswith(("param.", "metric."))),
 	    "xss_file": E["XSS_FILE"], "xss_file_content": "the file named like markup\n",
 	    "xss_param_value": E["XSS_VALUE"],

@@ -62,6 +62,7 @@ int main(void)
 	srunner_add_suite(sr, yaml_suite());
 	srunner_add_suite(sr, sdk_suite());
 	srunner_add_suite(sr, console_suite());
+	srunner_add_suite(sr, authz_suite());
 	srunner_add_suite(sr, gc_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

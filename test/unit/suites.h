@@ -24,6 +24,7 @@ Suite *csi_suite(void);
 Suite *yaml_suite(void);
 Suite *sdk_suite(void);
 Suite *console_suite(void);
+Suite *authz_suite(void);
 Suite *gc_suite(void);
 
 /* Creates a fresh directory under $TMPDIR for one test; fills path. */

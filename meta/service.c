@@ -590,6 +590,50 @@ static enum MHD_Result send_session(struct meta_service *svc, struct MHD_Connect
 	return ok;
 }
 
+/* GET /api/v1/repos for a token that is not an --admin: only the
+ * repositories it may read. */
+static int authz_filter_repos(const struct authz_ident *id, const char *url, struct api_reply *rep)
+{
+	json_t *j, *a, *keep, *r, *out;
+	size_t i;
+	char *s;
+
+	if (strcmp(url, "/api/v1/repos") && strcmp(url, "/api/v1/repos/"))
+		return 0;
+	if (rep->fd >= 0) {
+		if (lseek(rep->fd, 0, SEEK_SET) < 0)
+			return -errno;
+		j = json_loadfd(rep->fd, 0, NULL);
+	} else {
+		j = json_loadb((const char *)rep->body.data, rep->body.len, 0, NULL);
+	}
+	a = json_object_get(j, "repos");
+	keep = json_array();
+	json_array_foreach(a, i, r) {
+		const char *name = json_string_value(json_object_get(r, "name"));
+
+		if (name && authz_allows(id, name, AUTHZ_READ))
+			json_array_append(keep, r);
+	}
+	out = keep ? json_pack("{s:o}", "repos", keep) : NULL;
+	s = j && out ? json_dumps(out, JSON_COMPACT) : NULL;
+	json_decref(out);
+	json_decref(j);
+	if (!s)
+		return -ENOMEM;
+	if (rep->fd >= 0) {
+		close(rep->fd);
+		rep->fd = -1;
+	}
+	buf_reset(&rep->body);
+	if (buf_addstr(&rep->body, s) < 0 || buf_addstr(&rep->body, "\n") < 0) {
+		free(s);
+		return -ENOMEM;
+	}
+	free(s);
+	return 0;
+}
+
 /* A 403 naming what the request's identity lacks. */
 static enum MHD_Result send_denied(struct meta_service *svc, struct MHD_Connection *conn,
 				   struct req_state *st, const struct authz_need *need)
@@ -800,6 +844,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				    .header = header_value };
 	api_reply_init(&rep);
 	if (meta_api_handle(svc->api, &req, &rep) < 0) {
+		api_reply_release(&rep);
+		return MHD_NO;
+	}
+	if ((st->auth == AUTH_TOKEN || st->auth == AUTH_COOKIE) && !st->id.admin &&
+	    rep.status == 200 && authz_filter_repos(&st->id, url, &rep) < 0) {
 		api_reply_release(&rep);
 		return MHD_NO;
 	}

@@ -186,6 +186,16 @@ test_expect_success 'every endpoint: the least token that may, may (never 401/40
 	done
 '
 
+test_expect_success 'GET /repos lists only the repositories a token may read' '
+	[ "$(call "$(secret stranger)" GET /repos)" = 200 ] &&
+	grep -q "\"name\":\"other1\"" reply && ! grep -q "\"name\":\"data1\"" reply &&
+	[ "$(call "$(secret reader)" GET /repos)" = 200 ] &&
+	grep -q "\"name\":\"data1\"" reply && ! grep -q "\"name\":\"other1\"" reply &&
+	[ "$(call "$(secret root)" GET /repos)" = 200 ] &&
+	grep -q "\"name\":\"data1\"" reply && grep -q "\"name\":\"other1\"" reply &&
+	T9KFS_TOKEN=$(secret stranger) t9kfs repo list >out && grep -q "^other1 " out && ! grep -q "^data1 " out
+'
+
 test_expect_success 'a commit records the token, whatever author the client sends' '
 	call "$(secret writer)" GET "/repos/data1/log?ref=main&limit=20" >/dev/null &&
 	grep -q "\"author\":\"admin <writer>\",\"message\":\"m\"" reply &&

@@ -1639,6 +1639,15 @@ void api_repo_keep_put(struct api_repo_keep *k)
 	free(k);
 }
 
+bool meta_api_route(size_t i, const char **method, const char **pattern)
+{
+	if (i >= NROUTES)
+		return false;
+	*method = routes[i].method;
+	*pattern = routes[i].pattern;
+	return true;
+}
+
 bool meta_api_is_public(const char *method, const char *path)
 {
 	return !strcmp(method, "GET") &&

@@ -85,5 +85,9 @@ int meta_api_handle(struct meta_api *api, const struct api_request *req, struct 
 
 /* True for the one request that needs no token. */
 bool meta_api_is_public(const char *method, const char *path);
+/* Route i of the router (false past the last): its method and path
+ * pattern after /api/v1/ (':' is one segment), so the permission table
+ * of meta/authz.c can be checked against every route. */
+bool meta_api_route(size_t i, const char **method, const char **pattern);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "meta/api.h"
 #include "meta/authz.h"
 
 #include <errno.h>
@@ -174,6 +175,38 @@ START_TEST(test_need_of)
 }
 END_TEST
 
+/* Every route of meta/api.c has its row in the permission table: a new
+ * endpoint without one would need an --admin token (fail closed), and
+ * fails here. */
+START_TEST(test_every_route_has_a_need)
+{
+	const char *method, *pattern;
+	size_t i, n = 0;
+
+	for (i = 0; meta_api_route(i, &method, &pattern); i++) {
+		char path[256], body[] = "{\"name\":\"x\"}";
+		struct authz_need need;
+		size_t o = (size_t)snprintf(path, sizeof(path), "/api/v1/");
+
+		for (const char *p = pattern; *p && o + 4 < sizeof(path); p++)
+			if (*p == ':') {
+				memcpy(path + o, "x", 1); /* a repository, branch, id... named x */
+				o += 1;
+			} else {
+				path[o++] = *p;
+			}
+		path[o] = '\0';
+		authz_need_of(method, path, body, strlen(body), &need);
+		ck_assert_msg(need.scope != AUTHZ_GLOBAL, "%s %s has no row in meta/authz.c", method,
+			      pattern);
+		if (need.scope == AUTHZ_REPO)
+			ck_assert_str_eq(need.repo, "x");
+		n++;
+	}
+	ck_assert_uint_ge(n, 38);
+}
+END_TEST
+
 static int count_one(const char *name, const void *v, size_t len, void *arg)
 {
 	(void)name, (void)v, (void)len;
@@ -284,6 +317,7 @@ Suite *authz_suite(void)
 	tcase_add_test(tc, test_duration_parse);
 	tcase_add_test(tc, test_allows);
 	tcase_add_test(tc, test_need_of);
+	tcase_add_test(tc, test_every_route_has_a_need);
 	tcase_add_test(tc, test_token_store);
 	tcase_add_test(tc, test_tokens_serve);
 	suite_add_tcase(s, tc);

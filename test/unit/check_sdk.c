@@ -196,7 +196,7 @@ START_TEST(put_commit_read)
 	}
 	ck_assert_int_eq(t9kfs_show(r, "v1", &json), 0);
 	ck_assert_ptr_nonnull(strstr(json, "\"lr\":\"0.1\""));
-	ck_assert_ptr_nonnull(strstr(json, "\"author\":\"unit\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"author\":\"unit <admin>\""));
 	t9kfs_free(json);
 	ck_assert_int_eq(t9kfs_log(r, "main", 2, &json), 0);
 	ck_assert_ptr_nonnull(strstr(json, "\"message\":\"empty\""));

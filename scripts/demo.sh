@@ -58,6 +58,21 @@ run "$T9KFS" export toy@main:train/bird "$T9KFS_HOME/export"
 step "ls $T9KFS_HOME/export | wc -l"
 ls "$T9KFS_HOME/export" | wc -l
 
+# storage that does not grow forever: retention rules, accounting, gc
+run "$T9KFS" branch delete toy@relabel
+# (no grace period here: nothing else writes to this demo's store)
+run "$T9KFS" retention set toy --keep-last 1 --grace 0s --min-grace 0s
+run "$T9KFS" du toy
+run "$T9KFS" gc toy --dry-run
+run "$T9KFS" gc toy
+# who may do what: a token that may only read toy
+run "$T9KFS" token create reader --repo toy:read --expires 1d
+run "$T9KFS" token list
+# the web console, served by the same server
+run "$T9KFS" ui
+step "curl -s \$(t9kfs ui) | grep -o '<title>.*</title>'"
+curl -s "$("$T9KFS" ui)" | grep -o '<title>.*</title>' || true
+
 if [ -e /dev/fuse ] && [ "$(id -u)" = 0 ]; then
 	mkdir -p "$T9KFS_HOME/mnt"
 	run "$T9KFS" mount toy@main "$T9KFS_HOME/mnt"

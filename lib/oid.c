@@ -79,6 +79,18 @@ int oid_hasher_final(struct oid_hasher *h, struct oid *out)
 	return 0;
 }
 
+int oid_hasher_copy(struct oid_hasher *dst, const struct oid_hasher *src)
+{
+	if (!src->started) {
+		dst->started = false;
+		return 0;
+	}
+	if (!EVP_MD_CTX_copy_ex(dst->ctx, src->ctx))
+		return t9k_err(-EIO, "SHA-256 state copy failed in OpenSSL");
+	dst->started = true;
+	return 0;
+}
+
 void oid_hasher_free(struct oid_hasher *h)
 {
 	if (!h)
@@ -166,6 +178,19 @@ static int oidset_grow(struct oidset *s)
 	free(s->used);
 	*s = t;
 	return 0;
+}
+
+bool oidset_has(const struct oidset *s, const struct oid *id)
+{
+	size_t h;
+
+	if (!s->n)
+		return false;
+	memcpy(&h, id->b, sizeof(h));
+	for (h %= s->cap; s->used[h]; h = (h + 1) % s->cap)
+		if (oid_eq(&s->v[h], id))
+			return true;
+	return false;
 }
 
 int oidset_add(struct oidset *s, const struct oid *id)

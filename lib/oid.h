@@ -22,6 +22,10 @@ struct oid_hasher;
 struct oid_hasher *oid_hasher_new(void);
 int oid_hasher_update(struct oid_hasher *h, const void *data, size_t len);
 int oid_hasher_final(struct oid_hasher *h, struct oid *out); /* then reusable */
+/* Makes dst hash what src has hashed so far (both go on independently):
+ * the hash of a growing chunk is finished on a copy, and the original
+ * takes the next bytes. */
+int oid_hasher_copy(struct oid_hasher *dst, const struct oid_hasher *src);
 void oid_hasher_free(struct oid_hasher *h);
 
 /* Writes 64 hex digits and a NUL into hex[OID_HEXSZ + 1]; returns hex. */
@@ -42,6 +46,7 @@ struct oidset {
 };
 /* Adds id; returns 1 if it was new, 0 if present, -ENOMEM (with a message). */
 int oidset_add(struct oidset *s, const struct oid *id);
+bool oidset_has(const struct oidset *s, const struct oid *id);
 void oidset_release(struct oidset *s);
 
 #endif

@@ -108,6 +108,11 @@ static int run_get(struct repo *r, const struct manifest_chunk *c, uint32_t n, s
 		len = c[n - 1].pack_off + c[n - 1].pack_len - off;
 	}
 	rc = store_get(r->store, key, off, len, obj);
+	if (rc == -ENOENT && c->loc == MANIFEST_LOC_OBJECT) {
+		/* not stored whole: a delta chunk (store/chunk.h), or absent */
+		chunk_key_ns(CHUNK_NS_DELTA, &c->id, key);
+		rc = store_get(r->store, key, off, len, obj);
+	}
 	if (rc == -ENOENT && c->loc == MANIFEST_LOC_OBJECT)
 		rc = t9k_err(-ENOENT, "chunk %s not found in store %s", oid_to_hex(&c->id, hex),
 			     store_url(r->store));
@@ -119,8 +124,8 @@ static int run_get(struct repo *r, const struct manifest_chunk *c, uint32_t n, s
 
 /* Decodes and verifies chunk c[i] of a run read by run_get into obj, and
  * appends its plaintext to out; on failure out is left as it was. */
-static int run_decode(const struct manifest_chunk *c, uint32_t i, const struct buf *obj,
-		      struct buf *out)
+static int run_decode(struct repo *r, const struct manifest_chunk *c, uint32_t i,
+		      const struct buf *obj, struct buf *out)
 {
 	const uint8_t *p = obj->data;
 	size_t len = obj->len, start = out->len;
@@ -137,7 +142,10 @@ static int run_decode(const struct manifest_chunk *c, uint32_t i, const struct b
 		p += at;
 		len = c[i].pack_len;
 	}
-	rc = chunk_decode(&c[i].id, p, len, out);
+	if (c[i].loc == MANIFEST_LOC_OBJECT && chunk_delta_base(p, len, NULL))
+		rc = chunk_delta_decode(r->store, &c[i].id, p, len, out);
+	else
+		rc = chunk_decode(&c[i].id, p, len, out);
 	if (rc == 0 && out->len - start != c[i].len) {
 		rc = t9k_err(T9K_ECORRUPT, "chunk %s holds %zu bytes, its manifest says %" PRIu32,
 			     oid_to_hex(&c[i].id, hex), out->len - start, c[i].len);
@@ -153,7 +161,7 @@ int repo_chunk_read(struct repo *r, const struct manifest_chunk *c, struct buf *
 	int rc = run_get(r, c, 1, &obj);
 
 	if (rc == 0)
-		rc = run_decode(c, 0, &obj, out);
+		rc = run_decode(r, c, 0, &obj, out);
 	buf_release(&obj);
 	return rc;
 }
@@ -287,7 +295,7 @@ static int run_chunks(struct fetch *f, struct fetch_file *ff, uint32_t first, ui
 
 	for (uint32_t i = 0; rc == 0 && i < n; i++) {
 		buf_reset(data);
-		rc = run_decode(c, i, obj, data);
+		rc = run_decode(f->r, c, i, obj, data);
 		if (rc == 0 &&
 		    (rc = pwrite_full(ff->fd, data->data, data->len, ff->base + (off_t)off)) < 0)
 			rc = t9k_err(rc, "write: %s", strerror(-rc));

@@ -620,6 +620,7 @@ out:
 struct reach {
 	struct repo *r;
 	struct oidset seen_meta, seen_chunk;
+	struct oidset deltas; /* chunks stored as deltas ("deltas/<id>") */
 	repo_key_fn fn;
 	void *arg;
 };
@@ -630,6 +631,34 @@ static int emit_key(struct reach *g, const char *ns, const struct oid *id)
 
 	chunk_key_ns(ns, id, key);
 	return g->fn(g->arg, key);
+}
+
+/* A reachable chunk stored as a delta (store/chunk.h): reports its
+ * object and its base, which nothing else may name. Then 1 when the chunk
+ * is also stored whole, -ENOENT when not. */
+static int reach_delta(struct reach *g, const struct oid *id)
+{
+	char key[CHUNK_KEY_MAX];
+	struct buf obj = BUF_INIT;
+	struct oid base;
+	int rc = emit_key(g, CHUNK_NS_DELTA, id);
+
+	chunk_key_ns(CHUNK_NS_DELTA, id, key);
+	if (rc == 0)
+		rc = store_get(g->r->store, key, 0, CHUNK_DELTA_HDR_SIZE, &obj);
+	if (rc == 0 && !chunk_delta_base(obj.data, obj.len, &base))
+		rc = t9k_err(T9K_ECORRUPT, "%s is not a delta chunk", key);
+	if (rc == 0)
+		rc = oidset_add(&g->seen_chunk, &base);
+	if (rc > 0)
+		rc = emit_key(g, CHUNK_NS_DATA, &base);
+	buf_release(&obj);
+	if (rc < 0)
+		return rc;
+	/* the chunk may be stored whole too (written again since) */
+	chunk_key_ns(CHUNK_NS_DATA, id, key);
+	rc = store_head(g->r->store, key, NULL);
+	return rc == 0 ? 1 : rc;
 }
 
 /* Reports a file's manifest object (payload 0 only: a payload-2 entry has
@@ -652,6 +681,8 @@ static int reach_file(struct reach *g, const struct tree_entry *e)
 									      : &m.chunks[i].id;
 
 		rc = oidset_add(&g->seen_chunk, cid);
+		if (rc > 0 && m.chunks[i].loc == MANIFEST_LOC_OBJECT && oidset_has(&g->deltas, cid))
+			rc = reach_delta(g, cid);
 		if (rc > 0 && m.chunks[i].loc == MANIFEST_LOC_PACK) {
 			char key[PACK_KEY_MAX];
 
@@ -660,6 +691,8 @@ static int reach_file(struct reach *g, const struct tree_entry *e)
 		} else if (rc > 0) {
 			rc = emit_key(g, CHUNK_NS_DATA, cid);
 		}
+		if (rc == -ENOENT) /* stored as a delta only */
+			rc = 0;
 	}
 	manifest_release(&m);
 	return rc < 0 ? rc : 0;
@@ -709,15 +742,34 @@ static int reach_ref(const char *refname, const struct oid *id, void *arg)
 	return repo_log(((struct reach *)arg)->r, id, false, 0, reach_commit, arg);
 }
 
+static int list_delta(const char *key, uint64_t size, void *arg)
+{
+	struct oidset *deltas = arg;
+	struct oid id;
+	int rc;
+
+	(void)size;
+	if (strncmp(key, CHUNK_NS_DELTA "/", sizeof(CHUNK_NS_DELTA)) ||
+	    strlen(key) != sizeof(CHUNK_NS_DELTA) + OID_HEXSZ ||
+	    oid_from_hex(&id, key + sizeof(CHUNK_NS_DELTA)) < 0)
+		return 0; /* not a delta's key */
+	rc = oidset_add(deltas, &id);
+	return rc < 0 ? rc : 0;
+}
+
 int repo_gc_reachable(struct repo *r, repo_key_fn fn, void *arg)
 {
 	struct reach g = { .r = r, .fn = fn, .arg = arg };
 	int rc = repo_need_db(r);
 
+	/* the few chunks stored as deltas, known before the walk */
+	if (rc == 0)
+		rc = store_list(r->store, CHUNK_NS_DELTA "/", list_delta, &g.deltas);
 	if (rc == 0)
 		rc = meta_ref_list(r->db, r->info.name, "", reach_ref, &g);
 
 	oidset_release(&g.seen_meta);
 	oidset_release(&g.seen_chunk);
+	oidset_release(&g.deltas);
 	return rc;
 }

@@ -312,8 +312,8 @@ static const char *base_name(const char *path)
 }
 
 /* Staging an entry that names an object the store lacks would let a commit
- * point at nothing: every file manifest, one-chunk file's chunk (payload 2)
- * and directory tree an entry names must exist first (a writer uploads
+ * point at nothing: every file manifest, one-chunk file's chunk (payload 2,
+ * whole or as a delta) and directory tree an entry names must exist first (a writer uploads
  * chunks, then the manifest, then stages). HEADs run on up to the store's
  * concurrency in threads. */
 struct exist_job {
@@ -353,6 +353,11 @@ static void *exist_worker(void *arg)
 		chunk_key_ns(j->items[i].entry->is_chunk ? CHUNK_NS_DATA : CHUNK_NS_META,
 			     &j->items[i].entry->id, key);
 		rc = store_head(j->r->store, key, &size);
+		if (rc == -ENOENT && j->items[i].entry->is_chunk) {
+			/* a chunk may be stored as a delta (store/chunk.h) */
+			chunk_key_ns(CHUNK_NS_DELTA, &j->items[i].entry->id, key);
+			rc = store_head(j->r->store, key, &size);
+		}
 		if (rc == -ENOENT) {
 			oid_to_hex(&j->items[i].entry->id, hex);
 			rc = t9k_err(T9K_ENOTFOUND, "cannot stage '%s': its object %s is not in the store "

@@ -95,3 +95,41 @@ size_t cdc_cut(const struct cdc_params *p, const uint8_t *data, size_t len)
 	}
 	return n;
 }
+
+size_t cdc_cut_from(const struct cdc_params *p, const uint8_t *data, size_t len, size_t from,
+		    bool *cut)
+{
+	size_t i, n = len < p->max ? len : p->max;
+	size_t normal = p->avg < n ? p->avg : n;
+	bool dummy;
+	uint64_t fp = 0;
+
+	if (!cut)
+		cut = &dummy;
+	*cut = n == p->max;
+	if (n <= p->min)
+		return n;
+	if (from < p->min)
+		from = p->min;
+	if (from >= n)
+		return n;
+	/* A check at position i >= min sees only data[i - 63 .. i]: the
+	 * shifts have pushed everything older out of the 64-bit hash. */
+	for (i = from - 64; i < from; i++)
+		fp = (fp << 1) + gear[data[i]];
+	for (; i < normal; i++) {
+		fp = (fp << 1) + gear[data[i]];
+		if (!(fp & p->mask_s)) {
+			*cut = true;
+			return i + 1;
+		}
+	}
+	for (; i < n; i++) {
+		fp = (fp << 1) + gear[data[i]];
+		if (!(fp & p->mask_l)) {
+			*cut = true;
+			return i + 1;
+		}
+	}
+	return n;
+}

@@ -13,6 +13,7 @@
 #ifndef T9K_CDC_H
 #define T9K_CDC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,5 +34,19 @@ struct cdc_params {
 int cdc_params_init(struct cdc_params *p, uint32_t min, uint32_t avg, uint32_t max);
 
 size_t cdc_cut(const struct cdc_params *p, const uint8_t *data, size_t len);
+
+/* The same cut as cdc_cut(p, data, len) when the caller knows that no cut
+ * point lies before position from: an earlier cdc_cut of a prefix of these
+ * bytes, data[0..k) with k < p->max, returned k, which makes from = k - 1
+ * safe (the last position is checked again: a cut found exactly at the
+ * end looks the same as none). Reads only data[from - 64 .. len) (from
+ * min - 64 when from is below min), so a growing chunk's cut is found
+ * again in the time of the bytes it gained. *cut (may be NULL) says
+ * whether the length returned ends at a cut point (the hash matched, or
+ * max) rather than where data ends: then it is the cut of any longer
+ * data with these first bytes too, so a chunk can be cut from a window
+ * shorter than max (0 and from = 0: the plain cdc_cut, told apart). */
+size_t cdc_cut_from(const struct cdc_params *p, const uint8_t *data, size_t len, size_t from,
+		    bool *cut);
 
 #endif

@@ -134,17 +134,13 @@ int chunk_put(struct chunk_writer *w, struct store *s, const void *data, size_t 
 	return chunk_put_ns(w, s, CHUNK_NS_DATA, data, len, res);
 }
 
-int chunk_put_ns(struct chunk_writer *w, struct store *s, const char *ns, const void *data,
-		 size_t len, struct chunk_put_result *res)
+static int put_hashed(struct chunk_writer *w, struct store *s, const char *ns, const void *data,
+		      size_t len, struct chunk_put_result *res)
 {
 	char key[CHUNK_KEY_MAX];
 	struct iovec iov[2];
 	int rc;
 
-	memset(res, 0, sizeof(*res));
-	rc = oid_hash(&res->id, data, len);
-	if (rc < 0)
-		return rc;
 	chunk_key_ns(ns, &res->id, key);
 	rc = store_head_maybe(s, key, NULL);
 	if (rc == 0) {
@@ -161,6 +157,142 @@ int chunk_put_ns(struct chunk_writer *w, struct store *s, const char *ns, const 
 		return rc;
 	res->stored_bytes = (uint32_t)(iov[0].iov_len + iov[1].iov_len);
 	return 0;
+}
+
+int chunk_put_ns(struct chunk_writer *w, struct store *s, const char *ns, const void *data,
+		 size_t len, struct chunk_put_result *res)
+{
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	rc = oid_hash(&res->id, data, len);
+	return rc < 0 ? rc : put_hashed(w, s, ns, data, len, res);
+}
+
+int chunk_put_id(struct chunk_writer *w, struct store *s, const struct oid *id, const void *data,
+		 size_t len, struct chunk_put_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->id = *id;
+	return put_hashed(w, s, CHUNK_NS_DATA, data, len, res);
+}
+
+/* ---- deltas ---- */
+
+int chunk_put_delta(struct chunk_writer *w, struct store *s, const struct oid *id, uint32_t len,
+		    const struct oid *base, uint32_t prefix, const void *suffix, size_t suffix_len,
+		    struct chunk_put_result *res)
+{
+	uint8_t hdr[CHUNK_DELTA_HDR_SIZE];
+	char key[CHUNK_KEY_MAX];
+	struct iovec iov[2];
+	uint8_t codec;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->id = *id;
+	if ((uint64_t)prefix + suffix_len != len || len > CDC_MAX_LIMIT)
+		return t9k_err(-EINVAL, "delta chunk: %u + %zu bytes do not make %u", prefix,
+			       suffix_len, len);
+	rc = chunk_encode(w, suffix, suffix_len, iov, &codec);
+	if (rc < 0)
+		return rc;
+	memcpy(hdr, "T9KD", 4);
+	hdr[4] = 1;
+	hdr[5] = codec;
+	hdr[6] = hdr[7] = 0;
+	put_le32(hdr + 8, len);
+	memcpy(hdr + 12, base->b, OID_RAWSZ);
+	put_le32(hdr + 44, prefix);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = sizeof(hdr);
+	chunk_key_ns(CHUNK_NS_DELTA, id, key);
+	rc = store_put(s, key, iov, 2);
+	if (rc < 0)
+		return rc;
+	res->codec = codec;
+	res->stored_bytes = (uint32_t)(iov[0].iov_len + iov[1].iov_len);
+	return 0;
+}
+
+bool chunk_delta_base(const uint8_t *obj, size_t objlen, struct oid *base)
+{
+	if (objlen < CHUNK_DELTA_HDR_SIZE || memcmp(obj, "T9KD", 4))
+		return false;
+	if (base)
+		memcpy(base->b, obj + 12, OID_RAWSZ);
+	return true;
+}
+
+int chunk_delta_decode(struct store *s, const struct oid *id, const uint8_t *obj, size_t objlen,
+		       struct buf *out)
+{
+	char hex[OID_HEXSZ + 1], bhex[OID_HEXSZ + 1], key[CHUNK_KEY_MAX];
+	struct buf bobj = BUF_INIT, bdata = BUF_INIT;
+	size_t start = out->len, plen, prefix, slen, n;
+	struct oid base, got;
+	int rc;
+
+	oid_to_hex(id, hex);
+	if (!chunk_delta_base(obj, objlen, &base))
+		return t9k_err(T9K_ECORRUPT, "delta chunk %s is corrupt: bad header", hex);
+	if (obj[4] != 1)
+		return t9k_err(T9K_ECORRUPT, "delta chunk %s: unsupported format version %u", hex,
+			       obj[4]);
+	plen = get_le32(obj + 8);
+	prefix = get_le32(obj + 44);
+	if (plen > CDC_MAX_LIMIT || prefix > plen)
+		return t9k_err(T9K_ECORRUPT, "delta chunk %s is corrupt: lengths %zu, %zu", hex, plen,
+			       prefix);
+	slen = plen - prefix;
+	chunk_key_ns(CHUNK_NS_DATA, &base, key);
+	rc = store_get(s, key, 0, STORE_WHOLE, &bobj);
+	if (rc == -ENOENT)
+		rc = t9k_err(-ENOENT, "chunk %s (the base of delta chunk %s) not found in store %s",
+			     oid_to_hex(&base, bhex), hex, store_url(s));
+	if (rc == 0)
+		rc = chunk_decode(&base, bobj.data, bobj.len, &bdata);
+	if (rc == 0 && bdata.len < prefix)
+		rc = t9k_err(T9K_ECORRUPT, "delta chunk %s is corrupt: its base holds %zu bytes, not %zu",
+			     hex, bdata.len, prefix);
+	if (rc == 0)
+		rc = buf_grow(out, plen);
+	if (rc < 0)
+		goto out;
+	memcpy(out->data + start, bdata.data, prefix);
+	switch (obj[5]) {
+	case CHUNK_RAW:
+		if (objlen - CHUNK_DELTA_HDR_SIZE != slen)
+			rc = t9k_err(T9K_ECORRUPT, "delta chunk %s is corrupt: %zu suffix bytes, header says %zu",
+				     hex, objlen - CHUNK_DELTA_HDR_SIZE, slen);
+		else
+			memcpy(out->data + start + prefix, obj + CHUNK_DELTA_HDR_SIZE, slen);
+		break;
+	case CHUNK_ZSTD:
+		n = ZSTD_decompress(out->data + start + prefix, slen, obj + CHUNK_DELTA_HDR_SIZE,
+				    objlen - CHUNK_DELTA_HDR_SIZE);
+		if (ZSTD_isError(n) || n != slen)
+			rc = t9k_err(T9K_ECORRUPT, "delta chunk %s is corrupt: %s", hex,
+				     ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong length");
+		break;
+	default:
+		rc = t9k_err(T9K_ECORRUPT, "delta chunk %s: unknown codec %u", hex, obj[5]);
+	}
+	if (rc == 0)
+		rc = oid_hash(&got, out->data + start, plen);
+	if (rc == 0 && !oid_eq(&got, id))
+		rc = t9k_err(T9K_ECORRUPT, "delta chunk %s is corrupt: content does not match its id",
+			     hex);
+	if (rc == 0) {
+		out->len += plen;
+		out->data[out->len] = 0;
+	} else if (out->data) {
+		out->data[start] = 0;
+	}
+out:
+	buf_release(&bobj);
+	buf_release(&bdata);
+	return rc;
 }
 
 int chunk_decode(const struct oid *id, const uint8_t *obj, size_t objlen, struct buf *out)
@@ -274,6 +406,24 @@ int chunk_get_ns(struct store *s, const char *ns, const struct oid *id, struct b
 	/* the object is read where its plaintext goes: no buffer of its own */
 	chunk_key_ns(ns, id, key);
 	rc = store_get(s, key, 0, STORE_WHOLE, out);
+	if (rc == -ENOENT && !strcmp(ns, CHUNK_NS_DATA)) {
+		/* not stored whole: a delta, or absent */
+		struct buf obj = BUF_INIT;
+
+		if (out->data) {
+			out->len = start;
+			out->data[start] = 0;
+		}
+		chunk_key_ns(CHUNK_NS_DELTA, id, key);
+		rc = store_get(s, key, 0, STORE_WHOLE, &obj);
+		if (rc == 0) { /* its errors, a missing base too, are its own */
+			rc = chunk_delta_decode(s, id, obj.data, obj.len, out);
+			buf_release(&obj);
+			return rc;
+		}
+		buf_release(&obj);
+		chunk_key_ns(ns, id, key);
+	}
 	if (rc == -ENOENT)
 		rc = t9k_err(-ENOENT, "%s %s not found in store %s",
 			     strcmp(ns, CHUNK_NS_DATA) ? "object" : "chunk", key + strlen(ns) + 1,

@@ -877,6 +877,95 @@ START_TEST(one_chunk_entries)
 }
 END_TEST
 
+struct key_list {
+	char keys[16][CHUNK_KEY_MAX + 8];
+	size_t n;
+};
+
+static int list_keys(void *arg, const char *key)
+{
+	struct key_list *l = arg;
+
+	ck_assert_uint_lt(l->n, 16);
+	snprintf(l->keys[l->n++], sizeof(l->keys[0]), "%s", key);
+	return 0;
+}
+
+static bool listed(const struct key_list *l, const char *ns, const struct oid *id)
+{
+	char key[CHUNK_KEY_MAX];
+
+	chunk_key_ns(ns, id, key);
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->keys[i], key))
+			return true;
+	return false;
+}
+
+/* A chunk stored as a delta only (store/chunk.h: a branch mount's small
+ * appends): staged as a payload-2 entry and in a manifest, read back by
+ * every reader, and the gc plan keeps the delta and its base. */
+START_TEST(delta_chunks)
+{
+	static uint8_t data[6000];
+	struct tree_entry e = { .mode = S_IFREG | 0644, .size = sizeof(data), .is_chunk = true };
+	struct tree_entry m0 = { .mode = S_IFREG | 0644, .size = 2 * sizeof(data) };
+	struct manifest_chunk ch[2] = { { .len = sizeof(data), .loc = MANIFEST_LOC_OBJECT },
+					{ .len = sizeof(data), .loc = MANIFEST_LOC_OBJECT } };
+	struct manifest m = { .size = 2 * sizeof(data), .nchunks = 2, .chunks = ch };
+	struct chunk_writer *w = chunk_writer_new(1);
+	struct chunk_put_result res;
+	struct buf enc = BUF_INIT, got = BUF_INIT;
+	struct key_list keys = { .n = 0 };
+	struct oid base, c1;
+
+	test_random_bytes(data, sizeof(data), 9);
+	/* the base: the first 4,000 bytes and more, stored whole */
+	ck_assert_int_eq(chunk_put(w, repo_store(r), data, 4500, &res), 0);
+	base = res.id;
+	oid_hash(&e.id, data, sizeof(data));
+	ck_assert_int_eq(chunk_put_delta(w, repo_store(r), &e.id, sizeof(data), &base, 4000,
+					 data + 4000, sizeof(data) - 4000, &res), 0);
+	ck_assert_int_eq(repo_stage(r, "main", "one", &e), 0);
+	ck_assert_int_eq(repo_file_read(r, &e, 3990, 20, &got), 0);
+	ck_assert(got.len == 20 && !memcmp(got.data, data + 3990, 20));
+	buf_reset(&got);
+	ck_assert_int_eq(chunk_get(repo_store(r), &e.id, &got), 0);
+	ck_assert(got.len == sizeof(data) && !memcmp(got.data, data, sizeof(data)));
+	/* behind a manifest too, the chunk twice */
+	ch[0].id = ch[1].id = e.id;
+	ck_assert_int_eq(manifest_encode(&m, &enc), 0);
+	ck_assert_int_eq(meta_object_put(repo_objects(r), enc.data, enc.len, &m0.id), 0);
+	ck_assert_int_eq(repo_stage(r, "main", "two", &m0), 0);
+	ck_assert_int_eq(repo_commit(r, "main", &ci, &c1), 0);
+	buf_reset(&got);
+	ck_assert_int_eq(repo_file_read(r, &m0, 5990, 20, &got), 0);
+	ck_assert(got.len == 20 && !memcmp(got.data, data + 5990, 10) &&
+		  !memcmp(got.data + 10, data, 10));
+
+	/* gc: the delta and its base, not a whole chunk that is not there */
+	ck_assert_int_eq(repo_gc_reachable(r, list_keys, &keys), 0);
+	ck_assert(listed(&keys, CHUNK_NS_DELTA, &e.id));
+	ck_assert(listed(&keys, CHUNK_NS_DATA, &base));
+	ck_assert(!listed(&keys, CHUNK_NS_DATA, &e.id));
+	/* once stored whole as well, both */
+	ck_assert_int_eq(chunk_put(w, repo_store(r), data, sizeof(data), &res), 0);
+	keys.n = 0;
+	ck_assert_int_eq(repo_gc_reachable(r, list_keys, &keys), 0);
+	ck_assert(listed(&keys, CHUNK_NS_DELTA, &e.id) && listed(&keys, CHUNK_NS_DATA, &e.id));
+
+	/* a delta whose base is gone is an error naming both, never data */
+	ck_assert_int_eq(chunk_put_delta(w, repo_store(r), &c1, 100, &c1, 0, data, 100, &res), 0);
+	buf_reset(&got);
+	ck_assert_int_eq(chunk_get(repo_store(r), &c1, &got), -ENOENT);
+	ck_assert_msg(strstr(t9k_errmsg(-ENOENT), "the base of delta chunk"), "%s",
+		      t9k_errmsg(-ENOENT));
+	buf_release(&enc);
+	buf_release(&got);
+	chunk_writer_free(w);
+}
+END_TEST
+
 /* Tree version 2 through staging and commit: owners, special files, a
  * hard-link group, directory owners by attributes, subdirectory counts;
  * staged values of version 1 entries keep their old layout. */
@@ -1081,6 +1170,7 @@ Suite *repo_suite(void)
 	tcase_add_test(tc, chunk_index_through_the_service);
 	tcase_add_test(tc, concurrent_commits_lose_nothing);
 	tcase_add_test(tc, gc_plan_lists_reachable_objects);
+	tcase_add_test(tc, delta_chunks);
 	tcase_add_test(tc, million_files_one_directory);
 	tcase_add_test(tc, million_files_two_levels);
 	suite_add_tcase(s, tc);

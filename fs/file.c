@@ -106,10 +106,13 @@ static void file_close(struct fs *fs, struct fs_file *fh)
 	pthread_mutex_unlock(&fs->lock);
 	if (last) {
 		pthread_rwlock_wrlock(&n->gate);
+		if (n->nopen == 0)
+			fs_file_settle(fs, n);
 		pthread_mutex_lock(&fs->lock);
 		if (n->nopen == 0 && !n->dirty && n->spool_fd >= 0) {
 			close(n->spool_fd);
 			n->spool_fd = -1;
+			fs_write_state_free(n);
 		}
 		pthread_mutex_unlock(&fs->lock);
 		pthread_rwlock_unlock(&n->gate);
@@ -289,7 +292,7 @@ static void read_file(fuse_req_t req, struct fs *fs, struct fs_file *fh, size_t 
 		size = (size_t)(nsize - uoff);
 	if (fd >= 0) {
 		buf = malloc(size);
-		got = buf ? pread_full(fd, buf, size, off) : -ENOMEM;
+		got = buf ? fs_spool_read(fs, n, fd, buf, size, off) : -ENOMEM;
 		pthread_rwlock_unlock(&n->gate);
 		if (got < 0)
 			fs_reply_err(req, t9k_err((int)got, "spool read: %s", strerror((int)-got)));

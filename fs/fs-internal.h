@@ -142,6 +142,8 @@ struct fs_node {
 	struct fs_stream *stream;     /* [gate] chunking the spool as it grows */
 	struct fs_file *shared;       /* [L] set once: the read-ahead of reads
 				       * that come without a handle (fs->no_open) */
+	struct incr *incr;            /* [gate] with a spool: what was last stored
+				       * of it and what changed since (fs/incr.h) */
 
 	struct fs_node *ino_next, *name_next; /* [L] hash chains */
 	struct fs_node *link_next;    /* [L] fs->link_tab chain */
@@ -428,6 +430,15 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 int fs_file_truncate(struct fs *fs, struct fs_node *n, uint64_t size);
 /* Ends n's stream, if any, and drops its result (under n->gate). */
 void fs_stream_stop(struct fs *fs, struct fs_node *n);
+/* Reads the spool of n (under n->gate, shared): its bytes not copied in
+ * yet (lazy copy-up) are first. pread_full's result. */
+ssize_t fs_spool_read(struct fs *fs, struct fs_node *n, int fd, void *buf, size_t len, off_t off);
+/* Frees n's incremental state: with its spool (closed, under n->gate and
+ * fs->lock) or n (freed). */
+void fs_write_state_free(struct fs_node *n);
+/* The last close of n (under n->gate, exclusive, before its spool goes):
+ * a last chunk stored as a delta is stored whole. */
+void fs_file_settle(struct fs *fs, struct fs_node *n);
 /* Stores n's spooled content and stages its entry, if it is dirty. */
 int fs_file_commit(struct fs *fs, struct fs_node *n);
 /* Stores and stages every dirty file (unmount), or those nobody has open

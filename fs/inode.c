@@ -169,6 +169,7 @@ static void node_destroy(struct fs_node *n)
 	}
 	if (n->spool_fd >= 0)
 		close(n->spool_fd);
+	fs_write_state_free(n);
 	fs_manifest_put_locked(n->mf);
 	if (n->shared) {
 		pthread_mutex_destroy(&n->shared->lock);

@@ -15,11 +15,22 @@
  *   - spools are O_TMPFILE files under the spool directory: a crash leaves
  *     no garbage, and what was not fsynced or closed is lost, as on a
  *     local file system;
+ *   - copy-up is lazy: a chunked file gets a sparse spool of its size and
+ *     n->incr (fs/incr.h), which copies a chunk in only when a read, a
+ *     partial write or a store needs its bytes (fs_spool_read and the
+ *     incr_prepare_* calls before each write and truncation);
+ *   - stores are incremental: n->incr remembers the chunks last stored
+ *     and what was written since, and a store (fsync, close) cuts, hashes
+ *     and stores only from the last boundary before a change until the
+ *     cuts meet the old ones again; the manifest is the one a full re-cut
+ *     gives (T9KFS_WRITE_CHECK=1 in the mount's environment compares the
+ *     two after every store, and fails the store when they differ);
  *   - a file written only by appending from empty (a checkpoint) is
  *     chunked and stored while it is written: once it passes STREAM_MIN a
  *     stream runs a chunk pipeline over the spool, trailing the writes,
  *     so close has little left to do. Any other write or truncation voids
- *     the stream, and close stores from the spool as usual.
+ *     the stream, and close stores from the spool as usual; after a store
+ *     the file is stored incrementally (no stream again from its start).
  * Locking: node->gate exclusive for writes, truncation, copy-up and
  * commit, whose staging takes fs->ns_lock inside it (gate, then ns_lock,
  * then fs->lock). A stream's own lock orders its thread's reads of the
@@ -27,6 +38,7 @@
  * slots have fs->pipe_lock.
  */
 #include "fs/fs-internal.h"
+#include "fs/incr.h"
 
 #include "lib/err.h"
 #include "lib/log.h"
@@ -42,7 +54,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define COPY_PREFETCH 16       /* chunks fetched ahead while copying a file up */
 #define STREAM_MIN (8u << 20)  /* appended files start streaming at this size */
 #define PIPE_THREADS 6         /* workers of a chunk pipeline */
 #define PIPE_INFLIGHT 8        /* chunks in flight: a ring of 10 x max chunk */
@@ -287,6 +298,8 @@ static void stream_note_written(struct fs *fs, struct fs_node *n, uint64_t end)
 
 /* Stores the stream's chunks as n's content: the manifest (none for a
  * single chunk: meta_manifest_put), then *e. */
+static int write_state_new(struct fs *fs, struct fs_node *n);
+
 static int stream_store(struct fs *fs, struct fs_node *n, uint64_t size, struct tree_entry *e)
 {
 	struct manifest m;
@@ -297,6 +310,11 @@ static int stream_store(struct fs *fs, struct fs_node *n, uint64_t size, struct 
 	memset(e, 0, sizeof(*e));
 	e->mode = S_IFREG;
 	rc = meta_manifest_put(fs->mo, &m, e);
+	/* what the next store starts from (the spool holds all of it) */
+	if (rc == 0 && write_state_new(fs, n) == 0 && incr_set(n->incr, &m, false) < 0) {
+		incr_free(n->incr);
+		n->incr = NULL;
+	}
 	manifest_release(&m);
 	return rc;
 }
@@ -321,11 +339,87 @@ static int spool_open(struct fs *fs)
 	return fd;
 }
 
-/* Copies n's stored content into fd. Under n->gate (exclusive). */
+/* ---- incremental state (fs/incr.h) ---- */
+
+static int src_fetch(void *arg, const struct manifest_chunk *c, struct buf *out)
+{
+	struct fs *fs = arg;
+	struct fs_chunk *ch;
+	int rc = fs_chunks_get(fs->chunks, c, &ch);
+
+	if (rc < 0)
+		return rc;
+	rc = buf_add(out, ch->data, ch->len);
+	fs_chunks_put(fs->chunks, ch);
+	return rc < 0 ? t9k_err(rc, "out of memory") : 0;
+}
+
+static void src_prefetch(void *arg, const struct manifest_chunk *c)
+{
+	struct fs *fs = arg;
+
+	fs_chunks_prefetch(fs->chunks, c);
+}
+
+/* Absent chunks come from the mount's chunk cache. */
+static struct incr_source source_of(struct fs *fs)
+{
+	return (struct incr_source){ .fetch = src_fetch, .prefetch = src_prefetch, .arg = fs };
+}
+
+/* Gives n an empty state (nothing stored) if it has none. Under n->gate. */
+static int write_state_new(struct fs *fs, struct fs_node *n)
+{
+	const struct meta_repo *ri = repo_info(fs->r);
+	struct cdc_params p;
+	int rc;
+
+	if (n->incr)
+		return 0;
+	rc = cdc_params_init(&p, ri->cdc_min, ri->cdc_avg, ri->cdc_max);
+	if (rc == 0)
+		rc = incr_new(&p, &n->incr);
+	return rc;
+}
+
+void fs_write_state_free(struct fs_node *n)
+{
+	incr_free(n->incr);
+	n->incr = NULL;
+}
+
+static bool write_check(void)
+{
+	static int on = -1;
+
+	if (on < 0) { /* (a benign race: every thread reads the same) */
+		const char *v = getenv("T9KFS_WRITE_CHECK");
+
+		on = v && *v && strcmp(v, "0") != 0;
+	}
+	return on;
+}
+
+ssize_t fs_spool_read(struct fs *fs, struct fs_node *n, int fd, void *buf, size_t len, off_t off)
+{
+	if (n->incr && !incr_complete(n->incr)) {
+		struct incr_source src = source_of(fs);
+		int rc = incr_fill(n->incr, fd, (uint64_t)off, len, &src);
+
+		if (rc < 0)
+			return rc;
+	}
+	return pread_full(fd, buf, len, off);
+}
+
+/* Gives a new spool fd n's stored content: inline bytes are copied, a
+ * chunked file's are left in the store (the spool is sparse, n->incr
+ * knows every chunk as absent). Under n->gate (exclusive). */
 static int copy_up(struct fs *fs, struct fs_node *n, int fd)
 {
-	struct fs_manifest *m = NULL;
+	struct fs_manifest *fm = NULL;
 	uint8_t inl[META_INLINE_MAX];
+	struct manifest m;
 	uint32_t len = 0;
 	int rc;
 
@@ -343,22 +437,19 @@ static int copy_up(struct fs *fs, struct fs_node *n, int fd)
 		rc = write_full(fd, inl, len);
 		return rc < 0 ? t9k_err(rc, "spool write: %s", strerror(-rc)) : 0;
 	}
-	rc = fs_manifest_get(fs, n, &m);
-	for (uint32_t i = 0; rc == 0 && m && i < m->n; i++) {
-		struct fs_chunk *ch;
-
-		if (i % COPY_PREFETCH == 0)
-			for (uint32_t k = i + 1; k < m->n && k <= i + COPY_PREFETCH; k++)
-				fs_chunks_prefetch(fs->chunks, &m->chunks[k]);
-		rc = fs_chunks_get(fs->chunks, &m->chunks[i], &ch);
-		if (rc < 0)
-			break;
-		rc = (int)pwrite(fd, ch->data, ch->len, (off_t)(m->ends[i] - ch->len));
-		rc = rc == (int)ch->len ? 0 : t9k_err(rc < 0 ? -errno : -EIO, "spool write: %s",
-						       rc < 0 ? strerror(errno) : "short write");
-		fs_chunks_put(fs->chunks, ch);
-	}
-	fs_manifest_put(fs, m);
+	rc = fs_manifest_get(fs, n, &fm);
+	if (rc < 0 || !fm)
+		return rc;
+	m = (struct manifest){ .size = fm->size, .nchunks = fm->n, .chunks = fm->chunks };
+	if (ftruncate(fd, (off_t)fm->size) < 0)
+		rc = t9k_err(-errno, "spool truncate: %s", strerror(errno));
+	if (rc == 0)
+		rc = write_state_new(fs, n);
+	if (rc == 0)
+		rc = incr_set(n->incr, &m, true);
+	if (rc < 0)
+		fs_write_state_free(n);
+	fs_manifest_put(fs, fm);
 	return rc;
 }
 
@@ -374,6 +465,8 @@ static int ensure_spool(struct fs *fs, struct fs_node *n, bool empty)
 	if (fd >= 0) {
 		if (empty) {
 			fs_stream_stop(fs, n);
+			if (n->incr && (rc = incr_prepare_truncate(n->incr, fd, 0, NULL)) < 0)
+				return rc;
 			if (ftruncate(fd, 0) < 0)
 				return t9k_err(-errno, "spool truncate: %s", strerror(errno));
 			n->appending = true;
@@ -386,6 +479,7 @@ static int ensure_spool(struct fs *fs, struct fs_node *n, bool empty)
 	pthread_mutex_lock(&fs->lock);
 	n->appending = empty || n->size == 0;
 	pthread_mutex_unlock(&fs->lock);
+	fs_write_state_free(n);
 	rc = empty ? 0 : copy_up(fs, n, fd);
 	if (rc < 0) {
 		close(fd);
@@ -397,6 +491,103 @@ static int ensure_spool(struct fs *fs, struct fs_node *n, bool empty)
 	return 0;
 }
 
+void fs_file_settle(struct fs *fs, struct fs_node *n)
+{
+	char name[META_NAME_MAX + 1];
+	int slot = -1, rc;
+
+	if (!n->incr || n->spool_fd < 0 || n->dirty)
+		return;
+	rc = pipe_take(fs, &slot);
+	if (rc == 0) {
+		struct incr_io io = { .store = fs->store, .w = fs->writers[slot] };
+
+		rc = incr_settle(n->incr, n->spool_fd, &io);
+	}
+	if (slot >= 0)
+		pipe_give(fs, slot);
+	if (rc < 0) /* still readable: the delta is durable */
+		t9k_log(T9K_LOG_WARN, "'%s': its last chunk stays a delta: %s", name_of(fs, n, name),
+			t9k_errmsg(rc));
+}
+
+struct manifest_put_arg {
+	struct fs *fs;
+	struct tree_entry *e;
+};
+
+static int manifest_put(void *arg, const struct manifest *m)
+{
+	struct manifest_put_arg *a = arg;
+
+	return meta_manifest_put(a->fs->mo, m, a->e);
+}
+
+/* Stores n's spool, size bytes: inline, or chunked by n->incr from what
+ * it last stored. Under n->gate (exclusive). */
+static int spool_store(struct fs *fs, struct fs_node *n, int fd, uint64_t size,
+		       struct tree_entry *e, uint8_t *inl)
+{
+	struct incr_source src = source_of(fs);
+	char name[META_NAME_MAX + 1];
+	struct manifest m = { 0 };
+	struct incr_stats st;
+	int slot = -1, rc;
+
+	memset(e, 0, sizeof(*e));
+	e->mode = S_IFREG;
+	if (size <= META_INLINE_MAX) {
+		ssize_t got = fs_spool_read(fs, n, fd, inl, (size_t)size, 0);
+
+		if (got >= 0 && (uint64_t)got != size)
+			got = t9k_err(-EIO, "spool read: the spool is shorter than the file");
+		else if (got < 0)
+			got = t9k_err((int)got, "spool read: %s", strerror((int)-got));
+		if (got < 0)
+			return (int)got;
+		e->is_inline = true;
+		e->data = inl;
+		e->data_len = (uint32_t)size;
+		e->size = size;
+		fs_write_state_free(n); /* stored inline: no chunks to start from */
+		return 0;
+	}
+	rc = write_state_new(fs, n);
+	if (rc == 0)
+		rc = pipe_take(fs, &slot);
+	if (rc == 0) {
+		struct manifest_put_arg a = { fs, e };
+		struct incr_io io = { .store = fs->store, .w = fs->writers[slot],
+				      .pipe = fs->pipes[slot], .src = &src,
+				      .manifest_put = manifest_put, .arg = &a };
+
+		rc = incr_store(n->incr, fd, size, &io, &m, &st);
+	}
+	if (slot >= 0)
+		pipe_give(fs, slot);
+	if (rc == 0 && write_check())
+		rc = incr_verify(n->incr, fd, &src);
+	if (rc == 0 && T9K_LOG_DEBUG <= t9k_log_threshold) {
+		struct incr_stats tot;
+
+		incr_totals(n->incr, &tot);
+		t9k_log(T9K_LOG_DEBUG,
+			"'%s': stored %llu bytes: %llu chunks reused, %llu cut (%llu as deltas), "
+			"%llu bytes read from the spool, %llu stored; %llu chunks copied in, "
+			"%zu bytes of state",
+			name_of(fs, n, name), (unsigned long long)size,
+			(unsigned long long)st.chunks_reused, (unsigned long long)st.chunks_new,
+			(unsigned long long)st.deltas, (unsigned long long)st.bytes_cut,
+			(unsigned long long)st.bytes_stored, (unsigned long long)tot.chunks_filled,
+			incr_memory(n->incr));
+	}
+	manifest_release(&m);
+	/* from here on the next store starts from this one: no stream again
+	 * from the start of the file */
+	n->appending = false;
+	return rc;
+}
+
 /* ---- storing and staging ---- */
 
 int fs_file_commit(struct fs *fs, struct fs_node *n)
@@ -406,7 +597,7 @@ int fs_file_commit(struct fs *fs, struct fs_node *n)
 	struct fs_stage b = { 0 };
 	struct tree_entry e;
 	bool dirty, unlinked, has;
-	int fd, slot = -1, rc = 0;
+	int fd, rc = 0;
 	struct stat sb;
 
 	if (!fs->rw)
@@ -442,16 +633,9 @@ int fs_file_commit(struct fs *fs, struct fs_node *n)
 		goto out;
 	if (fd >= 0 && n->stream && stream_store(fs, n, (uint64_t)sb.st_size, &e) == 0) {
 		/* chunked while it was written */
+		n->appending = false;
 	} else if (fd >= 0) {
-		if (lseek(fd, 0, SEEK_SET) < 0) {
-			rc = t9k_err(-errno, "spool seek: %s", strerror(errno));
-			goto out;
-		}
-		rc = pipe_take(fs, &slot);
-		if (rc == 0)
-			rc = repo_file_store(fs->r, fs->pipes[slot], fs->writers[slot], fd, &sb, &e, inl,
-					     NULL);
-		pipe_give(fs, slot);
+		rc = spool_store(fs, n, fd, (uint64_t)sb.st_size, &e, inl);
 		if (rc < 0)
 			goto out;
 	} else if (!has) {
@@ -553,6 +737,13 @@ int fs_file_truncate(struct fs *fs, struct fs_node *n, uint64_t size)
 	pthread_mutex_lock(&fs->lock);
 	fd = n->spool_fd;
 	pthread_mutex_unlock(&fs->lock);
+	if (n->incr) {
+		struct incr_source src = source_of(fs);
+
+		rc = incr_prepare_truncate(n->incr, fd, size, &src);
+		if (rc < 0)
+			return rc;
+	}
 	if (ftruncate(fd, (off_t)size) < 0)
 		return t9k_err(-errno, "spool truncate: %s", strerror(errno));
 	pthread_mutex_lock(&fs->lock);
@@ -582,6 +773,11 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	}
 	pthread_rwlock_wrlock(&n->gate);
 	rc = ensure_spool(fs, n, false);
+	if (rc == 0 && n->incr) {
+		struct incr_source src = source_of(fs);
+
+		rc = incr_prepare_write(n->incr, n->spool_fd, (uint64_t)off, size, &src);
+	}
 	if (rc == 0) {
 		stream_note_write(fs, n, (uint64_t)off, n->size);
 		w = pwrite(n->spool_fd, buf, size, off);

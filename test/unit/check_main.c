@@ -50,6 +50,7 @@ int main(void)
 	srunner_add_suite(sr, store_suite());
 	srunner_add_suite(sr, s3_suite());
 	srunner_add_suite(sr, chunk_suite());
+	srunner_add_suite(sr, incr_suite());
 	srunner_add_suite(sr, object_suite());
 	srunner_add_suite(sr, db_suite());
 	srunner_add_suite(sr, tree_suite());

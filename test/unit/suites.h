@@ -26,6 +26,7 @@ Suite *sdk_suite(void);
 Suite *console_suite(void);
 Suite *authz_suite(void);
 Suite *gc_suite(void);
+Suite *incr_suite(void);
 
 /* Creates a fresh directory under $TMPDIR for one test; fills path. */
 void test_tmpdir(char *path, size_t size);

@@ -5,7 +5,8 @@
 # to the mount and to a local copy, which must agree; their error cases;
 # commit, remount of the new commit and equality; owners of new files;
 # (hard links, special files and owners in depth: t045x-posix-*);
-# kill -9 after fsync; writes with the metadata service down.
+# kill -9 after fsync (also of appends to a large file kept open); writes
+# with the metadata service down.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-mount.sh"
 
@@ -215,10 +216,29 @@ test_expect_success 'new files belong to the caller (allow_other, default_permis
 	both "true" && cp -a mnt/e2/user.txt ref/e2/ && mkdir ref/e2/udir && chown -R 1234:1234 ref/e2/user.txt ref/e2/udir
 '
 
+# appendsync.py FILE N [wait]: N lines appended to FILE, each fsynced, on
+# one open file descriptor; with "wait", then FILE.done and the file is
+# kept open (the caller kills this).
+cat >"$TEST_DIR/appendsync.py" <<'EOF'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+for i in range(int(sys.argv[2])):
+    os.write(fd, b"line %d of an append with fsync\n" % i)
+    os.fsync(fd)
+if len(sys.argv) > 3:
+    open(sys.argv[1] + ".done", "w").close()
+    time.sleep(60)
+os.close(fd)
+EOF
+
 test_expect_success 'kill -9 after fsync: remount has everything fsync acknowledged' '
 	dd if=data5m of=mnt/durable bs=1M conv=fsync status=none &&
 	echo closed >mnt/closed.txt &&
+	{ /usr/bin/python3 appendsync.py mnt/ckpt 40 wait & } && apid=$! &&
+	for i in $(seq 1 300); do [ -e mnt/ckpt.done ] && break; sleep 0.1; done &&
+	/usr/bin/python3 appendsync.py ref/ckpt 40 && echo -n >ref/ckpt.done &&
 	pid=$(mount_pid mnt) && kill -9 "$pid" &&
+	{ { kill "$apid"; wait "$apid"; } 2>/dev/null || true; } &&
 	while kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid")" != Z ]; do sleep 0.1; done &&
 	umount_t9kfs mnt &&
 	mount_t9kfs data@exp mnt >/dev/null &&

@@ -245,7 +245,7 @@ int gc_du(struct meta_db *db, const char *repo, const char *spec, uint64_t max_m
 	g->o.max_memory = max_memory ? max_memory : GC_MAX_MEMORY_DEFAULT;
 	g->start_ns = gc_clock_ns();
 	g->no_young = true;
-	g->list.fd = g->cand.fd = -1;
+	g->list.fd = g->cand.fd = g->deltas.fd = -1;
 	pthread_mutex_init(&g->fence, NULL);
 	pthread_mutex_init(&g->packs.mu, NULL);
 	rc = retention_load(db, repo, &g->rt);

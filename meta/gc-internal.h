@@ -160,6 +160,7 @@ struct gc_run {
 	struct walk_ctx w;
 	struct ctab commits;
 	struct tfile list, cand;
+	struct tfile deltas;     /* ids of the "deltas/<id>" objects listed */
 	uint64_t cand_bytes;
 	char exclude[META_REF_MAX + 8]; /* accounting: the ref left out of the mark */
 	bool no_young;              /* accounting: no young roots */

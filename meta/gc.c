@@ -166,12 +166,18 @@ static int list_one(const struct store_obj *o, void *arg)
 	uint8_t rec[REC];
 	struct oid id;
 	int kind = gc_key_parse(o->key, &id);
+	size_t nd = strlen(CHUNK_NS_DELTA "/");
 
 	atomic_fetch_add(&g->listed, 1);
 	atomic_fetch_add(&g->listed_bytes, o->size);
 	if (kind == K_OTHER) {
 		g->other.n++;
 		g->other.bytes += o->size;
+		/* a delta chunk (store/chunk.h) is never deleted here, but it
+		 * reads its base: the mark keeps that (gc_phase_mark) */
+		if (!strncmp(o->key, CHUNK_NS_DELTA "/", nd) && strlen(o->key + nd) == OID_HEXSZ &&
+		    oid_from_hex(&id, o->key + nd) == 0)
+			return gc_tfile_add(&g->deltas, id.b, OID_RAWSZ);
 		return 0;
 	}
 	g->by_kind_listed[kind].n++;
@@ -187,10 +193,58 @@ int gc_phase_list(struct gc_run *g)
 	int rc = gc_tfile_open(&g->list, g->tmpdir);
 
 	if (rc == 0)
+		rc = gc_tfile_open(&g->deltas, g->tmpdir);
+	if (rc == 0)
 		rc = store_list_ex(repo_store(g->r), "", list_one, g);
 	if (rc < 0)
 		return t9k_err_wrap(rc, "listing the store");
-	return gc_tfile_rewind(&g->list);
+	rc = gc_tfile_rewind(&g->deltas);
+	return rc < 0 ? rc : gc_tfile_rewind(&g->list);
+}
+
+/* Marks the base chunk of every delta chunk listed: a delta reads the
+ * first bytes of its base, which no manifest may name any more. A delta
+ * written after the listing has a base younger than ten minutes (fs/incr.c
+ * rebases older ones), which a grace period of that or more keeps. A
+ * delta gone meanwhile was replaced by its whole chunk; any other error
+ * ends the run before anything is deleted. */
+static int mark_delta_bases(struct gc_run *g)
+{
+	struct buf hdr = BUF_INIT;
+	int rc = 0;
+
+	while (rc == 0) {
+		const uint8_t *rec;
+		char key[sizeof(CHUNK_NS_DELTA "/") + OID_HEXSZ];
+		struct oid id, base;
+
+		rc = gc_tfile_next(&g->deltas, OID_RAWSZ, &rec);
+		if (rc <= 0)
+			break;
+		memcpy(id.b, rec, OID_RAWSZ);
+		snprintf(key, sizeof(key), CHUNK_NS_DELTA "/%s", oid_to_hex(&id, (char[OID_HEXSZ + 1]){ 0 }));
+		buf_reset(&hdr);
+		rc = store_get(repo_store(g->r), key, 0, CHUNK_DELTA_HDR_SIZE, &hdr);
+		if (rc == -ENOENT) {
+			rc = 0;
+			continue;
+		}
+		if (rc < 0) {
+			rc = t9k_err_wrap(rc, "reading the base of %s", key);
+			break;
+		}
+		if (!chunk_delta_base(hdr.data, hdr.len, &base)) {
+			rc = t9k_err(-EIO, "%s is not a delta chunk: nothing deleted", key);
+			break;
+		}
+		rc = gc_mark_id(&g->w, K_CHUNK, &base, false);
+		if (rc > 0)
+			rc = 0;
+		if (rc == 0)
+			rc = check_stop(g);
+	}
+	buf_release(&hdr);
+	return rc;
 }
 
 /* ---- phase: expiring refs ---- */
@@ -503,6 +557,9 @@ int gc_phase_mark(struct gc_run *g)
 	else
 		(void)gc_walker_wait(&wk);
 	gc_walker_stop(&wk);
+	/* 5. the bases of delta chunks */
+	if (rc == 0)
+		rc = mark_delta_bases(g);
 	free(rs.v);
 	return rc;
 }
@@ -930,6 +987,7 @@ void gc_run_free(struct gc_run *g)
 	gc_ctab_release(&g->commits);
 	gc_tfile_close(&g->list);
 	gc_tfile_close(&g->cand);
+	gc_tfile_close(&g->deltas);
 	meta_objects_free(g->mo);
 	repo_close(g->r);
 	json_decref(g->collected_ids);
@@ -1053,7 +1111,7 @@ int gc_start(struct meta_db *db, const char *repo, const struct gc_opts *o, uint
 	g->grace_s = grace;
 	g->start_ns = gc_clock_ns();
 	g->cutoff_ns = g->start_ns - grace * 1000000000;
-	g->list.fd = g->cand.fd = -1;
+	g->list.fd = g->cand.fd = g->deltas.fd = -1;
 	/* test hooks (like git's GIT_TEST_*): a window to kill or race a run
 	 * mid-sweep, and smaller batches so a small dataset has several */
 	if (getenv("T9KFS_GC_TEST_PAUSE_MS"))

@@ -371,167 +371,74 @@ int console_refinfo(struct call *c)
 
 /* ---- history by pages ---- */
 
-/* Max-heap of commits, newest first by (time, id), as repo_log orders. */
-struct cheap {
-	struct repo_commit *v;
-	size_t n, cap;
-};
-
-static bool newer(const struct repo_commit *a, const struct repo_commit *b)
-{
-	if (a->c.time_ns != b->c.time_ns)
-		return a->c.time_ns > b->c.time_ns;
-	return oid_cmp(&a->id, &b->id) > 0;
-}
-
-static void heap_swap(struct cheap *h, size_t a, size_t b)
-{
-	struct repo_commit t = h->v[a];
-
-	h->v[a] = h->v[b];
-	h->v[b] = t;
-}
-
-static int heap_push(struct cheap *h, struct repo_commit *rc)
-{
-	size_t i;
-
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 16;
-		struct repo_commit *v = realloc(h->v, cap * sizeof(*v));
-
-		if (!v)
-			return t9k_err(-ENOMEM, "out of memory");
-		h->v = v;
-		h->cap = cap;
-	}
-	i = h->n++;
-	h->v[i] = *rc;
-	for (; i && newer(&h->v[i], &h->v[(i - 1) / 2]); i = (i - 1) / 2)
-		heap_swap(h, i, (i - 1) / 2);
-	return 0;
-}
-
-static void heap_pop(struct cheap *h, struct repo_commit *out)
-{
-	size_t i = 0;
-
-	*out = h->v[0];
-	h->v[0] = h->v[--h->n];
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < h->n && newer(&h->v[l], &h->v[m]))
-			m = l;
-		if (r < h->n && newer(&h->v[r], &h->v[m]))
-			m = r;
-		if (m == i)
-			break;
-		heap_swap(h, i, m);
-		i = m;
-	}
-}
-
-static void heap_release(struct cheap *h)
-{
-	for (size_t i = 0; i < h->n; i++)
-		repo_commit_release(&h->v[i]);
-	free(h->v);
-}
-
-static int push_id(struct repo *r, struct cheap *h, struct oidset *seen, const struct oid *id)
-{
-	struct repo_commit rc_out;
-	int rc = oidset_add(seen, id);
-
-	if (rc <= 0)
-		return rc;
-	rc = repo_commit_read(r, id, &rc_out);
-	if (rc == 0 && (rc = heap_push(h, &rc_out)) < 0)
-		repo_commit_release(&rc_out);
-	return rc;
-}
-
 /* "ID,ID,...": the commits a previous page left to walk. */
-static int cursor_push(struct repo *r, struct cheap *h, struct oidset *seen, const char *s)
+static int cursor_parse(const char *s, struct oid *ids, size_t *n)
 {
-	int n = 0, rc = 0;
-
-	while (rc == 0 && *s) {
+	*n = 0;
+	while (*s) {
 		const char *comma = strchr(s, ',');
 		size_t len = comma ? (size_t)(comma - s) : strlen(s);
 		char hex[OID_HEXSZ + 1];
-		struct oid id;
 
-		if (len != OID_HEXSZ || ++n > CONSOLE_CURSOR_MAX)
+		if (len != OID_HEXSZ || *n == CONSOLE_CURSOR_MAX)
 			return t9k_err(-EINVAL, "bad cursor: want at most %d commit ids of %d hex digits, "
 					       "separated by commas", CONSOLE_CURSOR_MAX, OID_HEXSZ);
 		memcpy(hex, s, len);
 		hex[len] = '\0';
-		if (oid_from_hex(&id, hex) < 0)
+		if (oid_from_hex(&ids[*n], hex) < 0)
 			return t9k_err(-EINVAL, "bad cursor: '%.64s' is not a commit id", hex);
-		rc = push_id(r, h, seen, &id);
+		(*n)++;
 		s = comma ? comma + 1 : s + len;
 	}
-	return rc;
+	return 0;
+}
+
+struct history_page {
+	struct call *c;
+	size_t n;
+};
+
+static int history_one(void *arg, const struct repo_commit *one)
+{
+	struct history_page *p = arg;
+
+	return item(p->c, &p->n, meta_json_commit(&one->id, &one->c));
 }
 
 int console_history(struct call *c)
 {
 	struct repo *r = api_call_repo(c);
-	struct cheap h = { NULL, 0, 0 };
-	struct oidset seen = { 0 };
+	struct oid start[CONSOLE_CURSOR_MAX], next[CONSOLE_CURSOR_MAX];
+	struct history_page p = { c, 0 };
 	uint64_t limit = HISTORY_PAGE_DEFAULT;
+	size_t nstart = 1, nnext = 0;
 	bool first_parent = false;
 	const char *cursor;
-	size_t n = 0;
-	struct oid id;
+	char hex[OID_HEXSZ + 1];
 	int rc = api_call_query(c, "cursor", &cursor);
 
 	if (rc < 0 || (rc = api_call_query_u64(c, "limit", 1, CONSOLE_PAGE_MAX, &limit)) < 0 ||
 	    (rc = api_call_query_bool(c, "first_parent", &first_parent)) < 0)
 		return rc;
-	if (cursor && *cursor) {
-		rc = cursor_push(r, &h, &seen, cursor);
-	} else if ((rc = query_ref(c, "ref", REPO_DEFAULT_BRANCH, &id, NULL)) == 0) {
-		rc = push_id(r, &h, &seen, &id);
-	}
+	if (cursor && *cursor)
+		rc = cursor_parse(cursor, start, &nstart);
+	else
+		rc = query_ref(c, "ref", REPO_DEFAULT_BRANCH, &start[0], NULL);
 	if (rc == 0)
 		rc = out_str(c, "{\"commits\":[");
-	while (rc == 0 && h.n && n < limit) {
-		struct repo_commit one;
-
-		heap_pop(&h, &one);
-		rc = item(c, &n, meta_json_commit(&one.id, &one.c));
-		for (int i = 0; rc == 0 && i < one.c.nparents && (!first_parent || i == 0); i++)
-			rc = push_id(r, &h, &seen, &one.c.parents[i]);
-		repo_commit_release(&one);
-	}
+	/* the newest CONSOLE_CURSOR_MAX of what is left to walk: the cursor */
 	if (rc == 0)
-		rc = out_str(c, "],\"next\":");
-	if (rc == 0 && !h.n) {
-		rc = out_str(c, "null");
-	} else if (rc == 0) {
-		/* the newest CONSOLE_CURSOR_MAX of what is left to walk */
-		char hex[OID_HEXSZ + 1];
-
-		rc = out_str(c, "\"");
-		for (size_t i = 0; rc == 0 && h.n && i < CONSOLE_CURSOR_MAX; i++) {
-			struct repo_commit one;
-
-			heap_pop(&h, &one);
-			rc = api_call_out(c, ",", i ? 1 : 0);
-			if (rc == 0)
-				rc = out_str(c, oid_to_hex(&one.id, hex));
-			repo_commit_release(&one);
-		}
+		rc = repo_log_page(r, start, nstart, first_parent, (size_t)limit, history_one, &p,
+				   next, CONSOLE_CURSOR_MAX, &nnext);
+	if (rc == 0)
+		rc = out_str(c, nnext ? "],\"next\":\"" : "],\"next\":null");
+	for (size_t i = 0; rc == 0 && i < nnext; i++) {
+		rc = api_call_out(c, ",", i ? 1 : 0);
 		if (rc == 0)
-			rc = out_str(c, "\"");
+			rc = out_str(c, oid_to_hex(&next[i], hex));
 	}
 	if (rc == 0)
-		rc = out_str(c, "}");
-	heap_release(&h);
-	oidset_release(&seen);
+		rc = out_str(c, nnext ? "\"}" : "}");
 	return rc < 0 ? rc : api_call_end(c, 200);
 }
 

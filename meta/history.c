@@ -101,14 +101,19 @@ static int push_id(struct repo *r, struct cheap *h, struct oidset *seen, const s
 	return rc;
 }
 
-int repo_log(struct repo *r, const struct oid *id, bool first_parent, size_t max, repo_log_fn fn,
-	     void *arg)
+int repo_log_page(struct repo *r, const struct oid *start, size_t nstart, bool first_parent,
+		  size_t max, repo_log_fn fn, void *arg, struct oid *next, size_t next_max,
+		  size_t *nnext)
 {
 	struct cheap h = { 0 };
 	struct oidset seen = { 0 };
 	size_t shown = 0;
-	int rc = push_id(r, &h, &seen, id);
+	int rc = 0;
 
+	if (nnext)
+		*nnext = 0;
+	for (size_t i = 0; rc == 0 && i < nstart; i++)
+		rc = push_id(r, &h, &seen, &start[i]);
 	while (rc == 0 && h.n && (!max || shown < max)) {
 		struct repo_commit c;
 
@@ -119,9 +124,22 @@ int repo_log(struct repo *r, const struct oid *id, bool first_parent, size_t max
 			rc = push_id(r, &h, &seen, &c.c.parents[i]);
 		repo_commit_release(&c);
 	}
+	while (rc >= 0 && nnext && h.n && *nnext < next_max) {
+		struct repo_commit c;
+
+		heap_pop(&h, &c);
+		next[(*nnext)++] = c.id;
+		repo_commit_release(&c);
+	}
 	heap_release(&h);
 	oidset_release(&seen);
 	return rc > 0 ? 0 : rc;
+}
+
+int repo_log(struct repo *r, const struct oid *id, bool first_parent, size_t max, repo_log_fn fn,
+	     void *arg)
+{
+	return repo_log_page(r, id, 1, first_parent, max, fn, arg, NULL, 0, NULL);
 }
 
 /* ---- diff ---- */

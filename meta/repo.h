@@ -166,6 +166,12 @@ int repo_tag_delete(struct repo *r, const char *name);
 typedef int (*repo_log_fn)(void *arg, const struct repo_commit *c);
 int repo_log(struct repo *r, const struct oid *id, bool first_parent, size_t max, repo_log_fn fn,
 	     void *arg);
+/* The same from several commits (a page's cursor), each walked once; when
+ * max stops the walk, the newest next_max commits it had left to walk go
+ * to next (*nnext of them: the next page's cursor; 0 when none was left). */
+int repo_log_page(struct repo *r, const struct oid *start, size_t nstart, bool first_parent,
+		  size_t max, repo_log_fn fn, void *arg, struct oid *next, size_t next_max,
+		  size_t *nnext);
 
 /* Changed paths between two commits (or trees), in path order. Added
  * directories report every file in them. old/new NULL: added/removed. */

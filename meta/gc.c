@@ -377,6 +377,21 @@ static int staged_mark(void *arg, const char *branch, const char *path,
 
 /* Reads every commit the refs reach into the table, marking each commit
  * object. */
+static int stack_push(struct oid **stack, size_t *n, size_t *cap, const struct oid *id)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		struct oid *s = realloc(*stack, c * sizeof(*s));
+
+		if (!s)
+			return t9k_err(-ENOMEM, "out of memory");
+		*stack = s;
+		*cap = c;
+	}
+	(*stack)[(*n)++] = *id;
+	return 0;
+}
+
 int gc_load_history(struct gc_run *g, struct ctab *t, struct walk_ctx *w,
 			const struct refs *rs)
 {
@@ -387,17 +402,7 @@ int gc_load_history(struct gc_run *g, struct ctab *t, struct walk_ctx *w,
 
 	for (size_t i = 0; i <= rs->n && rc == 0; i++) {
 		if (i < rs->n) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 256;
-				struct oid *s = realloc(stack, cap * sizeof(*s));
-
-				if (!s) {
-					rc = t9k_err(-ENOMEM, "out of memory");
-					break;
-				}
-				stack = s;
-			}
-			stack[n++] = rs->v[i].id;
+			rc = stack_push(&stack, &n, &cap, &rs->v[i].id);
 			continue;
 		}
 		while (n > 0 && rc == 0) {
@@ -413,17 +418,7 @@ int gc_load_history(struct gc_run *g, struct ctab *t, struct walk_ctx *w,
 			for (int k = 0; rc == 0 && k < c.nparents; k++) {
 				if (gc_ctab_find(t, &c.parents[k]) != UINT32_MAX)
 					continue;
-				if (n == cap) {
-					cap = cap ? cap * 2 : 256;
-					struct oid *s = realloc(stack, cap * sizeof(*s));
-
-					if (!s) {
-						rc = t9k_err(-ENOMEM, "out of memory");
-						break;
-					}
-					stack = s;
-				}
-				stack[n++] = c.parents[k];
+				rc = stack_push(&stack, &n, &cap, &c.parents[k]);
 			}
 			commit_release(&c);
 			if (rc == 0)
